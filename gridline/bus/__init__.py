@@ -1,0 +1,1 @@
+"""Kafka transport: topics, the event envelope, the producer and the consumer runner."""

@@ -1,0 +1,1 @@
+"""Python code generated from `proto/` (run `gridline contracts generate`); never edited by hand."""

@@ -1,0 +1,151 @@
+"""Every setting of the platform, read from `GRIDLINE_*` environment variables."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development-only secrets: refused when env=production so a real deployment must set its own.
+_DEV_PERSON_KEY_SECRET = "gridline-development-person-key"
+_DEV_PII_KEY = base64.urlsafe_b64encode(b"gridline-development-pii-key-32b").decode()
+_DEV_LINK_SECRET = "gridline-development-link-secret"
+
+ServiceName = Literal["intake", "assignment", "escalation", "notify"]
+
+
+class Settings(BaseSettings):
+    """Platform settings. Each field is the environment variable `GRIDLINE_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDLINE_", extra="ignore")
+
+    env: Literal["development", "production"] = Field(
+        "development", description="`production` refuses the built-in development secrets."
+    )
+    data_dir: Path = Field(
+        Path(".gridline/data"), description="Where SQLite files and the local inbox are kept."
+    )
+    log_level: str = Field("INFO", description="Log level of every service.")
+    log_format: Literal["json", "console"] = Field("json", description="Log line format.")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_idempotence: bool = Field(
+        True, description="Idempotent producer; off for brokers that refuse InitProducerId (tansu)."
+    )
+    kafka_partitions: int = Field(3, ge=1, description="Partitions of each topic created by `up`.")
+    kafka_replication: int = Field(1, ge=1, description="Replication factor of created topics.")
+    kafka_confirm_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long a producer waits for the broker to confirm a record."
+    )
+    consumer_max_attempts: int = Field(
+        3, ge=1, description="Tries of one record before it goes to `<topic>.dlq`."
+    )
+    consumer_retry_backoff_seconds: float = Field(
+        0.2, ge=0, description="First pause between tries of a failing record (doubles)."
+    )
+
+    database_url: str = Field(
+        "",
+        description="PostgreSQL URL shared by the services (one schema each); "
+        "empty: one SQLite file per service in data_dir.",
+    )
+    redis_url: str = Field("", description="Redis URL; empty: an embedded Valkey per process.")
+
+    person_key_secret: SecretStr = Field(
+        SecretStr(_DEV_PERSON_KEY_SECRET), description="HMAC key deriving the person key."
+    )
+    pii_key: SecretStr = Field(
+        SecretStr(_DEV_PII_KEY),
+        description="AES-256-GCM key (urlsafe base64 of 32 bytes) sealing ID numbers and phones.",
+    )
+    link_secret: SecretStr = Field(
+        SecretStr(_DEV_LINK_SECRET), description="HMAC key signing task links."
+    )
+
+    host: str = Field("127.0.0.1", description="Address every service binds.")
+    intake_http_port: int = Field(8001, description="Intake HTTP port.")
+    assignment_http_port: int = Field(8002, description="Assignment HTTP port.")
+    escalation_http_port: int = Field(8003, description="Escalation HTTP port.")
+    notify_http_port: int = Field(8004, description="Notify HTTP port.")
+    directory_grpc_port: int = Field(50051, description="Assignment's Directory gRPC port.")
+    directory_target: str = Field(
+        "127.0.0.1:50051", description="Where the other services reach the Directory."
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8003", description="Base of links sent to people (escalation's pages)."
+    )
+
+    intake_max_body_bytes: int = Field(
+        1_048_576, gt=0, description="Largest request body intake reads."
+    )
+    idempotency_ttl_seconds: int = Field(
+        86_400, gt=0, description="How long intake remembers an Idempotency-Key."
+    )
+
+    seed_demo_county: bool = Field(
+        False, description="Assignment loads the demo county when its directory is empty."
+    )
+    ack_deadline_seconds: float = Field(
+        1800.0, gt=0, description="Time to acknowledge a task before it goes one level up."
+    )
+    escalation_tick_seconds: float = Field(
+        0.5, gt=0, description="How often escalation looks for deadlines that fell due."
+    )
+
+    notify_inbox_enabled: bool = Field(
+        True, description="Notify appends every delivery to a local inbox file."
+    )
+    notify_inbox_path: Path | None = Field(
+        None, description="Inbox file; empty: data_dir/inbox.jsonl."
+    )
+    notify_webhook_url: str = Field(
+        "",
+        description="Generic JSON webhook; `{group_id}` is replaced by the recipient group.",
+    )
+    notify_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of one delivery call.")
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> Settings:
+        if self.env == "production":
+            defaults = {
+                "person_key_secret": _DEV_PERSON_KEY_SECRET,
+                "pii_key": _DEV_PII_KEY,
+                "link_secret": _DEV_LINK_SECRET,
+            }
+            for name, dev_value in defaults.items():
+                if getattr(self, name).get_secret_value() == dev_value:
+                    raise ValueError(f"GRIDLINE_{name.upper()} must be set in production")
+        return self
+
+    def http_port(self, service: ServiceName) -> int:
+        """The HTTP port of one service."""
+        port: int = getattr(self, f"{service}_http_port")
+        return port
+
+    @property
+    def inbox_path(self) -> Path:
+        """The local inbox file notify writes."""
+        return self.notify_inbox_path or self.data_dir / "inbox.jsonl"
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field."""
+    return f"GRIDLINE_{field.upper()}"
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table, for the README."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            shown = "(development value)"
+        elif default in ("", None):
+            shown = "(empty)"
+        else:
+            shown = f"`{default}`"
+        rows.append(f"| `{env_name(name)}` | {shown} | {field.description} |")
+    return "\n".join(rows) + "\n"
