@@ -1,1 +1,1 @@
-"""The Gridline platform runtime shared by every service: settings, bus, rpc, db, cache, contracts."""
+"""The platform runtime every service shares: settings, bus, rpc, db, cache and contracts."""

@@ -19,7 +19,8 @@ class ProcessedEvent(SQLModel, table=True):
     consumer: str = Field(primary_key=True, max_length=100)
     event_id: str = Field(primary_key=True, max_length=100)
     processed_at: datetime = Field(
-        default_factory=lambda: datetime.now(UTC), sa_type=utc_timestamp()  # type: ignore[call-overload]
+        default_factory=lambda: datetime.now(UTC),
+        sa_type=utc_timestamp(),  # type: ignore[call-overload]
     )
 
 

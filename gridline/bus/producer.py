@@ -44,7 +44,9 @@ class EventProducer:
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Send one event and wait until the broker has it (all in-sync replicas)."""
         await self.publish_raw(
-            topic, envelope.key.encode(), envelope.message.SerializeToString(),
+            topic,
+            envelope.key.encode(),
+            envelope.message.SerializeToString(),
             envelope.kafka_headers(),
         )
 

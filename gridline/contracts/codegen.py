@@ -15,7 +15,9 @@ def generate(out_root: Path) -> list[Path]:
     """Run protoc for every proto file into `out_root` (the repository root keeps the package)."""
     from grpc_tools import protoc  # a development dependency: only codegen needs it
 
-    sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE_PATH).glob("*.proto"))
+    sources = sorted(
+        str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE_PATH).glob("*.proto")
+    )
     include = Path(protoc.__file__).parent / "_proto"
     args = [
         "grpc_tools.protoc",

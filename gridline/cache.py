@@ -1,0 +1,44 @@
+"""Redis: the configured server, or an embedded Valkey owned by this process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from gridline.embedded import EmbeddedValkey
+from gridline.settings import Settings
+
+
+class RedisHandle:
+    """A Redis client and, when no URL was given, the embedded server behind it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._url = settings.redis_url
+        self._embedded: EmbeddedValkey | None = None
+        self.client: aioredis.Redis | None = None
+
+    async def start(self) -> aioredis.Redis:
+        """Connect to the configured server, starting an embedded one if none is configured."""
+        url = self._url
+        if not url:
+            self._embedded = EmbeddedValkey()
+            await asyncio.to_thread(self._embedded.start)
+            url = self._embedded.url
+        self.client = aioredis.from_url(url, decode_responses=True)
+        await self.client.ping()
+        return self.client
+
+    async def ping(self) -> bool:
+        """Whether Redis answers."""
+        try:
+            return self.client is not None and bool(await self.client.ping())
+        except Exception:
+            return False
+
+    async def stop(self) -> None:
+        """Close the client and stop the embedded server."""
+        if self.client is not None:
+            await self.client.aclose()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)

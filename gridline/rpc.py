@@ -1,0 +1,51 @@
+"""gRPC on asyncio: a server with health checking and reflection, and client channels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+# Registers a servicer on a server, e.g. `add_DirectoryServicer_to_server` bound to its servicer.
+Registration = Callable[[grpc.aio.Server], None]
+
+
+class RpcServer:
+    """A grpc.aio server serving the given services plus health and reflection."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registrations: Sequence[Registration],
+        service_names: Sequence[str],
+    ) -> None:
+        self.address = f"{host}:{port}"
+        self._server = grpc.aio.server()
+        for register in registrations:
+            register(self._server)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self._service_names = list(service_names)
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+        )
+        self._server.add_insecure_port(self.address)
+
+    async def start(self) -> None:
+        """Start serving and report every service as serving."""
+        await self._server.start()
+        for name in ["", *self._service_names]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Report not serving, then stop after letting calls in flight finish."""
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+
+
+def channel(target: str) -> grpc.aio.Channel:
+    """A client channel to a gRPC server (plaintext inside the cluster network)."""
+    return grpc.aio.insecure_channel(target)

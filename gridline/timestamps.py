@@ -1,0 +1,24 @@
+"""Converting between aware datetimes and protobuf Timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+
+def to_timestamp(moment: datetime) -> Timestamp:
+    """A protobuf Timestamp of an aware datetime."""
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> datetime:
+    """An aware UTC datetime of a protobuf Timestamp."""
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def now() -> datetime:
+    """The current UTC time."""
+    return datetime.now(UTC)

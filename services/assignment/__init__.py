@@ -1,0 +1,1 @@
+"""Assignment: the grid directory; places each report on a household and creates its task."""

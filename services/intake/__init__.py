@@ -1,0 +1,1 @@
+"""Intake: accepts arrival reports over HTTP and puts them on `reports.v1`."""

@@ -1,0 +1,1 @@
+"""Notify: delivers notifications to chat groups and the local inbox, each exactly once."""

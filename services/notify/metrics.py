@@ -1,0 +1,23 @@
+"""Notify's metrics, declared once."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+DELIVERIES = Counter(
+    "gridline_notify_deliveries_total",
+    "Deliveries finished, by channel and outcome (delivered, failed).",
+    ["channel", "outcome"],
+)
+DELIVERY_SECONDS = Histogram(
+    "gridline_notify_delivery_seconds",
+    "Seconds one channel took to deliver, retries included.",
+    ["channel"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+REPORT_TO_DELIVERY_SECONDS = Histogram(
+    "gridline_notify_report_to_delivery_seconds",
+    "Seconds from a report's acceptance at intake to a delivery about it.",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 7200),
+)

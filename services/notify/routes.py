@@ -1,0 +1,35 @@
+"""Notify's HTTP routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
+
+from gridline.db import Database
+from services.notify import storage
+
+router = APIRouter(prefix="/v1", tags=["notifications"])
+
+
+class DeliveryOut(BaseModel):
+    """One channel's delivery of a notification."""
+
+    channel: str
+    group_id: str
+    outcome: str
+    attempts: int
+    error: str
+    finished_at: datetime
+
+
+@router.get("/notifications/{notification_id}", operation_id="get_notification")
+async def get_notification(notification_id: str, request: Request) -> list[DeliveryOut]:
+    """Every channel's delivery of a notification."""
+    db: Database = request.app.state.db
+    async with db.session() as session:
+        rows = await storage.deliveries_of(session, notification_id)
+    if not rows:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no deliveries of {notification_id}")
+    return [DeliveryOut(**row.model_dump()) for row in rows]
