@@ -12,7 +12,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Development-only secrets: refused when env=production so a real deployment must set its own.
 _DEV_PERSON_KEY_SECRET = "gridline-development-person-key"
 _DEV_PII_KEY = base64.urlsafe_b64encode(b"gridline-development-pii-key-32b").decode()
-_DEV_LINK_SECRET = "gridline-development-link-secret"
 
 ServiceName = Literal["intake", "assignment", "escalation", "notify"]
 
@@ -60,9 +59,6 @@ class Settings(BaseSettings):
     pii_key: SecretStr = Field(
         SecretStr(_DEV_PII_KEY),
         description="AES-256-GCM key (urlsafe base64 of 32 bytes) sealing ID numbers and phones.",
-    )
-    link_secret: SecretStr = Field(
-        SecretStr(_DEV_LINK_SECRET), description="HMAC key signing task links."
     )
 
     host: str = Field("127.0.0.1", description="Address every service binds.")
@@ -113,7 +109,6 @@ class Settings(BaseSettings):
             defaults = {
                 "person_key_secret": _DEV_PERSON_KEY_SECRET,
                 "pii_key": _DEV_PII_KEY,
-                "link_secret": _DEV_LINK_SECRET,
             }
             for name, dev_value in defaults.items():
                 if getattr(self, name).get_secret_value() == dev_value:
