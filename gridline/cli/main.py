@@ -1,0 +1,116 @@
+"""`gridline`: up, demo, contracts and settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridline.cli.platform import Endpoints, Platform, PlatformOptions
+from gridline.settings import settings_table
+
+app = typer.Typer(
+    help="Gridline: find, place, follow up and escalate arrivals.", no_args_is_help=True
+)
+contracts = typer.Typer(help="The contracts generated from proto/.", no_args_is_help=True)
+app.add_typer(contracts, name="contracts")
+console = Console()
+
+DEFAULT_DATA_DIR = Path(".gridline")
+
+
+def _show(endpoints: Endpoints) -> None:
+    table = Table(title="Gridline is up")
+    table.add_column("part")
+    table.add_column("listens at / lives in")
+    for name, value in asdict(endpoints).items():
+        table.add_row(name, value)
+    console.print(table)
+
+
+@app.command()
+def up(
+    kafka: Annotated[
+        str, typer.Option(help="Kafka bootstrap servers; empty: embedded tansu.")
+    ] = "",
+    database_url: Annotated[
+        str, typer.Option(help="PostgreSQL URL; empty: SQLite files in the data dir.")
+    ] = "",
+    redis_url: Annotated[str, typer.Option(help="Redis URL; empty: embedded Valkey.")] = "",
+    data_dir: Annotated[Path, typer.Option(help="Where data and logs go.")] = DEFAULT_DATA_DIR,
+    demo: Annotated[bool, typer.Option(help="Post the demo stream once everything is up.")] = False,
+    demo_reports: Annotated[int, typer.Option(help="Reports in the demo stream.")] = 200,
+    ack_deadline: Annotated[
+        float, typer.Option(help="Seconds to acknowledge a task before it goes up a level.")
+    ] = 30.0,
+) -> None:
+    """Start the broker, Valkey, the four services and the demo county; stop on Ctrl-C/SIGTERM."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    options = PlatformOptions(
+        data_dir=data_dir,
+        kafka_bootstrap=kafka,
+        database_url=database_url,
+        redis_url=redis_url,
+        ack_deadline_seconds=ack_deadline,
+    )
+    platform = Platform(options)
+    try:
+        with console.status("starting the broker, Valkey, the services and the demo county"):
+            endpoints = platform.start()
+        _show(endpoints)
+        if demo and not stop.is_set():
+            _demo(asdict(endpoints), demo_reports, rate=100.0, seed=2022, wait=15.0)
+        console.print("[bold]Running. Ctrl-C stops everything.[/bold]")
+        stop.wait()
+    finally:
+        console.print("stopping…")
+        platform.stop()
+        console.print("stopped; nothing left running.")
+
+
+def _demo(endpoints: dict[str, str], reports: int, rate: float, seed: int, wait: float) -> None:
+    from gridline.cli.demo import print_summary, run_demo  # loads the demo county only here
+
+    result = asyncio.run(run_demo(endpoints, reports, rate, seed, console, wait))
+    print_summary(result, console)
+
+
+@app.command()
+def demo(
+    reports: Annotated[int, typer.Option(help="How many reports to post.")] = 200,
+    rate: Annotated[float, typer.Option(help="Reports per second.")] = 100.0,
+    seed: Annotated[int, typer.Option(help="Seed of the stream.")] = 2022,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for deliveries.")] = 15.0,
+    data_dir: Annotated[Path, typer.Option(help="Data dir of `gridline up`.")] = DEFAULT_DATA_DIR,
+) -> None:
+    """Post a demo stream of reports to a running platform and summarise each stage."""
+    run_file = data_dir / "run.json"
+    if not run_file.exists():
+        console.print(f"[red]no running platform: {run_file} is missing; start `gridline up`[/red]")
+        raise typer.Exit(1)
+    _demo(json.loads(run_file.read_text()), reports, rate, seed, wait)
+
+
+@contracts.command("generate")
+def contracts_generate() -> None:
+    """Regenerate gridline/contracts/v1 from proto/."""
+    from gridline.contracts.codegen import regenerate
+
+    for path in regenerate():
+        console.print(str(path))
+
+
+@app.command()
+def settings() -> None:
+    """Print every setting as a Markdown table."""
+    typer.echo(settings_table(), nl=False)

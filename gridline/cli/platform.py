@@ -1,0 +1,213 @@
+"""Starts and stops the whole platform on one machine: infrastructure, then the four services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from gridline.bus.topics import ensure_topics
+from gridline.embedded import EmbeddedBroker, EmbeddedValkey, free_port, stop_process
+
+SERVICES = ("assignment", "escalation", "notify", "intake")
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class PlatformOptions:
+    """What to run against; empty infrastructure fields mean the embedded parts."""
+
+    data_dir: Path
+    kafka_bootstrap: str = ""
+    database_url: str = ""
+    redis_url: str = ""
+    seed_demo_county: bool = True
+    ack_deadline_seconds: float = 30.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoints:
+    """Where everything listens, written to `<data_dir>/run.json` for `gridline demo`."""
+
+    kafka: str
+    redis: str
+    database: str
+    intake: str
+    assignment: str
+    escalation: str
+    notify: str
+    directory_grpc: str
+    inbox: str
+    logs: str
+
+    def service_url(self, name: str) -> str:
+        """The HTTP base URL of a service."""
+        url: str = getattr(self, name)
+        return url
+
+
+def _die_with_parent() -> None:
+    # Linux: children get SIGTERM if `gridline up` itself is killed, so none outlive it.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Platform:
+    """The running platform. Use as a context manager or call start() and stop()."""
+
+    def __init__(self, options: PlatformOptions) -> None:
+        self.options = options
+        self.data_dir = options.data_dir.resolve()
+        self.log_dir = self.data_dir / "logs"
+        self.broker: EmbeddedBroker | None = None
+        self.valkey: EmbeddedValkey | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        self.env: dict[str, str] = {}
+        self.endpoints: Endpoints | None = None
+
+    def __enter__(self) -> Platform:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self, ready_timeout: float = 90.0) -> Endpoints:
+        """Start infrastructure and services and wait until every service is ready."""
+        opts = self.options
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        kafka = opts.kafka_bootstrap
+        if not kafka:
+            self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log")
+            self.broker.start()
+            kafka = self.broker.bootstrap
+        redis_url = opts.redis_url
+        if not redis_url:
+            self.valkey = EmbeddedValkey()
+            self.valkey.start()
+            redis_url = self.valkey.url
+        partitions = int(opts.extra_env.get("GRIDLINE_KAFKA_PARTITIONS", "3"))
+        asyncio.run(ensure_topics(kafka, partitions, 1))
+
+        host = "127.0.0.1"
+        ports = {name: free_port() for name in SERVICES}
+        grpc_port = free_port()
+        self.env = {
+            **os.environ,
+            "GRIDLINE_DATA_DIR": str(self.data_dir),
+            "GRIDLINE_KAFKA_BOOTSTRAP": kafka,
+            # The embedded broker refuses InitProducerId; real Kafka gets idempotence.
+            "GRIDLINE_KAFKA_IDEMPOTENCE": "false" if self.broker else "true",
+            "GRIDLINE_DATABASE_URL": opts.database_url,
+            "GRIDLINE_REDIS_URL": redis_url,
+            "GRIDLINE_HOST": host,
+            "GRIDLINE_DIRECTORY_GRPC_PORT": str(grpc_port),
+            "GRIDLINE_DIRECTORY_TARGET": f"{host}:{grpc_port}",
+            "GRIDLINE_PUBLIC_BASE_URL": f"http://{host}:{ports['escalation']}",
+            "GRIDLINE_SEED_DEMO_COUNTY": str(opts.seed_demo_county).lower(),
+            "GRIDLINE_ACK_DEADLINE_SECONDS": str(opts.ack_deadline_seconds),
+            **{f"GRIDLINE_{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
+            **opts.extra_env,
+        }
+        urls = {name: f"http://{host}:{port}" for name, port in ports.items()}
+        self.endpoints = Endpoints(
+            kafka=kafka + (" (embedded tansu)" if self.broker else ""),
+            redis=redis_url + (" (embedded valkey)" if self.valkey else ""),
+            database=opts.database_url or f"sqlite files in {self.data_dir}",
+            directory_grpc=f"{host}:{grpc_port}",
+            inbox=str(self.data_dir / "inbox.jsonl"),
+            logs=str(self.log_dir),
+            **urls,
+        )
+        for name in SERVICES:
+            self.start_service(name)
+        self.wait_ready(SERVICES, ready_timeout)
+        (self.data_dir / "run.json").write_text(json.dumps(asdict(self.endpoints), indent=2))
+        return self.endpoints
+
+    def start_service(self, name: str) -> None:
+        """Start one service process (again, after a kill) with the platform's environment."""
+        log = self._logs.get(name)
+        if log is None:
+            log = self._logs[name] = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches `gridline up` only; it stops them in order
+            preexec_fn=_die_with_parent,
+        )
+
+    def wait_ready(self, names: tuple[str, ...], timeout: float) -> None:
+        """Block until each named service answers 200 on /readyz."""
+        assert self.endpoints is not None
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        with httpx.Client(timeout=1.0) as client:
+            while pending:
+                name = pending[0]
+                process = self.processes[name]
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {process.returncode}; see {self.log_dir / name}.log"
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    url = self.endpoints.service_url(name)
+                    if client.get(f"{url}/readyz").status_code == 200:
+                        pending.pop(0)
+                        continue
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not ready after {timeout}s; see its log")
+                time.sleep(0.1)
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL one service, as a crash would."""
+        process = self.processes[name]
+        process.kill()
+        process.wait()
+
+    def stop(self) -> None:
+        """Stop the services (entry first), then Valkey and the broker; nothing is left running."""
+        for name in reversed(SERVICES):
+            process = self.processes.get(name)
+            if process is not None and process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            stop_process(process)
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+        if self.valkey is not None:
+            self.valkey.stop()
+            self.valkey = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def pids(self) -> list[int]:
+        """Process ids of everything this platform started."""
+        found = [p.pid for p in self.processes.values()]
+        if self.broker and self.broker.process:
+            found.append(self.broker.process.pid)
+        if self.valkey and self.valkey.pid:
+            found.append(self.valkey.pid)
+        return found
