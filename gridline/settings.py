@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     kafka_confirm_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a producer waits for the broker to confirm a record."
     )
+    consumer_session_timeout_ms: int = Field(
+        10_000,
+        ge=1_000,
+        description="A consumer silent this long leaves its group (heartbeats every third of it).",
+    )
+    consumer_rebalance_timeout_ms: int = Field(
+        30_000, ge=1_000, description="How long a rebalance waits for members to rejoin."
+    )
     consumer_max_attempts: int = Field(
         3, ge=1, description="Tries of one record before it goes to `<topic>.dlq`."
     )

@@ -61,8 +61,9 @@ class ConsumerRunner:
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=settings.consumer_session_timeout_ms // 3,
+            rebalance_timeout_ms=settings.consumer_rebalance_timeout_ms,
             max_poll_records=200,
         )
         self.started = asyncio.Event()

@@ -23,6 +23,14 @@ from gridline.embedded import EmbeddedBroker, EmbeddedValkey, free_port, stop_pr
 SERVICES = ("assignment", "escalation", "notify", "intake")
 _PR_SET_PDEATHSIG = 1
 
+# tansu refuses InitProducerId, so no idempotent producer. It also acts on a member's leaving
+# only when the session expires, so short sessions let a restarted consumer rejoin in seconds.
+EMBEDDED_BROKER_ENV = {
+    "GRIDLINE_KAFKA_IDEMPOTENCE": "false",
+    "GRIDLINE_CONSUMER_SESSION_TIMEOUT_MS": "3000",
+    "GRIDLINE_CONSUMER_REBALANCE_TIMEOUT_MS": "2000",
+}
+
 
 @dataclass
 class PlatformOptions:
@@ -113,8 +121,7 @@ class Platform:
             **os.environ,
             "GRIDLINE_DATA_DIR": str(self.data_dir),
             "GRIDLINE_KAFKA_BOOTSTRAP": kafka,
-            # The embedded broker refuses InitProducerId; real Kafka gets idempotence.
-            "GRIDLINE_KAFKA_IDEMPOTENCE": "false" if self.broker else "true",
+            **(EMBEDDED_BROKER_ENV if self.broker else {"GRIDLINE_KAFKA_IDEMPOTENCE": "true"}),
             "GRIDLINE_DATABASE_URL": opts.database_url,
             "GRIDLINE_REDIS_URL": redis_url,
             "GRIDLINE_HOST": host,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
+from gridline.links import task_link
 from gridline.timestamps import to_timestamp
 from services.assignment.directory import Directory, Link, NodeKind, Role
 
@@ -82,7 +83,7 @@ def place(
         occurred_at=to_timestamp(now),
         actor="assignment",
     )
-    link = f"{link_base.rstrip('/')}/tasks/{task_id}"
+    link = task_link(link_base, task_id)
     title = "地址待核实的来返人员" if household is None else "新来返人员待核实"
     notification = events_pb2.Notification(
         notification_id=derived_id("notice", task_id, "assigned", first.group.id),

@@ -10,6 +10,7 @@ from gridline.bus import topics
 from gridline.bus.consumer import Handler
 from gridline.bus.envelope import Envelope
 from gridline.contracts.v1 import events_pb2
+from gridline.links import task_link
 from gridline.timestamps import from_timestamp, now
 from services.escalation import metrics, storage
 from services.escalation.domain import TaskState
@@ -40,7 +41,7 @@ def task_handler(ack_deadline: timedelta, link_base: str) -> Handler:
                 level=event.assignee.level,
                 assignee_group_id=event.assignee.group_id,
                 summary=event.summary[:500],
-                link=f"{link_base.rstrip('/')}/tasks/{event.task_id}",
+                link=task_link(link_base, event.task_id),
                 report_accepted_at=from_timestamp(event.accepted_at),
                 created_at=assigned_at,
                 deadline_at=assigned_at + ack_deadline,

@@ -1,0 +1,233 @@
+"""The consumer runner against the real embedded broker and a real SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlmodel import Field, SQLModel, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gridline.bus.consumer import ConsumerRunner, Handler
+from gridline.bus.envelope import Envelope
+from gridline.bus.ledger import PROCESSED_EVENT_TABLE
+from gridline.bus.producer import EventProducer
+from gridline.bus.topics import dead_letter, ensure_topics
+from gridline.contracts.v1 import events_pb2
+from gridline.db import Database
+from gridline.embedded import EmbeddedBroker
+from gridline.settings import Settings
+from tests.helpers import eventually
+
+
+class Effect(SQLModel, table=True):
+    """What the test handler did: one row per applied event."""
+
+    __tablename__ = "test_effect"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
+    return Settings(
+        kafka_bootstrap=broker.bootstrap,
+        kafka_idempotence=False,
+        data_dir=tmp_path,
+        consumer_max_attempts=3,
+        consumer_retry_backoff_seconds=0.01,
+        consumer_session_timeout_ms=3000,
+        consumer_rebalance_timeout_ms=2000,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings, "runner", [PROCESSED_EVENT_TABLE, Effect.__table__])  # type: ignore[attr-defined]
+    await database.create_tables()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[EventProducer]:
+    events = EventProducer(settings)
+    await events.start()
+    yield events
+    await events.stop()
+
+
+def task(task_id: str) -> events_pb2.TaskEvent:
+    return events_pb2.TaskEvent(task_id=task_id, kind=events_pb2.TASK_EVENT_KIND_ASSIGNED)
+
+
+def recording_handler(fail_task: str | None = None) -> tuple[Handler, list[str]]:
+    calls: list[str] = []
+
+    async def handle(envelope: Envelope, session: AsyncSession) -> None:
+        assert isinstance(envelope.message, events_pb2.TaskEvent)
+        calls.append(envelope.message.task_id)
+        if envelope.message.task_id == fail_task:
+            raise RuntimeError("this task always fails")
+        session.add(Effect(task_id=envelope.message.task_id))
+
+    return handle, calls
+
+
+async def effects(db: Database) -> list[str]:
+    async with db.session() as session:
+        return list((await session.exec(select(Effect.task_id).order_by(Effect.id))).all())
+
+
+async def committed(settings: Settings, topic: str, group: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        return await consumer.committed(tp) or 0
+    finally:
+        await consumer.stop()
+
+
+async def dead_letters(settings: Settings, topic: str, count: int) -> list[dict[str, bytes]]:
+    consumer = AIOKafkaConsumer(
+        dead_letter(topic), bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    found: list[dict[str, bytes]] = []
+    try:
+        async with asyncio.timeout(15):
+            while len(found) < count:
+                batch = await consumer.getmany(timeout_ms=200)
+                found += [dict(r.headers) for rs in batch.values() for r in rs]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def run_until(runner: ConsumerRunner, check: Callable[[], Awaitable[bool]]) -> None:
+    running = asyncio.create_task(runner.run())
+    try:
+        await eventually(check)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(running, 10)
+
+
+async def test_each_event_applied_once_and_committed_after(
+    settings: Settings, db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    for event_id, task_id in [("e1", "t1"), ("e2", "t2"), ("e1", "t1"), ("e3", "t3")]:
+        await producer.publish(
+            topic_name, Envelope(event_id=event_id, key="k", message=task(task_id))
+        )
+    handler, calls = recording_handler()
+    runner = ConsumerRunner(
+        settings=settings, topic=topic_name, group="g1", handler=handler, db=db, producer=producer
+    )
+
+    async def all_committed() -> bool:
+        return await committed(settings, topic_name, "g1") == 4
+
+    await run_until(runner, all_committed)
+    assert await effects(db) == ["t1", "t2", "t3"]
+    assert calls == ["t1", "t2", "t3"]
+
+    # A new member of the group starts after the commit: nothing is applied again.
+    again_handler, again_calls = recording_handler()
+    await producer.publish(topic_name, Envelope(event_id="e4", key="k", message=task("t4")))
+    rerun = ConsumerRunner(
+        settings=settings, topic=topic_name, group="g1", handler=again_handler, db=db,
+        producer=producer,
+    )  # fmt: skip
+
+    async def fourth_applied() -> bool:
+        return "t4" in await effects(db)
+
+    await run_until(rerun, fourth_applied)
+    assert again_calls == ["t4"]
+
+
+async def test_failing_record_is_retried_then_dead_lettered(
+    settings: Settings, db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    for event_id, task_id in [("e1", "bad"), ("e2", "good")]:
+        await producer.publish(
+            topic_name, Envelope(event_id=event_id, key="k", message=task(task_id))
+        )
+    handler, calls = recording_handler(fail_task="bad")
+    runner = ConsumerRunner(
+        settings=settings, topic=topic_name, group="g2", handler=handler, db=db, producer=producer
+    )
+
+    async def good_applied() -> bool:
+        return await effects(db) == ["good"]
+
+    await run_until(runner, good_applied)
+    assert calls == ["bad", "bad", "bad", "good"]
+    [letter] = await dead_letters(settings, topic_name, 1)
+    assert letter["dlq-error"] == b"RuntimeError: this task always fails"
+    assert letter["dlq-attempts"] == b"3"
+    assert letter["event-id"] == b"e1"
+    assert letter["dlq-source"] == f"{topic_name}/0/0".encode()
+
+
+async def test_undecodable_record_goes_straight_to_the_dead_letter_topic(
+    settings: Settings, db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    await producer.publish_raw(topic_name, b"k", b"\xff\xfe not protobuf", [("schema", b"x.Y")])
+    await producer.publish(topic_name, Envelope(event_id="e2", key="k", message=task("t2")))
+    handler, calls = recording_handler()
+    runner = ConsumerRunner(
+        settings=settings, topic=topic_name, group="g3", handler=handler, db=db, producer=producer
+    )
+
+    async def second_applied() -> bool:
+        return await effects(db) == ["t2"]
+
+    await run_until(runner, second_applied)
+    assert calls == ["t2"]
+    [letter] = await dead_letters(settings, topic_name, 1)
+    assert letter["dlq-error"] == b"UndecodableRecord: record has no event-id header"
+    assert letter["dlq-attempts"] == b"0"
+
+
+async def test_stop_returns_promptly_while_idle(
+    settings: Settings, db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    handler, _ = recording_handler()
+    runner = ConsumerRunner(
+        settings=settings, topic=topic_name, group="g4", handler=handler, db=db, producer=producer
+    )
+    running = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.started.wait(), 10)
+    runner.stop()
+    await asyncio.wait_for(running, 3)
+
+
+async def test_ledger_is_written_with_the_effect(
+    settings: Settings, db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    await producer.publish(topic_name, Envelope(event_id="only", key="k", message=task("t")))
+    handler, _ = recording_handler()
+    runner = ConsumerRunner(
+        settings=settings, topic=topic_name, group="g5", handler=handler, db=db, producer=producer
+    )
+
+    async def applied() -> bool:
+        return await effects(db) == ["t"]
+
+    await run_until(runner, applied)
+    async with db.session() as session:
+        rows = (await session.exec(select(func.count()).select_from(PROCESSED_EVENT_TABLE))).one()
+    assert rows == 1

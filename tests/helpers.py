@@ -1,0 +1,15 @@
+"""Small helpers the tests share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30.0) -> None:
+    """Wait until `check` holds, polling; fail the test if it does not within the bound."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        assert loop.time() < deadline, f"condition not met within {within}s"
+        await asyncio.sleep(0.05)
