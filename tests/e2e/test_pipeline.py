@@ -1,0 +1,155 @@
+"""One report through all four services on the real embedded broker, to a loopback webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from gridline.bus import topics
+from gridline.cli.demo import build_reports
+from gridline.cli.platform import Platform
+from gridline.contracts.v1 import common_pb2
+from services.assignment.directory import Directory
+from tests.conftest import WebhookServer
+from tests.e2e.conftest import ACK_DEADLINE_SECONDS
+from tests.helpers import eventually
+
+
+def placeable_report(seed: int) -> tuple[dict[str, str], str]:
+    """A valid report on a demo household and that household's address."""
+    for report in build_reports(20, seed):
+        if report.expected_group:
+            return report.body, report.body["address"]
+    raise AssertionError("no placeable report")
+
+
+def urls(platform: Platform) -> dict[str, str]:
+    assert platform.endpoints is not None
+    return {name: platform.endpoints.service_url(name) for name in ("intake", "escalation")}
+
+
+async def post_report(platform: Platform, body: dict[str, str]) -> str:
+    async with httpx.AsyncClient(base_url=urls(platform)["intake"]) as client:
+        response = await client.post("/v1/reports", json=body)
+    assert response.status_code == 202, response.text
+    report_id: str = response.json()["report_id"]
+    return report_id
+
+
+async def test_report_reaches_its_cadre_group_once_with_personal_data_masked(
+    platform: Platform, webhook: WebhookServer, demo_directory: Directory
+) -> None:
+    body, address = placeable_report(seed=random.randrange(10**6))
+    household = demo_directory.resolve(address)
+    assert household is not None
+    cadre = demo_directory.chain(household.id)[0]
+    report_id = await post_report(platform, body)
+
+    async def delivered() -> bool:
+        return bool(webhook.for_report(report_id))
+
+    await eventually(delivered, within=10)
+    [request] = webhook.for_report(report_id)
+    assert request.path == f"/hooks/{cadre.group.id}"
+    assert request.body["group_id"] == cadre.group.id
+    assert request.body["group_name"] == cadre.group.name
+    assert request.body["kind"] == "NOTIFICATION_KIND_TASK_ASSIGNED"
+    assert request.headers["Idempotency-Key"] == request.body["notification_id"]
+    text = json.dumps(request.body, ensure_ascii=False)
+    assert body["id_number"] not in text and body["phone"] not in text
+    assert f"{body['id_number'][:6]}********{body['id_number'][-4:]}" in text
+    assert f"{body['phone'][:3]}****{body['phone'][-4:]}" in text
+
+    # Acknowledged in time: the deadline passes and nothing more is sent about it.
+    async with httpx.AsyncClient(base_url=urls(platform)["escalation"]) as client:
+        task_id = request.body["task_id"]
+        ack = await client.post(f"/v1/tasks/{task_id}:acknowledge")
+        assert ack.status_code == 200, ack.text
+        assert ack.json()["state"] == "acknowledged"
+        again = await client.post(f"/v1/tasks/{task_id}:acknowledge")
+        assert again.status_code == 409
+        assert "acknowledged" in again.json()["detail"]
+        await asyncio.sleep(ACK_DEADLINE_SECONDS + 1.5)
+        task = (await client.get(f"/v1/tasks/{task_id}")).json()
+    assert task["escalations"] == []
+    assert task["level"] == common_pb2.CHAIN_LEVEL_CADRE
+    assert len(webhook.for_report(report_id)) == 1
+
+
+async def test_unacknowledged_task_goes_to_the_next_level_after_its_deadline(
+    platform: Platform, webhook: WebhookServer, demo_directory: Directory
+) -> None:
+    body, address = placeable_report(seed=random.randrange(10**6))
+    household = demo_directory.resolve(address)
+    assert household is not None
+    liaison = demo_directory.chain(household.id)[1]
+    report_id = await post_report(platform, body)
+
+    def escalated() -> list[dict[str, object]]:
+        return [
+            r.body for r in webhook.for_report(report_id)
+            if r.body["kind"] == "NOTIFICATION_KIND_ESCALATION"
+        ]  # fmt: skip
+
+    async def has_escalation() -> bool:
+        return bool(escalated())
+
+    await eventually(has_escalation, within=ACK_DEADLINE_SECONDS + 10)
+    first = escalated()[0]
+    assert first["group_id"] == liaison.group.id
+    assert first["level"] == common_pb2.CHAIN_LEVEL_LIAISON
+    async with httpx.AsyncClient(base_url=urls(platform)["escalation"]) as client:
+        task = (await client.get(f"/v1/tasks/{first['task_id']}")).json()
+    assert task["escalations"][0]["level"] == common_pb2.CHAIN_LEVEL_LIAISON
+    assert task["escalations"][0]["group_id"] == liaison.group.id
+
+
+async def _reports_on_topic(platform: Platform) -> int:
+    assert platform.endpoints is not None
+    bootstrap = platform.env["GRIDLINE_KAFKA_BOOTSTRAP"]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topics.REPORTS) or set()
+        ends = await consumer.end_offsets([TopicPartition(topics.REPORTS, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def test_bad_input_gets_a_4xx_naming_the_problem_and_reaches_no_topic(
+    platform: Platform,
+) -> None:
+    body, _ = placeable_report(seed=1)
+    before = await _reports_on_topic(platform)
+    async with httpx.AsyncClient(base_url=urls(platform)["intake"], timeout=30) as client:
+        json_type = {"Content-Type": "application/json"}
+        malformed = await client.post(
+            "/v1/reports", content=b'{"source": "self_report", ', headers=json_type
+        )
+        wrong_type = await client.post("/v1/reports", json={**body, "phone": 13812345678})
+        missing = await client.post(
+            "/v1/reports", json={k: v for k, v in body.items() if k not in ("phone", "address")}
+        )
+        huge = await client.post(
+            "/v1/reports", content=b"{" + b" " * (10 * 1024 * 1024) + b"}",
+            headers=json_type,
+        )  # fmt: skip
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["type"] == "json_invalid"
+    assert wrong_type.status_code == 422
+    [problem] = wrong_type.json()["detail"]
+    assert (
+        problem["loc"] == ["body", "phone"] and problem["msg"] == "Input should be a valid string"
+    )
+    assert missing.status_code == 422
+    assert {tuple(p["loc"]) for p in missing.json()["detail"]} == {
+        ("body", "phone"), ("body", "address"),
+    }  # fmt: skip
+    assert huge.status_code == 413
+    assert "larger than" in huge.json()["detail"]
+    assert await _reports_on_topic(platform) == before
