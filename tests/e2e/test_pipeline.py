@@ -67,6 +67,12 @@ async def test_report_reaches_its_cadre_group_once_with_personal_data_masked(
     # Acknowledged in time: the deadline passes and nothing more is sent about it.
     async with httpx.AsyncClient(base_url=urls(platform)["escalation"]) as client:
         task_id = request.body["task_id"]
+
+        # Escalation consumes tasks.v1 beside notify's notifications.v1, so it may lag a little.
+        async def stored() -> bool:
+            return (await client.get(f"/v1/tasks/{task_id}")).status_code == 200
+
+        await eventually(stored, within=10)
         ack = await client.post(f"/v1/tasks/{task_id}:acknowledge")
         assert ack.status_code == 200, ack.text
         assert ack.json()["state"] == "acknowledged"
