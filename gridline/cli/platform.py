@@ -21,6 +21,9 @@ from gridline.bus.topics import ensure_topics
 from gridline.embedded import EmbeddedBroker, EmbeddedValkey, free_port, stop_process
 
 SERVICES = ("assignment", "escalation", "notify", "intake")
+# uvicorn shuts down gracefully on SIGTERM, then re-raises it so the exit status tells why it
+# stopped; a service that had to be SIGKILLed after the grace period ends with -9 instead.
+CLEAN_EXIT_CODES = {0, -signal.SIGTERM}
 _PR_SET_PDEATHSIG = 1
 
 # tansu refuses InitProducerId, so no idempotent producer. It also acts on a member's leaving
@@ -85,6 +88,8 @@ class Platform:
         self._logs: dict[str, IO[bytes]] = {}
         self.env: dict[str, str] = {}
         self.endpoints: Endpoints | None = None
+        # Exit codes of the services after stop().
+        self.exit_codes: dict[str, int | None] = {}
 
     def __enter__(self) -> Platform:
         try:
@@ -193,13 +198,15 @@ class Platform:
         process.wait()
 
     def stop(self) -> None:
-        """Stop the services (entry first), then Valkey and the broker; nothing is left running."""
+        """Stop the services (entry first), then Valkey and the broker; nothing is left running.
+
+        Services get SIGTERM and a grace period to finish, commit and leave their groups.
+        """
         for name in reversed(SERVICES):
             process = self.processes.get(name)
             if process is not None and process.poll() is None:
                 process.terminate()
-        for process in self.processes.values():
-            stop_process(process)
+        self.exit_codes = {name: stop_process(p) for name, p in self.processes.items()}
         for log in self._logs.values():
             log.close()
         self._logs.clear()
@@ -210,11 +217,6 @@ class Platform:
             self.broker.stop()
             self.broker = None
 
-    def pids(self) -> list[int]:
-        """Process ids of everything this platform started."""
-        found = [p.pid for p in self.processes.values()]
-        if self.broker and self.broker.process:
-            found.append(self.broker.process.pid)
-        if self.valkey and self.valkey.pid:
-            found.append(self.valkey.pid)
-        return found
+    def unclean_exits(self) -> dict[str, int | None]:
+        """Services that did not stop gracefully, with their exit codes."""
+        return {n: c for n, c in self.exit_codes.items() if c not in CLEAN_EXIT_CODES}

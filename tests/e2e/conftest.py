@@ -73,3 +73,4 @@ def platform(
     )
     yield running
     running.stop()
+    assert running.unclean_exits() == {}, "a service did not stop gracefully on SIGTERM"

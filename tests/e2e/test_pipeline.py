@@ -6,13 +6,17 @@ import asyncio
 import json
 import random
 
+import grpc
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gridline.bus import topics
 from gridline.cli.demo import build_reports
 from gridline.cli.platform import Platform
-from gridline.contracts.v1 import common_pb2
+from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from services.assignment.directory import Directory
 from tests.conftest import WebhookServer
 from tests.e2e.conftest import ACK_DEADLINE_SECONDS
@@ -159,3 +163,38 @@ async def test_bad_input_gets_a_4xx_naming_the_problem_and_reaches_no_topic(
     assert huge.status_code == 413
     assert "larger than" in huge.json()["detail"]
     assert await _reports_on_topic(platform) == before
+
+
+async def test_directory_answers_over_grpc_with_health_and_reflection(
+    platform: Platform, demo_directory: Directory
+) -> None:
+    household = demo_directory.nodes["cm05-g02-b03-u1-201"]
+    assert platform.endpoints is not None
+    async with grpc.aio.insecure_channel(platform.endpoints.directory_grpc) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        status = await health.Check(
+            health_pb2.HealthCheckRequest(service="gridline.contracts.v1.Directory"), timeout=5
+        )
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        [reply] = [r async for r in reflection.ServerReflectionInfo(iter([request]), timeout=5)]
+        names = {s.name for s in reply.list_services_response.service}
+        assert "gridline.contracts.v1.Directory" in names
+
+        directory = directory_pb2_grpc.DirectoryStub(channel)
+        assert household.address is not None
+        resolved = await directory.ResolveAddress(
+            directory_pb2.ResolveAddressRequest(address=household.address), timeout=5
+        )
+        assert resolved.found and resolved.household.household_id == household.id
+        assert resolved.household.community_id == "cm05"
+        chain = await directory.GetChain(
+            directory_pb2.GetChainRequest(node_id=household.id), timeout=5
+        )
+        expected = [link.group.id for link in demo_directory.chain(household.id)]
+        assert [level.group_id for level in chain.levels] == expected
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await directory.GetChain(directory_pb2.GetChainRequest(node_id="nowhere"), timeout=5)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND

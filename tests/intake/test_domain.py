@@ -9,18 +9,7 @@ from pydantic import ValidationError
 
 from services.intake.domain import id_check_char, id_number_problem
 from services.intake.schemas import ReportIn
-
-VALID = {
-    "source": "self_report",
-    "name": "张伟",
-    "id_number": "11010519491231002X",
-    "phone": "13812345678",
-    "origin_region_code": "310115",
-    "origin_name": "上海市浦东新区",
-    "origin_risk": "medium",
-    "arrived_at": "2022-01-28T18:40:00+08:00",
-    "address": "皋兰县石洞镇城北社区三汇小区23号楼3单元301室",
-}
+from tests.intake.samples import VALID_REPORT as VALID
 
 
 def test_check_digit_follows_gb_11643() -> None:
