@@ -18,6 +18,13 @@ class RedisHandle:
         self._embedded: EmbeddedValkey | None = None
         self.client: aioredis.Redis | None = None
 
+    async def __aenter__(self) -> RedisHandle:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     async def start(self) -> aioredis.Redis:
         """Connect to the configured server, starting an embedded one if none is configured."""
         url = self._url

@@ -44,6 +44,13 @@ class Database:
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
 
+    async def __aenter__(self) -> Database:
+        await self.create_tables()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.dispose()
+
     async def create_tables(self) -> None:
         """Create the service's schema and tables if they are missing."""
         async with self.engine.begin() as conn:

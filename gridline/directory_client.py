@@ -24,6 +24,12 @@ class DirectoryClient:
         self._timeout = timeout
         self._attempts = attempts
 
+    async def __aenter__(self) -> DirectoryClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def chain(self, node_id: str) -> list[common_pb2.Responsible]:
         """The responsible levels above a household, grid or community, bottom first."""
         async for attempt in AsyncRetrying(

@@ -67,6 +67,21 @@ class ConsumerRunner:
             max_poll_records=200,
         )
         self.started = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ConsumerRunner:
+        """Run in the background until the context exits."""
+        self._task = asyncio.create_task(self.run(), name=f"consumer {self.group}")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.stop()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def alive(self) -> bool:
+        """Readiness: joined the broker and still running."""
+        return self.started.is_set() and self._task is not None and not self._task.done()
 
     def stop(self) -> None:
         """Ask the loop to finish the record in hand, commit and leave the group."""

@@ -6,9 +6,12 @@ import asyncio
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from gridline.bus.envelope import Envelope
 from gridline.settings import Settings
+
+_STARTUP_SECONDS = 60
 
 
 class BrokerUnavailable(Exception):
@@ -28,6 +31,21 @@ class EventProducer:
             request_timeout_ms=timeout_ms,
             linger_ms=1,
         )
+
+    async def __aenter__(self) -> EventProducer:
+        """Start, waiting for a broker that is still coming up (as at a cluster's start)."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(_STARTUP_SECONDS),
+            wait=wait_exponential(max=5),
+            retry=retry_if_exception_type(BrokerUnavailable),
+            reraise=True,
+        ):
+            with attempt:
+                await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
 
     async def start(self) -> None:
         """Connect to the broker (raises BrokerUnavailable if it cannot be reached)."""

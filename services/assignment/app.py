@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,9 +18,22 @@ from gridline.rpc import RpcServer
 from gridline.settings import Settings
 from services.assignment import demo_county, metrics, storage
 from services.assignment.consumers import GROUP, report_handler
+from services.assignment.directory import Directory
 from services.assignment.servicer import DirectoryServicer
 
 log = get_logger(__name__)
+
+
+async def _load_directory(db: Database, seed_demo_county: bool) -> Directory:
+    async with db.session() as session:
+        if seed_demo_county and await storage.directory_size(session) == 0:
+            county = demo_county.generate()
+            await storage.replace_directory(session, county.nodes, county.people, county.groups)
+            log.info("demo county loaded", nodes=len(county.nodes))
+    async with db.session() as session:
+        directory = await storage.load_directory(session)
+    metrics.DIRECTORY_NODES.set(len(directory))
+    return directory
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -29,56 +41,39 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings, "assignment", storage.TABLES)
-        await db.create_tables()
-        async with db.session() as session:
-            if settings.seed_demo_county and await storage.directory_size(session) == 0:
-                county = demo_county.generate()
-                await storage.replace_directory(session, county.nodes, county.people, county.groups)
-                log.info("demo county loaded", nodes=len(county.nodes))
-        async with db.session() as session:
-            directory = await storage.load_directory(session)
-        metrics.DIRECTORY_NODES.set(len(directory))
-
-        rpc = RpcServer(
-            settings.host,
-            settings.directory_grpc_port,
-            [
-                lambda server: directory_pb2_grpc.add_DirectoryServicer_to_server(
-                    DirectoryServicer(directory), server
-                )
-            ],
-            [directory_pb2.DESCRIPTOR.services_by_name["Directory"].full_name],
-        )
-        await rpc.start()
-        producer = EventProducer(settings)
-        await producer.start()
-        runner = ConsumerRunner(
-            settings=settings,
-            topic=topics.REPORTS,
-            group=GROUP,
-            handler=report_handler(directory, producer, settings.public_base_url),
-            db=db,
-            producer=producer,
-        )
-        consuming = asyncio.create_task(runner.run(), name="reports-consumer")
-
-        async def consumer_alive() -> bool:
-            return runner.started.is_set() and not consuming.done()
-
-        app.state.readiness = {
-            "database": db.ping,
-            "broker": producer.is_connected,
-            "consumer": consumer_alive,
-        }
-        try:
-            yield
-        finally:
-            runner.stop()
-            await asyncio.gather(consuming, return_exceptions=True)
-            await rpc.stop()
-            await producer.stop()
-            await db.dispose()
+        async with Database(settings, "assignment", storage.TABLES) as db:
+            directory = await _load_directory(db, settings.seed_demo_county)
+            rpc = RpcServer(
+                settings.host,
+                settings.directory_grpc_port,
+                [
+                    lambda server: directory_pb2_grpc.add_DirectoryServicer_to_server(
+                        DirectoryServicer(directory), server
+                    )
+                ],
+                [directory_pb2.DESCRIPTOR.services_by_name["Directory"].full_name],
+            )
+            await rpc.start()
+            try:
+                async with (
+                    EventProducer(settings) as producer,
+                    ConsumerRunner(
+                        settings=settings,
+                        topic=topics.REPORTS,
+                        group=GROUP,
+                        handler=report_handler(directory, producer, settings.public_base_url),
+                        db=db,
+                        producer=producer,
+                    ) as runner,
+                ):
+                    app.state.readiness = {
+                        "database": db.ping,
+                        "broker": producer.is_connected,
+                        "consumer": runner.alive,
+                    }
+                    yield
+            finally:
+                await rpc.stop()
 
     return service_app(
         title="Gridline assignment",

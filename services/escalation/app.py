@@ -1,8 +1,7 @@
-"""Escalation's app factory: the tasks consumer, the deadline loop and the routes."""
+"""Escalation's app factory: the tasks consumer, the deadline watcher and the routes."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -18,7 +17,7 @@ from gridline.http import service_app
 from gridline.settings import Settings
 from services.escalation import routes, storage
 from services.escalation.consumers import GROUP, task_handler
-from services.escalation.deadlines import run_deadlines
+from services.escalation.deadlines import DeadlineWatcher
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -27,54 +26,31 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings, "escalation", storage.TABLES)
-        await db.create_tables()
-        producer = EventProducer(settings)
-        await producer.start()
-        directory = DirectoryClient(settings.directory_target)
-        runner = ConsumerRunner(
-            settings=settings,
-            topic=topics.TASKS,
-            group=GROUP,
-            handler=task_handler(ack_deadline, settings.public_base_url),
-            db=db,
-            producer=producer,
-        )
-        stopping = asyncio.Event()
-        workers = [
-            asyncio.create_task(runner.run(), name="tasks-consumer"),
-            asyncio.create_task(
-                run_deadlines(
-                    db,
-                    directory,
-                    producer,
-                    ack_deadline,
-                    settings.escalation_tick_seconds,
-                    stopping,
-                ),
-                name="deadlines",
-            ),
-        ]
-
-        async def workers_alive() -> bool:
-            return runner.started.is_set() and not any(w.done() for w in workers)
-
-        app.state.db = db
-        app.state.producer = producer
-        app.state.readiness = {
-            "database": db.ping,
-            "broker": producer.is_connected,
-            "workers": workers_alive,
-        }
-        try:
+        async with (
+            Database(settings, "escalation", storage.TABLES) as db,
+            EventProducer(settings) as producer,
+            DirectoryClient(settings.directory_target) as directory,
+            ConsumerRunner(
+                settings=settings,
+                topic=topics.TASKS,
+                group=GROUP,
+                handler=task_handler(ack_deadline, settings.public_base_url),
+                db=db,
+                producer=producer,
+            ) as runner,
+            DeadlineWatcher(
+                db, directory, producer, ack_deadline, settings.escalation_tick_seconds
+            ) as deadlines,
+        ):
+            app.state.db = db
+            app.state.producer = producer
+            app.state.readiness = {
+                "database": db.ping,
+                "broker": producer.is_connected,
+                "consumer": runner.alive,
+                "deadlines": deadlines.alive,
+            }
             yield
-        finally:
-            runner.stop()
-            stopping.set()
-            await asyncio.gather(*workers, return_exceptions=True)
-            await directory.close()
-            await producer.stop()
-            await db.dispose()
 
     app = service_app(
         title="Gridline escalation",

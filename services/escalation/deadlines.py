@@ -78,21 +78,42 @@ async def fire_due(
     return fired
 
 
-async def run_deadlines(
-    db: Database,
-    directory: DirectoryClient,
-    producer: EventProducer,
-    ack_deadline: timedelta,
-    tick: float,
-    stopping: asyncio.Event,
-) -> None:
-    """Look for due deadlines every `tick` seconds until `stopping` is set."""
-    while not stopping.is_set():
-        try:
-            await fire_due(db, directory, producer, ack_deadline, now())
-        except BrokerUnavailable as exc:
-            log.warning("broker unavailable, deadlines wait", error=str(exc))
-        except Exception:
-            log.exception("deadline pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), tick)
+class DeadlineWatcher:
+    """Looks for due deadlines every `tick` seconds while its context is open."""
+
+    def __init__(
+        self,
+        db: Database,
+        directory: DirectoryClient,
+        producer: EventProducer,
+        ack_deadline: timedelta,
+        tick: float,
+    ) -> None:
+        self._args = (db, directory, producer, ack_deadline)
+        self._tick = tick
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> DeadlineWatcher:
+        self._task = asyncio.create_task(self._run(), name="deadlines")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def alive(self) -> bool:
+        """Readiness: the loop is running."""
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await fire_due(*self._args, now())
+            except BrokerUnavailable as exc:
+                log.warning("broker unavailable, deadlines wait", error=str(exc))
+            except Exception:
+                log.exception("deadline pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._tick)

@@ -6,16 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from gridline.bus.producer import BrokerUnavailable, EventProducer
+from gridline.bus.producer import EventProducer
 from gridline.cache import RedisHandle
 from gridline.http import BodySizeLimitMiddleware, service_app
 from gridline.personal import Sealer
 from gridline.settings import Settings
 from services.intake import routes
-
-_BROKER_STARTUP_SECONDS = 60
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -23,26 +20,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer = EventProducer(settings)
-        async for attempt in AsyncRetrying(
-            stop=stop_after_delay(_BROKER_STARTUP_SECONDS),
-            wait=wait_exponential(max=5),
-            retry=retry_if_exception_type(BrokerUnavailable),
-            reraise=True,
-        ):
-            with attempt:
-                await producer.start()
-        redis = RedisHandle(settings)
-        app.state.redis = await redis.start()
-        app.state.producer = producer
-        app.state.settings = settings
-        app.state.sealer = Sealer(settings.pii_key.get_secret_value())
-        app.state.readiness = {"broker": producer.is_connected, "redis": redis.ping}
-        try:
+        async with EventProducer(settings) as producer, RedisHandle(settings) as redis:
+            app.state.redis = redis.client
+            app.state.producer = producer
+            app.state.settings = settings
+            app.state.sealer = Sealer(settings.pii_key.get_secret_value())
+            app.state.readiness = {"broker": producer.is_connected, "redis": redis.ping}
             yield
-        finally:
-            await producer.stop()
-            await redis.stop()
 
     app = service_app(
         title="Gridline intake",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,39 +37,30 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings, "notify", storage.TABLES)
-        await db.create_tables()
-        producer = EventProducer(settings)
-        await producer.start()
         channels = build_channels(settings)
-        runner = ConsumerRunner(
-            settings=settings,
-            topic=topics.NOTIFICATIONS,
-            group=GROUP,
-            handler=notification_handler(channels, producer),
-            db=db,
-            producer=producer,
-        )
-        consuming = asyncio.create_task(runner.run(), name="notifications-consumer")
-
-        async def consumer_alive() -> bool:
-            return runner.started.is_set() and not consuming.done()
-
-        app.state.db = db
-        app.state.readiness = {
-            "database": db.ping,
-            "broker": producer.is_connected,
-            "consumer": consumer_alive,
-        }
         try:
-            yield
+            async with (
+                Database(settings, "notify", storage.TABLES) as db,
+                EventProducer(settings) as producer,
+                ConsumerRunner(
+                    settings=settings,
+                    topic=topics.NOTIFICATIONS,
+                    group=GROUP,
+                    handler=notification_handler(channels, producer),
+                    db=db,
+                    producer=producer,
+                ) as runner,
+            ):
+                app.state.db = db
+                app.state.readiness = {
+                    "database": db.ping,
+                    "broker": producer.is_connected,
+                    "consumer": runner.alive,
+                }
+                yield
         finally:
-            runner.stop()
-            await asyncio.gather(consuming, return_exceptions=True)
             for channel in channels:
                 await channel.close()
-            await producer.stop()
-            await db.dispose()
 
     app = service_app(
         title="Gridline notify",

@@ -47,18 +47,15 @@ def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(settings, "runner", [PROCESSED_EVENT_TABLE, Effect.__table__])  # type: ignore[attr-defined]
-    await database.create_tables()
-    yield database
-    await database.dispose()
+    tables = [PROCESSED_EVENT_TABLE, Effect.__table__]  # type: ignore[attr-defined]
+    async with Database(settings, "runner", tables) as database:
+        yield database
 
 
 @pytest.fixture
 async def producer(settings: Settings) -> AsyncIterator[EventProducer]:
-    events = EventProducer(settings)
-    await events.start()
-    yield events
-    await events.stop()
+    async with EventProducer(settings) as events:
+        yield events
 
 
 def task(task_id: str) -> events_pb2.TaskEvent:
