@@ -70,6 +70,10 @@ def up(
         _show(endpoints)
         if demo and not stop.is_set():
             _demo(asdict(endpoints), demo_reports, rate=100.0, seed=2022, wait=15.0)
+            console.print(
+                f"Tasks nobody acknowledges go one level up every {ack_deadline:g} s; "
+                f"watch the deliveries in {endpoints.inbox}"
+            )
         console.print("[bold]Running. Ctrl-C stops everything.[/bold]")
         stop.wait()
     finally:
