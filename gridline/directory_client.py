@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import grpc
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
-
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
-from gridline.rpc import channel
-
-_RETRIED = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-
-
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in _RETRIED
+from gridline.rpc import call, channel
 
 
 class DirectoryClient:
@@ -32,17 +23,22 @@ class DirectoryClient:
 
     async def chain(self, node_id: str) -> list[common_pb2.Responsible]:
         """The responsible levels above a household, grid or community, bottom first."""
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=0.1, max=1),
-            retry=retry_if_exception(_transient),
-            reraise=True,
-        ):
-            with attempt:
-                reply = await self._stub.GetChain(
-                    directory_pb2.GetChainRequest(node_id=node_id), timeout=self._timeout
-                )
+        reply = await call(
+            self._stub.GetChain,
+            directory_pb2.GetChainRequest(node_id=node_id),
+            deadline=self._timeout,
+            attempts=self._attempts,
+        )
         return list(reply.levels)
+
+    async def placement(self, report_id: str) -> directory_pb2.Placement:
+        """Where a report was placed (grpc NOT_FOUND while it is not)."""
+        return await call(
+            self._stub.GetPlacement,
+            directory_pb2.GetPlacementRequest(report_id=report_id),
+            deadline=self._timeout,
+            attempts=self._attempts,
+        )
 
     async def close(self) -> None:
         """Close the channel."""

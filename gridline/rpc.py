@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+ReplyT = TypeVar("ReplyT")
 
 # Registers a servicer on a server, e.g. `add_DirectoryServicer_to_server` bound to its servicer.
 Registration = Callable[[grpc.aio.Server], None]
@@ -49,3 +53,25 @@ class RpcServer:
 def channel(target: str) -> grpc.aio.Channel:
     """A client channel to a gRPC server (plaintext inside the cluster network)."""
     return grpc.aio.insecure_channel(target)
+
+
+_TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in _TRANSIENT
+
+
+async def call(
+    method: Callable[..., Awaitable[ReplyT]], request: object, *, deadline: float, attempts: int
+) -> ReplyT:
+    """A unary call with a deadline in seconds, retried while the server is unreachable."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.1, max=1),
+        retry=retry_if_exception(_transient),
+        reraise=True,
+    ):
+        with attempt:
+            return await method(request, timeout=deadline)
+    raise AssertionError("unreachable: tenacity reraises the last error")

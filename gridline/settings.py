@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     directory_target: str = Field(
         "127.0.0.1:50051", description="Where the other services reach the Directory."
     )
+    tasks_grpc_port: int = Field(50052, description="Escalation's Tasks gRPC port.")
+    tasks_target: str = Field(
+        "127.0.0.1:50052", description="Where the other services reach the Tasks service."
+    )
     public_base_url: str = Field(
         "http://127.0.0.1:8003", description="Base of links sent to people (escalation's pages)."
     )

@@ -438,10 +438,11 @@ def test_k8s_deployment_ports_match_configmap(
     deployments: dict[str, dict[str, Any]], config: dict[str, Any]
 ) -> None:
     grpc_port = int(config["GRIDLINE_DIRECTORY_GRPC_PORT"])
+    grpc_ports = {"assignment": grpc_port, "escalation": int(config["GRIDLINE_TASKS_GRPC_PORT"])}
     for name, deployment in deployments.items():
         expected = {"http": int(config[_http_port_var(name)])}
-        if name == "assignment":
-            expected["grpc"] = grpc_port
+        if name in grpc_ports:
+            expected["grpc"] = grpc_ports[name]
         assert _ports(_container(deployment)) == expected, name
     startup = _container(deployments["assignment"])["startupProbe"]
     assert startup["grpc"]["port"] == grpc_port

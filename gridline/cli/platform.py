@@ -60,6 +60,7 @@ class Endpoints:
     escalation: str
     notify: str
     directory_grpc: str
+    tasks_grpc: str
     inbox: str
     logs: str
 
@@ -122,6 +123,7 @@ class Platform:
         host = "127.0.0.1"
         ports = {name: free_port() for name in SERVICES}
         grpc_port = free_port()
+        tasks_port = free_port()
         self.env = {
             **os.environ,
             "GRIDLINE_DATA_DIR": str(self.data_dir),
@@ -132,6 +134,8 @@ class Platform:
             "GRIDLINE_HOST": host,
             "GRIDLINE_DIRECTORY_GRPC_PORT": str(grpc_port),
             "GRIDLINE_DIRECTORY_TARGET": f"{host}:{grpc_port}",
+            "GRIDLINE_TASKS_GRPC_PORT": str(tasks_port),
+            "GRIDLINE_TASKS_TARGET": f"{host}:{tasks_port}",
             "GRIDLINE_PUBLIC_BASE_URL": f"http://{host}:{ports['escalation']}",
             "GRIDLINE_SEED_DEMO_COUNTY": str(opts.seed_demo_county).lower(),
             "GRIDLINE_ACK_DEADLINE_SECONDS": str(opts.ack_deadline_seconds),
@@ -144,6 +148,7 @@ class Platform:
             redis=redis_url + (" (embedded valkey)" if self.valkey else ""),
             database=opts.database_url or f"sqlite files in {self.data_dir}",
             directory_grpc=f"{host}:{grpc_port}",
+            tasks_grpc=f"{host}:{tasks_port}",
             inbox=str(self.data_dir / "inbox.jsonl"),
             logs=str(self.log_dir),
             **urls,

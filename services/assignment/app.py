@@ -48,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.directory_grpc_port,
                 [
                     lambda server: directory_pb2_grpc.add_DirectoryServicer_to_server(
-                        DirectoryServicer(directory), server
+                        DirectoryServicer(directory, db), server
                     )
                 ],
                 [directory_pb2.DESCRIPTOR.services_by_name["Directory"].full_name],

@@ -5,6 +5,9 @@ from __future__ import annotations
 import grpc
 
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
+from gridline.db import Database
+from gridline.timestamps import to_timestamp
+from services.assignment import storage
 from services.assignment.directory import Directory, Node, NodeKind
 from services.assignment.placement import responsible
 
@@ -28,8 +31,9 @@ def _household(directory: Directory, node: Node) -> directory_pb2.Household:
 class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
     """Answers from the directory loaded in memory."""
 
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: Directory, db: Database) -> None:
         self._directory = directory
+        self._db = db
 
     async def ResolveAddress(
         self, request: directory_pb2.ResolveAddressRequest, context: grpc.aio.ServicerContext
@@ -52,4 +56,22 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no node {request.node_id!r}")
         return directory_pb2.Chain(
             node_id=request.node_id, levels=[responsible(link) for link in links]
+        )
+
+    async def GetPlacement(
+        self, request: directory_pb2.GetPlacementRequest, context: grpc.aio.ServicerContext
+    ) -> directory_pb2.Placement:
+        """Where a report was placed."""
+        async with self._db.session() as session:
+            placement = await storage.get_placement(session, request.report_id)
+        if placement is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"report {request.report_id!r} not placed"
+            )
+        return directory_pb2.Placement(
+            report_id=placement.report_id,
+            task_id=placement.task_id,
+            node_id=placement.node_id,
+            triage=placement.triage,
+            placed_at=to_timestamp(placement.placed_at),
         )

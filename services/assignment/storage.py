@@ -134,3 +134,12 @@ def record_placement(
 ) -> None:
     """Remember where a report went (commits with the consumer's transaction)."""
     session.add(Placement(report_id=report_id, task_id=task_id, node_id=node_id, triage=triage))
+
+
+async def get_placement(session: AsyncSession, report_id: str) -> Placement | None:
+    """Where a report was placed, if it was."""
+    placement = await session.get(Placement, report_id)
+    if placement is not None and placement.placed_at.tzinfo is None:
+        # SQLite hands timestamps back without their zone; they were stored in UTC.
+        placement.placed_at = placement.placed_at.replace(tzinfo=UTC)
+    return placement

@@ -11,13 +11,16 @@ from fastapi import FastAPI
 from gridline.bus import topics
 from gridline.bus.consumer import ConsumerRunner
 from gridline.bus.producer import EventProducer
+from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
 from gridline.directory_client import DirectoryClient
 from gridline.http import service_app
+from gridline.rpc import RpcServer
 from gridline.settings import Settings
 from services.escalation import routes, storage
 from services.escalation.consumers import GROUP, task_handler
 from services.escalation.deadlines import DeadlineWatcher
+from services.escalation.servicer import TasksServicer
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -42,6 +45,17 @@ def create_app(settings: Settings) -> FastAPI:
                 db, directory, producer, ack_deadline, settings.escalation_tick_seconds
             ) as deadlines,
         ):
+            rpc = RpcServer(
+                settings.host,
+                settings.tasks_grpc_port,
+                [
+                    lambda server: tasks_pb2_grpc.add_TasksServicer_to_server(
+                        TasksServicer(db, producer), server
+                    )
+                ],
+                [tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name],
+            )
+            await rpc.start()
             app.state.db = db
             app.state.producer = producer
             app.state.readiness = {
@@ -50,7 +64,10 @@ def create_app(settings: Settings) -> FastAPI:
                 "consumer": runner.alive,
                 "deadlines": deadlines.alive,
             }
-            yield
+            try:
+                yield
+            finally:
+                await rpc.stop()
 
     app = service_app(
         title="Gridline escalation",

@@ -6,15 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from gridline.bus import topics
-from gridline.bus.envelope import Envelope
 from gridline.bus.producer import BrokerUnavailable
-from gridline.contracts.v1 import events_pb2
 from gridline.db import Database
-from gridline.ids import derived_id
-from gridline.timestamps import now, to_timestamp
-from services.escalation import metrics, storage
-from services.escalation.domain import TransitionRefused, acknowledge
+from services.escalation import flows, storage
+from services.escalation.domain import TransitionRefused
 from services.escalation.schemas import EscalationOut, TaskOut
 
 router = APIRouter(prefix="/v1", tags=["tasks"])
@@ -59,41 +54,18 @@ async def get_task(task_id: str, request: Request) -> TaskOut:
 )
 async def acknowledge_task(task_id: str, request: Request) -> TaskOut:
     """The assignee took the task: its pending deadline is cancelled."""
-    db: Database = request.app.state.db
-    moment = now()
-    async with db.session() as session:
-        task = await storage.get_task(session, task_id, for_update=True)
-        if task is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}")
-        try:
-            task.state = acknowledge(task.state)
-        except TransitionRefused as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-        task.acknowledged_at = moment
-        task.deadline_at = None
-        event = events_pb2.TaskEvent(
-            task_id=task.task_id,
-            kind=events_pb2.TASK_EVENT_KIND_ACKNOWLEDGED,
-            report_id=task.report_id,
-            grid_id=task.grid_id,
-            occurred_at=to_timestamp(moment),
-            actor="http",
+    try:
+        task, escalations = await flows.acknowledge_task(
+            request.app.state.db, request.app.state.producer, task_id, actor="http"
         )
-        try:
-            await request.app.state.producer.publish(
-                topics.TASKS,
-                Envelope(
-                    event_id=derived_id("task-event", task.task_id, "acknowledged"),
-                    key=task.node_id,
-                    message=event,
-                ),
-            )
-        except BrokerUnavailable as exc:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                detail="the broker could not confirm the acknowledgement; retry",
-                headers={"Retry-After": "5"},
-            ) from exc
-        session.add(task)
-        metrics.TASKS_ACKNOWLEDGED.inc()
-        return _out(task, list(await storage.escalations_of(session, task_id)))
+    except flows.TaskNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}") from exc
+    except TransitionRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except BrokerUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="the broker could not confirm the acknowledgement; retry",
+            headers={"Retry-After": "5"},
+        ) from exc
+    return _out(task, escalations)

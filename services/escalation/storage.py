@@ -73,8 +73,19 @@ async def get_task(session: AsyncSession, task_id: str, *, for_update: bool = Fa
     task = (await session.exec(query)).first()
     if task is not None:
         task.deadline_at = _utc(task.deadline_at)
+        task.acknowledged_at = _utc(task.acknowledged_at)
         task.report_accepted_at = _utc(task.report_accepted_at)  # type: ignore[assignment]
     return task
+
+
+async def tasks_of_report(session: AsyncSession, report_id: str) -> Sequence[Task]:
+    """The tasks a report became, oldest first."""
+    query = select(Task).where(Task.report_id == report_id).order_by(col(Task.created_at))
+    tasks = (await session.exec(query)).all()
+    for task in tasks:
+        task.deadline_at = _utc(task.deadline_at)
+        task.acknowledged_at = _utc(task.acknowledged_at)
+    return tasks
 
 
 async def due_tasks(session: AsyncSession, now: datetime, limit: int) -> Sequence[Task]:

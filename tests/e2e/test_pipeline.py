@@ -17,6 +17,8 @@ from gridline.bus import topics
 from gridline.cli.demo import build_reports
 from gridline.cli.platform import Platform
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from gridline.directory_client import DirectoryClient
+from gridline.tasks_client import TasksClient
 from services.assignment.directory import Directory
 from tests.conftest import WebhookServer
 from tests.e2e.conftest import ACK_DEADLINE_SECONDS
@@ -198,3 +200,35 @@ async def test_directory_answers_over_grpc_with_health_and_reflection(
         with pytest.raises(grpc.aio.AioRpcError) as missing:
             await directory.GetChain(directory_pb2.GetChainRequest(node_id="nowhere"), timeout=5)
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_placement_and_task_are_read_and_acted_on_over_grpc(
+    platform: Platform, webhook: WebhookServer
+) -> None:
+    body, _ = placeable_report(seed=random.randrange(10**6))
+    report_id = await post_report(platform, body)
+    assert platform.endpoints is not None
+    async with (
+        DirectoryClient(platform.endpoints.directory_grpc) as directory,
+        TasksClient(platform.endpoints.tasks_grpc) as tasks,
+    ):
+
+        async def task_stored() -> bool:
+            return bool(await tasks.tasks_of_report(report_id))
+
+        await eventually(task_stored, within=10)
+        placement = await directory.placement(report_id)
+        [task] = await tasks.tasks_of_report(report_id)
+        assert placement.task_id == task.task_id
+        assert not placement.triage and placement.node_id
+        assert task.state == "assigned" and task.HasField("deadline_at")
+        acknowledged = await tasks.acknowledge(task.task_id, actor="cadre-app")
+        assert acknowledged.state == "acknowledged"
+        assert not acknowledged.HasField("deadline_at")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await tasks.acknowledge(task.task_id, actor="cadre-app")
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "acknowledged" in (refused.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await directory.placement("no-such-report")
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

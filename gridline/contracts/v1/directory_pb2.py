@@ -22,26 +22,31 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from gridline.contracts.v1 import common_pb2 as gridline_dot_contracts_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%gridline/contracts/v1/directory.proto\x12\x15gridline.contracts.v1\x1a\"gridline/contracts/v1/common.proto\"(\n\x15ResolveAddressRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\x94\x01\n\tHousehold\x12\x14\n\x0chousehold_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07unit_id\x18\x03 \x01(\t\x12\x13\n\x0b\x62uilding_id\x18\x04 \x01(\t\x12\x0f\n\x07grid_id\x18\x05 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x06 \x01(\t\x12\x13\n\x0btownship_id\x18\x07 \x01(\t\"p\n\x16ResolveAddressResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x33\n\thousehold\x18\x02 \x01(\x0b\x32 .gridline.contracts.v1.Household\x12\x12\n\nconfidence\x18\x03 \x01(\x01\"\"\n\x0fGetChainRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"L\n\x05\x43hain\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x32\n\x06levels\x18\x02 \x03(\x0b\x32\".gridline.contracts.v1.Responsible2\xcc\x01\n\tDirectory\x12m\n\x0eResolveAddress\x12,.gridline.contracts.v1.ResolveAddressRequest\x1a-.gridline.contracts.v1.ResolveAddressResponse\x12P\n\x08GetChain\x12&.gridline.contracts.v1.GetChainRequest\x1a\x1c.gridline.contracts.v1.Chainb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%gridline/contracts/v1/directory.proto\x12\x15gridline.contracts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"gridline/contracts/v1/common.proto\"(\n\x15ResolveAddressRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\x94\x01\n\tHousehold\x12\x14\n\x0chousehold_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07unit_id\x18\x03 \x01(\t\x12\x13\n\x0b\x62uilding_id\x18\x04 \x01(\t\x12\x0f\n\x07grid_id\x18\x05 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x06 \x01(\t\x12\x13\n\x0btownship_id\x18\x07 \x01(\t\"p\n\x16ResolveAddressResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x33\n\thousehold\x18\x02 \x01(\x0b\x32 .gridline.contracts.v1.Household\x12\x12\n\nconfidence\x18\x03 \x01(\x01\"\"\n\x0fGetChainRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"L\n\x05\x43hain\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x32\n\x06levels\x18\x02 \x03(\x0b\x32\".gridline.contracts.v1.Responsible\"(\n\x13GetPlacementRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"\x7f\n\tPlacement\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0e\n\x06triage\x18\x04 \x01(\x08\x12-\n\tplaced_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xaa\x02\n\tDirectory\x12m\n\x0eResolveAddress\x12,.gridline.contracts.v1.ResolveAddressRequest\x1a-.gridline.contracts.v1.ResolveAddressResponse\x12P\n\x08GetChain\x12&.gridline.contracts.v1.GetChainRequest\x1a\x1c.gridline.contracts.v1.Chain\x12\\\n\x0cGetPlacement\x12*.gridline.contracts.v1.GetPlacementRequest\x1a .gridline.contracts.v1.Placementb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridline.contracts.v1.directory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESOLVEADDRESSREQUEST']._serialized_start=100
-  _globals['_RESOLVEADDRESSREQUEST']._serialized_end=140
-  _globals['_HOUSEHOLD']._serialized_start=143
-  _globals['_HOUSEHOLD']._serialized_end=291
-  _globals['_RESOLVEADDRESSRESPONSE']._serialized_start=293
-  _globals['_RESOLVEADDRESSRESPONSE']._serialized_end=405
-  _globals['_GETCHAINREQUEST']._serialized_start=407
-  _globals['_GETCHAINREQUEST']._serialized_end=441
-  _globals['_CHAIN']._serialized_start=443
-  _globals['_CHAIN']._serialized_end=519
-  _globals['_DIRECTORY']._serialized_start=522
-  _globals['_DIRECTORY']._serialized_end=726
+  _globals['_RESOLVEADDRESSREQUEST']._serialized_start=133
+  _globals['_RESOLVEADDRESSREQUEST']._serialized_end=173
+  _globals['_HOUSEHOLD']._serialized_start=176
+  _globals['_HOUSEHOLD']._serialized_end=324
+  _globals['_RESOLVEADDRESSRESPONSE']._serialized_start=326
+  _globals['_RESOLVEADDRESSRESPONSE']._serialized_end=438
+  _globals['_GETCHAINREQUEST']._serialized_start=440
+  _globals['_GETCHAINREQUEST']._serialized_end=474
+  _globals['_CHAIN']._serialized_start=476
+  _globals['_CHAIN']._serialized_end=552
+  _globals['_GETPLACEMENTREQUEST']._serialized_start=554
+  _globals['_GETPLACEMENTREQUEST']._serialized_end=594
+  _globals['_PLACEMENT']._serialized_start=596
+  _globals['_PLACEMENT']._serialized_end=723
+  _globals['_DIRECTORY']._serialized_start=726
+  _globals['_DIRECTORY']._serialized_end=1024
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from gridline.contracts.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -54,3 +57,23 @@ class Chain(_message.Message):
     node_id: str
     levels: _containers.RepeatedCompositeFieldContainer[_common_pb2.Responsible]
     def __init__(self, node_id: _Optional[str] = ..., levels: _Optional[_Iterable[_Union[_common_pb2.Responsible, _Mapping]]] = ...) -> None: ...
+
+class GetPlacementRequest(_message.Message):
+    __slots__ = ("report_id",)
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    report_id: str
+    def __init__(self, report_id: _Optional[str] = ...) -> None: ...
+
+class Placement(_message.Message):
+    __slots__ = ("report_id", "task_id", "node_id", "triage", "placed_at")
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAGE_FIELD_NUMBER: _ClassVar[int]
+    PLACED_AT_FIELD_NUMBER: _ClassVar[int]
+    report_id: str
+    task_id: str
+    node_id: str
+    triage: bool
+    placed_at: _timestamp_pb2.Timestamp
+    def __init__(self, report_id: _Optional[str] = ..., task_id: _Optional[str] = ..., node_id: _Optional[str] = ..., triage: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -44,6 +44,11 @@ class DirectoryStub:
                 request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GetChainRequest.SerializeToString,
                 response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.Chain.FromString,
                 _registered_method=True)
+        self.GetPlacement = channel.unary_unary(
+                '/gridline.contracts.v1.Directory/GetPlacement',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GetPlacementRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.Placement.FromString,
+                _registered_method=True)
 
 
 class DirectoryServicer:
@@ -63,6 +68,13 @@ class DirectoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPlacement(self, request, context):
+        """Where a report was placed (NOT_FOUND until assignment has consumed it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +87,11 @@ def add_DirectoryServicer_to_server(servicer, server):
                     servicer.GetChain,
                     request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GetChainRequest.FromString,
                     response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.Chain.SerializeToString,
+            ),
+            'GetPlacement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlacement,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GetPlacementRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.Placement.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +148,33 @@ class Directory:
             '/gridline.contracts.v1.Directory/GetChain',
             gridline_dot_contracts_dot_v1_dot_directory__pb2.GetChainRequest.SerializeToString,
             gridline_dot_contracts_dot_v1_dot_directory__pb2.Chain.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlacement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Directory/GetPlacement',
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.GetPlacementRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.Placement.FromString,
             options,
             channel_credentials,
             insecure,
