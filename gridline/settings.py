@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Development-only secrets: refused when env=production so a real deployment must set its own.
 _DEV_PERSON_KEY_SECRET = "gridline-development-person-key"
 _DEV_PII_KEY = base64.urlsafe_b64encode(b"gridline-development-pii-key-32b").decode()
+_DEV_INTAKE_API_KEY_SECRET = "gridline-development-intake-api-key-secret"
+_DEV_TASK_LINK_KEY = "gridline-development-task-link-key"
 
 ServiceName = Literal["intake", "assignment", "escalation", "notify"]
 
@@ -82,12 +85,46 @@ class Settings(BaseSettings):
     tasks_target: str = Field(
         "127.0.0.1:50052", description="Where the other services reach the Tasks service."
     )
+    notify_grpc_port: int = Field(50053, description="Notify's delivery status gRPC port.")
     public_base_url: str = Field(
         "http://127.0.0.1:8003", description="Base of links sent to people (escalation's pages)."
+    )
+    task_link_key: SecretStr = Field(
+        SecretStr(_DEV_TASK_LINK_KEY),
+        description="HMAC key signing the task-page links sent to cadres and offices.",
+    )
+    task_link_ttl_seconds: int = Field(
+        259_200, gt=0, description="How long a signed task-page link stays valid."
     )
 
     intake_max_body_bytes: int = Field(
         1_048_576, gt=0, description="Largest request body intake reads."
+    )
+    intake_batch_max_body_bytes: int = Field(
+        5_242_880, gt=0, description="Largest body of an intake batch (`/v1/reports:batch`)."
+    )
+    intake_require_signatures: bool | None = Field(
+        None,
+        description="Refuse unsigned report posts; empty: required in production, "
+        "optional in development.",
+    )
+    intake_api_key_secret: SecretStr = Field(
+        SecretStr(_DEV_INTAKE_API_KEY_SECRET),
+        description="HMAC key from which intake derives integrators' API key secrets.",
+    )
+    intake_rate_per_second: float = Field(
+        2000.0, gt=0, description="Records a second one integrator (or unsigned address) may post."
+    )
+    intake_rate_burst: int = Field(
+        4000, gt=0, description="Records an integrator may post at once above its rate."
+    )
+    intake_self_report_per_hour: int = Field(
+        20, gt=0, description="Self-report page posts one address may make an hour."
+    )
+    intake_case_window_seconds: int = Field(
+        1_209_600,
+        gt=0,
+        description="Reports of one person within this window join the first one's case.",
     )
     idempotency_ttl_seconds: int = Field(
         86_400, gt=0, description="How long intake remembers an Idempotency-Key."
@@ -96,11 +133,36 @@ class Settings(BaseSettings):
     seed_demo_county: bool = Field(
         False, description="Assignment loads the demo county when its directory is empty."
     )
+    assignment_policy_file: Path | None = Field(
+        None,
+        description="Assignment's risk policy (YAML: measures, plans, rules), checked at start; "
+        "empty: the bundled services/assignment/policy.yaml.",
+    )
     ack_deadline_seconds: float = Field(
         1800.0, gt=0, description="Time to acknowledge a task before it goes one level up."
     )
     escalation_tick_seconds: float = Field(
         0.5, gt=0, description="How often escalation looks for deadlines that fell due."
+    )
+    zero_report_due_time: time = Field(
+        time(20, 0), description="When each grid's daily zero-report is due (Asia/Shanghai)."
+    )
+    zero_report_township_delay_minutes: float = Field(
+        60.0, gt=0, description="After the due time, when missing zero-reports reach the township."
+    )
+    escalation_check_ins_file: Path | None = Field(
+        None,
+        description=(
+            "YAML of check-in times, grace, fever threshold, symptoms and township health"
+            " centre groups; empty: 08:00 and 15:00, 120 min grace, 37.3 °C."
+        ),
+    )
+    escalation_deadlines_file: Path | None = Field(
+        None,
+        description=(
+            "YAML of escalation deadlines per origin risk (see services/escalation/deadlines.yaml);"
+            " empty: one level up every ack_deadline_seconds."
+        ),
     )
 
     notify_inbox_enabled: bool = Field(
@@ -114,6 +176,34 @@ class Settings(BaseSettings):
         description="Generic JSON webhook; `{group_id}` is replaced by the recipient group.",
     )
     notify_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of one delivery call.")
+    notify_groups_file: Path | None = Field(
+        None,
+        description="YAML of each group's robot and SMS, secrets sealed; empty: inbox and webhook.",
+    )
+    notify_wecom_base_url: str = Field(
+        "https://qyapi.weixin.qq.com", description="WeCom group robot API base."
+    )
+    notify_dingtalk_base_url: str = Field(
+        "https://oapi.dingtalk.com", description="DingTalk custom robot API base."
+    )
+    notify_feishu_base_url: str = Field(
+        "https://open.feishu.cn", description="Feishu custom bot API base."
+    )
+    notify_aliyun_sms_base_url: str = Field(
+        "https://dysmsapi.aliyuncs.com", description="Alibaba Cloud SMS API base."
+    )
+    notify_tencent_sms_base_url: str = Field(
+        "https://sms.tencentcloudapi.com", description="Tencent Cloud SMS API base."
+    )
+    notify_max_attempts: int = Field(
+        6, ge=1, description="Tries of one delivery on transient failures before it is failed."
+    )
+    notify_retry_initial_seconds: float = Field(
+        0.5, gt=0, description="First pause between delivery tries (doubles, with jitter)."
+    )
+    notify_retry_max_seconds: float = Field(
+        30.0, gt=0, description="Longest pause between delivery tries."
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:
@@ -121,6 +211,8 @@ class Settings(BaseSettings):
             defaults = {
                 "person_key_secret": _DEV_PERSON_KEY_SECRET,
                 "pii_key": _DEV_PII_KEY,
+                "intake_api_key_secret": _DEV_INTAKE_API_KEY_SECRET,
+                "task_link_key": _DEV_TASK_LINK_KEY,
             }
             for name, dev_value in defaults.items():
                 if getattr(self, name).get_secret_value() == dev_value:

@@ -38,9 +38,9 @@ def topic_name() -> str:
     return f"test.{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the session, dropped afterwards (needs the URL)."""
+    """A fresh PostgreSQL database for each test module, dropped afterwards (needs the URL)."""
     if not POSTGRES_URL:
         pytest.skip("GRIDLINE_TEST_POSTGRES_URL is not set")
     name = f"gridline_test_{uuid.uuid4().hex[:10]}"

@@ -32,7 +32,12 @@ SECRET_EXAMPLE = "secret.example.yaml"
 
 APP_SERVICES = ("intake", "assignment", "escalation", "notify")
 SETTING_VARS = frozenset(env_name(field) for field in Settings.model_fields)
-SECRET_VARS = ("GRIDLINE_PERSON_KEY_SECRET", "GRIDLINE_PII_KEY")
+SECRET_VARS = (
+    "GRIDLINE_PERSON_KEY_SECRET",
+    "GRIDLINE_PII_KEY",
+    "GRIDLINE_INTAKE_API_KEY_SECRET",
+    "GRIDLINE_TASK_LINK_KEY",
+)
 KAFKA_TOPICS_SCRIPT = "/opt/kafka/bin/kafka-topics.sh"
 EXPECTED_TOPICS = frozenset(name for t in topics.ALL for name in (t, topics.dead_letter(t)))
 EXPECTED_PARTITIONS = "6"

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -46,7 +47,7 @@ ID_PREFIXES = ("620122", "620102", "620103", "620104", "620105")
 class DemoReport:
     """One posted report and what the demo expects of it."""
 
-    body: dict[str, str]
+    body: dict[str, Any]
     expected_group: str | None  # the cadre's group, None when the address should go to triage
     report_id: str = ""
     status: int = 0
@@ -79,6 +80,17 @@ def _written(rng: random.Random, address: str) -> str:
     elif variant < 0.5:
         address = address.replace("号楼", "号楼 ")
     return address
+
+
+def _with_source_fields(body: dict[str, str], index: int) -> dict[str, Any]:
+    """The fields intake requires of cadre visits and checkpoint scans (whose code gives risk)."""
+    if body["source"] == "cadre_visit":
+        return {**body, "cadre_id": f"demo-cadre-{index % 50:02d}"}
+    if body["source"] == "checkpoint_scan":
+        scan: dict[str, Any] = {k: v for k, v in body.items() if k != "origin_risk"}
+        return {**scan, "checkpoint_id": "demo-toll-01", "health_code": "red"
+                if body["origin_risk"] == "high" else "yellow"}  # fmt: skip
+    return body
 
 
 def build_reports(count: int, seed: int, unplaceable_share: float = 0.1) -> list[DemoReport]:
@@ -115,7 +127,7 @@ def build_reports(count: int, seed: int, unplaceable_share: float = 0.1) -> list
             "arrived_at": (datetime.now(UTC) - timedelta(hours=rng.randint(1, 48))).isoformat(),
             "address": address,
         }
-        reports.append(DemoReport(body=body, expected_group=expected))
+        reports.append(DemoReport(body=_with_source_fields(body, i), expected_group=expected))
     return reports
 
 

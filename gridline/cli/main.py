@@ -14,6 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gridline.cli import directory as directory_cli
+from gridline.cli import intake_import, integrators
+from gridline.cli import notify as notify_cli
 from gridline.cli.platform import Endpoints, Platform, PlatformOptions
 from gridline.settings import settings_table
 
@@ -22,6 +25,10 @@ app = typer.Typer(
 )
 contracts = typer.Typer(help="The contracts generated from proto/.", no_args_is_help=True)
 app.add_typer(contracts, name="contracts")
+app.add_typer(integrators.app, name="integrators")
+app.command("import")(intake_import.command)
+app.add_typer(directory_cli.app, name="directory")
+app.add_typer(notify_cli.app, name="notify")
 console = Console()
 
 DEFAULT_DATA_DIR = Path(".gridline")

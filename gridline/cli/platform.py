@@ -124,6 +124,7 @@ class Platform:
         ports = {name: free_port() for name in SERVICES}
         grpc_port = free_port()
         tasks_port = free_port()
+        notify_grpc_port = free_port()
         self.env = {
             **os.environ,
             "GRIDLINE_DATA_DIR": str(self.data_dir),
@@ -136,6 +137,7 @@ class Platform:
             "GRIDLINE_DIRECTORY_TARGET": f"{host}:{grpc_port}",
             "GRIDLINE_TASKS_GRPC_PORT": str(tasks_port),
             "GRIDLINE_TASKS_TARGET": f"{host}:{tasks_port}",
+            "GRIDLINE_NOTIFY_GRPC_PORT": str(notify_grpc_port),
             "GRIDLINE_PUBLIC_BASE_URL": f"http://{host}:{ports['escalation']}",
             "GRIDLINE_SEED_DEMO_COUNTY": str(opts.seed_demo_county).lower(),
             "GRIDLINE_ACK_DEADLINE_SECONDS": str(opts.ack_deadline_seconds),

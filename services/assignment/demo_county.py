@@ -8,10 +8,12 @@ county joint prevention offices, and a chat group for each of them.
 
 from __future__ import annotations
 
+import itertools
 import random
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
-from services.assignment.directory import Group, Node, NodeKind, Person, Role
+from services.assignment.directory import Group, MicroGrid, Node, NodeKind, Person, Role
 
 COUNTY_NAME = "皋兰县"
 TOWNSHIP_NAME = "石洞镇"
@@ -40,15 +42,16 @@ class County:
     nodes: list[Node]
     people: list[Person]
     groups: list[Group]
+    micro_grids: list[MicroGrid] = field(default_factory=list)
 
 
 class _Builder:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, taken_phones: set[str] | None = None) -> None:
         self.rng = random.Random(seed)
         self.nodes: list[Node] = []
         self.people: list[Person] = []
         self.groups: list[Group] = []
-        self._phones: set[str] = set()
+        self._phones: set[str] = set(taken_phones or ())
 
     def name(self) -> str:
         given = "".join(self.rng.choice(GIVEN) for _ in range(self.rng.choice((1, 2))))
@@ -76,22 +79,37 @@ class _Builder:
         return person_id
 
 
-def generate(seed: int = 2022) -> County:
-    """The demo county; the same seed always gives the same county."""
+def _compound_names() -> Iterator[str]:
+    """The compound names, then their later phases (三汇小区二期) for a larger county."""
+    yield from COMPOUNDS
+    for phase in itertools.count(2):
+        yield from (f"{name}{arabic_to_chinese(phase)}期" for name in COMPOUNDS)
+
+
+def arabic_to_chinese(number: int) -> str:
+    """2 → 二, 12 → 十二, 23 → 二十三 (up to 99)."""
+    digits = "零一二三四五六七八九"
+    tens, ones = divmod(number, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else digits[tens] + "十")
+    return head + (digits[ones] if ones or not head else "")
+
+
+def generate(seed: int = 2022, households: int = TOTAL_HOUSEHOLDS) -> County:
+    """The demo county; the same seed (and size) always gives the same county."""
     b = _Builder(seed)
     county_office = b.person("p-county", Role.COUNTY_OFFICE, f"{COUNTY_NAME}联防联控办", "县联防办")
     b.nodes.append(Node("county", NodeKind.COUNTY, COUNTY_NAME, None, county_office))
     town_office = b.person("p-town", Role.TOWNSHIP_OFFICE, f"{TOWNSHIP_NAME}联防联控办", "镇联防办")
     b.nodes.append(Node("town-01", NodeKind.TOWNSHIP, TOWNSHIP_NAME, "county", town_office))
 
-    per_community = TOTAL_HOUSEHOLDS // len(COMMUNITIES)
-    compounds = iter(COMPOUNDS)
+    per_community = households // len(COMMUNITIES)
+    compounds = _compound_names()
     cadre_count = 0
     for c, community in enumerate(COMMUNITIES, start=1):
         community_id = f"cm{c:02d}"
         staff = b.person(f"p-{community_id}", Role.COMMUNITY_STAFF, f"{community}防控工作群")
         b.nodes.append(Node(community_id, NodeKind.COMMUNITY, community, "town-01", staff))
-        wanted = per_community + (TOTAL_HOUSEHOLDS % len(COMMUNITIES) if c == 1 else 0)
+        wanted = per_community + (households % len(COMMUNITIES) if c == 1 else 0)
         made = 0
         g = 0
         while made < wanted:
@@ -145,4 +163,63 @@ def generate(seed: int = 2022) -> County:
         Group(g.id, g.name or f"包户干部{people[g.id.removeprefix('grp-')].name}工作群")
         for g in b.groups
     ]
-    return County(nodes=b.nodes, people=b.people, groups=groups)
+    county = County(nodes=b.nodes, people=b.people, groups=groups)
+    return _with_micro_grids(_with_backups(county), seed + 1)
+
+
+def _with_backups(county: County) -> County:
+    """Each cadre's backup is the next cadre of the same compound (the last one's, the first)."""
+    parents = {n.id: n.parent_id for n in county.nodes}
+    by_grid: dict[str, list[str]] = {}
+    for node in county.nodes:
+        if node.kind is NodeKind.UNIT and node.responsible_id:
+            cadres = by_grid.setdefault(parents.get(node.parent_id or "") or "", [])
+            if node.responsible_id not in cadres:
+                cadres.append(node.responsible_id)
+    backups: dict[str, str] = {}
+    for cadres in by_grid.values():
+        for i, cadre in enumerate(cadres):
+            if len(cadres) > 1:
+                backups[cadre] = cadres[(i + 1) % len(cadres)]
+    people = [
+        replace(p, chat_id=f"wx-{p.id}", backup_id=backups.get(p.id)) if p.role is Role.CADRE else p
+        for p in county.people
+    ]
+    return replace(county, people=people)
+
+
+def _with_micro_grids(county: County, seed: int) -> County:
+    """Neighbouring households of each unit in micro-grids of three to five, each with a leader.
+
+    A separate random stream, so the rest of the county stays as it was before micro-grids.
+    """
+    names = _Builder(seed, taken_phones={p.phone for p in county.people})
+    by_unit: dict[str, list[int]] = {}
+    for i, node in enumerate(county.nodes):
+        if node.kind is NodeKind.HOUSEHOLD and node.parent_id:
+            by_unit.setdefault(node.parent_id, []).append(i)
+    nodes = list(county.nodes)
+    micro_grids: list[MicroGrid] = []
+    for unit_id, indexes in by_unit.items():
+        start = 0
+        while start < len(indexes):
+            size = names.rng.randint(3, 5)
+            # Never leave one or two households on their own at the end of a unit.
+            if 0 < len(indexes) - start - size < 3:
+                size = len(indexes) - start
+            members = indexes[start : start + size]
+            start += size
+            micro_grid_id = f"{unit_id}-m{len(micro_grids) + 1:05d}"
+            leader = names.person(f"p-{micro_grid_id}", Role.MICRO_GRID_LEADER, "")
+            micro_grids.append(MicroGrid(micro_grid_id, f"{nodes[members[0]].name}等联户", leader))
+            for i in members:
+                nodes[i] = replace(nodes[i], micro_grid_id=micro_grid_id)
+    leader_groups = [
+        Group(g.id, f"联户长{p.name}") for g, p in zip(names.groups, names.people, strict=True)
+    ]
+    return County(
+        nodes=nodes,
+        people=county.people + names.people,
+        groups=county.groups + leader_groups,
+        micro_grids=micro_grids,
+    )

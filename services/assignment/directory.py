@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-
-class NodeKind(StrEnum):
-    """Levels of the grid, county down to household."""
-
-    COUNTY = "county"
-    TOWNSHIP = "township"
-    COMMUNITY = "community"
-    GRID = "grid"
-    BUILDING = "building"
-    UNIT = "unit"
-    HOUSEHOLD = "household"
+from services.assignment.address_index import AddressIndex, Resolution
+from services.assignment.grid import Node, NodeKind
 
 
 class Role(StrEnum):
@@ -28,6 +18,7 @@ class Role(StrEnum):
     COMMUNITY_STAFF = "community_staff"
     TOWNSHIP_OFFICE = "township_office"
     COUNTY_OFFICE = "county_office"
+    MICRO_GRID_LEADER = "micro_grid_leader"
 
 
 # The node kind whose responsible person holds each chain role, bottom to top.
@@ -41,34 +32,42 @@ CHAIN_ROLES: tuple[tuple[Role, NodeKind], ...] = (
 
 
 @dataclass(frozen=True, slots=True)
-class Node:
-    """One place of the grid. Households carry their canonical address."""
-
-    id: str
-    kind: NodeKind
-    name: str
-    parent_id: str | None
-    responsible_id: str | None = None
-    address: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Person:
-    """A cadre, liaison or office, and the chat group that reaches them."""
+    """A cadre, liaison, office or micro-grid leader, and the chat group that reaches them.
+
+    A cadre on leave takes no new tasks; their backup (another cadre) takes them instead.
+    """
 
     id: str
     name: str
     role: Role
     phone: str
     group_id: str
+    chat_id: str = ""
+    on_leave: bool = False
+    backup_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """A chat group (the robot settings come with the notify channels)."""
+    """A chat group and its robot: the webhook that posts to it and the secret that signs posts.
+
+    The secret is clear only in memory; storage keeps it sealed.
+    """
 
     id: str
     name: str
+    robot_webhook: str = ""
+    robot_secret: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MicroGrid:
+    """Three to five neighbouring households and their leader (四邻联防联保小组, 联户长)."""
+
+    id: str
+    name: str
+    leader_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,60 +79,89 @@ class Link:
     group: Group
 
 
-_SPACES = re.compile(r"\s+")
-
-
-def normalise_address(address: str, prefixes: tuple[str, ...] = ()) -> str:
-    """The comparable form of an address: NFKC, no spaces, known leading place names dropped."""
-    text = _SPACES.sub("", unicodedata.normalize("NFKC", address))
-    changed = True
-    while changed:
-        changed = False
-        for prefix in prefixes:
-            if prefix and text.startswith(prefix):
-                text = text[len(prefix) :]
-                changed = True
-    return text
-
-
 class Directory:
     """The loaded directory: lookups by id and address, chains up the grid."""
 
-    def __init__(self, nodes: list[Node], people: list[Person], groups: list[Group]) -> None:
+    def __init__(
+        self,
+        nodes: list[Node],
+        people: list[Person],
+        groups: list[Group],
+        micro_grids: list[MicroGrid] | None = None,
+    ) -> None:
         self.nodes = {n.id: n for n in nodes}
         self.people = {p.id: p for p in people}
         self.groups = {g.id: g for g in groups}
-        # Leading place names people write before the compound (province, city, county, town).
-        self._prefixes = tuple(
-            sorted(
-                {"甘肃省", "兰州市"}
-                | {n.name for n in nodes if n.kind in (NodeKind.COUNTY, NodeKind.TOWNSHIP)},
-                key=len,
-                reverse=True,
-            )
-        )
-        self._by_address = {
-            normalise_address(n.address, self._prefixes): n
-            for n in nodes
-            if n.kind is NodeKind.HOUSEHOLD and n.address
-        }
-        self._communities = [n for n in nodes if n.kind is NodeKind.COMMUNITY]
+        self.micro_grids = {m.id: m for m in micro_grids or ()}
+        self._index = AddressIndex(self.nodes)
+        # The cadres serving each grid, for handing work to the least loaded one.
+        cadres: dict[str, set[str]] = defaultdict(set)
+        self._children: dict[str, list[str]] = defaultdict(list)
+        for node in self.nodes.values():
+            if node.parent_id:
+                self._children[node.parent_id].append(node.id)
+            if node.kind is NodeKind.UNIT and node.responsible_id:
+                grid = self.ancestor(node.id, NodeKind.GRID)
+                if grid is not None:
+                    cadres[grid.id].add(node.responsible_id)
+        self._grid_cadres = {grid: sorted(ids) for grid, ids in cadres.items()}
 
     def __len__(self) -> int:
         return len(self.nodes)
 
-    def resolve(self, address: str) -> Node | None:
-        """The household at exactly this address, if any."""
-        return self._by_address.get(normalise_address(address, self._prefixes))
+    def locate(self, address: str) -> Resolution:
+        """Where an address lands: household, else unit or building, else triage with candidates."""
+        return self._index.resolve(address)
 
-    def triage_node(self, address: str) -> Node:
-        """Where an unplaceable address goes: the community it names, else the township."""
-        text = normalise_address(address, self._prefixes)
-        for community in self._communities:
-            if community.name in text:
-                return community
-        townships = [n for n in self.nodes.values() if n.kind is NodeKind.TOWNSHIP]
-        return townships[0]
+    def resolve(self, address: str) -> Node | None:
+        """The household at this address, if the address reaches one."""
+        return self.locate(address).household
+
+    def children(self, node_id: str) -> list[Node]:
+        """The nodes directly below this one."""
+        return [self.nodes[c] for c in self._children.get(node_id, [])]
+
+    def grid_cadres(self, grid_id: str) -> list[Person]:
+        """The cadres of a grid's units."""
+        return [self.people[p] for p in self._grid_cadres.get(grid_id, [])]
+
+    def cadre_grids(self) -> dict[str, list[str]]:
+        """Each cadre and the grids whose units they serve."""
+        grids: dict[str, list[str]] = defaultdict(list)
+        for grid_id, cadre_ids in self._grid_cadres.items():
+            for cadre_id in cadre_ids:
+                grids[cadre_id].append(grid_id)
+        return dict(grids)
+
+    def micro_grid_leader(self, household_id: str) -> Person | None:
+        """The leader of the household's micro-grid, if it has one."""
+        micro_grid = self.micro_grids.get(self.nodes[household_id].micro_grid_id or "")
+        return self.people.get(micro_grid.leader_id) if micro_grid else None
+
+    def duty_changed(self, person_id: str, *, on_leave: bool, backup_id: str | None) -> Person:
+        """A cadre on leave (with a backup cadre) or back on duty; checked, not yet applied."""
+        person = self.people[person_id]
+        if person.role is not Role.CADRE:
+            raise ValueError(f"{person_id} is a {person.role.value}, not a cadre")
+        if backup_id is not None:
+            backup = self.people.get(backup_id)
+            if backup is None or backup.role is not Role.CADRE or backup_id == person_id:
+                raise ValueError(f"backup {backup_id!r} is not another cadre")
+        return replace(person, on_leave=on_leave, backup_id=backup_id)
+
+    def put_person(self, person: Person) -> None:
+        """Replace a person's entry (after it was stored)."""
+        self.people[person.id] = person
+
+    def ancestors(self, node_id: str) -> list[Node]:
+        """The nodes above this one, nearest first."""
+        found: list[Node] = []
+        node = self.nodes.get(node_id)
+        while node is not None and node.parent_id:
+            node = self.nodes.get(node.parent_id)
+            if node is not None:
+                found.append(node)
+        return found
 
     def ancestor(self, node_id: str, kind: NodeKind) -> Node | None:
         """The node itself or its nearest ancestor of the given kind."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.links import task_link
 from gridline.timestamps import to_timestamp
-from services.assignment.directory import Directory, Link, NodeKind, Role
+from services.assignment.assignee import CadreLoad, choose
+from services.assignment.directory import Directory, Link, NodeKind, Person, Role
+from services.assignment.risk import RISK_LEVELS, Decision
 
 CHAIN_LEVELS = {
     Role.CADRE: common_pb2.CHAIN_LEVEL_CADRE,
@@ -17,6 +19,8 @@ CHAIN_LEVELS = {
     Role.COMMUNITY_STAFF: common_pb2.CHAIN_LEVEL_COMMUNITY,
     Role.TOWNSHIP_OFFICE: common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
     Role.COUNTY_OFFICE: common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
+    # Told beside the cadre, at the cadre's rung; never a level work escalates to.
+    Role.MICRO_GRID_LEADER: common_pb2.CHAIN_LEVEL_CADRE,
 }
 RISK_NAMES = {
     common_pb2.RISK_LEVEL_LOW: "低",
@@ -39,25 +43,64 @@ def responsible(link: Link) -> common_pb2.Responsible:
 
 @dataclass(frozen=True)
 class Placement:
-    """What a report became: its task and the notice to whoever must act first."""
+    """What a report became: its task, the notice to whoever must act first, and the notice
+    to the household's micro-grid leader when it has one."""
 
     node_id: str
     triage: bool
     task: events_pb2.TaskEvent
     notification: events_pb2.Notification
+    leader_notification: events_pb2.Notification | None = None
+
+    @property
+    def notifications(self) -> list[events_pb2.Notification]:
+        """Every notice to publish, the assignee's first."""
+        extra = [self.leader_notification] if self.leader_notification else []
+        return [self.notification, *extra]
+
+
+def _link(directory: Directory, person: Person) -> Link:
+    return Link(role=person.role, person=person, group=directory.groups[person.group_id])
+
+
+def _follow_up(
+    decision: Decision, report: events_pb2.ReportAccepted, now: datetime
+) -> events_pb2.FollowUpPlan:
+    # The measure counts from arrival; a report without an arrival time counts from now.
+    arrived = (
+        report.arrived_at.ToDatetime(tzinfo=now.tzinfo) if report.HasField("arrived_at") else now
+    )
+    return events_pb2.FollowUpPlan(
+        plan_id=decision.plan_id,
+        measure_days=decision.measure.days,
+        test_days=decision.measure.test_days,
+        verify_within_hours=decision.plan.verify_within_hours,
+        home_visit=decision.plan.home_visit,
+        check_in_times=decision.plan.check_in_times,
+        verify_by=to_timestamp(now + timedelta(hours=decision.plan.verify_within_hours)),
+        measure_ends_at=to_timestamp(arrived + timedelta(days=decision.measure.days)),
+    )
 
 
 def place(
-    report: events_pb2.ReportAccepted, directory: Directory, *, now: datetime, link_base: str
+    report: events_pb2.ReportAccepted,
+    directory: Directory,
+    *,
+    now: datetime,
+    link_base: str,
+    decision: Decision,
+    load: CadreLoad | None = None,
 ) -> Placement:
-    """Place a report on its household, or on the community (triage) when the address matches none.
+    """Place a report on its household (else unit or building), else triage at the community.
 
     Every report yields exactly one task; ids derive from the report id so replays repeat them.
+    The assignee follows `choose` (the cadre, on leave their backup, else the least loaded);
+    the measure and plan come from the policy `decision`.
     """
-    household = directory.resolve(report.address)
-    node = household or directory.triage_node(report.address)
-    chain = directory.chain(node.id)
-    first = chain[0]
+    resolution = directory.locate(report.address)
+    node = resolution.node
+    household = resolution.household
+    first = choose(directory, node.id, load or CadreLoad()).link
     task_id = derived_id("task", report.report_id)
     grid = directory.ancestor(node.id, NodeKind.GRID)
     community = directory.ancestor(node.id, NodeKind.COMMUNITY)
@@ -75,13 +118,21 @@ def place(
         household_id=household.id if household else "",
         grid_id=grid_id,
         community_id=community.id if community else "",
-        triage=household is None,
+        triage=resolution.triage,
         assignee=responsible(first),
         origin_risk=report.origin_risk,
         summary=summary,
         accepted_at=report.accepted_at,
         occurred_at=to_timestamp(now),
         actor="assignment",
+        placed_node_id=node.id,
+        placement_confidence=resolution.confidence,
+        candidate_node_ids=resolution.candidates,
+        decided_risk=RISK_LEVELS[decision.risk],  # type: ignore[arg-type]
+        measure_id=decision.measure_id,
+        measure_name=decision.measure.name,
+        follow_up=_follow_up(decision, report, now),
+        policy_version=decision.policy_version,
     )
     link = task_link(link_base, task_id)
     title = "地址待核实的来返人员" if household is None else "新来返人员待核实"
@@ -90,13 +141,36 @@ def place(
         kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
         recipient=responsible(first),
         title=title,
-        body=f"{summary}。请尽快核实并在链接中确认接收。",
+        body=(
+            f"{summary}。措施：{decision.measure.name}，"
+            f"请{decision.plan.verify_within_hours}小时内核实并在链接中确认接收。"
+        ),
         task_id=task_id,
         report_id=report.report_id,
         link=link,
         created_at=to_timestamp(now),
         report_accepted_at=report.accepted_at,
     )
+    leader = directory.micro_grid_leader(household.id) if household else None
+    leader_notification = None
+    if leader is not None:
+        told = _link(directory, leader)
+        leader_notification = events_pb2.Notification(
+            notification_id=derived_id("notice", task_id, "assigned", told.group.id),
+            kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
+            recipient=responsible(told),
+            title="联户内有来返人员",
+            body=f"{summary}。包户干部{first.person.name}负责核实，请协助留意。",
+            task_id=task_id,
+            report_id=report.report_id,
+            link=link,
+            created_at=to_timestamp(now),
+            report_accepted_at=report.accepted_at,
+        )
     return Placement(
-        node_id=node.id, triage=household is None, task=task, notification=notification
+        node_id=node.id,
+        triage=resolution.triage,
+        task=task,
+        notification=notification,
+        leader_notification=leader_notification,
     )

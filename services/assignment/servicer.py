@@ -8,6 +8,7 @@ from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
 from gridline.db import Database
 from gridline.timestamps import to_timestamp
 from services.assignment import storage
+from services.assignment.assignee import CadreLoad
 from services.assignment.directory import Directory, Node, NodeKind
 from services.assignment.placement import responsible
 
@@ -17,6 +18,7 @@ def _household(directory: Directory, node: Node) -> directory_pb2.Household:
         found = directory.ancestor(node.id, kind)
         return found.id if found else ""
 
+    leader = directory.micro_grid_leader(node.id)
     return directory_pb2.Household(
         household_id=node.id,
         address=node.address or "",
@@ -25,25 +27,41 @@ def _household(directory: Directory, node: Node) -> directory_pb2.Household:
         grid_id=up(NodeKind.GRID),
         community_id=up(NodeKind.COMMUNITY),
         township_id=up(NodeKind.TOWNSHIP),
+        micro_grid_id=node.micro_grid_id or "",
+        micro_grid_leader_id=leader.id if leader else "",
+    )
+
+
+def _candidate(node: Node) -> directory_pb2.Candidate:
+    return directory_pb2.Candidate(
+        node_id=node.id, node_kind=node.kind.value, label=node.address or node.name
     )
 
 
 class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
     """Answers from the directory loaded in memory."""
 
-    def __init__(self, directory: Directory, db: Database) -> None:
+    def __init__(self, directory: Directory, db: Database, load: CadreLoad) -> None:
         self._directory = directory
         self._db = db
+        self._load = load
+        self._cadre_grids = directory.cadre_grids()
 
     async def ResolveAddress(
         self, request: directory_pb2.ResolveAddressRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.ResolveAddressResponse:
-        """Place an address on a household (exact match)."""
-        node = self._directory.resolve(request.address)
-        if node is None:
-            return directory_pb2.ResolveAddressResponse(found=False, confidence=0.0)
+        """Place an address: the household, else unit or building, else triage with candidates."""
+        resolution = self._directory.locate(request.address)
+        household = resolution.household
         return directory_pb2.ResolveAddressResponse(
-            found=True, household=_household(self._directory, node), confidence=1.0
+            found=household is not None,
+            household=_household(self._directory, household) if household else None,
+            confidence=resolution.confidence,
+            node_id=resolution.node.id,
+            node_kind=resolution.node.kind.value,
+            triage=resolution.triage,
+            candidates=[_candidate(self._directory.nodes[c]) for c in resolution.candidates],
+            reason=resolution.reason,
         )
 
     async def GetChain(
@@ -74,4 +92,41 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
             node_id=placement.node_id,
             triage=placement.triage,
             placed_at=to_timestamp(placement.placed_at),
+            assignee_id=placement.assignee_id,
+            measure_id=placement.measure_id,
+            policy_version=placement.policy_version,
         )
+
+    async def GetHousehold(
+        self, request: directory_pb2.GetHouseholdRequest, context: grpc.aio.ServicerContext
+    ) -> directory_pb2.Household:
+        """One household and its place in the grid."""
+        node = self._directory.nodes.get(request.household_id)
+        if node is None or node.kind is not NodeKind.HOUSEHOLD:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no household {request.household_id!r}")
+        return _household(self._directory, node)
+
+    async def ListCadreLoad(
+        self, request: directory_pb2.ListCadreLoadRequest, context: grpc.aio.ServicerContext
+    ) -> directory_pb2.CadreLoadList:
+        """The cadres of a grid (or all), least loaded first."""
+        if request.grid_id:
+            grid = self._directory.nodes.get(request.grid_id)
+            if grid is None or grid.kind is not NodeKind.GRID:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no grid {request.grid_id!r}")
+            cadre_ids = [c.id for c in self._directory.grid_cadres(request.grid_id)]
+        else:
+            cadre_ids = list(self._cadre_grids)
+        cadres = [
+            directory_pb2.CadreLoad(
+                person_id=person.id,
+                name=person.name,
+                grid_ids=self._cadre_grids.get(person.id, []),
+                open_tasks=self._load.of(person.id),
+                on_leave=person.on_leave,
+                backup_id=person.backup_id or "",
+            )
+            for person in (self._directory.people[c] for c in cadre_ids)
+        ]
+        cadres.sort(key=lambda c: (c.open_tasks, c.person_id))
+        return directory_pb2.CadreLoadList(cadres=cadres)

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, func, insert
+from sqlalchemy import LargeBinary, Table, func, insert, update
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.db import utc_timestamp
-from services.assignment.directory import Directory, Group, Node, NodeKind, Person, Role
+from gridline.personal import Sealer
+from services.assignment.directory import (
+    Directory,
+    Group,
+    MicroGrid,
+    Node,
+    NodeKind,
+    Person,
+    Role,
+)
+from services.assignment.risk import RiskArea
+
+# Binds a sealed robot secret to its field, so it cannot be passed off as another sealed value.
+ROBOT_SECRET_CONTEXT = "assignment.group.robot_secret"
+_ALIAS_SEPARATOR = "|"
 
 
 class DirectoryNode(SQLModel, table=True):
@@ -24,6 +38,8 @@ class DirectoryNode(SQLModel, table=True):
     parent_id: str | None = Field(default=None, max_length=64, index=True)
     responsible_id: str | None = Field(default=None, max_length=64)
     address: str | None = Field(default=None, max_length=200)
+    aliases: str = Field(default="", max_length=500)
+    micro_grid_id: str | None = Field(default=None, max_length=64)
 
 
 class DirectoryPerson(SQLModel, table=True):
@@ -36,15 +52,30 @@ class DirectoryPerson(SQLModel, table=True):
     role: str = Field(max_length=32)
     phone: str = Field(max_length=20)
     group_id: str = Field(max_length=64)
+    chat_id: str = Field(default="", max_length=64)
+    on_leave: bool = False
+    backup_id: str | None = Field(default=None, max_length=64)
 
 
 class DirectoryGroup(SQLModel, table=True):
-    """A chat group."""
+    """A chat group and its robot; the robot's secret only sealed."""
 
     __tablename__ = "directory_group"
 
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=100)
+    robot_webhook: str = Field(default="", max_length=500)
+    robot_secret_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
+
+
+class DirectoryMicroGrid(SQLModel, table=True):
+    """Three to five neighbouring households and their leader."""
+
+    __tablename__ = "directory_micro_grid"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100)
+    leader_id: str = Field(max_length=64)
 
 
 class Placement(SQLModel, table=True):
@@ -56,15 +87,42 @@ class Placement(SQLModel, table=True):
     task_id: str = Field(max_length=64, unique=True)
     node_id: str = Field(max_length=64)
     triage: bool
+    assignee_id: str = Field(default="", max_length=64, index=True)
+    measure_id: str = Field(default="", max_length=64)
+    policy_version: str = Field(default="", max_length=64)
     placed_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_type=utc_timestamp(),  # type: ignore[call-overload]
     )
+    completed_at: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
+
+
+class RiskAreaChange(SQLModel, table=True):
+    """One change of a risk area, kept forever: the history of who was what risk, when."""
+
+    __tablename__ = "risk_area_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    region_code: str = Field(max_length=12, index=True)
+    level: str = Field(max_length=8)
+    valid_from: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    valid_to: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
+    changed_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
 
 
 TABLES: list[Table] = [
     PROCESSED_EVENT_TABLE,
-    *(m.__table__ for m in (DirectoryNode, DirectoryPerson, DirectoryGroup, Placement)),  # type: ignore[attr-defined]
+    *(
+        m.__table__  # type: ignore[attr-defined]
+        for m in (
+            DirectoryNode,
+            DirectoryPerson,
+            DirectoryGroup,
+            DirectoryMicroGrid,
+            Placement,
+            RiskAreaChange,
+        )
+    ),
 ]
 
 
@@ -74,72 +132,193 @@ async def directory_size(session: AsyncSession) -> int:
     return int(result.one())
 
 
-async def replace_directory(
-    session: AsyncSession, nodes: list[Node], people: list[Person], groups: list[Group]
-) -> None:
+async def replace_directory(session: AsyncSession, directory: Directory, sealer: Sealer) -> None:
     """Store a whole directory in place of what was there (one transaction)."""
-    for model in (DirectoryNode, DirectoryPerson, DirectoryGroup):
+    for model in (DirectoryNode, DirectoryPerson, DirectoryGroup, DirectoryMicroGrid):
         await session.exec(model.__table__.delete())  # type: ignore[attr-defined, call-overload]
-    rows = (
-        (DirectoryGroup, [{"id": g.id, "name": g.name} for g in groups]),
-        (
-            DirectoryPerson,
-            [
-                {
-                    "id": p.id,
-                    "name": p.name,
-                    "role": p.role.value,
-                    "phone": p.phone,
-                    "group_id": p.group_id,
-                }
-                for p in people
-            ],
-        ),
-        (
-            DirectoryNode,
-            [
-                {
-                    "id": n.id,
-                    "kind": n.kind.value,
-                    "name": n.name,
-                    "parent_id": n.parent_id,
-                    "responsible_id": n.responsible_id,
-                    "address": n.address,
-                }
-                for n in nodes
-            ],
-        ),
-    )
-    for model, values in rows:
-        if values:
-            await session.execute(insert(model), values)
-
-
-async def load_directory(session: AsyncSession) -> Directory:
-    """The stored directory as domain objects."""
+    groups = [
+        {
+            "id": g.id,
+            "name": g.name,
+            "robot_webhook": g.robot_webhook,
+            "robot_secret_sealed": (
+                sealer.seal(g.robot_secret, ROBOT_SECRET_CONTEXT) if g.robot_secret else None
+            ),
+        }
+        for g in directory.groups.values()
+    ]
+    people = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "role": p.role.value,
+            "phone": p.phone,
+            "group_id": p.group_id,
+            "chat_id": p.chat_id,
+            "on_leave": p.on_leave,
+            "backup_id": p.backup_id,
+        }
+        for p in directory.people.values()
+    ]
+    micro_grids = [
+        {"id": m.id, "name": m.name, "leader_id": m.leader_id}
+        for m in directory.micro_grids.values()
+    ]
     nodes = [
-        Node(r.id, NodeKind(r.kind), r.name, r.parent_id, r.responsible_id, r.address)
+        {
+            "id": n.id,
+            "kind": n.kind.value,
+            "name": n.name,
+            "parent_id": n.parent_id,
+            "responsible_id": n.responsible_id,
+            "address": n.address,
+            "aliases": _ALIAS_SEPARATOR.join(n.aliases),
+            "micro_grid_id": n.micro_grid_id,
+        }
+        for n in directory.nodes.values()
+    ]
+    for model, values in (
+        (DirectoryGroup, groups),
+        (DirectoryPerson, people),
+        (DirectoryMicroGrid, micro_grids),
+        (DirectoryNode, nodes),
+    ):
+        if values:
+            # A core bulk insert: one statement per table, not one ORM object per row.
+            await (await session.connection()).execute(insert(model), values)
+
+
+async def load_directory(session: AsyncSession, sealer: Sealer) -> Directory:
+    """The stored directory as domain objects, robot secrets unsealed."""
+    nodes = [
+        Node(
+            r.id,
+            NodeKind(r.kind),
+            r.name,
+            r.parent_id,
+            r.responsible_id,
+            r.address,
+            tuple(a for a in r.aliases.split(_ALIAS_SEPARATOR) if a),
+            r.micro_grid_id,
+        )
         for r in (await session.exec(select(DirectoryNode))).all()
     ]
     people = [
-        Person(r.id, r.name, Role(r.role), r.phone, r.group_id)
+        Person(r.id, r.name, Role(r.role), r.phone, r.group_id, r.chat_id, r.on_leave, r.backup_id)
         for r in (await session.exec(select(DirectoryPerson))).all()
     ]
-    groups = [Group(r.id, r.name) for r in (await session.exec(select(DirectoryGroup))).all()]
-    return Directory(nodes, people, groups)
+    groups = [
+        Group(
+            r.id,
+            r.name,
+            r.robot_webhook,
+            sealer.unseal(r.robot_secret_sealed, ROBOT_SECRET_CONTEXT)
+            if r.robot_secret_sealed
+            else "",
+        )
+        for r in (await session.exec(select(DirectoryGroup))).all()
+    ]
+    micro_grids = [
+        MicroGrid(r.id, r.name, r.leader_id)
+        for r in (await session.exec(select(DirectoryMicroGrid))).all()
+    ]
+    return Directory(nodes, people, groups, micro_grids)
+
+
+async def save_duty(session: AsyncSession, person: Person) -> None:
+    """Store a cadre's duty state (on leave, backup)."""
+    await (await session.connection()).execute(
+        update(DirectoryPerson)
+        .where(DirectoryPerson.id == person.id)  # type: ignore[arg-type]
+        .values(on_leave=person.on_leave, backup_id=person.backup_id)
+    )
+
+
+async def open_counts(session: AsyncSession) -> dict[str, int]:
+    """How many placed tasks each person has that are not completed."""
+    rows = await session.exec(
+        select(Placement.assignee_id, func.count())  # type: ignore[arg-type]
+        .where(Placement.completed_at.is_(None))  # type: ignore[union-attr]
+        .group_by(Placement.assignee_id)
+    )
+    return {assignee: int(count) for assignee, count in rows.all() if assignee}
 
 
 def record_placement(
-    session: AsyncSession, *, report_id: str, task_id: str, node_id: str, triage: bool
+    session: AsyncSession,
+    *,
+    report_id: str,
+    task_id: str,
+    node_id: str,
+    triage: bool,
+    assignee_id: str,
+    measure_id: str = "",
+    policy_version: str = "",
 ) -> None:
-    """Remember where a report went (commits with the consumer's transaction)."""
-    session.add(Placement(report_id=report_id, task_id=task_id, node_id=node_id, triage=triage))
+    """Remember where a report went and who took it (commits with the consumer's transaction)."""
+    session.add(
+        Placement(
+            report_id=report_id,
+            task_id=task_id,
+            node_id=node_id,
+            triage=triage,
+            assignee_id=assignee_id,
+            measure_id=measure_id,
+            policy_version=policy_version,
+        )
+    )
+
+
+async def complete_placement(
+    session: AsyncSession, task_id: str, completed_at: datetime
+) -> str | None:
+    """Mark a placed task completed; its assignee, or None if unknown or already completed."""
+    placement = (await session.exec(select(Placement).where(Placement.task_id == task_id))).first()
+    if placement is None or placement.completed_at is not None:
+        return None
+    placement.completed_at = completed_at
+    session.add(placement)
+    return placement.assignee_id
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without their zone; they were stored in UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def add_risk_area(session: AsyncSession, area: RiskArea) -> None:
+    """Record one risk area change (commits with the session)."""
+    session.add(
+        RiskAreaChange(
+            region_code=area.region_code,
+            level=area.level,
+            valid_from=area.valid_from,
+            valid_to=area.valid_to,
+            changed_at=area.changed_at,
+        )
+    )
+
+
+async def risk_area_history(session: AsyncSession) -> list[RiskArea]:
+    """Every risk area change, oldest first."""
+    rows = await session.exec(select(RiskAreaChange).order_by(RiskAreaChange.id))  # type: ignore[arg-type]
+    return [
+        RiskArea(
+            region_code=r.region_code,
+            level=r.level,  # type: ignore[arg-type]
+            valid_from=_utc(r.valid_from),  # type: ignore[arg-type]
+            valid_to=_utc(r.valid_to),
+            changed_at=_utc(r.changed_at),  # type: ignore[arg-type]
+        )
+        for r in rows.all()
+    ]
 
 
 async def get_placement(session: AsyncSession, report_id: str) -> Placement | None:
     """Where a report was placed, if it was."""
     placement = await session.get(Placement, report_id)
-    if placement is not None and placement.placed_at.tzinfo is None:
-        # SQLite hands timestamps back without their zone; they were stored in UTC.
-        placement.placed_at = placement.placed_at.replace(tzinfo=UTC)
+    if placement is not None:
+        placement.placed_at = _utc(placement.placed_at)  # type: ignore[assignment]
     return placement

@@ -17,15 +17,30 @@ from gridline.directory_client import DirectoryClient
 from gridline.http import service_app
 from gridline.rpc import RpcServer
 from gridline.settings import Settings
-from services.escalation import routes, storage
+from services.escalation import page, routes, storage
+from services.escalation.check_ins import load_rules
 from services.escalation.consumers import GROUP, task_handler
 from services.escalation.deadlines import DeadlineWatcher
+from services.escalation.page_links import PageLinks
+from services.escalation.policy import load_policy
+from services.escalation.roster import DirectoryRoster
 from services.escalation.servicer import TasksServicer
+from services.escalation.zero_report_flows import ZeroReportWatcher
+from services.escalation.zero_reports import Schedule
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Build escalation's ASGI app."""
-    ack_deadline = timedelta(seconds=settings.ack_deadline_seconds)
+    # Validated here so that a faulty file stops the start with a clear message.
+    links = PageLinks.from_settings(settings)
+    check_ins = load_rules(settings.escalation_check_ins_file)
+    schedule = Schedule(
+        settings.zero_report_due_time,
+        timedelta(minutes=settings.zero_report_township_delay_minutes),
+    )
+    policy = load_policy(
+        settings.escalation_deadlines_file, timedelta(seconds=settings.ack_deadline_seconds)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,20 +52,29 @@ def create_app(settings: Settings) -> FastAPI:
                 settings=settings,
                 topic=topics.TASKS,
                 group=GROUP,
-                handler=task_handler(ack_deadline, settings.public_base_url),
+                handler=task_handler(policy, links),
                 db=db,
                 producer=producer,
             ) as runner,
             DeadlineWatcher(
-                db, directory, producer, ack_deadline, settings.escalation_tick_seconds
+                db,
+                directory.chain,
+                producer,
+                policy,
+                settings.escalation_tick_seconds,
+                check_ins=check_ins,
             ) as deadlines,
+            DirectoryRoster(settings.directory_target) as roster,
+            ZeroReportWatcher(
+                db, producer, roster, schedule, settings.escalation_tick_seconds
+            ) as zero_reports,
         ):
             rpc = RpcServer(
                 settings.host,
                 settings.tasks_grpc_port,
                 [
                     lambda server: tasks_pb2_grpc.add_TasksServicer_to_server(
-                        TasksServicer(db, producer), server
+                        TasksServicer(db, producer, policy, check_ins), server
                     )
                 ],
                 [tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name],
@@ -58,11 +82,17 @@ def create_app(settings: Settings) -> FastAPI:
             await rpc.start()
             app.state.db = db
             app.state.producer = producer
+            app.state.policy = policy
+            app.state.links = links
+            app.state.check_ins = check_ins
+            app.state.chain_of = directory.chain
+            app.state.schedule = schedule
             app.state.readiness = {
                 "database": db.ping,
                 "broker": producer.is_connected,
                 "consumer": runner.alive,
                 "deadlines": deadlines.alive,
+                "zero_reports": zero_reports.alive,
             }
             try:
                 yield
@@ -76,4 +106,5 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(routes.router)
+    app.include_router(page.router)
     return app

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -10,16 +11,23 @@ from gridline.bus import topics
 from gridline.bus.consumer import Handler
 from gridline.bus.envelope import Envelope
 from gridline.contracts.v1 import events_pb2
-from gridline.links import task_link
 from gridline.timestamps import from_timestamp, now
 from services.escalation import metrics, storage
 from services.escalation.domain import TaskState
+from services.escalation.page_links import PageLinks
+from services.escalation.policy import DeadlinePolicy
 
 GROUP = "escalation.tasks"
 
 
-def task_handler(ack_deadline: timedelta, link_base: str) -> Handler:
-    """Store assigned tasks; other task events are escalation's own and already applied."""
+def task_handler(
+    policy: DeadlinePolicy, links: PageLinks, clock: Callable[[], datetime] = now
+) -> Handler:
+    """Store assigned tasks; other task events are escalation's own and already applied.
+
+    The first deadline is the plan's first step: at once for a high-risk origin when the plan
+    says so, so the deadline watcher raises it durably and once.
+    """
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
         event = envelope.message
@@ -29,7 +37,7 @@ def task_handler(ack_deadline: timedelta, link_base: str) -> Handler:
             return
         if await storage.get_task(session, event.task_id) is not None:
             return
-        assigned_at = now()
+        assigned_at = clock()
         session.add(
             storage.Task(
                 task_id=event.task_id,
@@ -37,14 +45,17 @@ def task_handler(ack_deadline: timedelta, link_base: str) -> Handler:
                 node_id=event.household_id or event.community_id or event.grid_id,
                 grid_id=event.grid_id,
                 triage=event.triage,
-                state=TaskState.ASSIGNED,
+                state=TaskState.TRIAGE if event.triage else TaskState.ASSIGNED,
                 level=event.assignee.level,
                 assignee_group_id=event.assignee.group_id,
+                assignee_level=event.assignee.level,
+                origin_risk=event.origin_risk,
                 summary=event.summary[:500],
-                link=task_link(link_base, event.task_id),
+                link=links.link(event.task_id, assigned_at),
                 report_accepted_at=from_timestamp(event.accepted_at),
                 created_at=assigned_at,
-                deadline_at=assigned_at + ack_deadline,
+                assigned_at=assigned_at,
+                deadline_at=policy.deadline(event.origin_risk, 0, assigned_at),
             )
         )
         metrics.TASKS_OPENED.labels("triage" if event.triage else "household").inc()

@@ -1,4 +1,4 @@
-"""Escalation's rules: task states, the next level of the chain, and what an escalation says."""
+"""Escalation's rules: the task lifecycle, the next level of the chain, what an escalation says."""
 
 from __future__ import annotations
 
@@ -22,8 +22,73 @@ LEVEL_NAMES = {
 class TaskState(StrEnum):
     """Where a task is in its life."""
 
+    TRIAGE = "triage"  # the address matched no household: the community places it
     ASSIGNED = "assigned"
     ACKNOWLEDGED = "acknowledged"
+    VISITED = "visited"
+    UNDER_CONTROL = "under_control"  # home quarantine or home health monitoring
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    """What people (or other systems) do to a task."""
+
+    ACKNOWLEDGE = "acknowledge"
+    RECORD_VISIT = "record_visit"
+    START_MEASURE = "start_measure"
+    END_MEASURE = "end_measure"
+    CLOSE = "close"
+    SEND_TO_TRIAGE = "send_to_triage"
+    REASSIGN = "reassign"
+
+
+class Measure(StrEnum):
+    """The control measure a person is under."""
+
+    QUARANTINE = "quarantine"
+    MONITORING = "monitoring"
+
+
+# Which states each action is allowed from, and where it leads.
+TRANSITIONS: dict[Action, tuple[frozenset[TaskState], TaskState]] = {
+    Action.ACKNOWLEDGE: (frozenset({TaskState.ASSIGNED}), TaskState.ACKNOWLEDGED),
+    Action.RECORD_VISIT: (frozenset({TaskState.ACKNOWLEDGED}), TaskState.VISITED),
+    Action.START_MEASURE: (frozenset({TaskState.VISITED}), TaskState.UNDER_CONTROL),
+    Action.END_MEASURE: (frozenset({TaskState.UNDER_CONTROL}), TaskState.CLOSED),
+    # Visited and no measure needed, or a triage task that was no arrival at all.
+    Action.CLOSE: (frozenset({TaskState.VISITED, TaskState.TRIAGE}), TaskState.CLOSED),
+    # The cadre found the address is not in their care: back to the community.
+    Action.SEND_TO_TRIAGE: (
+        frozenset({TaskState.ASSIGNED, TaskState.ACKNOWLEDGED}),
+        TaskState.TRIAGE,
+    ),
+    Action.REASSIGN: (
+        frozenset({TaskState.TRIAGE, TaskState.ASSIGNED, TaskState.ACKNOWLEDGED}),
+        TaskState.ASSIGNED,
+    ),
+}
+
+# States in which nobody has taken the task yet: its acknowledgement deadline runs.
+AWAITING_ACKNOWLEDGEMENT = frozenset({TaskState.TRIAGE, TaskState.ASSIGNED})
+
+ACTION_LABELS = {
+    Action.ACKNOWLEDGE: "确认接收",
+    Action.RECORD_VISIT: "记录入户核查",
+    Action.START_MEASURE: "开始管控措施",
+    Action.END_MEASURE: "解除管控措施",
+    Action.CLOSE: "办结",
+    Action.SEND_TO_TRIAGE: "退回社区分拣",
+    Action.REASSIGN: "改派",
+}
+
+STATE_LABELS = {
+    TaskState.TRIAGE: "待分拣",
+    TaskState.ASSIGNED: "待接收",
+    TaskState.ACKNOWLEDGED: "已接收",
+    TaskState.VISITED: "已入户核查",
+    TaskState.UNDER_CONTROL: "管控中",
+    TaskState.CLOSED: "已办结",
+}
 
 
 class TransitionRefused(Exception):
@@ -35,11 +100,26 @@ class TransitionRefused(Exception):
         self.state = state
 
 
+class MeasureRequired(ValueError):
+    """Starting a measure needs its kind: quarantine or monitoring."""
+
+
+def transition(state: str, action: Action) -> TaskState:
+    """The state after `action`, or TransitionRefused naming the current state."""
+    allowed_from, target = TRANSITIONS[action]
+    if state not in allowed_from:
+        raise TransitionRefused(action.value, state)
+    return target
+
+
+def allowed_actions(state: str) -> list[Action]:
+    """The actions the current state allows, in lifecycle order."""
+    return [action for action, (sources, _) in TRANSITIONS.items() if state in sources]
+
+
 def acknowledge(state: str) -> TaskState:
     """The state after an acknowledgement, or TransitionRefused naming the current state."""
-    if state != TaskState.ASSIGNED:
-        raise TransitionRefused("acknowledge", state)
-    return TaskState.ACKNOWLEDGED
+    return transition(state, Action.ACKNOWLEDGE)
 
 
 def next_level(
@@ -59,20 +139,46 @@ class OverdueTask:
     task_id: str
     report_id: str
     grid_id: str
-    level: int
+    level: int  # the level the task was assigned to
     summary: str
     link: str
     report_accepted_at: datetime
 
 
+HIGH_RISK_REASON = "高风险地区来返人员，立即上报"
+
+
+def overdue_reason(assignee_level: int) -> str:
+    """Why a task went up at a deadline: its assignee did not acknowledge it in time."""
+    return f"{LEVEL_NAMES.get(assignee_level, '上一级')}未在时限内确认接收"
+
+
+def recipients_for(
+    chain: list[common_pb2.Responsible], levels: tuple[int, ...], assignee_level: int
+) -> list[common_pb2.Responsible]:
+    """The chain's responsibles at `levels` above the assignee; absent levels are skipped."""
+    return [r for r in chain if r.level in levels and r.level > assignee_level]
+
+
 def escalation_for(
-    task: OverdueTask, recipient: common_pb2.Responsible, now: datetime
+    task: OverdueTask,
+    recipient: common_pb2.Responsible,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    round_key: str = "",
 ) -> tuple[events_pb2.EscalationRaised, events_pb2.Notification]:
-    """The escalation event and its notice; ids derive from task and level, so replays match."""
-    missed_by = LEVEL_NAMES.get(task.level, "上一级")
-    reason = f"{missed_by}未在时限内确认接收"
+    """The escalation event and its notice.
+
+    Ids derive from the task, the assignment round (`round_key`) and the recipient's level, so a
+    replay yields the same ids and a reassigned task can go up again.
+    """
+    reason = reason or overdue_reason(task.level)
+    parts = (task.task_id, round_key, str(recipient.level)) if round_key else (
+        task.task_id, str(recipient.level)
+    )  # fmt: skip
     escalation = events_pb2.EscalationRaised(
-        escalation_id=derived_id("escalation", task.task_id, str(recipient.level)),
+        escalation_id=derived_id("escalation", *parts),
         task_id=task.task_id,
         level=recipient.level,
         reason=reason,
@@ -81,10 +187,10 @@ def escalation_for(
         raised_at=to_timestamp(now),
     )
     notice = events_pb2.Notification(
-        notification_id=derived_id("notice", task.task_id, "escalated", recipient.group_id),
+        notification_id=derived_id("notice", *parts[:-1], "escalated", recipient.group_id),
         kind=events_pb2.NOTIFICATION_KIND_ESCALATION,
         recipient=recipient,
-        title=f"逾期未处置上报：{reason}",
+        title=f"逾期未处置上报：{reason}" if reason != HIGH_RISK_REASON else reason,
         body=f"{task.summary}。{reason}，请{LEVEL_NAMES.get(recipient.level, '')}督促处置。",
         task_id=task.task_id,
         report_id=task.report_id,

@@ -1,54 +1,182 @@
-"""Escalation's actions, shared by the HTTP routes and the gRPC servicer."""
+"""Escalation's actions on tasks, shared by the HTTP routes, the task page and the gRPC servicer."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
 from gridline.bus.producer import EventProducer
-from gridline.contracts.v1 import events_pb2
+from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
 from gridline.timestamps import now, to_timestamp
-from services.escalation import metrics, storage
-from services.escalation.domain import acknowledge
+from services.escalation import check_in_flows, metrics, storage
+from services.escalation.check_ins import CheckInRules
+from services.escalation.domain import (
+    AWAITING_ACKNOWLEDGEMENT,
+    LEVEL_NAMES,
+    Action,
+    Measure,
+    MeasureRequired,
+    transition,
+)
+from services.escalation.policy import DeadlinePolicy
+
+Clock = Callable[[], datetime]
+
+_EVENT_KINDS = {
+    Action.ACKNOWLEDGE: events_pb2.TASK_EVENT_KIND_ACKNOWLEDGED,
+    Action.RECORD_VISIT: events_pb2.TASK_EVENT_KIND_VISITED,
+    Action.START_MEASURE: events_pb2.TASK_EVENT_KIND_MEASURE_STARTED,
+    Action.END_MEASURE: events_pb2.TASK_EVENT_KIND_COMPLETED,
+    Action.CLOSE: events_pb2.TASK_EVENT_KIND_COMPLETED,
+    Action.SEND_TO_TRIAGE: events_pb2.TASK_EVENT_KIND_SENT_TO_TRIAGE,
+    Action.REASSIGN: events_pb2.TASK_EVENT_KIND_REASSIGNED,
+}
 
 
 class TaskNotFound(Exception):
     """No task has this id."""
 
 
-async def acknowledge_task(
-    db: Database, producer: EventProducer, task_id: str, actor: str
-) -> tuple[storage.Task, list[storage.Escalation]]:
-    """Acknowledge a task and cancel its deadline; publishes the change before committing.
+@dataclass(frozen=True)
+class Change:
+    """What someone asks to do to a task, and who, through what."""
 
-    Raises TaskNotFound, TransitionRefused (naming the current state) or BrokerUnavailable.
+    action: Action
+    actor: str
+    channel: str
+    note: str = ""
+    measure: Measure | None = None
+    # For reassignment: the new assignee and, when a triage task is placed, its household.
+    assignee: common_pb2.Responsible | None = None
+    node_id: str = ""
+
+
+async def change_task(
+    db: Database,
+    producer: EventProducer,
+    policy: DeadlinePolicy,
+    task_id: str,
+    change: Change,
+    clock: Clock = now,
+    check_ins: CheckInRules | None = None,
+) -> tuple[storage.Task, list[storage.Escalation]]:
+    """Apply one change under a row lock, record it in the audit trail and publish it.
+
+    The event is published before the transaction commits, with an id derived from the task and
+    its version, so a retry after a crash repeats the same id. With `check_ins`, starting a
+    measure schedules its check-ins and ending it cancels them. Raises TaskNotFound,
+    TransitionRefused (naming the current state), MeasureRequired or BrokerUnavailable.
     """
-    moment = now()
+    moment = clock()
     async with db.session() as session:
         task = await storage.get_task(session, task_id, for_update=True)
         if task is None:
             raise TaskNotFound(task_id)
-        task.state = acknowledge(task.state)
-        task.acknowledged_at = moment
-        task.deadline_at = None
-        event = events_pb2.TaskEvent(
-            task_id=task.task_id,
-            kind=events_pb2.TASK_EVENT_KIND_ACKNOWLEDGED,
-            report_id=task.report_id,
-            grid_id=task.grid_id,
-            occurred_at=to_timestamp(moment),
-            actor=actor,
+        before = task.state
+        task.state = transition(task.state, change.action)
+        _apply(task, change, policy, moment)
+        if check_ins is not None and change.action is Action.START_MEASURE:
+            check_in_flows.schedule(session, task, check_ins, moment)
+        elif change.action is Action.END_MEASURE:
+            await check_in_flows.cancel(session, task.task_id)
+        task.version += 1
+        session.add(
+            storage.TaskChange(
+                change_id=derived_id("task-change", task.task_id, str(task.version)),
+                task_id=task.task_id,
+                version=task.version,
+                action=change.action,
+                from_state=before,
+                to_state=task.state,
+                actor=change.actor[:100],
+                channel=change.channel,
+                note=change.note[:500],
+                changed_at=moment,
+            )
         )
+        event_id = derived_id("task-event", task.task_id, str(task.version))
         await producer.publish(
             topics.TASKS,
-            Envelope(
-                event_id=derived_id("task-event", task.task_id, "acknowledged"),
-                key=task.node_id,
-                message=event,
-            ),
+            Envelope(event_id=event_id, key=task.node_id, message=_event(task, change, moment)),
         )
+        if change.action is Action.REASSIGN and change.assignee is not None:
+            notice = _assigned_notice(task, change.assignee, moment)
+            await producer.publish(
+                topics.NOTIFICATIONS,
+                Envelope(
+                    event_id=notice.notification_id, key=change.assignee.group_id, message=notice
+                ),
+            )
         session.add(task)
         escalations = list(await storage.escalations_of(session, task_id))
-    metrics.TASKS_ACKNOWLEDGED.inc()
+    metrics.TASK_CHANGES.labels(change.action.value).inc()
     return task, escalations
+
+
+def _apply(task: storage.Task, change: Change, policy: DeadlinePolicy, moment: datetime) -> None:
+    if change.action is Action.ACKNOWLEDGE:
+        task.acknowledged_at = moment
+        first = policy.first_deadline(task.origin_risk, task.assigned_at)
+        on_time = first is None or moment <= first
+        metrics.ACKNOWLEDGEMENTS.labels("on_time" if on_time else "late").inc()
+    elif change.action is Action.START_MEASURE:
+        if change.measure is None:
+            raise MeasureRequired("starting a measure needs its kind: quarantine or monitoring")
+        task.measure = change.measure
+    elif change.action is Action.REASSIGN:
+        if change.assignee is None or not change.assignee.group_id:
+            raise ValueError("reassignment needs the new assignee's group")
+        task.assignee_group_id = change.assignee.group_id
+        task.assignee_level = task.level = change.assignee.level
+        task.node_id = change.node_id or task.node_id
+        task.acknowledged_at = None
+    if task.state in AWAITING_ACKNOWLEDGEMENT and change.action in (
+        Action.REASSIGN,
+        Action.SEND_TO_TRIAGE,
+    ):
+        # A new holder: the plan starts again from now (immediate steps included).
+        task.assigned_at = moment
+        task.step = 0
+        task.deadline_at = policy.deadline(task.origin_risk, 0, moment)
+    elif task.state not in AWAITING_ACKNOWLEDGEMENT:
+        # The task moved on: its pending deadline is cancelled.
+        task.deadline_at = None
+
+
+def _event(task: storage.Task, change: Change, moment: datetime) -> events_pb2.TaskEvent:
+    return events_pb2.TaskEvent(
+        task_id=task.task_id,
+        kind=_EVENT_KINDS[change.action],
+        report_id=task.report_id,
+        household_id="" if task.triage else task.node_id,
+        grid_id=task.grid_id,
+        triage=task.triage,
+        assignee=common_pb2.Responsible(level=task.assignee_level, group_id=task.assignee_group_id),  # type: ignore[arg-type]
+        origin_risk=task.origin_risk,  # type: ignore[arg-type]
+        summary=task.summary,
+        accepted_at=to_timestamp(task.report_accepted_at),
+        occurred_at=to_timestamp(moment),
+        actor=change.actor,
+    )
+
+
+def _assigned_notice(
+    task: storage.Task, assignee: common_pb2.Responsible, moment: datetime
+) -> events_pb2.Notification:
+    return events_pb2.Notification(
+        notification_id=derived_id("notice", task.task_id, "reassigned", str(task.version)),
+        kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
+        recipient=assignee,
+        title="改派任务：请核查来返人员",
+        body=f"{task.summary}。任务已改派给{LEVEL_NAMES.get(assignee.level, '')}，请及时确认接收。",
+        task_id=task.task_id,
+        report_id=task.report_id,
+        link=task.link,
+        created_at=to_timestamp(moment),
+        report_accepted_at=to_timestamp(task.report_accepted_at),
+    )

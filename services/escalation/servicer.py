@@ -1,4 +1,4 @@
-"""Escalation's gRPC Tasks service."""
+"""Escalation's gRPC Tasks service: the same reads and actions as the HTTP API and the page."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
 from gridline.timestamps import to_timestamp
 from services.escalation import flows, storage
-from services.escalation.domain import TransitionRefused
+from services.escalation.check_ins import CheckInRules
+from services.escalation.domain import Action, Measure, MeasureRequired, TransitionRefused
+from services.escalation.domain import allowed_actions as actions_allowed
+from services.escalation.policy import DeadlinePolicy
+
+_MEASURES = {
+    tasks_pb2.TASK_MEASURE_QUARANTINE: Measure.QUARANTINE,
+    tasks_pb2.TASK_MEASURE_MONITORING: Measure.MONITORING,
+}
 
 
 def task_message(task: storage.Task, escalations: Sequence[storage.Escalation]) -> tasks_pb2.Task:
@@ -24,6 +32,10 @@ def task_message(task: storage.Task, escalations: Sequence[storage.Escalation]) 
         triage=task.triage,
         grid_id=task.grid_id,
         summary=task.summary,
+        measure=task.measure or "",
+        origin_risk=task.origin_risk,  # type: ignore[arg-type]
+        assignee_group_id=task.assignee_group_id,
+        allowed_actions=[a.value for a in actions_allowed(task.state)],
         escalations=[
             tasks_pb2.TaskEscalation(
                 level=e.level,  # type: ignore[arg-type]
@@ -44,9 +56,17 @@ def task_message(task: storage.Task, escalations: Sequence[storage.Escalation]) 
 class TasksServicer(tasks_pb2_grpc.TasksServicer):
     """Reads and acts on tasks for other systems."""
 
-    def __init__(self, db: Database, producer: EventProducer) -> None:
+    def __init__(
+        self,
+        db: Database,
+        producer: EventProducer,
+        policy: DeadlinePolicy,
+        check_ins: CheckInRules | None = None,
+    ) -> None:
         self._db = db
         self._producer = producer
+        self._policy = policy
+        self._check_ins = check_ins
 
     async def GetTask(
         self, request: tasks_pb2.GetTaskRequest, context: grpc.aio.ServicerContext
@@ -71,18 +91,107 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
                 ]
             )
 
+    async def ListTaskChanges(
+        self, request: tasks_pb2.ListTaskChangesRequest, context: grpc.aio.ServicerContext
+    ) -> tasks_pb2.ListTaskChangesResponse:
+        """The task's audit trail, oldest first."""
+        async with self._db.session() as session:
+            if await storage.get_task(session, request.task_id) is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
+            changes = await storage.changes_of(session, request.task_id)
+        return tasks_pb2.ListTaskChangesResponse(
+            changes=[
+                tasks_pb2.TaskChange(
+                    version=c.version, action=c.action, from_state=c.from_state,
+                    to_state=c.to_state, actor=c.actor, channel=c.channel, note=c.note,
+                    changed_at=to_timestamp(c.changed_at),
+                )
+                for c in changes
+            ]
+        )  # fmt: skip
+
     async def Acknowledge(
         self, request: tasks_pb2.AcknowledgeRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.Task:
-        """Acknowledge a task."""
+        """Acknowledge a task: its pending deadline is cancelled."""
+        change = flows.Change(Action.ACKNOWLEDGE, request.actor or "grpc", "grpc")
+        return await self._change(context, request.task_id, change)
+
+    async def RecordVisit(
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Record the visit to the household."""
+        return await self._simple(context, request, Action.RECORD_VISIT)
+
+    async def EndMeasure(
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext
+    ) -> tasks_pb2.Task:
+        """End the measure and close the task."""
+        return await self._simple(context, request, Action.END_MEASURE)
+
+    async def Close(
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Close the task without a measure."""
+        return await self._simple(context, request, Action.CLOSE)
+
+    async def SendToTriage(
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Send the task back to the community to place."""
+        return await self._simple(context, request, Action.SEND_TO_TRIAGE)
+
+    async def StartMeasure(
+        self, request: tasks_pb2.StartMeasureRequest, context: grpc.aio.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Start home quarantine or home health monitoring."""
+        measure = _MEASURES.get(request.measure)
+        if measure is None:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "measure: quarantine or monitoring"
+            )
+        change = flows.Change(
+            Action.START_MEASURE, request.actor or "grpc", "grpc", note=request.note,
+            measure=measure,
+        )  # fmt: skip
+        return await self._change(context, request.task_id, change)
+
+    async def Reassign(
+        self, request: tasks_pb2.ReassignRequest, context: grpc.aio.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Give the task to another holder; its deadlines start again."""
+        if not request.assignee.group_id or not request.assignee.level:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "assignee: level and group_id required"
+            )
+        change = flows.Change(
+            Action.REASSIGN, request.actor or "grpc", "grpc", note=request.note,
+            assignee=request.assignee, node_id=request.node_id,
+        )  # fmt: skip
+        return await self._change(context, request.task_id, change)
+
+    async def _simple(
+        self,
+        context: grpc.aio.ServicerContext,
+        request: tasks_pb2.TaskActionRequest,
+        action: Action,
+    ) -> tasks_pb2.Task:
+        change = flows.Change(action, request.actor or "grpc", "grpc", note=request.note)
+        return await self._change(context, request.task_id, change)
+
+    async def _change(
+        self, context: grpc.aio.ServicerContext, task_id: str, change: flows.Change
+    ) -> tasks_pb2.Task:
         try:
-            task, escalations = await flows.acknowledge_task(
-                self._db, self._producer, request.task_id, actor=request.actor or "grpc"
+            task, escalations = await flows.change_task(
+                self._db, self._producer, self._policy, task_id, change, check_ins=self._check_ins
             )
         except flows.TaskNotFound:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {task_id!r}")
         except TransitionRefused as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except MeasureRequired as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except BrokerUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return task_message(task, escalations)

@@ -5,19 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Table
+from sqlalchemy import DateTime, Dialect, Table
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
-from gridline.db import utc_timestamp
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands timestamps back without their zone; they were stored in UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back zone-aware, on SQLite (which keeps no zone) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Any aware moment is stored as UTC; a naive one is taken to be UTC already."""
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """SQLite hands the UTC value back without its zone."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Task(SQLModel, table=True):
@@ -33,16 +45,23 @@ class Task(SQLModel, table=True):
     state: str = Field(max_length=20)
     level: int
     assignee_group_id: str = Field(max_length=64)
+    assignee_level: int = 0  # where the task was assigned; `level` is how far it went up
+    origin_risk: int = 0
+    measure: str | None = Field(default=None, max_length=20)
     summary: str = Field(max_length=500)
     link: str = Field(max_length=300)
-    report_accepted_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
-    created_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    report_accepted_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    # Deadlines count from the latest (re)assignment; `step` is the next step of the plan.
+    assigned_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    step: int = 0
+    version: int = 0  # changes so far; numbers the audit trail
     deadline_at: datetime | None = Field(
         default=None,
-        sa_type=utc_timestamp(),
+        sa_type=UtcDateTime,
         index=True,  # type: ignore[call-overload]
     )
-    acknowledged_at: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # type: ignore[call-overload]
 
 
 class Escalation(SQLModel, table=True):
@@ -55,13 +74,98 @@ class Escalation(SQLModel, table=True):
     level: int
     reason: str = Field(max_length=200)
     group_id: str = Field(max_length=64)
-    raised_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    raised_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+
+
+class TaskChange(SQLModel, table=True):
+    """The audit trail: one row per change of a task, with who, when and through what."""
+
+    __tablename__ = "task_change"
+
+    change_id: str = Field(primary_key=True, max_length=64)
+    task_id: str = Field(max_length=64, index=True)
+    version: int
+    action: str = Field(max_length=20)
+    from_state: str = Field(max_length=20)
+    to_state: str = Field(max_length=20)
+    actor: str = Field(max_length=100)
+    channel: str = Field(max_length=20)  # http, grpc, page, sms, system
+    note: str = Field(default="", max_length=500)
+    changed_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+
+
+class ZeroReport(SQLModel, table=True):
+    """A grid's daily report (zero included); a later one the same day replaces it."""
+
+    __tablename__ = "zero_report"
+
+    report_id: str = Field(primary_key=True, max_length=64)  # derived from grid and day
+    grid_id: str = Field(max_length=64, index=True)
+    day: str = Field(max_length=10, index=True)  # YYYY-MM-DD, Asia/Shanghai
+    arrivals: int
+    under_control: int
+    abnormal: int
+    households_visited: int
+    found_by_cadres: int
+    submitted_by: str = Field(max_length=100)
+    channel: str = Field(max_length=20)
+    submitted_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+
+
+class ZeroReportRun(SQLModel, table=True):
+    """The durable timer of one reporting day: what was done and when the next step falls due."""
+
+    __tablename__ = "zero_report_run"
+
+    day: str = Field(primary_key=True, max_length=10)
+    stage: int = 0  # 0 before the due time, 1 community told, 2 township told and summaries sent
+    next_at: datetime | None = Field(
+        default=None,
+        sa_type=UtcDateTime,
+        index=True,  # type: ignore[call-overload]
+    )
+
+
+class CheckIn(SQLModel, table=True):
+    """One check-in during a measure, from the phone link or an SMS reply."""
+
+    __tablename__ = "check_in"
+
+    check_in_id: str = Field(primary_key=True, max_length=64)  # derived from its source
+    task_id: str = Field(max_length=64, index=True)
+    temperature: float | None = None
+    symptoms: str = Field(default="", max_length=200)
+    abnormal: str = Field(default="", max_length=200)  # why people were told at once
+    channel: str = Field(max_length=20)
+    received_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+
+
+class CheckInSlot(SQLModel, table=True):
+    """A check-in that is due; its timer tells the cadre, then the liaison, when it is missed."""
+
+    __tablename__ = "check_in_slot"
+
+    slot_id: str = Field(primary_key=True, max_length=64)  # derived from task and due time
+    task_id: str = Field(max_length=64, index=True)
+    due_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    received: bool = False
+    stage: int = 0  # 0 waiting, 1 cadre told, 2 liaison told
+    next_at: datetime | None = Field(
+        default=None,
+        sa_type=UtcDateTime,
+        index=True,  # type: ignore[call-overload]
+    )
 
 
 TABLES: list[Table] = [
     PROCESSED_EVENT_TABLE,
     Task.__table__,  # type: ignore[attr-defined]
     Escalation.__table__,  # type: ignore[attr-defined]
+    TaskChange.__table__,  # type: ignore[attr-defined]
+    ZeroReport.__table__,  # type: ignore[attr-defined]
+    ZeroReportRun.__table__,  # type: ignore[attr-defined]
+    CheckIn.__table__,  # type: ignore[attr-defined]
+    CheckInSlot.__table__,  # type: ignore[attr-defined]
 ]
 
 
@@ -71,21 +175,13 @@ async def get_task(session: AsyncSession, task_id: str, *, for_update: bool = Fa
     if for_update:
         query = query.with_for_update()
     task = (await session.exec(query)).first()
-    if task is not None:
-        task.deadline_at = _utc(task.deadline_at)
-        task.acknowledged_at = _utc(task.acknowledged_at)
-        task.report_accepted_at = _utc(task.report_accepted_at)  # type: ignore[assignment]
     return task
 
 
 async def tasks_of_report(session: AsyncSession, report_id: str) -> Sequence[Task]:
     """The tasks a report became, oldest first."""
     query = select(Task).where(Task.report_id == report_id).order_by(col(Task.created_at))
-    tasks = (await session.exec(query)).all()
-    for task in tasks:
-        task.deadline_at = _utc(task.deadline_at)
-        task.acknowledged_at = _utc(task.acknowledged_at)
-    return tasks
+    return (await session.exec(query)).all()
 
 
 async def due_tasks(session: AsyncSession, now: datetime, limit: int) -> Sequence[Task]:
@@ -97,10 +193,7 @@ async def due_tasks(session: AsyncSession, now: datetime, limit: int) -> Sequenc
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    tasks = (await session.exec(query)).all()
-    for task in tasks:
-        task.report_accepted_at = _utc(task.report_accepted_at)  # type: ignore[assignment]
-    return tasks
+    return (await session.exec(query)).all()
 
 
 async def list_tasks(
@@ -115,5 +208,72 @@ async def list_tasks(
 
 async def escalations_of(session: AsyncSession, task_id: str) -> Sequence[Escalation]:
     """The escalations raised for a task, oldest first."""
-    query = select(Escalation).where(Escalation.task_id == task_id).order_by(col(Escalation.level))
+    query = (
+        select(Escalation)
+        .where(Escalation.task_id == task_id)
+        .order_by(col(Escalation.raised_at), col(Escalation.level))
+    )
+    return (await session.exec(query)).all()
+
+
+async def changes_of(session: AsyncSession, task_id: str) -> Sequence[TaskChange]:
+    """The audit trail of a task, oldest first."""
+    query = (
+        select(TaskChange).where(TaskChange.task_id == task_id).order_by(col(TaskChange.version))
+    )
+    return (await session.exec(query)).all()
+
+
+async def zero_reports_of(session: AsyncSession, day: str) -> Sequence[ZeroReport]:
+    """The reports of one day."""
+    return (await session.exec(select(ZeroReport).where(ZeroReport.day == day))).all()
+
+
+async def due_runs(session: AsyncSession, now: datetime) -> Sequence[ZeroReportRun]:
+    """Reporting days whose next step fell due, locked and skipped by other replicas."""
+    query = (
+        select(ZeroReportRun)
+        .where(col(ZeroReportRun.next_at).is_not(None), col(ZeroReportRun.next_at) <= now)
+        .order_by(col(ZeroReportRun.day))
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.exec(query)).all()
+
+
+async def open_task_ages(session: AsyncSession) -> Sequence[tuple[int, datetime]]:
+    """The level and assignment time of every task not closed."""
+    query = select(Task.level, Task.assigned_at).where(Task.state != "closed")
+    return (await session.exec(query)).all()  # type: ignore[return-value]
+
+
+async def open_slots(session: AsyncSession, task_id: str) -> Sequence[CheckInSlot]:
+    """A task's check-ins not received and not given up, earliest first, locked."""
+    query = (
+        select(CheckInSlot)
+        .where(
+            CheckInSlot.task_id == task_id,
+            col(CheckInSlot.received).is_(False),
+            col(CheckInSlot.stage) < 2,  # the liaison was told: given up
+        )
+        .order_by(col(CheckInSlot.due_at))
+        .with_for_update()
+    )
+    return (await session.exec(query)).all()
+
+
+async def due_slots(session: AsyncSession, now: datetime, limit: int) -> Sequence[CheckInSlot]:
+    """Missed check-ins whose next step fell due, locked and skipped by other replicas."""
+    query = (
+        select(CheckInSlot)
+        .where(col(CheckInSlot.next_at).is_not(None), col(CheckInSlot.next_at) <= now)
+        .order_by(col(CheckInSlot.next_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.exec(query)).all()
+
+
+async def task_by_code(session: AsyncSession, code: str) -> Sequence[Task]:
+    """The tasks whose id starts with a check-in code."""
+    query = select(Task).where(col(Task.task_id).startswith(code.lower())).limit(2)
     return (await session.exec(query)).all()

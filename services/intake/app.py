@@ -1,4 +1,4 @@
-"""Intake's app factory: the producer, Redis and the routes, started and stopped by the lifespan."""
+"""Intake's app factory: producer, Redis, its database and the routes, run by the lifespan."""
 
 from __future__ import annotations
 
@@ -6,13 +6,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from gridline.bus.producer import EventProducer
 from gridline.cache import RedisHandle
-from gridline.http import BodySizeLimitMiddleware, service_app
+from gridline.db import Database
+from gridline.directory_client import DirectoryClient
+from gridline.http import service_app
 from gridline.personal import Sealer
 from gridline.settings import Settings
-from services.intake import routes
+from gridline.tasks_client import TasksClient
+from services.intake import page, routes, storage
+from services.intake.body_limits import PathBodyLimits
+from services.intake.integrators import IntegratorRegistry
+from services.intake.ratelimit import TokenBucket
+from services.intake.submission import Submitter
+
+# Residents may send a few reports in a row (a family), then the hourly rate applies.
+SELF_REPORT_BURST = 5
+
+
+def signatures_required(settings: Settings) -> bool:
+    """Whether unsigned report posts are refused: the setting, else only in production."""
+    if settings.intake_require_signatures is not None:
+        return settings.intake_require_signatures
+    return settings.env == "production"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -20,12 +38,39 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with EventProducer(settings) as producer, RedisHandle(settings) as redis:
+        async with (
+            EventProducer(settings) as producer,
+            RedisHandle(settings) as redis,
+            Database(settings, "intake", storage.TABLES) as database,
+            DirectoryClient(settings.directory_target) as directory,
+            TasksClient(settings.tasks_target) as tasks,
+        ):
+            app.state.directory = directory
+            app.state.tasks = tasks
             app.state.redis = redis.client
+            app.state.integrators = IntegratorRegistry(
+                database, settings.intake_api_key_secret.get_secret_value()
+            )
+            app.state.require_signatures = signatures_required(settings)
+            app.state.rate_limit = TokenBucket(
+                redis.client, "records", settings.intake_rate_per_second, settings.intake_rate_burst
+            )
+            app.state.self_report_limit = TokenBucket(
+                redis.client,
+                "self-report",
+                settings.intake_self_report_per_hour / 3600,
+                min(settings.intake_self_report_per_hour, SELF_REPORT_BURST),
+            )
             app.state.producer = producer
             app.state.settings = settings
-            app.state.sealer = Sealer(settings.pii_key.get_secret_value())
-            app.state.readiness = {"broker": producer.is_connected, "redis": redis.ping}
+            app.state.submitter = Submitter(
+                settings, producer, redis.client, Sealer(settings.pii_key.get_secret_value())
+            )
+            app.state.readiness = {
+                "broker": producer.is_connected,
+                "redis": redis.ping,
+                "database": database.ping,
+            }
             yield
 
     app = service_app(
@@ -35,5 +80,11 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(routes.router)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.intake_max_body_bytes)
+    app.include_router(page.router)
+    app.add_exception_handler(RequestValidationError, routes.on_request_invalid)
+    app.add_middleware(
+        PathBodyLimits,
+        max_bytes=settings.intake_max_body_bytes,
+        batch_max_bytes=settings.intake_batch_max_body_bytes,
+    )
     return app

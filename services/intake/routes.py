@@ -1,24 +1,60 @@
-"""Intake's HTTP routes."""
+"""Intake's HTTP routes: one report, a batch of records."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
 
-from gridline.bus import topics
-from gridline.bus.envelope import Envelope
-from gridline.bus.producer import BrokerUnavailable
-from gridline.ids import new_id
-from gridline.timestamps import now
 from services.intake import metrics
-from services.intake.domain import report_event
-from services.intake.schemas import ReportAcceptedOut, ReportIn
+from services.intake.auth import authenticate, require_scope
+from services.intake.integrators import Caller
+from services.intake.problems import TAG_ERRORS, Problem, problem_of, problems_from
+from services.intake.ratelimit import TokenBucket
+from services.intake.schemas import SOURCE_NAMES, ReportAcceptedOut, ReportIn, parse_report
+from services.intake.status import ReportStatusOut, StatusUnknown, report_status
+from services.intake.submission import Status, Submission, Submitter
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 # How long a client should wait before retrying when the broker could not confirm.
 RETRY_AFTER_SECONDS = "5"
+# A repeat of a record still being confirmed: its outcome is known within a confirm timeout.
+IN_PROGRESS_RETRY_AFTER_SECONDS = "1"
+MAX_BATCH_RECORDS = 1000
+
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body could not be read (e.g. it is not UTF-8)."},
+    401: {"description": "Unsigned where signatures are required, or the signature is refused."},
+    403: {"description": "The key may not post this source."},
+    429: {"description": "Over the caller's rate limit; see Retry-After."},
+    413: {"description": "The body is too large."},
+    503: {"description": "The broker could not confirm the record; retry after a while."},
+}
+
+
+async def _limit(request: Request, caller: Caller | None, cost: int) -> None:
+    """429 with Retry-After when the caller (or, unsigned, its address) is over its rate."""
+    bucket: TokenBucket = request.app.state.rate_limit
+    client = request.client.host if request.client else "unknown"
+    subject = caller.integrator_id if caller else f"addr:{client}"
+    wait = await bucket.take(subject, cost)
+    if wait is not None:
+        metrics.RATE_LIMITED.inc()
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"over the rate limit; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def _submitter(request: Request) -> Submitter:
+    submitter: Submitter = request.app.state.submitter
+    return submitter
 
 
 @router.post(
@@ -26,48 +62,242 @@ RETRY_AFTER_SECONDS = "5"
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="create_report",
     responses={
-        413: {"description": "The body is too large."},
-        503: {"description": "The broker could not confirm the record; retry after a while."},
+        200: {"model": ReportAcceptedOut, "description": "A checkpoint scan that is no report."},
+        409: {"description": "The same record is being confirmed right now; retry shortly."},
+        **_REFUSALS,
     },
 )
 async def create_report(
     report: ReportIn,
     request: Request,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    caller: Annotated[Caller | None, Depends(authenticate)],
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
 ) -> ReportAcceptedOut:
-    """Accept one report; answers 202 only once the broker holds it."""
-    state = request.app.state
-    metrics.REPORTS_RECEIVED.labels(report.source).inc()
-    report_id = new_id()
-    redis_key = f"intake:idem:{idempotency_key}" if idempotency_key else None
-    if redis_key:
-        ttl = state.settings.idempotency_ttl_seconds
-        if not await state.redis.set(redis_key, report_id, nx=True, ex=ttl):
-            original = await state.redis.get(redis_key)
-            metrics.REPORTS_DUPLICATE.labels(report.source).inc()
-            return ReportAcceptedOut(report_id=original or report_id, replayed=True)
-    event = report_event(
-        report_id=report_id,
-        accepted_at=now(),
-        person_key_secret=state.settings.person_key_secret.get_secret_value(),
-        sealer=state.sealer,
-        **report.model_dump(),
-    )
-    try:
-        with metrics.BROKER_CONFIRM_SECONDS.time():
-            await state.producer.publish(
-                topics.REPORTS, Envelope(event_id=report_id, key=event.person_key, message=event)
-            )
-    except BrokerUnavailable as exc:
-        if redis_key:
-            await state.redis.delete(redis_key)
-        metrics.REPORTS_UNCONFIRMED.inc()
+    """Accept one report; answers 202 only once the broker holds it.
+
+    A repeat of the Idempotency-Key or of (source, source_record_id) gets the original id back.
+    """
+    require_scope(caller, [report.source])
+    await _limit(request, caller, 1)
+    sub = Submission(report=report, idempotency_key=idempotency_key)
+    await _submitter(request).submit([sub])
+    if sub.status == "unavailable":
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="the broker could not confirm the report; nothing was accepted, retry later",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
-        ) from exc
-    metrics.REPORTS_ACCEPTED.labels(report.source).inc()
-    response.headers["Location"] = f"/v1/reports/{report_id}"
-    return ReportAcceptedOut(report_id=report_id)
+        )
+    if sub.status == "in_progress":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="the same record is being confirmed right now; retry shortly",
+            headers={"Retry-After": IN_PROGRESS_RETRY_AFTER_SECONDS},
+        )
+    if sub.status == "cleared":
+        response.status_code = status.HTTP_200_OK
+        return ReportAcceptedOut(status="cleared")
+    response.headers["Location"] = f"/v1/reports/{sub.report_id}"
+    return ReportAcceptedOut(report_id=sub.report_id, replayed=sub.status == "duplicate")
+
+
+@router.get(
+    "/reports/{report_id}",
+    operation_id="get_report",
+    responses={
+        404: {"description": "No service knows this report (or the key may not see it)."},
+        503: {"description": "Intake does not remember it and the services cannot be asked."},
+        401: _REFUSALS[401],
+    },
+)
+async def get_report(
+    report_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")],
+    request: Request,
+    caller: Annotated[Caller | None, Depends(authenticate)],
+) -> ReportStatusOut:
+    """What became of a report: accepted, placed on which node, and its tasks' state.
+
+    Asks assignment's Directory and escalation's Tasks; a service that cannot be reached is
+    named in `unavailable` and the rest is still answered.
+    """
+    state = request.app.state
+    try:
+        found = await report_status(report_id, state.redis, state.directory, state.tasks)
+    except StatusUnknown as unknown:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=str(unknown),
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from None
+    hidden = caller is not None and found is not None and found.source not in caller.scopes
+    if found is None or hidden:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report {report_id}")
+    return found
+
+
+class InvalidEntry(BaseModel):
+    """One refused field, as FastAPI reports it."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class InvalidOut(BaseModel):
+    """A 422: every refused field with its location, the rule (`type`) and a message."""
+
+    detail: list[InvalidEntry]
+
+
+class RecordResult(BaseModel):
+    """What became of one record of a batch."""
+
+    index: int = Field(description="Position of the record in `records`.")
+    status: Status | Literal["rejected"] = Field(
+        description="accepted: on the topic; duplicate: seen before, `report_id` is the "
+        "original; cleared: a scan that is no report; rejected: see `problems`; in_progress "
+        "or unavailable: not accepted, post it again."
+    )
+    report_id: str | None = None
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class BatchOut(BaseModel):
+    """Per-record results of a batch, and their counts."""
+
+    counts: dict[str, int] = Field(description="Records by status.")
+    results: list[RecordResult]
+
+
+def _batch_schema() -> dict[str, Any]:
+    """The documented body: the record shapes of the single endpoint, up to 1,000 of them."""
+    refs = {
+        "health_code_feed": "HealthCodeFeedReport",
+        "self_report": "SelfReport",
+        "cadre_visit": "CadreVisitReport",
+        "checkpoint_scan": "CheckpointScan",
+        "neighbour": "NeighbourReport",
+    }
+    return {
+        "type": "object",
+        "required": ["records"],
+        "additionalProperties": False,
+        "properties": {
+            "records": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BATCH_RECORDS,
+                "items": {
+                    "oneOf": [{"$ref": f"#/components/schemas/{n}"} for n in refs.values()],
+                    "discriminator": {
+                        "propertyName": "source",
+                        "mapping": {s: f"#/components/schemas/{n}" for s, n in refs.items()},
+                    },
+                },
+            }
+        },
+    }
+
+
+@router.post(
+    "/reports:batch",
+    operation_id="create_reports_batch",
+    responses={
+        200: {"model": BatchOut},
+        422: {"model": InvalidOut, "description": "The body is not a batch."},
+        **_REFUSALS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _batch_schema()}},
+        }
+    },
+)
+async def create_reports_batch(
+    request: Request, caller: Annotated[Caller | None, Depends(authenticate)]
+) -> JSONResponse:
+    """Accept up to 1,000 records (5 MiB); each gets its own result.
+
+    Valid records are accepted even when others are refused. A repeat of (source,
+    source_record_id) is answered `duplicate` with the original id and produces nothing, so a
+    whole batch can be posted again after a 503 or a lost answer.
+    """
+    records = _records(await request.body())
+    require_scope(
+        caller,
+        {r["source"] for r in records if isinstance(r, dict) and r.get("source") in SOURCE_NAMES},
+    )
+    await _limit(request, caller, len(records))
+    results: list[RecordResult] = []
+    submissions: list[tuple[int, Submission]] = []
+    for index, record in enumerate(records):
+        try:
+            report = parse_report(record)
+        except ValidationError as error:
+            problems = problems_from(error.errors(), prefix=f"records[{index}]")
+            _count_rejected(record, problems)
+            results.append(RecordResult(index=index, status="rejected", problems=problems))
+            continue
+        submissions.append((index, Submission(report=report)))
+    await _submitter(request).submit([sub for _, sub in submissions])
+    results.extend(
+        RecordResult(index=i, status=sub.status, report_id=sub.report_id) for i, sub in submissions
+    )
+    results.sort(key=lambda r: r.index)
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    body = BatchOut(counts=counts, results=results).model_dump(mode="json")
+    if counts.get("unavailable"):
+        return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
+    return JSONResponse(body)
+
+
+def _records(raw: bytes) -> list[Any]:
+    """The `records` list of a batch body, or a 422 naming what is wrong with its shape."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _shape_error("body", "json_invalid", f"JSON decode error: {error}") from None
+    if not isinstance(body, dict) or set(body) != {"records"}:
+        raise _shape_error("body", "batch_shape", "the body must be an object with `records` only")
+    records = body["records"]
+    if not isinstance(records, list) or not records:
+        raise _shape_error("records", "batch_shape", "`records` must be a non-empty list")
+    if len(records) > MAX_BATCH_RECORDS:
+        raise _shape_error(
+            "records", "batch_size", f"at most {MAX_BATCH_RECORDS} records, got {len(records)}"
+        )
+    return records
+
+
+def _shape_error(field: str, rule: str, message: str) -> RequestValidationError:
+    loc = ("body",) if field == "body" else ("body", field)
+    return RequestValidationError([{"loc": loc, "type": rule, "msg": message}])
+
+
+def _count_rejected(record: Any, problems: list[Problem]) -> None:
+    source = record.get("source") if isinstance(record, dict) else None
+    label = source if source in SOURCE_NAMES else "unknown"
+    for problem in problems:
+        metrics.REPORTS_REJECTED.labels(label, problem.rule).inc()
+
+
+async def on_request_invalid(_: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, with the source tag left out of each location and rejections counted.
+
+    Each entry's `loc` is the field (`["body", "phone"]`), `type` the rule it broke and `msg`
+    what is wrong.
+    """
+    assert isinstance(error, RequestValidationError)
+    detail = []
+    for entry in error.errors():
+        loc = list(entry["loc"])
+        if entry["type"] in TAG_ERRORS:
+            loc.append("source")
+        elif len(loc) > 1 and loc[0] == "body" and loc[1] in SOURCE_NAMES:
+            del loc[1]
+        detail.append({"loc": loc, "msg": entry["msg"], "type": entry["type"]})
+    _count_rejected(error.body, [problem_of(entry) for entry in detail])
+    return JSONResponse({"detail": detail}, status_code=422)

@@ -1,4 +1,4 @@
-"""Notify's app factory: the channels and the notifications consumer."""
+"""Notify's app factory: the channels, the groups file and the notifications consumer."""
 
 from __future__ import annotations
 
@@ -10,26 +10,18 @@ from fastapi import FastAPI
 from gridline.bus import topics
 from gridline.bus.consumer import ConsumerRunner
 from gridline.bus.producer import EventProducer
+from gridline.cache import RedisHandle
+from gridline.contracts.v1 import notify_pb2, notify_pb2_grpc
 from gridline.db import Database
 from gridline.http import service_app
+from gridline.rpc import RpcServer
 from gridline.settings import Settings
 from services.notify import routes, storage
-from services.notify.channels.base import Channel
-from services.notify.channels.inbox import InboxChannel
-from services.notify.channels.webhook import WebhookChannel
-from services.notify.consumers import GROUP, notification_handler
-
-
-def build_channels(settings: Settings) -> list[Channel]:
-    """The channels the settings switch on."""
-    channels: list[Channel] = []
-    if settings.notify_inbox_enabled:
-        channels.append(InboxChannel(settings.inbox_path))
-    if settings.notify_webhook_url:
-        channels.append(
-            WebhookChannel(settings.notify_webhook_url, settings.notify_timeout_seconds)
-        )
-    return channels
+from services.notify.budget import RobotBudget
+from services.notify.consumers import GROUP, Deliverer, RetryPolicy, notification_handler
+from services.notify.digests import Digester
+from services.notify.routing import build_router
+from services.notify.servicer import NotifyServicer
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -37,30 +29,57 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        channels = build_channels(settings)
+        # A bad groups file stops the start with its error, before anything is consumed.
+        router = build_router(settings)
         try:
             async with (
                 Database(settings, "notify", storage.TABLES) as db,
                 EventProducer(settings) as producer,
-                ConsumerRunner(
-                    settings=settings,
-                    topic=topics.NOTIFICATIONS,
-                    group=GROUP,
-                    handler=notification_handler(channels, producer),
-                    db=db,
-                    producer=producer,
-                ) as runner,
+                RedisHandle(settings) as redis,
             ):
-                app.state.db = db
-                app.state.readiness = {
-                    "database": db.ping,
-                    "broker": producer.is_connected,
-                    "consumer": runner.alive,
-                }
-                yield
+                assert redis.client is not None
+                deliverer = Deliverer(
+                    router,
+                    producer,
+                    db,
+                    RetryPolicy.from_settings(settings),
+                    RobotBudget(redis.client),
+                )
+                async with (
+                    Digester(deliverer, db),
+                    ConsumerRunner(
+                        settings=settings,
+                        topic=topics.NOTIFICATIONS,
+                        group=GROUP,
+                        handler=notification_handler(deliverer),
+                        db=db,
+                        producer=producer,
+                    ) as runner,
+                ):
+                    rpc = RpcServer(
+                        settings.host,
+                        settings.notify_grpc_port,
+                        [
+                            lambda server: notify_pb2_grpc.add_NotifyServicer_to_server(
+                                NotifyServicer(db), server
+                            )
+                        ],
+                        [notify_pb2.DESCRIPTOR.services_by_name["Notify"].full_name],
+                    )
+                    await rpc.start()
+                    app.state.db = db
+                    app.state.readiness = {
+                        "database": db.ping,
+                        "broker": producer.is_connected,
+                        "consumer": runner.alive,
+                        "redis": redis.ping,
+                    }
+                    try:
+                        yield
+                    finally:
+                        await rpc.stop()
         finally:
-            for channel in channels:
-                await channel.close()
+            await router.close()
 
     app = service_app(
         title="Gridline notify",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 DELIVERIES = Counter(
     "gridline_notify_deliveries_total",
-    "Deliveries finished, by channel and outcome (delivered, failed).",
+    "Deliveries by channel and outcome (delivered, failed, queued for a digest).",
     ["channel", "outcome"],
 )
 DELIVERY_SECONDS = Histogram(
@@ -20,4 +20,24 @@ REPORT_TO_DELIVERY_SECONDS = Histogram(
     "Seconds from a report's acceptance at intake to a delivery about it.",
     ["channel"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 7200),
+)
+VENDOR_SECONDS = Histogram(
+    "gridline_notify_vendor_seconds",
+    "Seconds one vendor call took, by channel.",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RETRIES = Counter(
+    "gridline_notify_retries_total",
+    "Delivery tries after the first, by channel.",
+    ["channel"],
+)
+DIGESTED = Counter(
+    "gridline_notify_digested_total",
+    "Notifications sent inside a digest because their robot was over budget, by channel.",
+    ["channel"],
+)
+DIGEST_QUEUE = Gauge(
+    "gridline_notify_digest_queue",
+    "Notifications waiting for their robot's budget (all replicas).",
 )

@@ -13,6 +13,15 @@ from services.notify import storage
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
 
+class AttemptOut(BaseModel):
+    """One try of one channel."""
+
+    number: int
+    at: datetime
+    ok: bool
+    error: str
+
+
 class DeliveryOut(BaseModel):
     """One channel's delivery of a notification."""
 
@@ -22,14 +31,23 @@ class DeliveryOut(BaseModel):
     attempts: int
     error: str
     finished_at: datetime
+    attempt_log: list[AttemptOut]
 
 
 @router.get("/notifications/{notification_id}", operation_id="get_notification")
 async def get_notification(notification_id: str, request: Request) -> list[DeliveryOut]:
-    """Every channel's delivery of a notification."""
+    """Every channel's delivery of a notification, with each attempt."""
     db: Database = request.app.state.db
     async with db.session() as session:
-        rows = await storage.deliveries_of(session, notification_id)
-    if not rows:
+        found = await storage.deliveries_with_attempts(session, notification_id)
+    if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no deliveries of {notification_id}")
-    return [DeliveryOut(**row.model_dump()) for row in rows]
+    return [
+        DeliveryOut(
+            **row.model_dump(),
+            attempt_log=[
+                AttemptOut(number=a.number, at=a.at, ok=a.ok, error=a.error) for a in attempts
+            ],
+        )
+        for row, attempts in found
+    ]

@@ -11,6 +11,7 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from services.assignment.demo_county import TOTAL_HOUSEHOLDS, County, generate
 from services.assignment.directory import Directory, NodeKind, Role
 from services.assignment.placement import place
+from tests.assignment.support import decision
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,11 @@ def test_placement_assigns_the_households_cadre(directory: Directory) -> None:
     household = directory.nodes["cm03-g02-b02-u2-201"]
     assert household.address is not None
     placed = place(
-        _report(household.address), directory, now=datetime.now(UTC), link_base="http://x"
+        _report(household.address),
+        directory,
+        now=datetime.now(UTC),
+        link_base="http://x",
+        decision=decision(),
     )
     cadre = directory.chain(household.id)[0]
     assert not placed.triage
@@ -99,7 +104,11 @@ def test_placement_assigns_the_households_cadre(directory: Directory) -> None:
     assert "620102********1234" in placed.notification.body
     assert placed.notification.link == f"http://x/v1/tasks/{placed.task.task_id}"
     again = place(
-        _report(household.address), directory, now=datetime.now(UTC), link_base="http://x"
+        _report(household.address),
+        directory,
+        now=datetime.now(UTC),
+        link_base="http://x",
+        decision=decision(),
     )
     assert again.task.task_id == placed.task.task_id
     assert again.notification.notification_id == placed.notification.notification_id
@@ -107,7 +116,11 @@ def test_placement_assigns_the_households_cadre(directory: Directory) -> None:
 
 def test_unmatched_address_becomes_triage_at_the_named_community(directory: Directory) -> None:
     placed = place(
-        _report("皋兰县石洞镇东湾社区新建平房12号"), directory, now=datetime.now(UTC), link_base="x"
+        _report("皋兰县石洞镇东湾社区新建平房12号"),
+        directory,
+        now=datetime.now(UTC),
+        link_base="x",
+        decision=decision(),
     )
     assert placed.triage
     assert placed.task.household_id == ""
@@ -116,7 +129,13 @@ def test_unmatched_address_becomes_triage_at_the_named_community(directory: Dire
 
 
 def test_address_naming_no_community_goes_to_the_township(directory: Directory) -> None:
-    placed = place(_report("兰州火车站附近"), directory, now=datetime.now(UTC), link_base="x")
+    placed = place(
+        _report("兰州火车站附近"),
+        directory,
+        now=datetime.now(UTC),
+        link_base="x",
+        decision=decision(),
+    )
     assert placed.triage
     assert placed.node_id == "town-01"
     assert placed.task.assignee.level == common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE

@@ -19,7 +19,7 @@ ACK_DEADLINE_SECONDS = 3.0
 def demo_directory() -> Directory:
     """The demo county the platform loads, to know each household's chain."""
     county = generate()
-    return Directory(county.nodes, county.people, county.groups)
+    return Directory(county.nodes, county.people, county.groups, county.micro_grids)
 
 
 def start_platform(

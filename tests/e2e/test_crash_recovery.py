@@ -70,16 +70,17 @@ async def test_sigkilled_assignment_loses_and_doubles_nothing(
     assert set(counts) == set(accepted)
     assert set(counts.values()) == {1}
 
-    # Each report's first notice reached the inbox exactly once, however often it was replayed.
-    def notices() -> Counter[str]:
+    # Every notice about the reports (the cadre's, and the micro-grid leader's) reached the inbox
+    # exactly once, however often it was replayed; every report's first responsible was told.
+    def notices() -> list[dict[str, str]]:
         lines = Path(endpoints.inbox).read_text(encoding="utf-8").splitlines()
-        return Counter(
-            body["report_id"] for body in map(json.loads, lines)
+        return [
+            body for body in map(json.loads, lines)
             if body["kind"] == "NOTIFICATION_KIND_TASK_ASSIGNED"
-        )  # fmt: skip
+        ]  # fmt: skip
 
     async def all_noticed() -> bool:
-        return set(notices()) >= set(accepted)
+        return {n["report_id"] for n in notices()} >= set(accepted)
 
     await eventually(all_noticed, within=30)
-    assert set(notices().values()) == {1}
+    assert set(Counter(n["notification_id"] for n in notices()).values()) == {1}

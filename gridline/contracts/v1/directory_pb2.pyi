@@ -17,7 +17,7 @@ class ResolveAddressRequest(_message.Message):
     def __init__(self, address: _Optional[str] = ...) -> None: ...
 
 class Household(_message.Message):
-    __slots__ = ("household_id", "address", "unit_id", "building_id", "grid_id", "community_id", "township_id")
+    __slots__ = ("household_id", "address", "unit_id", "building_id", "grid_id", "community_id", "township_id", "micro_grid_id", "micro_grid_leader_id")
     HOUSEHOLD_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     UNIT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,8 @@ class Household(_message.Message):
     GRID_ID_FIELD_NUMBER: _ClassVar[int]
     COMMUNITY_ID_FIELD_NUMBER: _ClassVar[int]
     TOWNSHIP_ID_FIELD_NUMBER: _ClassVar[int]
+    MICRO_GRID_ID_FIELD_NUMBER: _ClassVar[int]
+    MICRO_GRID_LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     household_id: str
     address: str
     unit_id: str
@@ -32,17 +34,73 @@ class Household(_message.Message):
     grid_id: str
     community_id: str
     township_id: str
-    def __init__(self, household_id: _Optional[str] = ..., address: _Optional[str] = ..., unit_id: _Optional[str] = ..., building_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., township_id: _Optional[str] = ...) -> None: ...
+    micro_grid_id: str
+    micro_grid_leader_id: str
+    def __init__(self, household_id: _Optional[str] = ..., address: _Optional[str] = ..., unit_id: _Optional[str] = ..., building_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., township_id: _Optional[str] = ..., micro_grid_id: _Optional[str] = ..., micro_grid_leader_id: _Optional[str] = ...) -> None: ...
+
+class GetHouseholdRequest(_message.Message):
+    __slots__ = ("household_id",)
+    HOUSEHOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    household_id: str
+    def __init__(self, household_id: _Optional[str] = ...) -> None: ...
+
+class ListCadreLoadRequest(_message.Message):
+    __slots__ = ("grid_id",)
+    GRID_ID_FIELD_NUMBER: _ClassVar[int]
+    grid_id: str
+    def __init__(self, grid_id: _Optional[str] = ...) -> None: ...
+
+class CadreLoad(_message.Message):
+    __slots__ = ("person_id", "name", "grid_ids", "open_tasks", "on_leave", "backup_id")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GRID_IDS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_TASKS_FIELD_NUMBER: _ClassVar[int]
+    ON_LEAVE_FIELD_NUMBER: _ClassVar[int]
+    BACKUP_ID_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    name: str
+    grid_ids: _containers.RepeatedScalarFieldContainer[str]
+    open_tasks: int
+    on_leave: bool
+    backup_id: str
+    def __init__(self, person_id: _Optional[str] = ..., name: _Optional[str] = ..., grid_ids: _Optional[_Iterable[str]] = ..., open_tasks: _Optional[int] = ..., on_leave: _Optional[bool] = ..., backup_id: _Optional[str] = ...) -> None: ...
+
+class CadreLoadList(_message.Message):
+    __slots__ = ("cadres",)
+    CADRES_FIELD_NUMBER: _ClassVar[int]
+    cadres: _containers.RepeatedCompositeFieldContainer[CadreLoad]
+    def __init__(self, cadres: _Optional[_Iterable[_Union[CadreLoad, _Mapping]]] = ...) -> None: ...
 
 class ResolveAddressResponse(_message.Message):
-    __slots__ = ("found", "household", "confidence")
+    __slots__ = ("found", "household", "confidence", "node_id", "node_kind", "triage", "candidates", "reason")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_KIND_FIELD_NUMBER: _ClassVar[int]
+    TRIAGE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     found: bool
     household: Household
     confidence: float
-    def __init__(self, found: _Optional[bool] = ..., household: _Optional[_Union[Household, _Mapping]] = ..., confidence: _Optional[float] = ...) -> None: ...
+    node_id: str
+    node_kind: str
+    triage: bool
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    reason: str
+    def __init__(self, found: _Optional[bool] = ..., household: _Optional[_Union[Household, _Mapping]] = ..., confidence: _Optional[float] = ..., node_id: _Optional[str] = ..., node_kind: _Optional[str] = ..., triage: _Optional[bool] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Candidate(_message.Message):
+    __slots__ = ("node_id", "node_kind", "label")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_KIND_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    node_kind: str
+    label: str
+    def __init__(self, node_id: _Optional[str] = ..., node_kind: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
 class GetChainRequest(_message.Message):
     __slots__ = ("node_id",)
@@ -65,15 +123,21 @@ class GetPlacementRequest(_message.Message):
     def __init__(self, report_id: _Optional[str] = ...) -> None: ...
 
 class Placement(_message.Message):
-    __slots__ = ("report_id", "task_id", "node_id", "triage", "placed_at")
+    __slots__ = ("report_id", "task_id", "node_id", "triage", "placed_at", "assignee_id", "measure_id", "policy_version")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     TRIAGE_FIELD_NUMBER: _ClassVar[int]
     PLACED_AT_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     report_id: str
     task_id: str
     node_id: str
     triage: bool
     placed_at: _timestamp_pb2.Timestamp
-    def __init__(self, report_id: _Optional[str] = ..., task_id: _Optional[str] = ..., node_id: _Optional[str] = ..., triage: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    assignee_id: str
+    measure_id: str
+    policy_version: str
+    def __init__(self, report_id: _Optional[str] = ..., task_id: _Optional[str] = ..., node_id: _Optional[str] = ..., triage: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assignee_id: _Optional[str] = ..., measure_id: _Optional[str] = ..., policy_version: _Optional[str] = ...) -> None: ...

@@ -49,6 +49,16 @@ class DirectoryStub:
                 request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GetPlacementRequest.SerializeToString,
                 response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.Placement.FromString,
                 _registered_method=True)
+        self.GetHousehold = channel.unary_unary(
+                '/gridline.contracts.v1.Directory/GetHousehold',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GetHouseholdRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.Household.FromString,
+                _registered_method=True)
+        self.ListCadreLoad = channel.unary_unary(
+                '/gridline.contracts.v1.Directory/ListCadreLoad',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListCadreLoadRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.CadreLoadList.FromString,
+                _registered_method=True)
 
 
 class DirectoryServicer:
@@ -75,6 +85,20 @@ class DirectoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHousehold(self, request, context):
+        """One household with its place in the grid (NOT_FOUND for an unknown id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCadreLoad(self, request, context):
+        """The cadres (of one grid, or all) with their duty state and the tasks handed to them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +116,16 @@ def add_DirectoryServicer_to_server(servicer, server):
                     servicer.GetPlacement,
                     request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GetPlacementRequest.FromString,
                     response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.Placement.SerializeToString,
+            ),
+            'GetHousehold': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHousehold,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GetHouseholdRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.Household.SerializeToString,
+            ),
+            'ListCadreLoad': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCadreLoad,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListCadreLoadRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.CadreLoadList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +209,60 @@ class Directory:
             '/gridline.contracts.v1.Directory/GetPlacement',
             gridline_dot_contracts_dot_v1_dot_directory__pb2.GetPlacementRequest.SerializeToString,
             gridline_dot_contracts_dot_v1_dot_directory__pb2.Placement.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHousehold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Directory/GetHousehold',
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.GetHouseholdRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.Household.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCadreLoad(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Directory/ListCadreLoad',
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.ListCadreLoadRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.CadreLoadList.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,25 +26,39 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from gridline.contracts.v1 import common_pb2 as gridline_dot_contracts_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!gridline/contracts/v1/tasks.proto\x12\x15gridline.contracts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"gridline/contracts/v1/common.proto\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"%\n\x10\x46indTasksRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"?\n\x11\x46indTasksResponse\x12*\n\x05tasks\x18\x01 \x03(\x0b\x32\x1b.gridline.contracts.v1.Task\"4\n\x12\x41\x63knowledgeRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"\x93\x01\n\x0eTaskEscalation\x12\x30\n\x05level\x18\x01 \x01(\x0e\x32!.gridline.contracts.v1.ChainLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12-\n\traised_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x02\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x30\n\x05level\x18\x04 \x01(\x0e\x32!.gridline.contracts.v1.ChainLevel\x12\x0e\n\x06triage\x18\x05 \x01(\x08\x12\x0f\n\x07grid_id\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12/\n\x0b\x64\x65\x61\x64line_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61\x63knowledged_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x0b\x65scalations\x18\n \x03(\x0b\x32%.gridline.contracts.v1.TaskEscalation2\x8d\x02\n\x05Tasks\x12M\n\x07GetTask\x12%.gridline.contracts.v1.GetTaskRequest\x1a\x1b.gridline.contracts.v1.Task\x12^\n\tFindTasks\x12\'.gridline.contracts.v1.FindTasksRequest\x1a(.gridline.contracts.v1.FindTasksResponse\x12U\n\x0b\x41\x63knowledge\x12).gridline.contracts.v1.AcknowledgeRequest\x1a\x1b.gridline.contracts.v1.Taskb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!gridline/contracts/v1/tasks.proto\x12\x15gridline.contracts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"gridline/contracts/v1/common.proto\"A\n\x11TaskActionRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"x\n\x13StartMeasureRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x33\n\x07measure\x18\x04 \x01(\x0e\x32\".gridline.contracts.v1.TaskMeasure\"\x86\x01\n\x0fReassignRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x34\n\x08\x61ssignee\x18\x04 \x01(\x0b\x32\".gridline.contracts.v1.Responsible\x12\x0f\n\x07node_id\x18\x05 \x01(\t\")\n\x16ListTaskChangesRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xb1\x01\n\nTaskChange\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x12\n\nfrom_state\x18\x03 \x01(\t\x12\x10\n\x08to_state\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x0c\n\x04note\x18\x07 \x01(\t\x12.\n\nchanged_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x17ListTaskChangesResponse\x12\x32\n\x07\x63hanges\x18\x01 \x03(\x0b\x32!.gridline.contracts.v1.TaskChange\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"%\n\x10\x46indTasksRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"?\n\x11\x46indTasksResponse\x12*\n\x05tasks\x18\x01 \x03(\x0b\x32\x1b.gridline.contracts.v1.Task\"4\n\x12\x41\x63knowledgeRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"\x93\x01\n\x0eTaskEscalation\x12\x30\n\x05level\x18\x01 \x01(\x0e\x32!.gridline.contracts.v1.ChainLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12-\n\traised_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbb\x03\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x30\n\x05level\x18\x04 \x01(\x0e\x32!.gridline.contracts.v1.ChainLevel\x12\x0e\n\x06triage\x18\x05 \x01(\x08\x12\x0f\n\x07grid_id\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12/\n\x0b\x64\x65\x61\x64line_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61\x63knowledged_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x0b\x65scalations\x18\n \x03(\x0b\x32%.gridline.contracts.v1.TaskEscalation\x12\x0f\n\x07measure\x18\x0b \x01(\t\x12\x35\n\x0borigin_risk\x18\x0c \x01(\x0e\x32 .gridline.contracts.v1.RiskLevel\x12\x19\n\x11\x61ssignee_group_id\x18\r \x01(\t\x12\x17\n\x0f\x61llowed_actions\x18\x0e \x03(\t*e\n\x0bTaskMeasure\x12\x1c\n\x18TASK_MEASURE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TASK_MEASURE_QUARANTINE\x10\x01\x12\x1b\n\x17TASK_MEASURE_MONITORING\x10\x02\x32\xfb\x06\n\x05Tasks\x12M\n\x07GetTask\x12%.gridline.contracts.v1.GetTaskRequest\x1a\x1b.gridline.contracts.v1.Task\x12^\n\tFindTasks\x12\'.gridline.contracts.v1.FindTasksRequest\x1a(.gridline.contracts.v1.FindTasksResponse\x12U\n\x0b\x41\x63knowledge\x12).gridline.contracts.v1.AcknowledgeRequest\x1a\x1b.gridline.contracts.v1.Task\x12T\n\x0bRecordVisit\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12W\n\x0cStartMeasure\x12*.gridline.contracts.v1.StartMeasureRequest\x1a\x1b.gridline.contracts.v1.Task\x12S\n\nEndMeasure\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12N\n\x05\x43lose\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12U\n\x0cSendToTriage\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12O\n\x08Reassign\x12&.gridline.contracts.v1.ReassignRequest\x1a\x1b.gridline.contracts.v1.Task\x12p\n\x0fListTaskChanges\x12-.gridline.contracts.v1.ListTaskChangesRequest\x1a..gridline.contracts.v1.ListTaskChangesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridline.contracts.v1.tasks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETTASKREQUEST']._serialized_start=129
-  _globals['_GETTASKREQUEST']._serialized_end=162
-  _globals['_FINDTASKSREQUEST']._serialized_start=164
-  _globals['_FINDTASKSREQUEST']._serialized_end=201
-  _globals['_FINDTASKSRESPONSE']._serialized_start=203
-  _globals['_FINDTASKSRESPONSE']._serialized_end=266
-  _globals['_ACKNOWLEDGEREQUEST']._serialized_start=268
-  _globals['_ACKNOWLEDGEREQUEST']._serialized_end=320
-  _globals['_TASKESCALATION']._serialized_start=323
-  _globals['_TASKESCALATION']._serialized_end=470
-  _globals['_TASK']._serialized_start=473
-  _globals['_TASK']._serialized_end=792
-  _globals['_TASKS']._serialized_start=795
-  _globals['_TASKS']._serialized_end=1064
+  _globals['_TASKMEASURE']._serialized_start=1546
+  _globals['_TASKMEASURE']._serialized_end=1647
+  _globals['_TASKACTIONREQUEST']._serialized_start=129
+  _globals['_TASKACTIONREQUEST']._serialized_end=194
+  _globals['_STARTMEASUREREQUEST']._serialized_start=196
+  _globals['_STARTMEASUREREQUEST']._serialized_end=316
+  _globals['_REASSIGNREQUEST']._serialized_start=319
+  _globals['_REASSIGNREQUEST']._serialized_end=453
+  _globals['_LISTTASKCHANGESREQUEST']._serialized_start=455
+  _globals['_LISTTASKCHANGESREQUEST']._serialized_end=496
+  _globals['_TASKCHANGE']._serialized_start=499
+  _globals['_TASKCHANGE']._serialized_end=676
+  _globals['_LISTTASKCHANGESRESPONSE']._serialized_start=678
+  _globals['_LISTTASKCHANGESRESPONSE']._serialized_end=755
+  _globals['_GETTASKREQUEST']._serialized_start=757
+  _globals['_GETTASKREQUEST']._serialized_end=790
+  _globals['_FINDTASKSREQUEST']._serialized_start=792
+  _globals['_FINDTASKSREQUEST']._serialized_end=829
+  _globals['_FINDTASKSRESPONSE']._serialized_start=831
+  _globals['_FINDTASKSRESPONSE']._serialized_end=894
+  _globals['_ACKNOWLEDGEREQUEST']._serialized_start=896
+  _globals['_ACKNOWLEDGEREQUEST']._serialized_end=948
+  _globals['_TASKESCALATION']._serialized_start=951
+  _globals['_TASKESCALATION']._serialized_end=1098
+  _globals['_TASK']._serialized_start=1101
+  _globals['_TASK']._serialized_end=1544
+  _globals['_TASKS']._serialized_start=1650
+  _globals['_TASKS']._serialized_end=2541
 # @@protoc_insertion_point(module_scope)

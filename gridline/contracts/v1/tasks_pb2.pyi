@@ -3,12 +3,90 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from gridline.contracts.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TaskMeasure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_MEASURE_UNSPECIFIED: _ClassVar[TaskMeasure]
+    TASK_MEASURE_QUARANTINE: _ClassVar[TaskMeasure]
+    TASK_MEASURE_MONITORING: _ClassVar[TaskMeasure]
+TASK_MEASURE_UNSPECIFIED: TaskMeasure
+TASK_MEASURE_QUARANTINE: TaskMeasure
+TASK_MEASURE_MONITORING: TaskMeasure
+
+class TaskActionRequest(_message.Message):
+    __slots__ = ("task_id", "actor", "note")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    actor: str
+    note: str
+    def __init__(self, task_id: _Optional[str] = ..., actor: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class StartMeasureRequest(_message.Message):
+    __slots__ = ("task_id", "actor", "note", "measure")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    actor: str
+    note: str
+    measure: TaskMeasure
+    def __init__(self, task_id: _Optional[str] = ..., actor: _Optional[str] = ..., note: _Optional[str] = ..., measure: _Optional[_Union[TaskMeasure, str]] = ...) -> None: ...
+
+class ReassignRequest(_message.Message):
+    __slots__ = ("task_id", "actor", "note", "assignee", "node_id")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    actor: str
+    note: str
+    assignee: _common_pb2.Responsible
+    node_id: str
+    def __init__(self, task_id: _Optional[str] = ..., actor: _Optional[str] = ..., note: _Optional[str] = ..., assignee: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., node_id: _Optional[str] = ...) -> None: ...
+
+class ListTaskChangesRequest(_message.Message):
+    __slots__ = ("task_id",)
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    def __init__(self, task_id: _Optional[str] = ...) -> None: ...
+
+class TaskChange(_message.Message):
+    __slots__ = ("version", "action", "from_state", "to_state", "actor", "channel", "note", "changed_at")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    FROM_STATE_FIELD_NUMBER: _ClassVar[int]
+    TO_STATE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    action: str
+    from_state: str
+    to_state: str
+    actor: str
+    channel: str
+    note: str
+    changed_at: _timestamp_pb2.Timestamp
+    def __init__(self, version: _Optional[int] = ..., action: _Optional[str] = ..., from_state: _Optional[str] = ..., to_state: _Optional[str] = ..., actor: _Optional[str] = ..., channel: _Optional[str] = ..., note: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListTaskChangesResponse(_message.Message):
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[TaskChange]
+    def __init__(self, changes: _Optional[_Iterable[_Union[TaskChange, _Mapping]]] = ...) -> None: ...
 
 class GetTaskRequest(_message.Message):
     __slots__ = ("task_id",)
@@ -49,7 +127,7 @@ class TaskEscalation(_message.Message):
     def __init__(self, level: _Optional[_Union[_common_pb2.ChainLevel, str]] = ..., reason: _Optional[str] = ..., group_id: _Optional[str] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("task_id", "report_id", "state", "level", "triage", "grid_id", "summary", "deadline_at", "acknowledged_at", "escalations")
+    __slots__ = ("task_id", "report_id", "state", "level", "triage", "grid_id", "summary", "deadline_at", "acknowledged_at", "escalations", "measure", "origin_risk", "assignee_group_id", "allowed_actions")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +138,10 @@ class Task(_message.Message):
     DEADLINE_AT_FIELD_NUMBER: _ClassVar[int]
     ACKNOWLEDGED_AT_FIELD_NUMBER: _ClassVar[int]
     ESCALATIONS_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_RISK_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ACTIONS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     report_id: str
     state: str
@@ -70,4 +152,8 @@ class Task(_message.Message):
     deadline_at: _timestamp_pb2.Timestamp
     acknowledged_at: _timestamp_pb2.Timestamp
     escalations: _containers.RepeatedCompositeFieldContainer[TaskEscalation]
-    def __init__(self, task_id: _Optional[str] = ..., report_id: _Optional[str] = ..., state: _Optional[str] = ..., level: _Optional[_Union[_common_pb2.ChainLevel, str]] = ..., triage: _Optional[bool] = ..., grid_id: _Optional[str] = ..., summary: _Optional[str] = ..., deadline_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalations: _Optional[_Iterable[_Union[TaskEscalation, _Mapping]]] = ...) -> None: ...
+    measure: str
+    origin_risk: _common_pb2.RiskLevel
+    assignee_group_id: str
+    allowed_actions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, task_id: _Optional[str] = ..., report_id: _Optional[str] = ..., state: _Optional[str] = ..., level: _Optional[_Union[_common_pb2.ChainLevel, str]] = ..., triage: _Optional[bool] = ..., grid_id: _Optional[str] = ..., summary: _Optional[str] = ..., deadline_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalations: _Optional[_Iterable[_Union[TaskEscalation, _Mapping]]] = ..., measure: _Optional[str] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., assignee_group_id: _Optional[str] = ..., allowed_actions: _Optional[_Iterable[str]] = ...) -> None: ...

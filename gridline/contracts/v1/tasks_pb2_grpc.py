@@ -49,6 +49,41 @@ class TasksStub:
                 request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.AcknowledgeRequest.SerializeToString,
                 response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
                 _registered_method=True)
+        self.RecordVisit = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/RecordVisit',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.StartMeasure = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/StartMeasure',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.StartMeasureRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.EndMeasure = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/EndMeasure',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.Close = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/Close',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.SendToTriage = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/SendToTriage',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.Reassign = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/Reassign',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ReassignRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.ListTaskChanges = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/ListTaskChanges',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesResponse.FromString,
+                _registered_method=True)
 
 
 class TasksServicer:
@@ -75,6 +110,55 @@ class TasksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordVisit(self, request, context):
+        """The cadre visited the household (from acknowledged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartMeasure(self, request, context):
+        """Home quarantine or home health monitoring begins (from visited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndMeasure(self, request, context):
+        """The measure ended: the task is closed (from under_control).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Close(self, request, context):
+        """Closed without a measure (from visited), or a triage task that was no arrival.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendToTriage(self, request, context):
+        """Not in the assignee's care: back to the community to place (from assigned, acknowledged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reassign(self, request, context):
+        """Another holder, or a triage task placed on a household; the deadlines start again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTaskChanges(self, request, context):
+        """The audit trail: every change, who made it, when and through what.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TasksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +176,41 @@ def add_TasksServicer_to_server(servicer, server):
                     servicer.Acknowledge,
                     request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.AcknowledgeRequest.FromString,
                     response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'RecordVisit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordVisit,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'StartMeasure': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartMeasure,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.StartMeasureRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'EndMeasure': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndMeasure,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'Close': grpc.unary_unary_rpc_method_handler(
+                    servicer.Close,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'SendToTriage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendToTriage,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'Reassign': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reassign,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ReassignRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'ListTaskChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTaskChanges,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +294,195 @@ class Tasks:
             '/gridline.contracts.v1.Tasks/Acknowledge',
             gridline_dot_contracts_dot_v1_dot_tasks__pb2.AcknowledgeRequest.SerializeToString,
             gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordVisit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/RecordVisit',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartMeasure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/StartMeasure',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.StartMeasureRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndMeasure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/EndMeasure',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Close(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/Close',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendToTriage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/SendToTriage',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reassign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/Reassign',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.ReassignRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTaskChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/ListTaskChanges',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,14 +1,17 @@
-"""The one interface every delivery channel implements."""
+"""The one interface every delivery channel implements, and what it is handed."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
+
+from services.notify.groups import Robot
+from services.notify.masking import mask_personal
 
 
 @dataclass(frozen=True)
 class Message:
-    """A rendered notification for one recipient group."""
+    """A notification for one recipient group, as the inbox and the generic webhook carry it."""
 
     notification_id: str
     kind: str
@@ -23,20 +26,59 @@ class Message:
     report_accepted_at: str
 
     def as_json(self) -> dict[str, Any]:
-        """The message as a JSON object."""
-        return asdict(self)
+        """The message as a JSON object, its free text masked."""
+        return asdict(self.masked())
+
+    def masked(self) -> Message:
+        """The message with any ID number or mobile in its free text masked."""
+        return replace(
+            self,
+            title=mask_personal(self.title),
+            text=mask_personal(self.text),
+            group_name=mask_personal(self.group_name),
+        )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message rendered once per style: robots take markdown or text, SMS a short template."""
+
+    title: str
+    markdown: str
+    text: str
+    sms_text: str
+    sms_params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Everything one channel needs to deliver one message to one recipient."""
+
+    message: Message
+    rendered: Rendered
+    # The group's robot, for robot channels.
+    robot: Robot | None = None
+    # The recipient's mobile, for SMS channels only.
+    phone: str = ""
 
 
 class PermanentFailure(Exception):
-    """Retrying cannot help (bad address, refused credentials)."""
+    """Retrying cannot help (bad key, refused signature, malformed request)."""
+
+
+class TransientFailure(Exception):
+    """Worth another try later: timeouts, 5xx, the vendor's rate-limit codes."""
 
 
 class Channel(Protocol):
-    """Delivers a message; raises PermanentFailure, or any other error for a transient one."""
+    """Delivers one outgoing message; raises PermanentFailure or TransientFailure."""
 
+    # The name in the delivery log, metrics and deliveries.v1.
     name: str
+    # Whether a resend after a crash is recognised by the far side (so it may be resent).
+    idempotent: bool
 
-    async def send(self, message: Message) -> None:
+    async def send(self, outgoing: Outgoing) -> None:
         """Deliver one message."""
         ...
 

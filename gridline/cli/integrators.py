@@ -1,0 +1,110 @@
+"""`gridline integrators`: create, list, rotate and revoke the integrators intake accepts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridline.db import Database
+from gridline.settings import Settings
+from services.intake.integrators import IntegratorRegistry, IssuedKey, UnknownIntegrator
+from services.intake.schemas import SOURCE_NAMES
+from services.intake.storage import TABLES
+
+app = typer.Typer(help="Integrators allowed to post reports, and their API keys.")
+console = Console()
+T = TypeVar("T")
+
+DataDir = Annotated[
+    Path, typer.Option(help="Data dir of `gridline up` (ignored with GRIDLINE_DATABASE_URL).")
+]
+
+
+def _run(data_dir: Path, action: Callable[[IntegratorRegistry], Awaitable[T]]) -> T:
+    settings = Settings(data_dir=data_dir.resolve())
+
+    async def run() -> T:
+        async with Database(settings, "intake", TABLES) as database:
+            registry = IntegratorRegistry(
+                database, settings.intake_api_key_secret.get_secret_value()
+            )
+            return await action(registry)
+
+    try:
+        return asyncio.run(run())
+    except (UnknownIntegrator, ValueError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _show_key(issued: IssuedKey) -> None:
+    console.print(f"integrator: {issued.integrator_id}")
+    console.print(f"key id:     {issued.key_id}")
+    console.print(f"secret:     {issued.secret}")
+    console.print("The secret is shown once; intake keeps only its hash.")
+
+
+@app.command()
+def add(
+    name: Annotated[str, typer.Argument(help="The integrator's name.")],
+    scope: Annotated[
+        list[str], typer.Option(help=f"A source it may post: {', '.join(SOURCE_NAMES)}.")
+    ],
+    data_dir: DataDir = Path(".gridline"),
+) -> None:
+    """Create an integrator with one key."""
+    _show_key(_run(data_dir, lambda registry: registry.create(name, scope)))
+
+
+@app.command("list")
+def list_integrators(data_dir: DataDir = Path(".gridline")) -> None:
+    """Every integrator, its scopes and active key ids (never secrets)."""
+    views = _run(data_dir, lambda registry: registry.list())
+    table = Table(title="Integrators")
+    for column in ("id", "name", "scopes", "active keys", "revoked"):
+        table.add_column(column)
+    for view in views:
+        revoked = view.revoked_at.isoformat() if view.revoked_at else ""
+        table.add_row(
+            view.integrator_id,
+            view.name,
+            " ".join(view.scopes),
+            " ".join(view.active_keys),
+            revoked,
+        )
+    console.print(table)
+
+
+@app.command()
+def rotate(
+    integrator_id: Annotated[str, typer.Argument(help="The integrator.")],
+    data_dir: DataDir = Path(".gridline"),
+) -> None:
+    """Issue a new key; the previous one keeps working, an older one is revoked."""
+    _show_key(_run(data_dir, lambda registry: registry.rotate(integrator_id)))
+
+
+@app.command()
+def revoke(
+    integrator_id: Annotated[str, typer.Argument(help="The integrator.")],
+    data_dir: DataDir = Path(".gridline"),
+) -> None:
+    """Stop an integrator and all its keys at once."""
+    _run(data_dir, lambda registry: registry.revoke(integrator_id))
+    console.print(f"revoked {integrator_id}")
+
+
+@app.command("revoke-key")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="The key.")],
+    data_dir: DataDir = Path(".gridline"),
+) -> None:
+    """Stop one key at once."""
+    _run(data_dir, lambda registry: registry.revoke_key(key_id))
+    console.print(f"revoked {key_id}")

@@ -1,0 +1,227 @@
+"""The daily zero-report's flows: storing reports and the day's durable steps.
+
+A day's run row is the timer: at the due time the communities hear of missing grids, an hour
+later the township offices do, and every office group gets its one summary. The row is locked
+and skipped by other replicas, and every event id derives from day, step and recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+
+import grpc
+from sqlalchemy.exc import IntegrityError
+
+from gridline.bus import topics
+from gridline.bus.envelope import Envelope
+from gridline.bus.producer import BrokerUnavailable, EventProducer
+from gridline.contracts.v1 import common_pb2, events_pb2
+from gridline.db import Database
+from gridline.ids import derived_id
+from gridline.logging import get_logger
+from gridline.timestamps import now, to_timestamp
+from services.escalation import metrics, storage
+from services.escalation.zero_reports import (
+    Counts,
+    RosterGrid,
+    Schedule,
+    missing_by_office,
+    missing_text,
+    roll_up,
+    summary_text,
+)
+
+log = get_logger(__name__)
+
+# The grids that must report, with their offices (from the Directory).
+RosterSource = Callable[[], Awaitable[list[RosterGrid]]]
+
+MISSING_REASON = "网格未按时报送每日零报告"
+
+
+async def submit(
+    db: Database,
+    schedule: Schedule,
+    grid_id: str,
+    day: date,
+    counts: Counts,
+    *,
+    actor: str,
+    channel: str,
+    moment: datetime,
+) -> storage.ZeroReport:
+    """Store a grid's report for a day; a second one the same day replaces the first."""
+    report_id = derived_id("zero-report", grid_id, day.isoformat())
+    async with db.session() as session:
+        report = await session.get(storage.ZeroReport, report_id, with_for_update=True)
+        if report is None:
+            report = storage.ZeroReport(report_id=report_id, grid_id=grid_id, day=day.isoformat(),
+                                        submitted_by=actor, channel=channel, submitted_at=moment,
+                                        **vars(counts))  # fmt: skip
+        else:
+            for name, value in vars(counts).items():
+                setattr(report, name, value)
+            report.submitted_by, report.channel, report.submitted_at = actor, channel, moment
+        session.add(report)
+    on_time = moment <= schedule.due_at(day)
+    metrics.ZERO_REPORTS.labels(grid_id, "on_time" if on_time else "late").inc()
+    return report
+
+
+async def open_day(db: Database, schedule: Schedule, day: date) -> None:
+    """Create the day's timer unless it exists (another replica may create it first)."""
+    async with db.session() as session:
+        if await session.get(storage.ZeroReportRun, day.isoformat()) is not None:
+            return
+    with contextlib.suppress(IntegrityError):
+        async with db.session() as session:
+            session.add(storage.ZeroReportRun(day=day.isoformat(), next_at=schedule.due_at(day)))
+
+
+async def advance(
+    db: Database,
+    producer: EventProducer,
+    roster: list[RosterGrid],
+    schedule: Schedule,
+    moment: datetime,
+) -> list[str]:
+    """Take every reporting day whose next step fell due one step on; the notification ids sent."""
+    await open_day(db, schedule, schedule.day_of(moment))
+    sent: list[str] = []
+    async with db.session() as session:
+        for run in await storage.due_runs(session, moment):
+            day = date.fromisoformat(run.day)
+            reports = {
+                r.grid_id: Counts(r.arrivals, r.under_control, r.abnormal, r.households_visited,
+                                  r.found_by_cadres)
+                for r in await storage.zero_reports_of(session, run.day)
+            }  # fmt: skip
+            if run.stage == 0:
+                sent += await _tell_missing(producer, roster, set(reports), day, moment, False)
+                for grid in roster:
+                    if grid.grid_id not in reports:
+                        metrics.ZERO_REPORTS.labels(grid.grid_id, "missing").inc()
+                run.stage, run.next_at = 1, schedule.township_at(day)
+            else:
+                sent += await _tell_missing(producer, roster, set(reports), day, moment, True)
+                sent += await _send_summaries(producer, roster, reports, day, moment)
+                run.stage, run.next_at = 2, None
+            session.add(run)
+    return sent
+
+
+async def _tell_missing(
+    producer: EventProducer,
+    roster: list[RosterGrid],
+    reported: set[str],
+    day: date,
+    moment: datetime,
+    township: bool,
+) -> list[str]:
+    level = common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE if township else common_pb2.CHAIN_LEVEL_COMMUNITY
+    sent = []
+    for office, grids in missing_by_office(roster, reported, level).values():
+        for grid in grids:
+            raised = events_pb2.EscalationRaised(
+                escalation_id=derived_id("zero-report-missing", day.isoformat(), grid.grid_id,
+                                         str(level)),
+                level=level, reason=MISSING_REASON, grid_id=grid.grid_id, recipient=office,
+                raised_at=to_timestamp(moment),
+            )  # fmt: skip
+            await producer.publish(
+                topics.ESCALATIONS,
+                Envelope(event_id=raised.escalation_id, key=grid.grid_id, message=raised),
+            )
+            metrics.ESCALATIONS.labels(str(level), "zero_report_missing").inc()
+        title, body = missing_text(grids, day, township)
+        sent.append(await _notify(producer, office, "missing", day, moment, title, body,
+                                  events_pb2.NOTIFICATION_KIND_ESCALATION))  # fmt: skip
+    return sent
+
+
+async def _send_summaries(
+    producer: EventProducer,
+    roster: list[RosterGrid],
+    reports: dict[str, Counts],
+    day: date,
+    moment: datetime,
+) -> list[str]:
+    sent = []
+    for summary in roll_up(roster, reports):
+        title, body = summary_text(summary, day)
+        sent.append(await _notify(producer, summary.office, "summary", day, moment, title, body,
+                                  events_pb2.NOTIFICATION_KIND_DAILY_SUMMARY))  # fmt: skip
+    return sent
+
+
+async def _notify(
+    producer: EventProducer,
+    office: common_pb2.Responsible,
+    what: str,
+    day: date,
+    moment: datetime,
+    title: str,
+    body: str,
+    kind: events_pb2.NotificationKind,
+) -> str:
+    notice = events_pb2.Notification(
+        notification_id=derived_id("zero-report", what, day.isoformat(), str(office.level),
+                                   office.group_id),
+        kind=kind, recipient=office, title=title, body=body, created_at=to_timestamp(moment),
+    )  # fmt: skip
+    await producer.publish(
+        topics.NOTIFICATIONS,
+        Envelope(event_id=notice.notification_id, key=office.group_id, message=notice),
+    )
+    return notice.notification_id
+
+
+class ZeroReportWatcher:
+    """Advances the reporting days every `tick` seconds while its context is open."""
+
+    def __init__(
+        self,
+        db: Database,
+        producer: EventProducer,
+        roster_of: RosterSource,
+        schedule: Schedule,
+        tick: float,
+        clock: Callable[[], datetime] = now,
+    ) -> None:
+        self._db, self._producer, self._roster_of = db, producer, roster_of
+        self._schedule, self._tick, self._clock = schedule, tick, clock
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ZeroReportWatcher:
+        self._task = asyncio.create_task(self._run(), name="zero-reports")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def alive(self) -> bool:
+        """Readiness: the loop is running."""
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                roster = await self._roster_of()
+                # A step done may leave the next one due already (after a long stop).
+                while await advance(self._db, self._producer, roster, self._schedule,
+                                    self._clock()) and not self._stopping.is_set():  # fmt: skip
+                    pass
+            except BrokerUnavailable as exc:
+                log.warning("broker unavailable, zero-reports wait", error=str(exc))
+            except grpc.aio.AioRpcError as exc:
+                log.warning("directory unavailable, zero-reports wait", code=exc.code().name)
+            except Exception:
+                log.exception("zero-report pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._tick)

@@ -1,0 +1,161 @@
+"""The daily zero-report (每天零报告): due times, who is told of a missing one, the roll-up.
+
+Every grid reports every day, zero included; a missing report goes to the community at the due
+time and to the township office an hour later; reports are summed level by level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from gridline.contracts.v1 import common_pb2
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+SUMMARY_LEVELS = (
+    common_pb2.CHAIN_LEVEL_COMMUNITY,
+    common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
+    common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
+)
+
+
+@dataclass(frozen=True)
+class RosterGrid:
+    """A grid that must report, its households and the office groups above it."""
+
+    grid_id: str
+    grid_name: str
+    households: int
+    offices: Mapping[int, common_pb2.Responsible]  # by ChainLevel: community, township, county
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a cadre reports for one grid and day, and what levels sum."""
+
+    arrivals: int = 0
+    under_control: int = 0
+    abnormal: int = 0
+    households_visited: int = 0
+    found_by_cadres: int = 0  # of the arrivals, those found by cadres' visits rather than feeds
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a day's report is due (Asia/Shanghai) and when the township hears of a missing one."""
+
+    due: time
+    township_after: timedelta
+
+    def day_of(self, moment: datetime) -> date:
+        """The reporting day (Shanghai calendar) a moment belongs to."""
+        return moment.astimezone(SHANGHAI).date()
+
+    def due_at(self, day: date) -> datetime:
+        """When the day's reports are due."""
+        return datetime.combine(day, self.due, SHANGHAI)
+
+    def township_at(self, day: date) -> datetime:
+        """When missing reports go on to the township office."""
+        return self.due_at(day) + self.township_after
+
+
+@dataclass
+class Summary:
+    """One office group's roll-up of a day."""
+
+    office: common_pb2.Responsible
+    counts: Counts = field(default_factory=Counts)
+    households: int = 0
+    expected: int = 0
+    missing: list[str] = field(default_factory=list)  # grid names
+
+    @property
+    def reported(self) -> int:
+        """How many of its grids reported."""
+        return self.expected - len(self.missing)
+
+    @property
+    def visit_rate(self) -> float | None:
+        """Households visited over households in its grids (入户率)."""
+        return self.counts.households_visited / self.households if self.households else None
+
+    @property
+    def cadre_share(self) -> float | None:
+        """The share of arrivals found by cadres rather than feeds."""
+        return self.counts.found_by_cadres / self.counts.arrivals if self.counts.arrivals else None
+
+
+def missing_by_office(
+    roster: Iterable[RosterGrid], reported: set[str], level: int
+) -> dict[str, tuple[common_pb2.Responsible, list[RosterGrid]]]:
+    """The grids without a report, grouped by their office group at `level`."""
+    found: dict[str, tuple[common_pb2.Responsible, list[RosterGrid]]] = {}
+    for grid in roster:
+        office = grid.offices.get(level)
+        if grid.grid_id in reported or office is None:
+            continue
+        found.setdefault(office.group_id, (office, []))[1].append(grid)
+    return found
+
+
+def roll_up(roster: Iterable[RosterGrid], reports: Mapping[str, Counts]) -> list[Summary]:
+    """One summary per office group at each summary level, community first.
+
+    A missing report counts as missing, not as zero: it adds nothing and is named.
+    """
+    summaries: dict[tuple[int, str], Summary] = {}
+    for grid in roster:
+        for level in SUMMARY_LEVELS:
+            office = grid.offices.get(level)
+            if office is None:
+                continue
+            summary = summaries.setdefault((level, office.group_id), Summary(office))
+            summary.expected += 1
+            summary.households += grid.households
+            if grid.grid_id in reports:
+                summary.counts += reports[grid.grid_id]
+            else:
+                summary.missing.append(grid.grid_name)
+    return [summaries[key] for key in sorted(summaries)]
+
+
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{share:.1%}"
+
+
+def summary_text(summary: Summary, day: date) -> tuple[str, str]:
+    """The title and body of a summary, in Chinese."""
+    counts = summary.counts
+    lines = [
+        f"应报网格 {summary.expected} 个，已报 {summary.reported} 个，"
+        f"未报 {len(summary.missing)} 个。",
+        f"新增来返 {counts.arrivals} 人，在管 {counts.under_control} 人，"
+        f"异常 {counts.abnormal} 人，入户核查 {counts.households_visited} 户。",
+    ]
+    if summary.office.level == common_pb2.CHAIN_LEVEL_COUNTY_OFFICE:
+        lines.append(
+            f"入户率 {_percent(summary.visit_rate)}（{counts.households_visited}/"
+            f"{summary.households} 户）；"
+            f"干部排查发现 {counts.found_by_cadres}/{counts.arrivals} 人，"
+            f"占 {_percent(summary.cadre_share)}，其余来自数据推送。"
+        )
+    if summary.missing:
+        lines.append("未报网格：" + "、".join(summary.missing))
+    return f"{day:%m月%d日}零报告汇总", "\n".join(lines)
+
+
+def missing_text(grids: list[RosterGrid], day: date, township: bool) -> tuple[str, str]:
+    """The title and body telling an office of the grids that did not report."""
+    names = "、".join(g.grid_name for g in grids)
+    when = "截止后一小时仍" if township else "截止时"
+    return (
+        f"{day:%m月%d日}零报告未报",
+        f"{when}未收到以下 {len(grids)} 个网格的零报告：{names}。请督促网格即时上报。",
+    )

@@ -1,0 +1,71 @@
+"""Who is posting: signed integrator requests (401 with a reason) and their scopes (403)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from fastapi import HTTPException, Request, status
+
+from services.intake.integrators import Caller, IntegratorRegistry
+from services.intake.signing import (
+    KEY_HEADER,
+    MAX_CLOCK_SKEW_SECONDS,
+    NONCE_HEADER,
+    SIGNATURE_HEADERS,
+    SignatureRefused,
+    check_signature,
+)
+
+# A nonce is remembered a little longer than a timestamp stays acceptable.
+NONCE_TTL_SECONDS = 2 * MAX_CLOCK_SKEW_SECONDS + 60
+
+
+def _refuse(reason: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Gridline-HMAC"}
+    )
+
+
+async def authenticate(request: Request) -> Caller | None:
+    """The integrator who signed the request; None for an unsigned one where that is allowed.
+
+    A request carrying any signature header is checked in full, whatever the setting.
+    """
+    state = request.app.state
+    headers = {name: request.headers[name] for name in SIGNATURE_HEADERS if name in request.headers}
+    if not headers:
+        if state.require_signatures:
+            raise _refuse(f"the request is not signed; send {', '.join(SIGNATURE_HEADERS)}")
+        return None
+    missing = [name for name in SIGNATURE_HEADERS if name not in headers]
+    if missing:
+        raise _refuse(f"signature headers missing: {', '.join(missing)}")
+    registry: IntegratorRegistry = state.integrators
+    found = await registry.caller(headers[KEY_HEADER])
+    if found is None:
+        raise _refuse("unknown or revoked key")
+    caller, secret = found
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        check_signature(
+            secret, request.method, path, headers, await request.body(), now=time.time()
+        )
+    except SignatureRefused as refused:
+        raise _refuse(str(refused)) from None
+    nonce_key = f"intake:nonce:{caller.key_id}:{headers[NONCE_HEADER]}"
+    if not await state.redis.set(nonce_key, "1", nx=True, ex=NONCE_TTL_SECONDS):
+        raise _refuse("nonce was already used; every request needs a new one")
+    return caller
+
+
+def require_scope(caller: Caller | None, sources: Iterable[str]) -> None:
+    """403 unless the caller may post every one of these sources (unsigned callers may)."""
+    if caller is None:
+        return
+    missing = sorted(set(sources) - caller.scopes)
+    if missing:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"key {caller.key_id} may not post source {', '.join(missing)}",
+        )

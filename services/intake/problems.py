@@ -1,0 +1,53 @@
+"""Validation errors as clients read them: the field path, the rule and a message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from services.intake.schemas import SOURCE_NAMES
+
+# Errors about the discriminator itself carry no field in their location.
+TAG_ERRORS = {"union_tag_invalid", "union_tag_not_found"}
+
+
+class Problem(BaseModel):
+    """One rejected field."""
+
+    field: str = Field(description="Path of the field, e.g. `phone` or `records[3].id_number`.")
+    rule: str = Field(description="The rule it broke, e.g. `id_number.check_digit` or `missing`.")
+    message: str = Field(description="What is wrong, for people.")
+
+
+def field_path(loc: Sequence[int | str], prefix: str = "") -> str:
+    """`records[3].phone` from a pydantic location, leaving out the source tag."""
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in SOURCE_NAMES or path != prefix:
+            path += f".{part}" if path else part
+    return path
+
+
+def problems_from(errors: Iterable[dict[str, Any]], prefix: str = "") -> list[Problem]:
+    """Problems from pydantic's `errors()`; locations are relative to one record."""
+    found = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] in TAG_ERRORS:
+            loc = (*loc, "source")
+        found.append(
+            Problem(
+                field=field_path(loc, prefix) or "body", rule=error["type"], message=error["msg"]
+            )
+        )
+    return found
+
+
+def problem_of(entry: dict[str, Any]) -> Problem:
+    """A problem from one entry of a 422 `detail` (its `loc` without the leading `body`)."""
+    loc = entry["loc"][1:] if entry["loc"][:1] == ["body"] else entry["loc"]
+    return Problem(field=field_path(loc) or "body", rule=entry["type"], message=entry["msg"])

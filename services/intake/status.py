@@ -1,0 +1,121 @@
+"""What became of a report, asked of the services that own each part of the answer."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Literal
+
+import grpc
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from gridline.contracts.v1 import common_pb2
+from gridline.directory_client import DirectoryClient
+from gridline.tasks_client import TasksClient
+from gridline.timestamps import from_timestamp
+
+
+class PlacementOut(BaseModel):
+    """Where assignment placed the report."""
+
+    node_id: str = Field(description="The household, or the community/township for triage.")
+    triage: bool
+    task_id: str
+    placed_at: datetime | None
+
+
+class TaskOut(BaseModel):
+    """A follow-up task the report became, as escalation holds it."""
+
+    task_id: str
+    state: str
+    level: str = Field(description="Where on the chain it is now, e.g. cadre or liaison.")
+    escalations: int
+    deadline_at: datetime | None
+
+
+class ReportStatusOut(BaseModel):
+    """A report's story so far."""
+
+    report_id: str
+    status: Literal["accepted", "placed", "in_follow_up"]
+    source: str | None = Field(None, description="Known while intake remembers the report.")
+    accepted_at: datetime | None = None
+    placement: PlacementOut | None = None
+    tasks: list[TaskOut] = Field(default_factory=list)
+    unavailable: list[str] = Field(
+        default_factory=list, description="Services that could not be asked just now."
+    )
+
+
+class StatusUnknown(Exception):
+    """Intake does not remember the report and the services that might know cannot be asked."""
+
+
+def accepted_key(report_id: str) -> str:
+    """The Redis key intake writes once the broker confirmed a report."""
+    return f"intake:report:{report_id}"
+
+
+def accepted_value(source: str, accepted_at: datetime) -> str:
+    """What intake remembers of an accepted report."""
+    return json.dumps({"source": source, "accepted_at": accepted_at.isoformat()})
+
+
+def _level(level: int) -> str:
+    return common_pb2.ChainLevel.Name(level).removeprefix("CHAIN_LEVEL_").lower()
+
+
+async def report_status(
+    report_id: str,
+    redis: aioredis.Redis,
+    directory: DirectoryClient,
+    tasks: TasksClient,
+) -> ReportStatusOut | None:
+    """The report's status, or None when no service knows it (StatusUnknown: cannot tell)."""
+    remembered = await redis.get(accepted_key(report_id))
+    out = ReportStatusOut(report_id=report_id, status="accepted")
+    if remembered:
+        known = json.loads(remembered)
+        out.source = known["source"]
+        out.accepted_at = datetime.fromisoformat(known["accepted_at"])
+    try:
+        placement = await directory.placement(report_id)
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:
+            out.unavailable.append("directory")
+    else:
+        out.status = "placed"
+        out.placement = PlacementOut(
+            node_id=placement.node_id,
+            triage=placement.triage,
+            task_id=placement.task_id,
+            placed_at=from_timestamp(placement.placed_at)
+            if placement.HasField("placed_at")
+            else None,
+        )
+    try:
+        found = await tasks.tasks_of_report(report_id)
+    except grpc.aio.AioRpcError:
+        out.unavailable.append("tasks")
+        found = []
+    for task in found:
+        out.tasks.append(
+            TaskOut(
+                task_id=task.task_id,
+                state=task.state,
+                level=_level(task.level),
+                escalations=len(task.escalations),
+                deadline_at=from_timestamp(task.deadline_at)
+                if task.HasField("deadline_at")
+                else None,
+            )
+        )
+    if out.tasks:
+        out.status = "in_follow_up"
+    if not remembered and out.placement is None and not out.tasks:
+        if out.unavailable:
+            raise StatusUnknown(f"cannot ask {', '.join(out.unavailable)} just now")
+        return None
+    return out

@@ -1,0 +1,217 @@
+"""Digests: messages a robot had no budget for go out merged, each exactly once.
+
+Every replica runs a digester. Each tick it looks for groups with waiting entries, takes one send
+from the robot's budget, claims the oldest entries that fit one message (a conditional update, so
+two replicas never claim the same entry), sends them as one digest and settles each entry. A
+replica that died holding a claim leaves it; after `STALE_CLAIM` another marks those entries
+`unknown` rather than risk a double (robots cannot recognise a resend).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from gridline.contracts.v1 import events_pb2
+from gridline.db import Database
+from gridline.logging import get_logger
+from gridline.timestamps import now
+from services.notify import metrics, storage
+from services.notify.channels.base import Channel, Message, Outgoing, TransientFailure
+from services.notify.consumers import Deliverer, Outcome
+from services.notify.groups import Robot
+from services.notify.templates import DIGEST_LIMIT_BYTES, digest_line, render_digest
+
+log = get_logger(__name__)
+
+STALE_CLAIM = timedelta(minutes=5)
+_LOOK_AHEAD = 60
+
+
+class Digester:
+    """Sends waiting entries as digests within each robot's budget."""
+
+    def __init__(self, deliverer: Deliverer, db: Database, tick_seconds: float = 1.0) -> None:
+        self._deliverer = deliverer
+        self._db = db
+        self._tick = tick_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Digester:
+        """Run in the background until the context exits."""
+        self._task = asyncio.create_task(self.run(), name="notify digester")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def run(self) -> None:
+        """Flush forever, one tick apart; a failing tick is logged and the next one tries."""
+        while True:
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("digest tick failed")
+            await asyncio.sleep(self._tick)
+
+    async def flush(self) -> int:
+        """Send what budgets allow now; the number of digests sent."""
+        await self._expire_stale_claims()
+        async with self._db.session() as session:
+            waiting = await session.exec(
+                select(storage.DigestEntry.group_id, storage.DigestEntry.channel)
+                .where(storage.DigestEntry.digest_id == "")
+                .distinct()
+            )
+            pairs = list(waiting.all())
+        metrics.DIGEST_QUEUE.set(await self._depth())
+        sent = 0
+        for group_id, channel_name in pairs:
+            robot = self._deliverer.router.config.group(group_id).robot
+            channel = self._deliverer.router.robots.get(channel_name)
+            if robot is None or channel is None or robot.kind != channel_name:
+                continue
+            if not await self._deliverer.budget.take(robot.kind, robot.robot_id):
+                continue
+            entries = await self._claim(group_id, channel_name)
+            if entries:
+                await self._send(channel, robot, entries)
+                sent += 1
+        return sent
+
+    async def _depth(self) -> int:
+        async with self._db.session() as session:
+            rows = await session.exec(select(storage.DigestEntry.notification_id))
+            return len(rows.all())
+
+    async def _claim(self, group_id: str, channel: str) -> list[storage.DigestEntry]:
+        digest_id = uuid.uuid4().hex
+        async with self._db.session() as session:
+            oldest = await session.exec(
+                select(storage.DigestEntry)
+                .where(
+                    storage.DigestEntry.group_id == group_id,
+                    storage.DigestEntry.channel == channel,
+                    storage.DigestEntry.digest_id == "",
+                )
+                .order_by(col(storage.DigestEntry.queued_at))
+                .limit(_LOOK_AHEAD)
+            )
+            chosen: list[str] = []
+            size = 0
+            for entry in oldest.all():
+                line = digest_line(len(chosen) + 1, entry.kind, entry.title, entry.link)
+                size += len(line.encode()) + 1
+                if size > DIGEST_LIMIT_BYTES - 300:
+                    break
+                chosen.append(entry.notification_id)
+            await session.exec(
+                update(storage.DigestEntry)
+                .where(
+                    col(storage.DigestEntry.notification_id).in_(chosen),
+                    col(storage.DigestEntry.channel) == channel,
+                    col(storage.DigestEntry.digest_id) == "",
+                )
+                .values(digest_id=digest_id, claimed_at=now())
+            )
+        async with self._db.session() as session:
+            claimed = await session.exec(
+                select(storage.DigestEntry)
+                .where(storage.DigestEntry.digest_id == digest_id)
+                .order_by(col(storage.DigestEntry.queued_at))
+            )
+            return list(claimed.all())
+
+    async def _send(
+        self, sender: Channel, robot: Robot, entries: list[storage.DigestEntry]
+    ) -> None:
+        notices = [events_pb2.Notification.FromString(e.notice) for e in entries]
+        first = notices[0].recipient
+        lines = [
+            digest_line(number, e.kind, e.title, e.link)
+            for number, e in enumerate(entries, start=1)
+        ]
+        digest_id = entries[0].digest_id
+        message = Message(
+            notification_id=digest_id,
+            kind="NOTIFICATION_KIND_DIGEST",
+            level=first.level,
+            group_id=first.group_id,
+            group_name=first.group_name,
+            title="",
+            text="",
+            link="",
+            task_id="",
+            report_id="",
+            report_accepted_at="",
+        )
+        outgoing = Outgoing(
+            message=message, rendered=render_digest(first.group_name, lines), robot=robot
+        )
+        try:
+            await sender.send(outgoing)
+        except TransientFailure as exc:
+            # Back to waiting: the next tick, with budget, tries again.
+            log.warning("digest not sent, will retry", channel=sender.name, error=str(exc))
+            async with self._db.session() as session:
+                await session.exec(
+                    update(storage.DigestEntry)
+                    .where(col(storage.DigestEntry.digest_id) == digest_id)
+                    .values(digest_id="", claimed_at=None)
+                )
+            return
+        except Exception as exc:
+            await self._finish(sender.name, entries, notices, storage.FAILED, str(exc), True)
+            return
+        metrics.DIGESTED.labels(sender.name).inc(len(entries))
+        await self._finish(sender.name, entries, notices, storage.DELIVERED, "", False)
+
+    async def _finish(
+        self,
+        channel: str,
+        entries: list[storage.DigestEntry],
+        notices: list[events_pb2.Notification],
+        outcome: str,
+        error: str,
+        permanent: bool,
+    ) -> None:
+        for entry, notice in zip(entries, notices, strict=True):
+            async with self._db.session() as session:
+                row = await storage.delivery(session, entry.notification_id, channel)
+                attempts = (row.attempts if row else 0) + 1
+            await self._deliverer.record_attempt(
+                entry.notification_id, channel, attempts, error or ""
+            )
+            await self._deliverer.settle(
+                notice, channel, Outcome(outcome, attempts, error[:500], permanent=permanent)
+            )
+            async with self._db.session() as session:
+                gone = await session.get(storage.DigestEntry, (entry.notification_id, channel))
+                if gone is not None:
+                    await session.delete(gone)
+
+    async def _expire_stale_claims(self) -> None:
+        async with self._db.session() as session:
+            stale = await session.exec(
+                select(storage.DigestEntry).where(
+                    storage.DigestEntry.digest_id != "",
+                    col(storage.DigestEntry.claimed_at) < now() - STALE_CLAIM,
+                )
+            )
+            entries = list(stale.all())
+        for entry in entries:
+            notice = events_pb2.Notification.FromString(entry.notice)
+            await self._finish(
+                entry.channel,
+                [entry],
+                [notice],
+                storage.UNKNOWN,
+                "a replica died sending its digest; not resent to avoid a double",
+                False,
+            )

@@ -1,0 +1,50 @@
+"""Notify's gRPC service: the same delivery status as `GET /v1/notifications/{id}`."""
+
+from __future__ import annotations
+
+import grpc
+
+from gridline.contracts.v1 import notify_pb2, notify_pb2_grpc
+from gridline.db import Database
+from gridline.timestamps import to_timestamp
+from services.notify import storage
+
+
+class NotifyServicer(notify_pb2_grpc.NotifyServicer):
+    """Reads the delivery log."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def GetDeliveries(
+        self, request: notify_pb2.GetDeliveriesRequest, context: grpc.aio.ServicerContext
+    ) -> notify_pb2.GetDeliveriesResponse:
+        """Every channel's delivery of a notification, with each attempt."""
+        if not request.notification_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "notification_id is required")
+        async with self._db.session() as session:
+            found = await storage.deliveries_with_attempts(session, request.notification_id)
+        if not found:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"no deliveries of {request.notification_id}"
+            )
+        return notify_pb2.GetDeliveriesResponse(
+            notification_id=request.notification_id,
+            deliveries=[
+                notify_pb2.ChannelDelivery(
+                    channel=row.channel,
+                    group_id=row.group_id,
+                    outcome=row.outcome,
+                    attempts=row.attempts,
+                    error=row.error,
+                    finished_at=to_timestamp(row.finished_at),
+                    attempt_log=[
+                        notify_pb2.DeliveryAttempt(
+                            number=a.number, at=to_timestamp(a.at), ok=a.ok, error=a.error
+                        )
+                        for a in attempts
+                    ],
+                )
+                for row, attempts in found
+            ],
+        )

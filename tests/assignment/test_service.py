@@ -1,0 +1,196 @@
+"""Assignment as it runs: real broker, real database, HTTP API and gRPC, demo county loaded."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from gridline.bus import topics
+from gridline.bus.envelope import Envelope
+from gridline.bus.producer import EventProducer
+from gridline.bus.topics import ensure_topics
+from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc, events_pb2
+from gridline.embedded import EmbeddedBroker, free_port
+from gridline.settings import Settings
+from services.assignment.app import create_app
+from tests.helpers import eventually
+
+HOUSEHOLD = "cm03-g02-b02-u2-201"
+ADDRESS = "皋兰县石洞镇三川社区文化苑2号楼2单元201室"
+
+
+class Assignment:
+    """The running service: its HTTP client, its gRPC stub and a producer of reports."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, stub: directory_pb2_grpc.DirectoryStub, producer: Any
+    ) -> None:
+        self.http = http
+        self.stub = stub
+        self.producer = producer
+
+    async def report(self, region_code: str, address: str = ADDRESS) -> str:
+        """Publish an accepted report, as intake does; its id."""
+        report_id = f"r-{uuid.uuid4().hex[:12]}"
+        report = events_pb2.ReportAccepted(
+            report_id=report_id,
+            person_key=f"k-{report_id}",
+            source=common_pb2.REPORT_SOURCE_SELF_REPORT,
+            name_masked="张*",
+            id_number_masked="220102********0011",
+            phone_masked="138****0000",
+            origin_region_code=region_code,
+            origin_name="长春市南关区",
+            origin_risk=common_pb2.RISK_LEVEL_LOW,
+            address=address,
+        )
+        await self.producer.publish(
+            topics.REPORTS, Envelope(event_id=report_id, key=report.person_key, message=report)
+        )
+        return report_id
+
+    async def placement(self, report_id: str) -> directory_pb2.Placement:
+        """The placement once assignment has consumed the report."""
+        found: list[directory_pb2.Placement] = []
+
+        async def placed() -> bool:
+            try:
+                found.append(
+                    await self.stub.GetPlacement(
+                        directory_pb2.GetPlacementRequest(report_id=report_id), timeout=5
+                    )
+                )
+                return True
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.NOT_FOUND
+                return False
+
+        await eventually(placed, within=60)
+        return found[-1]
+
+
+@pytest.fixture
+async def assignment(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Assignment]:
+    await ensure_topics(
+        broker.bootstrap, 1, 1, (topics.REPORTS, topics.TASKS, topics.NOTIFICATIONS)
+    )
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        kafka_idempotence=False,
+        data_dir=tmp_path,
+        seed_demo_county=True,
+        directory_grpc_port=free_port(),
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as http,
+        grpc.aio.insecure_channel(f"127.0.0.1:{settings.directory_grpc_port}") as channel,
+        EventProducer(settings) as producer,
+    ):
+        yield Assignment(http, directory_pb2_grpc.DirectoryStub(channel), producer)
+
+
+async def test_a_risk_area_change_decides_the_next_report_not_earlier_ones(
+    assignment: Assignment,
+) -> None:
+    before = await assignment.placement(await assignment.report("220102"))
+    assert before.measure_id == "report_only"
+    assert before.policy_version == "gaolan-2022-01"
+
+    changed = await assignment.http.post(
+        "/v1/risk-areas", json={"region_code": "220100", "level": "high"}
+    )
+    assert changed.status_code == 201, changed.text
+    after = await assignment.placement(await assignment.report("220102"))
+    assert after.measure_id == "home_quarantine_14d"
+    elsewhere = await assignment.placement(await assignment.report("510104"))
+    assert elsewhere.measure_id == "report_only"
+
+    again = await assignment.stub.GetPlacement(
+        directory_pb2.GetPlacementRequest(report_id=before.report_id), timeout=5
+    )
+    assert again.measure_id == "report_only"
+
+    lowered = await assignment.http.post(
+        "/v1/risk-areas", json={"region_code": "220102", "level": "medium"}
+    )
+    assert lowered.status_code == 201
+    latest = await assignment.placement(await assignment.report("220102"))
+    assert latest.measure_id == "home_monitoring_7d"
+    history = (await assignment.http.get("/v1/risk-areas/history")).json()
+    assert [(h["region_code"], h["level"]) for h in history] == [
+        ("220100", "high"), ("220102", "medium"),
+    ]  # fmt: skip
+    current = {
+        a["region_code"]: a["level"] for a in (await assignment.http.get("/v1/risk-areas")).json()
+    }
+    assert current == {"220100": "high", "220102": "medium"}
+
+
+async def test_bad_risk_area_changes_are_refused_with_the_field(assignment: Assignment) -> None:
+    bad = await assignment.http.post(
+        "/v1/risk-areas", json={"region_code": "22", "level": "severe"}
+    )
+    assert bad.status_code == 422
+    assert {tuple(d["loc"]) for d in bad.json()["detail"]} == {
+        ("body", "region_code"), ("body", "level"),
+    }  # fmt: skip
+    assert (await assignment.http.get("/v1/risk-areas/history")).json() == []
+
+
+async def test_a_cadre_put_on_leave_through_the_api_gets_no_new_tasks(
+    assignment: Assignment,
+) -> None:
+    first = await assignment.placement(await assignment.report("510104"))
+    cadre = first.assignee_id
+    assert cadre.startswith("p-cadre-")
+    backup = "p-cadre-0001" if cadre != "p-cadre-0001" else "p-cadre-0002"
+    put = await assignment.http.put(
+        f"/v1/cadres/{cadre}/duty", json={"on_leave": True, "backup_id": backup}
+    )
+    assert put.status_code == 200, put.text
+    during = [await assignment.placement(await assignment.report("510104")) for _ in range(3)]
+    assert {p.assignee_id for p in during} == {backup}
+    refused = await assignment.http.put(
+        f"/v1/cadres/{cadre}/duty", json={"on_leave": True, "backup_id": "p-county"}
+    )
+    assert refused.status_code == 422
+    assert "not another cadre" in refused.json()["detail"]
+
+
+async def test_completed_tasks_stop_counting_as_open_load(assignment: Assignment) -> None:
+    placed = [await assignment.placement(await assignment.report("510104")) for _ in range(2)]
+    cadre = placed[0].assignee_id
+    assert {p.assignee_id for p in placed} == {cadre}
+
+    async def open_tasks() -> int:
+        listed = await assignment.stub.ListCadreLoad(
+            directory_pb2.ListCadreLoadRequest(grid_id="cm03-g02"), timeout=5
+        )
+        return next(c.open_tasks for c in listed.cadres if c.person_id == cadre)
+
+    assert await open_tasks() == 2
+    for attempt in range(2):  # the second completion of the same task changes nothing
+        done = events_pb2.TaskEvent(
+            task_id=placed[0].task_id, kind=events_pb2.TASK_EVENT_KIND_COMPLETED, actor="cadre"
+        )
+        await assignment.producer.publish(
+            topics.TASKS,
+            Envelope(event_id=f"done-{placed[0].task_id}-{attempt}", key="k", message=done),
+        )
+
+    async def one_left() -> bool:
+        return await open_tasks() == 1
+
+    await eventually(one_left, within=60)
+    # The household's own cadre still takes its next report, whatever the grid's load.
+    after = await assignment.placement(await assignment.report("510104"))
+    assert after.assignee_id == cadre
+    assert await open_tasks() == 2

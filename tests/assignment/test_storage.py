@@ -1,0 +1,87 @@
+"""The directory in a real database: round trip, sealed robot secrets, duty state, load."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from gridline.db import Database
+from gridline.personal import Sealer
+from gridline.settings import Settings
+from services.assignment import storage
+from services.assignment.directory import Directory, Group, Node, NodeKind, Person, Role
+from tests.conftest import POSTGRES_URL
+
+KEY = Sealer(Settings().pii_key.get_secret_value())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path)
+    if not POSTGRES_URL:
+        pytest.skip("GRIDLINE_TEST_POSTGRES_URL is not set")
+    return Settings(data_dir=tmp_path, database_url=request.getfixturevalue("postgres_database"))
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    async with Database(settings, "assignment", storage.TABLES) as database:
+        yield database
+
+
+def _small() -> Directory:
+    nodes = [
+        Node("county", NodeKind.COUNTY, "皋兰县", None, "p-county"),
+        Node("u1", NodeKind.UNIT, "1单元", "county", "p-a", aliases=("一单元",)),
+        Node("h1", NodeKind.HOUSEHOLD, "101室", "u1", address="1单元101室", micro_grid_id=None),
+    ]
+    people = [
+        Person("p-county", "县联防办", Role.COUNTY_OFFICE, "13900000000", "grp-county"),
+        Person("p-a", "王伟", Role.CADRE, "13900000001", "grp-a", "wx-a", False, "p-b"),
+        Person("p-b", "李娜", Role.CADRE, "13900000002", "grp-b", "wx-b"),
+    ]
+    groups = [
+        Group("grp-county", "县联防办群", "https://robot.example/county", "county-robot-secret"),
+        Group("grp-a", "王伟工作群"),
+        Group("grp-b", "李娜工作群"),
+    ]
+    return Directory(nodes, people, groups)
+
+
+async def test_the_directory_round_trips_with_robot_secrets_sealed_at_rest(db: Database) -> None:
+    directory = _small()
+    async with db.session() as session:
+        await storage.replace_directory(session, directory, KEY)
+    async with db.session() as session:
+        row = await session.get(storage.DirectoryGroup, "grp-county")
+        assert row is not None and row.robot_secret_sealed is not None
+        assert b"county-robot-secret" not in row.robot_secret_sealed
+        loaded = await storage.load_directory(session, KEY)
+    assert loaded.groups == directory.groups
+    assert loaded.people == directory.people
+    assert loaded.nodes == directory.nodes
+
+
+async def test_duty_state_and_load_survive_a_restart(db: Database) -> None:
+    directory = _small()
+    async with db.session() as session:
+        await storage.replace_directory(session, directory, KEY)
+    on_leave = directory.duty_changed("p-a", on_leave=True, backup_id="p-b")
+    async with db.session() as session:
+        await storage.save_duty(session, on_leave)
+        for i in range(3):
+            storage.record_placement(
+                session, report_id=f"r{i}", task_id=f"t{i}", node_id="h1", triage=False,
+                assignee_id="p-b",
+            )  # fmt: skip
+    async with db.session() as session:
+        loaded = await storage.load_directory(session, KEY)
+        counts = await storage.open_counts(session)
+        placements = (await session.exec(select(storage.Placement))).all()
+    assert loaded.people["p-a"].on_leave and loaded.people["p-a"].backup_id == "p-b"
+    assert counts == {"p-b": 3}
+    assert len(placements) == 3

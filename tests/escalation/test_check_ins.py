@@ -1,0 +1,178 @@
+"""Check-ins during a measure: fevers told at once (one notice per group), missed ones late."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gridline.bus import topics
+from gridline.bus.producer import EventProducer
+from gridline.contracts.v1 import common_pb2, events_pb2
+from gridline.db import Database
+from gridline.settings import Settings
+from gridline.timestamps import now
+from services.escalation import check_in_flows, routes, storage
+from services.escalation.check_ins import (
+    CheckInConfig,
+    CheckInRefused,
+    CheckInRules,
+    HealthCentre,
+    check_in_code,
+    parse_sms,
+)
+from services.escalation.domain import Action, Measure
+from services.escalation.flows import Change, change_task
+from services.escalation.policy import every_level_after
+from services.escalation.zero_reports import SHANGHAI
+from tests.escalation.conftest import CHAIN, Clock, new_task, static_chain
+from tests.escalation.records import published
+
+POLICY = every_level_after(timedelta(minutes=30))
+TOWNSHIP_GROUP = f"group-{common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE}"
+COMMUNITY_GROUP = f"group-{common_pb2.CHAIN_LEVEL_COMMUNITY}"
+RULES = CheckInRules(
+    CheckInConfig(
+        health_centres={TOWNSHIP_GROUP: HealthCentre(group_id="hc-1", group_name="卫生院")}
+    )
+)
+
+
+def test_sms_replies_are_read_or_refused_with_the_reason() -> None:
+    assert parse_sms("1a2b3c4d 36.8") == parse_sms("1A2B3C4D 36.8℃")
+    reply = parse_sms("1A2B3C4D 37.5 咳嗽、乏力")
+    assert (reply.code, reply.temperature, reply.symptoms) == ("1A2B3C4D", 37.5, ["咳嗽", "乏力"])
+    assert parse_sms("1A2B3C4D 咽痛").temperature is None
+    with pytest.raises(CheckInRefused, match="reply as"):
+        parse_sms("hello")
+    with pytest.raises(CheckInRefused, match="outside 34-43"):
+        parse_sms("1A2B3C4D 63.8")
+    with pytest.raises(CheckInRefused, match="neither a temperature nor symptoms"):
+        parse_sms("1A2B3C4D")
+
+
+def test_what_is_abnormal() -> None:
+    assert RULES.abnormal(37.2, []) is None
+    assert RULES.abnormal(37.3, []) == "体温37.3℃"
+    assert RULES.abnormal(36.5, ["咳嗽", "想家"]) == "咳嗽"
+    assert RULES.abnormal(None, ["无"]) is None
+
+
+def test_monitoring_is_checked_twice_a_day_for_seven_days() -> None:
+    start = datetime(2026, 1, 20, 10, 0, tzinfo=SHANGHAI)
+    slots = RULES.slots(start, Measure.MONITORING)
+    assert len(slots) == 14
+    assert slots[0] == datetime(2026, 1, 20, 15, 0, tzinfo=SHANGHAI)
+    assert slots[-1] == datetime(2026, 1, 27, 8, 0, tzinfo=SHANGHAI)
+    assert {s.astimezone(SHANGHAI).time() for s in slots} == {time(8), time(15)}
+
+
+async def under_control(db: Database, producer: EventProducer, clock: Clock) -> storage.Task:
+    task = new_task(POLICY, clock())
+    async with db.session() as session:
+        session.add(task)
+    for change in (
+        Change(Action.ACKNOWLEDGE, "cadre", "http"),
+        Change(Action.RECORD_VISIT, "cadre", "http"),
+        Change(Action.START_MEASURE, "cadre", "http", measure=Measure.MONITORING),
+    ):
+        task, _ = await change_task(db, producer, POLICY, task.task_id, change, clock, RULES)
+    return task
+
+
+@pytest.fixture
+async def client(db: Database, producer: EventProducer) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    app.include_router(routes.router)
+    app.state.db, app.state.producer, app.state.policy = db, producer, POLICY
+    app.state.check_ins, app.state.chain_of = RULES, static_chain
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://escalation"
+    ) as http:
+        yield http
+
+
+async def test_a_fever_by_sms_reaches_the_community_and_the_health_centre_once_each(
+    client: httpx.AsyncClient, db: Database, producer: EventProducer, settings: Settings
+) -> None:
+    task = await under_control(db, producer, Clock(now()))
+    code = check_in_code(task.task_id)
+    fever = {"message_id": "sms-1", "text": f"{code} 38.2 咳嗽"}
+    first = await client.post("/v1/check-ins:sms", json=fever)
+    assert first.status_code == 201, first.text
+    assert first.json()["abnormal"] == "体温38.2℃、咳嗽" and first.json()["notified"] == 2
+    replay = await client.post("/v1/check-ins:sms", json=fever)
+    assert replay.status_code == 201 and replay.json()["notified"] == 0
+    normal = await client.post(
+        "/v1/check-ins:sms", json={"message_id": "sms-2", "text": f"{code} 36.6"}
+    )
+    assert normal.json()["notified"] == 0 and normal.json()["abnormal"] == ""
+
+    notices = [
+        e.message for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        if isinstance(e.message, events_pb2.Notification) and e.message.task_id == task.task_id
+    ]  # fmt: skip
+    assert sorted(n.recipient.group_id for n in notices) == sorted([COMMUNITY_GROUP, "hc-1"])
+    assert all("体温38.2℃、咳嗽" in n.body for n in notices)
+    async with db.session() as session:
+        assert len(list(await storage.escalations_of(session, task.task_id))) == 0  # events only
+        stored = await session.get(storage.CheckIn, first.json()["check_in_id"])
+    assert stored is not None and stored.channel == "sms"
+
+
+async def test_sms_replies_that_match_nothing_are_refused(
+    client: httpx.AsyncClient, db: Database, producer: EventProducer
+) -> None:
+    unknown = await client.post(
+        "/v1/check-ins:sms", json={"message_id": "x", "text": "FFFFFFFF 36.5"}
+    )
+    assert unknown.status_code == 422 and "matches no single task" in unknown.json()["detail"]
+    task = new_task(POLICY, now())
+    async with db.session() as session:
+        session.add(task)
+    early = await client.post(
+        "/v1/check-ins:sms", json={"message_id": "y", "text": f"{check_in_code(task.task_id)} 36.5"}
+    )
+    assert early.status_code == 422
+    assert early.json()["detail"] == "no measure is running: the task is assigned"
+
+
+async def test_a_missed_check_in_goes_to_the_cadre_then_the_liaison(
+    db: Database, producer: EventProducer, settings: Settings
+) -> None:
+    start = datetime(2026, 1, 20, 10, 0, tzinfo=SHANGHAI)
+    clock = Clock(start)
+    task = await under_control(db, producer, clock)
+    first_due = datetime(2026, 1, 20, 15, 0, tzinfo=SHANGHAI)
+
+    async def missed(at: datetime) -> list[str]:
+        return await check_in_flows.fire_missed(db, producer, static_chain, RULES, at)
+
+    assert await missed(first_due + timedelta(minutes=119)) == []
+    to_cadre = await missed(first_due + timedelta(hours=2))
+    to_liaison = await missed(first_due + timedelta(hours=4))
+    assert len(to_cadre) == len(to_liaison) == 1
+    assert await missed(first_due + timedelta(hours=5)) == []
+    notices = {
+        e.message.notification_id: e.message
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        if isinstance(e.message, events_pb2.Notification) and e.message.task_id == task.task_id
+    }
+    assert notices[to_cadre[0]].recipient.group_id == task.assignee_group_id
+    assert notices[to_liaison[0]].recipient.group_id == CHAIN[1].group_id
+    assert "01月20日 15:00的健康打卡未按时提交" in notices[to_liaison[0]].title
+
+    # The next morning's check-in comes in time: that one is never escalated.
+    await check_in_flows.take(
+        db, producer, RULES, static_chain, task_id=task.task_id, temperature=36.5, symptoms=[],
+        channel="link", source_id="s1", moment=datetime(2026, 1, 21, 7, 50, tzinfo=SHANGHAI),
+    )  # fmt: skip
+    assert await missed(datetime(2026, 1, 21, 12, 0, tzinfo=SHANGHAI)) == []
+
+    # Ending the measure cancels every check-in still awaited.
+    await change_task(db, producer, POLICY, task.task_id,
+                      Change(Action.END_MEASURE, "cadre", "http"), clock, RULES)  # fmt: skip
+    assert await missed(datetime(2026, 2, 1, tzinfo=SHANGHAI)) == []

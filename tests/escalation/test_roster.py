@@ -1,0 +1,69 @@
+"""The zero-report roster read from a Directory over gRPC (a loopback stand-in for assignment)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from gridline.embedded import free_port
+from gridline.rpc import RpcServer
+from services.escalation.roster import DirectoryRoster
+from tests.escalation.conftest import CHAIN, Clock
+
+
+@dataclass
+class Directory(directory_pb2_grpc.DirectoryServicer):
+    """Two cadres over three grids, every grid under the same chain; counts the calls."""
+
+    calls: int = 0
+
+    async def ListCadreLoad(
+        self, request: directory_pb2.ListCadreLoadRequest, context: grpc.aio.ServicerContext
+    ) -> directory_pb2.CadreLoadList:
+        self.calls += 1
+        return directory_pb2.CadreLoadList(cadres=[
+            directory_pb2.CadreLoad(person_id="c1", grid_ids=["grid-b", "grid-a"]),
+            directory_pb2.CadreLoad(person_id="c2", grid_ids=["grid-b", "grid-c"]),
+        ])  # fmt: skip
+
+    async def GetChain(
+        self, request: directory_pb2.GetChainRequest, context: grpc.aio.ServicerContext
+    ) -> directory_pb2.Chain:
+        return directory_pb2.Chain(node_id=request.node_id, levels=CHAIN[1:])
+
+
+@pytest.fixture
+async def directory() -> AsyncIterator[tuple[str, Directory]]:
+    port, servicer = free_port(), Directory()
+    server = RpcServer(
+        "127.0.0.1", port,
+        [lambda s: directory_pb2_grpc.add_DirectoryServicer_to_server(servicer, s)],
+        [directory_pb2.DESCRIPTOR.services_by_name["Directory"].full_name],
+    )  # fmt: skip
+    await server.start()
+    yield f"127.0.0.1:{port}", servicer
+    await server.stop(grace=0.1)
+
+
+async def test_every_served_grid_with_its_offices_read_again_after_the_refresh(
+    directory: tuple[str, Directory], clock: Clock
+) -> None:
+    target, servicer = directory
+    async with DirectoryRoster(target, refresh=timedelta(minutes=10), clock=clock) as roster:
+        grids = await roster()
+        assert [g.grid_id for g in grids] == ["grid-a", "grid-b", "grid-c"]
+        assert sorted(grids[0].offices) == [
+            common_pb2.CHAIN_LEVEL_COMMUNITY,
+            common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
+            common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
+        ]
+        await roster()
+        assert servicer.calls == 1
+        clock.advance(timedelta(minutes=10))
+        await roster()
+        assert servicer.calls == 2

@@ -1,0 +1,94 @@
+"""Escalation's HTTP API on a real database and broker: actions, refusals, audit trail, reports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import time, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gridline.bus.producer import EventProducer
+from gridline.db import Database
+from gridline.timestamps import now
+from services.escalation import routes
+from services.escalation.check_ins import CheckInRules
+from services.escalation.policy import every_level_after
+from services.escalation.zero_reports import Schedule
+from tests.escalation.conftest import new_task
+
+POLICY = every_level_after(timedelta(minutes=30))
+
+
+@pytest.fixture
+async def client(db: Database, producer: EventProducer) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    app.include_router(routes.router)
+    app.state.db, app.state.producer, app.state.policy = db, producer, POLICY
+    app.state.check_ins = CheckInRules()
+    app.state.schedule = Schedule(time(20, 0), timedelta(hours=1))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://escalation"
+    ) as http:
+        yield http
+
+
+async def test_actions_over_http_with_refusals_and_the_audit_trail(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    task = new_task(POLICY, now())
+    async with db.session() as session:
+        session.add(task)
+    url = f"/v1/tasks/{task.task_id}"
+
+    refused = await client.post(f"{url}:record-visit")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == "cannot record_visit a task that is assigned"
+
+    ack = await client.post(f"{url}:acknowledge", json={"actor": "cadre-zhang"})
+    assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
+    assert ack.json()["allowed_actions"] == ["record_visit", "send_to_triage", "reassign"]
+    assert (await client.post(f"{url}:record-visit")).json()["state"] == "visited"
+    bad = await client.post(f"{url}:start-measure", json={"measure": "vacation"})
+    assert bad.status_code == 422
+    started = await client.post(f"{url}:start-measure", json={"measure": "quarantine"})
+    assert (started.json()["state"], started.json()["measure"]) == ("under_control", "quarantine")
+    assert (await client.post(f"{url}:end-measure")).json()["state"] == "closed"
+
+    trail = (await client.get(f"{url}/changes")).json()
+    assert [(c["action"], c["actor"], c["channel"]) for c in trail] == [
+        ("acknowledge", "cadre-zhang", "http"),
+        ("record_visit", "http", "http"),
+        ("start_measure", "http", "http"),
+        ("end_measure", "http", "http"),
+    ]
+    assert (await client.get("/v1/tasks/nope/changes")).status_code == 404
+    assert (await client.post("/v1/tasks/nope:close")).status_code == 404
+
+
+async def test_reassignment_needs_a_group(client: httpx.AsyncClient, db: Database) -> None:
+    task = new_task(POLICY, now())
+    async with db.session() as session:
+        session.add(task)
+    missing = await client.post(f"/v1/tasks/{task.task_id}:reassign", json={"level": 1})
+    assert missing.status_code == 422
+    done = await client.post(
+        f"/v1/tasks/{task.task_id}:reassign", json={"level": 1, "group_id": "g-other"}
+    )
+    assert done.status_code == 200 and done.json()["assignee_group_id"] == "g-other"
+
+
+async def test_a_zero_report_is_stored_and_a_second_replaces_it(client: httpx.AsyncClient) -> None:
+    body = {"grid_id": "grid-9", "day": "2026-01-20", "arrivals": 0, "under_control": 0,
+            "abnormal": 0, "households_visited": 0}  # fmt: skip
+    assert (await client.post("/v1/zero-reports", json=body)).status_code == 201
+    again = await client.post("/v1/zero-reports", json=body | {"arrivals": 3, "found_by_cadres": 2})
+    assert again.status_code == 201
+    stored = (await client.get("/v1/zero-reports", params={"day": "2026-01-20"})).json()
+    assert [(r["grid_id"], r["arrivals"], r["found_by_cadres"]) for r in stored] == [
+        ("grid-9", 3, 2)
+    ]
+    wrong = await client.post("/v1/zero-reports", json=body | {"found_by_cadres": 1})
+    assert wrong.status_code == 422
+    assert "found_by_cadres cannot exceed arrivals" in wrong.text

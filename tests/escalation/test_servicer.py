@@ -1,0 +1,115 @@
+"""The gRPC Tasks service over loopback: the same actions as the page, and their refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from gridline.bus.producer import EventProducer
+from gridline.contracts.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
+from gridline.db import Database
+from gridline.embedded import free_port
+from gridline.rpc import RpcServer, channel
+from gridline.timestamps import now
+from services.escalation.policy import every_level_after
+from services.escalation.servicer import TasksServicer
+from tests.escalation.conftest import new_task
+
+POLICY = every_level_after(timedelta(minutes=30))
+
+
+@pytest.fixture
+async def stub(db: Database, producer: EventProducer) -> AsyncIterator[tasks_pb2_grpc.TasksStub]:
+    port = free_port()
+    server = RpcServer(
+        "127.0.0.1",
+        port,
+        [
+            lambda s: tasks_pb2_grpc.add_TasksServicer_to_server(
+                TasksServicer(db, producer, POLICY), s
+            )
+        ],
+        [tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name],
+    )
+    await server.start()
+    client = channel(f"127.0.0.1:{port}")
+    yield tasks_pb2_grpc.TasksStub(client)
+    await client.close()
+    await server.stop(grace=0.1)
+
+
+async def stored(db: Database, *, triage: bool = False) -> str:
+    task = new_task(POLICY, now(), triage=triage)
+    async with db.session() as session:
+        session.add(task)
+    return task.task_id
+
+
+async def test_every_action_over_grpc_with_its_audit_trail(
+    stub: tasks_pb2_grpc.TasksStub, db: Database
+) -> None:
+    task_id = await stored(db)
+    task = await stub.Acknowledge(tasks_pb2.AcknowledgeRequest(task_id=task_id, actor="sys-a"))
+    assert task.state == "acknowledged" and not task.HasField("deadline_at")
+    assert list(task.allowed_actions) == ["record_visit", "send_to_triage", "reassign"]
+    request = tasks_pb2.TaskActionRequest(task_id=task_id, actor="sys-a", note="已入户")
+    assert (await stub.RecordVisit(request)).state == "visited"
+    task = await stub.StartMeasure(
+        tasks_pb2.StartMeasureRequest(
+            task_id=task_id, actor="sys-a", measure=tasks_pb2.TASK_MEASURE_QUARANTINE
+        )
+    )
+    assert (task.state, task.measure) == ("under_control", "quarantine")
+    task = await stub.EndMeasure(tasks_pb2.TaskActionRequest(task_id=task_id, actor="sys-b"))
+    assert task.state == "closed" and list(task.allowed_actions) == []
+
+    trail = await stub.ListTaskChanges(tasks_pb2.ListTaskChangesRequest(task_id=task_id))
+    assert [(c.action, c.actor, c.channel) for c in trail.changes] == [
+        ("acknowledge", "sys-a", "grpc"),
+        ("record_visit", "sys-a", "grpc"),
+        ("start_measure", "sys-a", "grpc"),
+        ("end_measure", "sys-b", "grpc"),
+    ]
+    assert trail.changes[1].note == "已入户"
+
+
+async def test_triage_reassignment_and_closing_over_grpc(
+    stub: tasks_pb2_grpc.TasksStub, db: Database
+) -> None:
+    task_id = await stored(db)
+    action = tasks_pb2.TaskActionRequest(task_id=task_id, actor="cadre")
+    assert (await stub.SendToTriage(action)).state == "triage"
+    placed = await stub.Reassign(
+        tasks_pb2.ReassignRequest(
+            task_id=task_id, actor="community",
+            assignee=common_pb2.Responsible(level=common_pb2.CHAIN_LEVEL_CADRE, group_id="g-new"),
+            node_id="household-7",
+        )
+    )  # fmt: skip
+    assert (placed.state, placed.assignee_group_id) == ("assigned", "g-new")
+    other = await stored(db, triage=True)
+    closed = await stub.Close(tasks_pb2.TaskActionRequest(task_id=other, actor="community"))
+    assert closed.state == "closed"
+
+
+async def test_refusals_carry_the_right_codes(stub: tasks_pb2_grpc.TasksStub, db: Database) -> None:
+    task_id = await stored(db)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.EndMeasure(tasks_pb2.TaskActionRequest(task_id=task_id))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.details() == "cannot end_measure a task that is assigned"
+
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await stub.RecordVisit(tasks_pb2.TaskActionRequest(task_id="nope"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+    with pytest.raises(grpc.aio.AioRpcError) as no_measure:
+        await stub.StartMeasure(tasks_pb2.StartMeasureRequest(task_id=task_id))
+    assert no_measure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    with pytest.raises(grpc.aio.AioRpcError) as no_assignee:
+        await stub.Reassign(tasks_pb2.ReassignRequest(task_id=task_id))
+    assert no_assignee.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,0 +1,193 @@
+"""The cadre's task page in headless Chromium, served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.async_api import Browser, async_playwright
+
+from gridline.bus import topics
+from gridline.bus.producer import EventProducer
+from gridline.contracts.v1 import events_pb2
+from gridline.db import Database
+from gridline.settings import Settings
+from gridline.timestamps import now
+from services.escalation import page, routes, storage
+from services.escalation.check_ins import CheckInConfig, CheckInRules, HealthCentre
+from services.escalation.deadlines import fire_due
+from services.escalation.domain import Action, Measure
+from services.escalation.flows import Change, change_task
+from services.escalation.page_links import PageLinks
+from services.escalation.policy import every_level_after
+from tests.escalation.conftest import new_task, static_chain
+from tests.escalation.records import published
+
+POLICY = every_level_after(timedelta(minutes=30))
+CHECK_INS = CheckInRules(
+    CheckInConfig(health_centres={"group-4": HealthCentre(group_id="hc-9", group_name="卫生院")})
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def served(db: Database, producer: EventProducer) -> AsyncIterator[PageLinks]:
+    """Escalation's page and API over a real database and broker, on a loopback port."""
+    port = _free_port()
+    links = PageLinks(f"http://127.0.0.1:{port}", b"test-task-link-key", timedelta(days=3))
+    app = FastAPI()
+    app.include_router(routes.router)
+    app.include_router(page.router)
+    app.state.check_ins, app.state.chain_of = CHECK_INS, static_chain
+    app.state.db, app.state.producer, app.state.policy, app.state.links = (
+        db, producer, POLICY, links,
+    )  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started
+    yield links
+    server.should_exit = True
+    await serving
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def stored_task(db: Database) -> storage.Task:
+    task = new_task(POLICY, now())
+    async with db.session() as session:
+        session.add(task)
+    return task
+
+
+async def test_open_the_link_acknowledge_and_the_later_escalation_does_not_fire(
+    served: PageLinks, browser: Browser, db: Database, producer: EventProducer
+) -> None:
+    task = await stored_task(db)
+    link = served.link(task.task_id, now())
+    tab = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    response = await tab.goto(link)
+    assert response is not None and response.status == 200
+    assert await tab.locator("#state").inner_text() == "待接收"
+    assert "620102********1234" in await tab.content()
+    await tab.get_by_role("button", name="确认接收").click()
+    await tab.wait_for_url(link)
+    assert await tab.locator("#state").inner_text() == "已接收"
+    labels = await tab.locator("#actions button").all_inner_texts()
+    assert labels == ["记录入户核查"]
+
+    await tab.get_by_role("button", name="记录入户核查").click()
+    await tab.wait_for_url(link)
+    await tab.get_by_role("button", name="开始居家健康监测").click()
+    await tab.wait_for_url(link)
+    assert await tab.locator("#state").inner_text() == "管控中"
+    assert await tab.locator("#actions button").all_inner_texts() == ["解除管控措施"]
+
+    # The acknowledgement deadline would have fallen 30 minutes after assignment.
+    assert await fire_due(db, static_chain, producer, POLICY, now() + timedelta(hours=5)) == []
+    async with db.session() as session:
+        assert list(await storage.escalations_of(session, task.task_id)) == []
+        trail = [(c.action, c.channel) for c in await storage.changes_of(session, task.task_id)]
+    assert trail == [("acknowledge", "page"), ("record_visit", "page"), ("start_measure", "page")]
+
+
+async def test_a_tampered_or_expired_link_is_refused(
+    served: PageLinks, browser: Browser, db: Database
+) -> None:
+    task = await stored_task(db)
+    other = await stored_task(db)
+    good = served.link(task.task_id, now())
+    tampered = [
+        good[:-1] + ("A" if good[-1] != "A" else "B"),  # signature changed
+        good.replace("e=", "e=9"),  # expiry pushed out
+        good.replace(task.task_id, other.task_id),  # another task with this signature
+        good.split("?")[0],  # no signature at all
+    ]
+    tab = await browser.new_page()
+    for link in tampered:
+        response = await tab.goto(link)
+        assert response is not None and response.status == 403, link
+        assert "链接无效" in await tab.content()
+        assert await tab.locator("#actions").count() == 0
+
+    expired = served.link(task.task_id, now() - timedelta(days=3, seconds=1))
+    response = await tab.goto(expired)
+    assert response is not None and response.status == 410
+    assert "链接已过期" in await tab.content()
+
+    # Acting through a refused link changes nothing.
+    action_url = tampered[0].replace(f"/t/{task.task_id}?", f"/t/{task.task_id}/acknowledge?")
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(action_url)).status_code == 403
+        late = expired.replace(f"/t/{task.task_id}?", f"/t/{task.task_id}/acknowledge?")
+        assert (await client.post(late)).status_code == 410
+    async with db.session() as session:
+        again = await storage.get_task(session, task.task_id)
+    assert again is not None and again.state == "assigned"
+
+
+async def test_an_action_the_state_no_longer_allows_names_the_state(
+    served: PageLinks, db: Database
+) -> None:
+    task = await stored_task(db)
+    link = served.link(task.task_id, now())
+    acknowledge = link.replace(f"/t/{task.task_id}?", f"/t/{task.task_id}/acknowledge?")
+    async with httpx.AsyncClient() as client:
+        first = await client.post(acknowledge)
+        assert first.status_code == 303
+        again = await client.post(acknowledge)
+    assert again.status_code == 200
+    assert "当前状态为「已接收」，不能确认接收" in again.text
+
+
+async def test_a_fever_checked_in_from_the_phone_is_told_at_once(
+    served: PageLinks, browser: Browser, db: Database, producer: EventProducer,
+    settings: Settings,
+) -> None:  # fmt: skip
+    task = await stored_task(db)
+    for change in (
+        Change(Action.ACKNOWLEDGE, "c", "http"),
+        Change(Action.RECORD_VISIT, "c", "http"),
+        Change(Action.START_MEASURE, "c", "http", measure=Measure.QUARANTINE),
+    ):
+        await change_task(db, producer, POLICY, task.task_id, change, check_ins=CHECK_INS)
+    tab = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    await tab.goto(served.link(task.task_id, now()))
+    await tab.get_by_label("体温（℃）").fill("38.1")
+    await tab.get_by_label("咳嗽").check()
+    await tab.get_by_role("button", name="提交打卡").click()
+    result = tab.locator("#check-in-result")
+    await result.filter(has_text="已提交").wait_for()
+    assert await result.inner_text() == "已提交，异常情况已报社区和卫生院：体温38.1℃、咳嗽"
+
+    notices = [
+        e.message for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        if isinstance(e.message, events_pb2.Notification) and e.message.task_id == task.task_id
+    ]  # fmt: skip
+    assert sorted(n.recipient.group_id for n in notices) == ["group-3", "hc-9"]

@@ -1,0 +1,222 @@
+"""A zero-report day for the demo county: who is told of missing grids, when, and the sums."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+
+from gridline.bus import topics
+from gridline.bus.producer import EventProducer
+from gridline.contracts.v1 import common_pb2, events_pb2
+from gridline.db import Database
+from gridline.settings import Settings
+from services.assignment.demo_county import generate
+from services.assignment.directory import Directory, Role
+from services.assignment.grid import NodeKind
+from services.escalation import storage
+from services.escalation import zero_report_flows as flows
+from services.escalation.zero_reports import SHANGHAI, Counts, RosterGrid, Schedule, roll_up
+from tests.escalation.conftest import Clock
+from tests.escalation.records import published
+from tests.helpers import eventually
+
+DAY = date(2026, 1, 20)
+SCHEDULE = Schedule(due=time(20, 0), township_after=timedelta(hours=1))
+OFFICE_LEVELS = {
+    Role.COMMUNITY_STAFF: common_pb2.CHAIN_LEVEL_COMMUNITY,
+    Role.TOWNSHIP_OFFICE: common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
+    Role.COUNTY_OFFICE: common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
+}
+COMMUNITY = common_pb2.CHAIN_LEVEL_COMMUNITY
+TOWNSHIP = common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE
+COUNTY = common_pb2.CHAIN_LEVEL_COUNTY_OFFICE
+
+
+@pytest.fixture(scope="module")
+def roster() -> list[RosterGrid]:
+    """The demo county's grids, their households and office groups, as the Directory has them."""
+    county = generate()
+    directory = Directory(county.nodes, county.people, county.groups)
+    households = Counter(
+        directory.ancestor(n.id, NodeKind.GRID).id  # type: ignore[union-attr]
+        for n in directory.nodes.values()
+        if n.kind is NodeKind.HOUSEHOLD
+    )
+    grids = []
+    for node in directory.nodes.values():
+        if node.kind is not NodeKind.GRID:
+            continue
+        offices = {
+            OFFICE_LEVELS[link.role]: common_pb2.Responsible(
+                level=OFFICE_LEVELS[link.role], group_id=link.group.id, group_name=link.group.name
+            )  # type: ignore[arg-type]
+            for link in directory.chain(node.id)
+            if link.role in OFFICE_LEVELS
+        }
+        grids.append(RosterGrid(node.id, node.name, households[node.id], offices))
+    return sorted(grids, key=lambda g: g.grid_id)
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(DAY, time(hour, minute), SHANGHAI)
+
+
+def numbers(body: str) -> dict[str, int]:
+    """The counts a summary states."""
+    pattern = r"新增来返 (\d+) 人，在管 (\d+) 人，异常 (\d+) 人，入户核查 (\d+) 户"
+    found = re.search(pattern, body)
+    assert found, body
+    return dict(zip(("arrivals", "under_control", "abnormal", "households_visited"),
+                    map(int, found.groups()), strict=True))  # fmt: skip
+
+
+async def test_a_demo_county_day(
+    db: Database, producer: EventProducer, settings: Settings, roster: list[RosterGrid]
+) -> None:
+    assert len(roster) == 46
+    rng = random.Random(6)
+    never, late = roster[:4], roster[4:6]
+    on_time = roster[6:]
+    counts: dict[str, Counts] = {}
+    for grid in roster[4:]:
+        arrivals = rng.randrange(0, 30)
+        counts[grid.grid_id] = Counts(
+            arrivals=arrivals,
+            under_control=rng.randrange(0, 40),
+            abnormal=rng.randrange(0, 2),
+            households_visited=rng.randrange(grid.households // 2, grid.households + 1),
+            found_by_cadres=rng.randrange(0, arrivals + 1),
+        )
+    counts[on_time[0].grid_id] = Counts()  # a zero report is a report
+
+    assert await flows.advance(db, producer, roster, SCHEDULE, at(19)) == []
+    for grid in on_time:
+        await flows.submit(db, SCHEDULE, grid.grid_id, DAY, counts[grid.grid_id],
+                           actor="cadre", channel="http", moment=at(19, 30))  # fmt: skip
+
+    at_due = await flows.advance(db, producer, roster, SCHEDULE, at(20))
+    for grid in late:
+        await flows.submit(db, SCHEDULE, grid.grid_id, DAY, counts[grid.grid_id],
+                           actor="cadre", channel="http", moment=at(20, 30))  # fmt: skip
+    assert await flows.advance(db, producer, roster, SCHEDULE, at(20, 59)) == []
+    an_hour_later = await flows.advance(db, producer, roster, SCHEDULE, at(21))
+    assert await flows.advance(db, producer, roster, SCHEDULE, at(23)) == []
+
+    notices = {
+        e.message.notification_id: e.message
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        if isinstance(e.message, events_pb2.Notification)
+        and e.message.notification_id in {*at_due, *an_hour_later}
+    }
+    assert len(notices) == len(at_due) + len(an_hour_later)
+
+    # At the due time: each community with missing grids hears once, naming them.
+    missing_now = {g.grid_id for g in never + late}
+    communities = {g.offices[COMMUNITY].group_id for g in never + late}
+    told = [notices[i] for i in at_due]
+    assert sorted(n.recipient.group_id for n in told) == sorted(communities)
+    assert {n.recipient.level for n in told} == {COMMUNITY}
+    for notice in told:
+        named = {g.grid_id for g in roster if g.grid_name in notice.body}
+        expected = {
+            g.grid_id
+            for g in never + late
+            if g.offices[COMMUNITY].group_id == notice.recipient.group_id
+        }
+        assert named & missing_now == expected
+
+    # An hour later: the township hears of the grids still missing, not of the late ones.
+    later = [notices[i] for i in an_hour_later]
+    township_told = [n for n in later if n.kind == events_pb2.NOTIFICATION_KIND_ESCALATION]
+    assert [n.recipient.level for n in township_told] == [TOWNSHIP]
+    assert all(g.grid_name in township_told[0].body for g in never)
+    assert not any(g.grid_name in township_told[0].body for g in late)
+
+    raised = [
+        e.message for e in await published(settings.kafka_bootstrap, topics.ESCALATIONS)
+        if isinstance(e.message, events_pb2.EscalationRaised)
+        and e.message.reason == flows.MISSING_REASON and e.message.grid_id in missing_now
+        and e.message.raised_at.ToDatetime().date() == DAY
+    ]  # fmt: skip
+    assert sorted((r.grid_id, r.level) for r in raised) == sorted(
+        [(g.grid_id, COMMUNITY) for g in never + late] + [(g.grid_id, TOWNSHIP) for g in never]
+    )
+
+    # One summary per office group; the sums add up level by level.
+    summaries = [n for n in later if n.kind == events_pb2.NOTIFICATION_KIND_DAILY_SUMMARY]
+    groups = {g.offices[level].group_id for g in roster for level in (COMMUNITY, TOWNSHIP, COUNTY)}
+    assert sorted(n.recipient.group_id for n in summaries) == sorted(groups)
+    by_group = {n.recipient.group_id: numbers(n.body) for n in summaries}
+
+    def expected_sum(level: int, group_id: str) -> dict[str, int]:
+        total = Counts()
+        for grid in roster:
+            if grid.offices[level].group_id == group_id and grid.grid_id in counts:
+                total += counts[grid.grid_id]
+        return {k: getattr(total, k) for k in ("arrivals", "under_control", "abnormal",
+                                               "households_visited")}  # fmt: skip
+
+    for notice in summaries:
+        level = notice.recipient.level
+        assert by_group[notice.recipient.group_id] == expected_sum(level, notice.recipient.group_id)
+    for upper, lower in ((TOWNSHIP, COMMUNITY), (COUNTY, TOWNSHIP)):
+        for group_id in {g.offices[upper].group_id for g in roster}:
+            below = {
+                g.offices[lower].group_id for g in roster if g.offices[upper].group_id == group_id
+            }
+            added = {k: sum(by_group[b][k] for b in below) for k in by_group[group_id]}
+            assert added == by_group[group_id]
+
+    # The county's coverage figures.
+    [county] = [n for n in summaries if n.recipient.level == COUNTY]
+    total = sum(counts.values(), Counts())
+    households = sum(g.households for g in roster)
+    assert "应报网格 46 个，已报 42 个，未报 4 个" in county.body
+    assert f"入户率 {total.households_visited / households:.1%}" in county.body
+    assert f"干部排查发现 {total.found_by_cadres}/{total.arrivals} 人" in county.body
+    assert f"占 {total.found_by_cadres / total.arrivals:.1%}" in county.body
+
+
+def test_the_seed_county_s_coverage_figures() -> None:
+    # Seed 000: 778 of 1,043 arrivals found by cadres (74.6%); 98.9% of households visited.
+    grid = RosterGrid("g", "网格", 1000, {
+        level: common_pb2.Responsible(level=level, group_id=f"o{level}")  # type: ignore[arg-type]
+        for level in (COMMUNITY, TOWNSHIP, COUNTY)
+    })  # fmt: skip
+    [_, _, county] = roll_up(
+        [grid], {"g": Counts(arrivals=1043, found_by_cadres=778, households_visited=989)}
+    )
+    assert f"{county.cadre_share:.1%}" == "74.6%"
+    assert f"{county.visit_rate:.1%}" == "98.9%"
+
+
+def test_the_due_time_is_shanghai_time() -> None:
+    assert SCHEDULE.due_at(DAY).astimezone(SHANGHAI).hour == 20
+    assert SCHEDULE.due_at(DAY) == datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
+    assert SCHEDULE.due_at(DAY).utcoffset() == timedelta(hours=8)
+    # 17:00 UTC on the 20th is 01:00 on the 21st in Shanghai: the next reporting day.
+    assert SCHEDULE.day_of(datetime(2026, 1, 20, 17, 0, tzinfo=UTC)) == DAY + timedelta(days=1)
+    assert SCHEDULE.day_of(datetime(2026, 1, 20, 15, 59, tzinfo=UTC)) == DAY
+
+
+async def test_the_watcher_catches_up_on_a_day_it_was_stopped_across(
+    db: Database, producer: EventProducer, roster: list[RosterGrid]
+) -> None:
+    day = date(2026, 2, 3)
+    clock = Clock(datetime.combine(day, time(23, 0), SHANGHAI))
+
+    async def roster_of() -> list[RosterGrid]:
+        return roster[:3]
+
+    async def finished() -> bool:
+        async with db.session() as session:
+            run = await session.get(storage.ZeroReportRun, day.isoformat())
+        return run is not None and run.stage == 2
+
+    async with flows.ZeroReportWatcher(db, producer, roster_of, SCHEDULE, 0.05, clock) as watcher:
+        await eventually(finished, within=30)
+        assert await watcher.alive()

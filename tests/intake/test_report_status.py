@@ -1,0 +1,74 @@
+"""GET /v1/reports/{id}: what became of a report, from the services that own the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gridline.cli.demo import build_reports
+from gridline.cli.platform import Platform
+from gridline.embedded import EmbeddedBroker, free_port
+from tests.conftest import WebhookServer
+from tests.e2e.conftest import start_platform
+from tests.helpers import eventually
+from tests.intake.conftest import running_intake
+from tests.intake.samples import VALID_REPORT
+
+
+@pytest.fixture(scope="module")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, webhook: WebhookServer
+) -> Iterator[Platform]:
+    running = start_platform(tmp_path_factory.mktemp("intake-status"), webhook, ack_deadline=600)
+    yield running
+    running.stop()
+
+
+async def test_a_report_is_followed_to_its_household_and_task(platform: Platform) -> None:
+    assert platform.endpoints is not None
+    body = next(r.body for r in build_reports(20, seed=4242) if r.expected_group)
+    async with httpx.AsyncClient(base_url=platform.endpoints.intake, timeout=30) as client:
+        posted = await client.post("/v1/reports", json=body)
+        assert posted.status_code == 202, posted.text
+        location = posted.headers["Location"]
+        seen: dict[str, object] = {}
+
+        async def followed_up() -> bool:
+            answer = await client.get(location)
+            assert answer.status_code == 200, answer.text
+            seen.update(answer.json())
+            return bool(seen["status"] == "in_follow_up")
+
+        await eventually(followed_up, within=30)
+        unknown = await client.get("/v1/reports/0123456789abcdef0123456789abcdef")
+    assert seen["source"] == body["source"]
+    assert seen["unavailable"] == []
+    placement = seen["placement"]
+    assert isinstance(placement, dict) and placement["triage"] is False
+    assert placement["node_id"]
+    [task] = seen["tasks"]  # type: ignore[misc]
+    assert task["task_id"] == placement["task_id"]
+    assert task["level"] == "cadre"
+    assert unknown.status_code == 404
+
+
+async def test_unreachable_services_are_named_and_the_rest_answered(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"
+    async with running_intake(
+        broker.bootstrap, tmp_path, directory_target=nowhere, tasks_target=nowhere
+    ) as (client, _):
+        posted = await client.post("/v1/reports", json=VALID_REPORT)
+        answer = await client.get(f"/v1/reports/{posted.json()['report_id']}")
+        unknown = await client.get("/v1/reports/0123456789abcdef0123456789abcdef")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "accepted"
+    assert answer.json()["source"] == "self_report"
+    assert answer.json()["unavailable"] == ["directory", "tasks"]
+    assert unknown.status_code == 503
+    assert unknown.headers["Retry-After"] == "5"
+    assert unknown.json()["detail"] == "cannot ask directory, tasks just now"

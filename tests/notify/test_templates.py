@@ -1,0 +1,66 @@
+"""Rendering: Chinese templates, masking at render time, inert user text, SMS lengths."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.notify.masking import mask_personal
+from services.notify.templates import (
+    SMS_PARAM_CHARS,
+    SMS_SEGMENT_CHARS,
+    fit_utf8,
+    inert,
+    render,
+)
+from tests.notify import samples
+
+
+def test_personal_data_is_masked_at_render_time() -> None:
+    rendered = render(samples.message())
+    for text in (
+        rendered.markdown,
+        rendered.text,
+        rendered.sms_text,
+        *rendered.sms_params.values(),
+    ):
+        assert samples.RESIDENT_ID not in text
+        assert samples.RESIDENT_PHONE not in text
+    # In markdown the mask's stars are full-width too, so they cannot pair into emphasis.
+    assert "620102＊＊＊＊＊＊＊＊1234" in rendered.markdown
+    assert "138＊＊＊＊1111" in rendered.markdown
+    assert "620102********1234" in mask_personal(samples.message().text)
+
+
+def test_markdown_and_mentions_from_user_text_are_inert() -> None:
+    rendered = render(samples.message())
+    body = rendered.markdown.split("\n\n", 2)[2]
+    for syntax in ("[", "](", "<@", "@all", "**", "<"):
+        assert syntax not in body.split("[打开任务]")[0], syntax
+    assert "［点我］（http://evil）" in rendered.markdown
+
+
+def test_templates_per_kind_in_chinese() -> None:
+    assert render(samples.message()).title.startswith("【新任务】")
+    escalation = render(samples.message(kind="NOTIFICATION_KIND_ESCALATION"))
+    assert escalation.title.startswith("【升级提醒】")
+    assert "督办" in escalation.markdown
+
+
+def test_sms_fits_one_segment() -> None:
+    rendered = render(samples.message(title="很长的标题" * 30))
+    assert len(rendered.sms_text) <= SMS_SEGMENT_CHARS
+    assert all(len(v) <= SMS_PARAM_CHARS for v in rendered.sms_params.values())
+
+
+@given(st.text(max_size=3000), st.integers(min_value=8, max_value=4096))
+def test_fit_utf8_never_exceeds_the_limit(text: str, limit: int) -> None:
+    fitted = fit_utf8(text, limit)
+    assert len(fitted.encode()) <= limit
+    assert fitted == text or fitted.endswith("…")
+
+
+@given(st.from_regex(r"1[3-9]\d{9}", fullmatch=True), st.text(alphabet="张三住址，", max_size=5))
+def test_any_mobile_in_text_is_masked(phone: str, around: str) -> None:
+    assert phone not in mask_personal(f"{around}{phone}{around}")
+    assert phone not in inert(f"{around}+86 {phone}")
