@@ -13,6 +13,7 @@ from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
 from gridline.db import Database
 from gridline.http import service_app
+from gridline.links import PageLinks
 from gridline.logging import get_logger
 from gridline.personal import Sealer
 from gridline.rpc import RpcServer
@@ -76,7 +77,12 @@ def create_app(settings: Settings) -> FastAPI:
                         topic=topics.REPORTS,
                         group=GROUP,
                         handler=report_handler(
-                            directory, producer, settings.public_base_url, load, policy, areas
+                            directory,
+                            producer,
+                            PageLinks.from_settings(settings),
+                            load,
+                            policy,
+                            areas,
                         ),
                         db=db,
                         producer=producer,

@@ -12,6 +12,7 @@ from gridline.bus.envelope import Envelope
 from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import events_pb2
 from gridline.ids import derived_id
+from gridline.links import PageLinks
 from gridline.timestamps import now
 from services.assignment import metrics, storage
 from services.assignment.assignee import CadreLoad
@@ -25,7 +26,7 @@ GROUP = "assignment.reports"
 def report_handler(
     directory: Directory,
     producer: EventProducer,
-    link_base: str,
+    links: PageLinks,
     load: CadreLoad,
     policy: Policy,
     areas: RiskAreas,
@@ -49,9 +50,7 @@ def report_handler(
             source=report.source,
             at=moment,
         )
-        placement = place(
-            report, directory, now=moment, link_base=link_base, decision=decision, load=load
-        )
+        placement = place(report, directory, now=moment, links=links, decision=decision, load=load)
         task = placement.task
         await producer.publish(
             topics.TASKS,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
-from gridline.links import task_link
+from gridline.links import PageLinks
 from gridline.timestamps import to_timestamp
 from services.assignment.assignee import CadreLoad, choose
 from services.assignment.directory import Directory, Link, NodeKind, Person, Role
@@ -87,7 +87,7 @@ def place(
     directory: Directory,
     *,
     now: datetime,
-    link_base: str,
+    links: PageLinks,
     decision: Decision,
     load: CadreLoad | None = None,
 ) -> Placement:
@@ -134,7 +134,7 @@ def place(
         follow_up=_follow_up(decision, report, now),
         policy_version=decision.policy_version,
     )
-    link = task_link(link_base, task_id)
+    link = links.link(task_id, now)
     title = "地址待核实的来返人员" if household is None else "新来返人员待核实"
     notification = events_pb2.Notification(
         notification_id=derived_id("notice", task_id, "assigned", first.group.id),

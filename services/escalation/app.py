@@ -15,13 +15,13 @@ from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
 from gridline.directory_client import DirectoryClient
 from gridline.http import service_app
+from gridline.links import PageLinks
 from gridline.rpc import RpcServer
 from gridline.settings import Settings
 from services.escalation import page, routes, storage
 from services.escalation.check_ins import load_rules
 from services.escalation.consumers import GROUP, task_handler
 from services.escalation.deadlines import DeadlineWatcher
-from services.escalation.page_links import PageLinks
 from services.escalation.policy import load_policy
 from services.escalation.roster import DirectoryRoster
 from services.escalation.servicer import TasksServicer

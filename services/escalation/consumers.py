@@ -11,10 +11,10 @@ from gridline.bus import topics
 from gridline.bus.consumer import Handler
 from gridline.bus.envelope import Envelope
 from gridline.contracts.v1 import events_pb2
+from gridline.links import PageLinks
 from gridline.timestamps import from_timestamp, now
 from services.escalation import metrics, storage
 from services.escalation.domain import TaskState
-from services.escalation.page_links import PageLinks
 from services.escalation.policy import DeadlinePolicy
 
 GROUP = "escalation.tasks"

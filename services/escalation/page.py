@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gridline.bus.producer import BrokerUnavailable
+from gridline.links import PageLinks
 from gridline.signed_links import LinkRefused
 from gridline.timestamps import now
 from services.escalation import check_in_flows, flows, storage
@@ -31,7 +32,6 @@ from services.escalation.domain import (
     TransitionRefused,
     allowed_actions,
 )
-from services.escalation.page_links import PageLinks
 from services.escalation.schemas import CheckInOut, LinkCheckInIn
 
 router = APIRouter(tags=["task page"], include_in_schema=False)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gridline.contracts.v1 import common_pb2
+from gridline.links import PageLinks
 from services.assignment.risk import (
     DEFAULT_POLICY_FILE,
     Decision,
@@ -26,3 +27,7 @@ def decision(risk: int = common_pb2.RISK_LEVEL_HIGH) -> Decision:
         source=common_pb2.REPORT_SOURCE_SELF_REPORT,
         at=datetime.now(UTC),
     )
+
+
+# Task-page links as escalation checks them, for placements made in tests.
+LINKS = PageLinks("http://x", b"test-link-key", timedelta(hours=24))

@@ -11,7 +11,7 @@ from services.assignment.assignee import CadreLoad, choose
 from services.assignment.demo_county import County, generate
 from services.assignment.directory import Directory, Role
 from services.assignment.placement import place
-from tests.assignment.support import decision
+from tests.assignment.support import LINKS, decision
 
 HOUSEHOLD = "cm02-g01-b02-u1-101"
 
@@ -47,7 +47,7 @@ def _place(directory: Directory, report_id: str, load: CadreLoad, household: str
         _report(report_id, address),
         directory,
         now=datetime.now(UTC),
-        link_base="http://x",
+        links=LINKS,
         decision=decision(),
         load=load,
     )
@@ -126,7 +126,7 @@ def test_a_building_only_address_goes_to_a_cadre_of_that_building(directory: Dir
         _report("r-building", f"城关社区{compound}2号楼"),
         directory,
         now=datetime.now(UTC),
-        link_base="x",
+        links=LINKS,
         decision=decision(),
     )
     building_cadres = {u.responsible_id for u in directory.children("cm02-g01-b02")}

@@ -11,7 +11,7 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from services.assignment.demo_county import TOTAL_HOUSEHOLDS, County, generate
 from services.assignment.directory import Directory, NodeKind, Role
 from services.assignment.placement import place
-from tests.assignment.support import decision
+from tests.assignment.support import LINKS, decision
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_placement_assigns_the_households_cadre(directory: Directory) -> None:
         _report(household.address),
         directory,
         now=datetime.now(UTC),
-        link_base="http://x",
+        links=LINKS,
         decision=decision(),
     )
     cadre = directory.chain(household.id)[0]
@@ -102,12 +102,15 @@ def test_placement_assigns_the_households_cadre(directory: Directory) -> None:
     assert placed.task.assignee.group_id == cadre.group.id
     assert placed.notification.recipient.group_id == cadre.group.id
     assert "620102********1234" in placed.notification.body
-    assert placed.notification.link == f"http://x/v1/tasks/{placed.task.task_id}"
+    link = placed.notification.link
+    assert link.startswith(f"http://x/t/{placed.task.task_id}?e=")
+    expires, signature = (part.split("=", 1)[1] for part in link.split("?", 1)[1].split("&"))
+    assert LINKS.check(placed.task.task_id, expires, signature, datetime.now(UTC))
     again = place(
         _report(household.address),
         directory,
         now=datetime.now(UTC),
-        link_base="http://x",
+        links=LINKS,
         decision=decision(),
     )
     assert again.task.task_id == placed.task.task_id
@@ -119,7 +122,7 @@ def test_unmatched_address_becomes_triage_at_the_named_community(directory: Dire
         _report("皋兰县石洞镇东湾社区新建平房12号"),
         directory,
         now=datetime.now(UTC),
-        link_base="x",
+        links=LINKS,
         decision=decision(),
     )
     assert placed.triage
@@ -133,7 +136,7 @@ def test_address_naming_no_community_goes_to_the_township(directory: Directory) 
         _report("兰州火车站附近"),
         directory,
         now=datetime.now(UTC),
-        link_base="x",
+        links=LINKS,
         decision=decision(),
     )
     assert placed.triage

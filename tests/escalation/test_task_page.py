@@ -17,6 +17,7 @@ from gridline.bus import topics
 from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import events_pb2
 from gridline.db import Database
+from gridline.links import PageLinks
 from gridline.settings import Settings
 from gridline.timestamps import now
 from services.escalation import page, routes, storage
@@ -24,7 +25,6 @@ from services.escalation.check_ins import CheckInConfig, CheckInRules, HealthCen
 from services.escalation.deadlines import fire_due
 from services.escalation.domain import Action, Measure
 from services.escalation.flows import Change, change_task
-from services.escalation.page_links import PageLinks
 from services.escalation.policy import every_level_after
 from tests.escalation.conftest import new_task, static_chain
 from tests.escalation.records import published
