@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import BrokerUnavailable, EventProducer
+from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
 from gridline.logging import get_logger
 from gridline.timestamps import now
+from gridline.workers import PeriodicWorker
 from services.escalation import check_in_flows, metrics, storage
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
@@ -116,7 +115,7 @@ async def count_open_tasks(db: Database, moment: datetime) -> dict[tuple[int, st
     return counts
 
 
-class DeadlineWatcher:
+class DeadlineWatcher(PeriodicWorker):
     """Looks for due deadlines (and missed check-ins) every `tick` seconds while it is open."""
 
     def __init__(
@@ -131,40 +130,20 @@ class DeadlineWatcher:
     ) -> None:
         self._args = (db, chain_of, producer, policy)
         self._check_ins = check_ins
-        self._tick = tick
         self._clock = clock
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(tick)
 
-    async def __aenter__(self) -> DeadlineWatcher:
-        self._task = asyncio.create_task(self._run(), name="deadlines")
-        return self
+    name = "deadlines"
 
-    async def __aexit__(self, *_: object) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def alive(self) -> bool:
-        """Readiness: the loop is running."""
-        return self._task is not None and not self._task.done()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                # While passes raise something, more may be due: look again at once.
-                while await fire_due(*self._args, self._clock()) and not self._stopping.is_set():
-                    pass
-                if self._check_ins is not None:
-                    db, chain_of, producer, _ = self._args
-                    while await check_in_flows.fire_missed(
-                        db, producer, chain_of, self._check_ins, self._clock()
-                    ):
-                        pass
-                await count_open_tasks(self._args[0], self._clock())
-            except BrokerUnavailable as exc:
-                log.warning("broker unavailable, deadlines wait", error=str(exc))
-            except Exception:
-                log.exception("deadline pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._tick)
+    async def run_pass(self) -> None:
+        """Fire what is due, then missed check-ins, then refresh the open-task gauge."""
+        # While passes raise something, more may be due: look again at once.
+        while await fire_due(*self._args, self._clock()) and not self.stopping:
+            pass
+        if self._check_ins is not None:
+            db, chain_of, producer, _ = self._args
+            while await check_in_flows.fire_missed(
+                db, producer, chain_of, self._check_ins, self._clock()
+            ):
+                pass
+        await count_open_tasks(self._args[0], self._clock())

@@ -7,22 +7,21 @@ and skipped by other replicas, and every event id derives from day, step and rec
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 
-import grpc
 from sqlalchemy.exc import IntegrityError
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import BrokerUnavailable, EventProducer
+from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
 from gridline.logging import get_logger
 from gridline.timestamps import now, to_timestamp
+from gridline.workers import PeriodicWorker
 from services.escalation import metrics, storage
 from services.escalation.zero_reports import (
     Counts,
@@ -179,7 +178,7 @@ async def _notify(
     return notice.notification_id
 
 
-class ZeroReportWatcher:
+class ZeroReportWatcher(PeriodicWorker):
     """Advances the reporting days every `tick` seconds while its context is open."""
 
     def __init__(
@@ -192,36 +191,16 @@ class ZeroReportWatcher:
         clock: Callable[[], datetime] = now,
     ) -> None:
         self._db, self._producer, self._roster_of = db, producer, roster_of
-        self._schedule, self._tick, self._clock = schedule, tick, clock
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._schedule, self._clock = schedule, clock
+        super().__init__(tick)
 
-    async def __aenter__(self) -> ZeroReportWatcher:
-        self._task = asyncio.create_task(self._run(), name="zero-reports")
-        return self
+    name = "zero-reports"
 
-    async def __aexit__(self, *_: object) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def alive(self) -> bool:
-        """Readiness: the loop is running."""
-        return self._task is not None and not self._task.done()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                roster = await self._roster_of()
-                # A step done may leave the next one due already (after a long stop).
-                while await advance(self._db, self._producer, roster, self._schedule,
-                                    self._clock()) and not self._stopping.is_set():  # fmt: skip
-                    pass
-            except BrokerUnavailable as exc:
-                log.warning("broker unavailable, zero-reports wait", error=str(exc))
-            except grpc.aio.AioRpcError as exc:
-                log.warning("directory unavailable, zero-reports wait", code=exc.code().name)
-            except Exception:
-                log.exception("zero-report pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._tick)
+    async def run_pass(self) -> None:
+        """Advance the reporting days as far as the clock allows."""
+        roster = await self._roster_of()
+        # A step done may leave the next one due already (after a long stop).
+        while not self.stopping and await advance(
+            self._db, self._producer, roster, self._schedule, self._clock()
+        ):
+            pass

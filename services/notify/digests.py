@@ -9,7 +9,6 @@ replica that died holding a claim leaves it; after `STALE_CLAIM` another marks t
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 
@@ -20,6 +19,7 @@ from gridline.contracts.v1 import events_pb2
 from gridline.db import Database
 from gridline.logging import get_logger
 from gridline.timestamps import now
+from gridline.workers import PeriodicWorker
 from services.notify import metrics, storage
 from services.notify.channels.base import Channel, Message, Outgoing, TransientFailure
 from services.notify.consumers import Deliverer, Outcome
@@ -32,33 +32,19 @@ STALE_CLAIM = timedelta(minutes=5)
 _LOOK_AHEAD = 60
 
 
-class Digester:
-    """Sends waiting entries as digests within each robot's budget."""
+class Digester(PeriodicWorker):
+    """Sends waiting entries as digests within each robot's budget, one flush per tick."""
+
+    name = "notify digester"
 
     def __init__(self, deliverer: Deliverer, db: Database, tick_seconds: float = 1.0) -> None:
         self._deliverer = deliverer
         self._db = db
-        self._tick = tick_seconds
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(tick_seconds)
 
-    async def __aenter__(self) -> Digester:
-        """Run in the background until the context exits."""
-        self._task = asyncio.create_task(self.run(), name="notify digester")
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def run(self) -> None:
-        """Flush forever, one tick apart; a failing tick is logged and the next one tries."""
-        while True:
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("digest tick failed")
-            await asyncio.sleep(self._tick)
+    async def run_pass(self) -> None:
+        """Flush what the budgets allow now."""
+        await self.flush()
 
     async def flush(self) -> int:
         """Send what budgets allow now; the number of digests sent."""
