@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
@@ -19,6 +20,7 @@ from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc,
 from gridline.embedded import EmbeddedBroker, free_port
 from gridline.settings import Settings
 from services.assignment.app import create_app
+from services.assignment.consumers import TASKS_GROUP
 from tests.helpers import eventually
 
 HOUSEHOLD = "cm03-g02-b02-u2-201"
@@ -165,7 +167,22 @@ async def test_a_cadre_put_on_leave_through_the_api_gets_no_new_tasks(
     assert "not another cadre" in refused.json()["detail"]
 
 
-async def test_completed_tasks_stop_counting_as_open_load(assignment: Assignment) -> None:
+async def consumed_everything(bootstrap: str, topic: str, group: str) -> bool:
+    """Whether the group has committed every record now on the topic."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions)
+        committed = {tp: await consumer.committed(tp) or 0 for tp in ends}
+        return all(committed[tp] >= end for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+
+
+async def test_completed_tasks_stop_counting_as_open_load(
+    assignment: Assignment, broker: EmbeddedBroker
+) -> None:
     placed = [await assignment.placement(await assignment.report("510104")) for _ in range(2)]
     cadre = placed[0].assignee_id
     assert {p.assignee_id for p in placed} == {cadre}
@@ -190,6 +207,12 @@ async def test_completed_tasks_stop_counting_as_open_load(assignment: Assignment
         return await open_tasks() == 1
 
     await eventually(one_left, within=60)
+
+    async def both_completions_applied() -> bool:
+        return await consumed_everything(broker.bootstrap, topics.TASKS, TASKS_GROUP)
+
+    await eventually(both_completions_applied, within=60)
+    assert await open_tasks() == 1
     # The household's own cadre still takes its next report, whatever the grid's load.
     after = await assignment.placement(await assignment.report("510104"))
     assert after.assignee_id == cadre
