@@ -38,6 +38,13 @@ class RpcServer:
         )
         self._server.add_insecure_port(self.address)
 
+    async def __aenter__(self) -> RpcServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     async def start(self) -> None:
         """Start serving and report every service as serving."""
         await self._server.start()

@@ -68,47 +68,44 @@ def create_app(settings: Settings) -> FastAPI:
                 ],
                 [directory_pb2.DESCRIPTOR.services_by_name["Directory"].full_name],
             )
-            await rpc.start()
-            try:
-                async with (
-                    EventProducer(settings) as producer,
-                    ConsumerRunner(
-                        settings=settings,
-                        topic=topics.REPORTS,
-                        group=GROUP,
-                        handler=report_handler(
-                            directory,
-                            producer,
-                            PageLinks.from_settings(settings),
-                            load,
-                            policy,
-                            areas,
-                        ),
-                        db=db,
-                        producer=producer,
-                    ) as runner,
-                    ConsumerRunner(
-                        settings=settings,
-                        topic=topics.TASKS,
-                        group=TASKS_GROUP,
-                        handler=task_handler(load),
-                        db=db,
-                        producer=producer,
-                    ) as tasks_runner,
-                ):
-                    app.state.directory = directory
-                    app.state.risk_areas = areas
-                    app.state.policy = policy
-                    app.state.db = db
-                    app.state.readiness = {
-                        "database": db.ping,
-                        "broker": producer.is_connected,
-                        "consumer": runner.alive,
-                        "tasks consumer": tasks_runner.alive,
-                    }
-                    yield
-            finally:
-                await rpc.stop()
+            async with (
+                rpc,
+                EventProducer(settings) as producer,
+                ConsumerRunner(
+                    settings=settings,
+                    topic=topics.REPORTS,
+                    group=GROUP,
+                    handler=report_handler(
+                        directory,
+                        producer,
+                        PageLinks.from_settings(settings),
+                        load,
+                        policy,
+                        areas,
+                    ),
+                    db=db,
+                    producer=producer,
+                ) as runner,
+                ConsumerRunner(
+                    settings=settings,
+                    topic=topics.TASKS,
+                    group=TASKS_GROUP,
+                    handler=task_handler(load),
+                    db=db,
+                    producer=producer,
+                ) as tasks_runner,
+            ):
+                app.state.directory = directory
+                app.state.risk_areas = areas
+                app.state.policy = policy
+                app.state.db = db
+                app.state.readiness = {
+                    "database": db.ping,
+                    "broker": producer.is_connected,
+                    "consumer": runner.alive,
+                    "tasks consumer": tasks_runner.alive,
+                }
+                yield
 
     app = service_app(
         title="Gridline assignment",

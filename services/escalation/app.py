@@ -68,8 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
             ZeroReportWatcher(
                 db, producer, roster, schedule, settings.escalation_tick_seconds
             ) as zero_reports,
-        ):
-            rpc = RpcServer(
+            RpcServer(
                 settings.host,
                 settings.tasks_grpc_port,
                 [
@@ -78,8 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
                     )
                 ],
                 [tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name],
-            )
-            await rpc.start()
+            ),
+        ):
             app.state.db = db
             app.state.producer = producer
             app.state.policy = policy
@@ -94,10 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "deadlines": deadlines.alive,
                 "zero_reports": zero_reports.alive,
             }
-            try:
-                yield
-            finally:
-                await rpc.stop()
+            yield
 
     app = service_app(
         title="Gridline escalation",

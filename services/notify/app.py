@@ -55,8 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
                         db=db,
                         producer=producer,
                     ) as runner,
-                ):
-                    rpc = RpcServer(
+                    RpcServer(
                         settings.host,
                         settings.notify_grpc_port,
                         [
@@ -65,8 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
                             )
                         ],
                         [notify_pb2.DESCRIPTOR.services_by_name["Notify"].full_name],
-                    )
-                    await rpc.start()
+                    ),
+                ):
                     app.state.db = db
                     app.state.readiness = {
                         "database": db.ping,
@@ -74,10 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
                         "consumer": runner.alive,
                         "redis": redis.ping,
                     }
-                    try:
-                        yield
-                    finally:
-                        await rpc.stop()
+                    yield
         finally:
             await router.close()
 
