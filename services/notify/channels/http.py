@@ -42,3 +42,14 @@ def by_code(channel: str, code: object, message: object, transient: set[object])
     """The failure for a vendor error code: transient when listed, else permanent."""
     detail = f"{channel}: error {code}: {str(message)[:200]}"
     return TransientFailure(detail) if code in transient else PermanentFailure(detail)
+
+
+class HttpChannel:
+    """What every HTTP channel shares: one connection pool, closed with the channel."""
+
+    def __init__(self, timeout: float) -> None:
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()

@@ -9,10 +9,8 @@ import time
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from services.notify.channels.base import Outgoing, PermanentFailure
-from services.notify.channels.http import by_code, call_json
+from services.notify.channels.http import HttpChannel, by_code, call_json
 from services.notify.groups import Robot
 from services.notify.templates import fit_utf8
 
@@ -38,7 +36,7 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-class WeComChannel:
+class WeComChannel(HttpChannel):
     """WeCom group robot: markdown, or text with `mentioned_list` when the group names people."""
 
     name = "wecom"
@@ -50,7 +48,7 @@ class WeComChannel:
 
     def __init__(self, base_url: str, timeout: float) -> None:
         self._base = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout)
 
     def body(self, outgoing: Outgoing) -> dict[str, Any]:
         """The JSON WeCom takes for this message."""
@@ -87,12 +85,8 @@ class WeComChannel:
                 self.name, answer.get("errcode"), answer.get("errmsg"), self.TRANSIENT_CODES
             )
 
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
 
-
-class DingTalkChannel:
+class DingTalkChannel(HttpChannel):
     """DingTalk custom robot: markdown or text with `at.atUserIds`, signed by timestamp + sign."""
 
     name = "dingtalk"
@@ -103,7 +97,7 @@ class DingTalkChannel:
 
     def __init__(self, base_url: str, timeout: float) -> None:
         self._base = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout)
 
     def body(self, outgoing: Outgoing) -> dict[str, Any]:
         """The JSON DingTalk takes (markdown or text); a mention shows only when `@userid` is
@@ -150,12 +144,8 @@ class DingTalkChannel:
                 self.name, answer.get("errcode"), answer.get("errmsg"), self.TRANSIENT_CODES
             )
 
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
 
-
-class FeishuChannel:
+class FeishuChannel(HttpChannel):
     """Feishu custom bot: an interactive card or text, timestamp + sign in the body."""
 
     name = "feishu"
@@ -167,7 +157,7 @@ class FeishuChannel:
 
     def __init__(self, base_url: str, timeout: float) -> None:
         self._base = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout)
 
     def body(self, outgoing: Outgoing) -> dict[str, Any]:
         """The card (or text) Feishu takes; mentions as `<at …></at>` tags."""
@@ -216,7 +206,3 @@ class FeishuChannel:
         code = answer.get("code", answer.get("StatusCode"))
         if code != 0:
             raise by_code(self.name, code, answer.get("msg"), self.TRANSIENT_CODES)
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()

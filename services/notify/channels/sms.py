@@ -11,10 +11,8 @@ from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import quote, urlsplit
 
-import httpx
-
 from services.notify.channels.base import Outgoing, PermanentFailure
-from services.notify.channels.http import by_code, call_json
+from services.notify.channels.http import HttpChannel, by_code, call_json
 from services.notify.groups import AliyunSms, GatewaySms, TencentSms
 
 
@@ -39,7 +37,7 @@ def aliyun_signature(params: dict[str, str], secret: str, method: str = "POST") 
     return base64.b64encode(digest).decode()
 
 
-class AliyunSmsChannel:
+class AliyunSmsChannel(HttpChannel):
     """Alibaba Cloud SMS `SendSms` (API 2017-05-25), template variables `kind` and `title`."""
 
     name = "sms-aliyun"
@@ -54,7 +52,7 @@ class AliyunSmsChannel:
     def __init__(self, account: AliyunSms, base_url: str, timeout: float) -> None:
         self._account = account
         self._base = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout)
 
     def params(self, outgoing: Outgoing, now: datetime, nonce: str) -> dict[str, str]:
         """The signed request parameters."""
@@ -85,10 +83,6 @@ class AliyunSmsChannel:
             raise by_code(
                 self.name, answer.get("Code"), answer.get("Message"), self.TRANSIENT_CODES
             )
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
 
 
 def _sha256_hex(data: bytes) -> str:
@@ -123,7 +117,7 @@ def tc3_authorization(
     )
 
 
-class TencentSmsChannel:
+class TencentSmsChannel(HttpChannel):
     """Tencent Cloud SMS `SendSms` (2021-01-11), template parameters [kind, title]."""
 
     name = "sms-tencent"
@@ -134,7 +128,7 @@ class TencentSmsChannel:
         self._account = account
         self._base = base_url.rstrip("/")
         self._host = urlsplit(self._base).netloc
-        self._client = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout)
 
     def body(self, outgoing: Outgoing) -> dict[str, object]:
         """The JSON body SendSms takes (E.164 numbers)."""
@@ -189,12 +183,8 @@ class TencentSmsChannel:
             if status.get("Code") != "Ok":
                 raise self._failure(str(status.get("Code")), str(status.get("Message")))
 
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
 
-
-class GatewaySmsChannel:
+class GatewaySmsChannel(HttpChannel):
     """A generic HTTP SMS gateway: JSON {phone, text, id}, bearer token, Idempotency-Key."""
 
     name = "sms-gateway"
@@ -202,7 +192,7 @@ class GatewaySmsChannel:
 
     def __init__(self, account: GatewaySms, timeout: float) -> None:
         self._account = account
-        self._client = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout)
 
     async def send(self, outgoing: Outgoing) -> None:
         """POST once; any 2xx is success."""
@@ -223,7 +213,3 @@ class GatewaySmsChannel:
         )
         if status >= 300:
             raise PermanentFailure(f"{self.name}: HTTP {status}: {str(answer)[:200]}")
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()

@@ -7,13 +7,11 @@ import hmac
 import json
 import time
 
-import httpx
-
 from services.notify.channels.base import Outgoing, PermanentFailure
-from services.notify.channels.http import call_json
+from services.notify.channels.http import HttpChannel, call_json
 
 
-class WebhookChannel:
+class WebhookChannel(HttpChannel):
     """POSTs the message as JSON to a URL template with `{group_id}`."""
 
     name = "webhook"
@@ -21,7 +19,7 @@ class WebhookChannel:
 
     def __init__(self, url_template: str, timeout: float) -> None:
         self._template = url_template
-        self._client = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout)
 
     async def send(self, outgoing: Outgoing) -> None:
         """POST once; 4xx other than 408/429 is permanent, anything else may be retried."""
@@ -38,10 +36,6 @@ class WebhookChannel:
         if status >= 300:
             raise PermanentFailure(f"{self.name}: HTTP {status}")
 
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
-
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     """`sha256=` hex HMAC-SHA256 of "timestamp." followed by the exact body."""
@@ -49,14 +43,14 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-class SignedWebhookChannel:
+class SignedWebhookChannel(HttpChannel):
     """A group's own webhook (its URL is the robot key) signed with its secret."""
 
     name = "signed_webhook"
     idempotent = True
 
     def __init__(self, timeout: float) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout)
 
     async def send(self, outgoing: Outgoing) -> None:
         """POST the message and its markdown with X-Gridline-Timestamp/-Signature headers."""
@@ -85,7 +79,3 @@ class SignedWebhookChannel:
         )
         if status >= 300:
             raise PermanentFailure(f"{self.name}: HTTP {status}")
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
