@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -82,3 +82,25 @@ async def call(
         with attempt:
             return await method(request, timeout=deadline)
     raise AssertionError("unreachable: tenacity reraises the last error")
+
+
+class RpcClient:
+    """A channel to one server; typed clients call through `_call` with a deadline and retries."""
+
+    def __init__(self, target: str, timeout: float = 2.0, attempts: int = 3) -> None:
+        self._channel = channel(target)
+        self._timeout = timeout
+        self._attempts = attempts
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def _call(self, method: Callable[..., Awaitable[ReplyT]], request: object) -> ReplyT:
+        return await call(method, request, deadline=self._timeout, attempts=self._attempts)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()

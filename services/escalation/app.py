@@ -64,9 +64,12 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.escalation_tick_seconds,
                 check_ins=check_ins,
             ) as deadlines,
-            DirectoryRoster(settings.directory_target) as roster,
             ZeroReportWatcher(
-                db, producer, roster, schedule, settings.escalation_tick_seconds
+                db,
+                producer,
+                DirectoryRoster(directory),
+                schedule,
+                settings.escalation_tick_seconds,
             ) as zero_reports,
             RpcServer(
                 settings.host,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
-from gridline.rpc import call, channel
+from gridline.contracts.v1 import common_pb2
+from gridline.directory_client import DirectoryClient
 from gridline.timestamps import now
 from services.escalation.zero_reports import SUMMARY_LEVELS, RosterGrid
 
@@ -20,22 +20,14 @@ class DirectoryRoster:
 
     def __init__(
         self,
-        target: str,
+        directory: DirectoryClient,
         refresh: timedelta = timedelta(minutes=10),
-        timeout: float = 5.0,
         clock: Callable[[], datetime] = now,
     ) -> None:
-        self._channel = channel(target)
-        self._stub = directory_pb2_grpc.DirectoryStub(self._channel)
-        self._refresh, self._timeout, self._clock = refresh, timeout, clock
+        self._directory = directory
+        self._refresh, self._clock = refresh, clock
         self._grids: list[RosterGrid] = []
         self._read_at: datetime | None = None
-
-    async def __aenter__(self) -> DirectoryRoster:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self._channel.close()
 
     async def __call__(self) -> list[RosterGrid]:
         """The grids and their offices (cached for `refresh`)."""
@@ -46,22 +38,13 @@ class DirectoryRoster:
         return self._grids
 
     async def _read(self) -> list[RosterGrid]:
-        cadres = await call(
-            self._stub.ListCadreLoad,
-            directory_pb2.ListCadreLoadRequest(),
-            deadline=self._timeout,
-            attempts=3,
-        )
+        cadres = await self._directory.cadre_load()
         grids = []
-        for grid_id in sorted({g for cadre in cadres.cadres for g in cadre.grid_ids}):
-            chain = await call(
-                self._stub.GetChain,
-                directory_pb2.GetChainRequest(node_id=grid_id),
-                deadline=self._timeout,
-                attempts=3,
-            )
+        for grid_id in sorted({g for cadre in cadres for g in cadre.grid_ids}):
             offices: dict[int, common_pb2.Responsible] = {
-                r.level: r for r in chain.levels if r.level in SUMMARY_LEVELS
+                r.level: r
+                for r in await self._directory.chain(grid_id)
+                if r.level in SUMMARY_LEVELS
             }
             grids.append(RosterGrid(grid_id, grid_id, 0, offices))
         return grids

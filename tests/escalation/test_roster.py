@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from gridline.directory_client import DirectoryClient
 from gridline.embedded import free_port
 from gridline.rpc import RpcServer
 from services.escalation.roster import DirectoryRoster
@@ -54,7 +55,8 @@ async def test_every_served_grid_with_its_offices_read_again_after_the_refresh(
     directory: tuple[str, Directory], clock: Clock
 ) -> None:
     target, servicer = directory
-    async with DirectoryRoster(target, refresh=timedelta(minutes=10), clock=clock) as roster:
+    async with DirectoryClient(target) as client:
+        roster = DirectoryRoster(client, refresh=timedelta(minutes=10), clock=clock)
         grids = await roster()
         assert [g.grid_id for g in grids] == ["grid-a", "grid-b", "grid-c"]
         assert sorted(grids[0].offices) == [
