@@ -16,9 +16,10 @@ from gridline.links import PageLinks
 from gridline.timestamps import now
 from services.assignment import metrics, storage
 from services.assignment.assignee import CadreLoad
+from services.assignment.cases import case_id, enrichment, holder
 from services.assignment.directory import Directory
 from services.assignment.placement import place
-from services.assignment.risk import Policy, RiskAreas, decide
+from services.assignment.risk import RISK_LEVELS, SOURCES, Policy, RiskAreas, decide
 
 GROUP = "assignment.reports"
 
@@ -33,9 +34,19 @@ def report_handler(
 ) -> Handler:
     """Place each report, decide its measure, publish task and notices, record the placement.
 
-    The measure is decided from the risk areas as they stand when the report is placed, so a
-    change applies to the next report and never rewrites a task already created.
+    A report of a person whose case is open joins that case instead: no task, one notice to
+    the case's holder (see `cases`). The measure is decided from the risk areas as they stand
+    when the report is placed, so a change applies to the next report and never rewrites a task
+    already created.
     """
+
+    async def publish_notice(notice: events_pb2.Notification) -> None:
+        await producer.publish(
+            topics.NOTIFICATIONS,
+            Envelope(
+                event_id=notice.notification_id, key=notice.recipient.group_id, message=notice
+            ),
+        )
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
         report = envelope.message
@@ -50,6 +61,29 @@ def report_handler(
             source=report.source,
             at=moment,
         )
+        person_case = case_id(report)
+        case = await storage.open_case(session, person_case)
+        if case is not None:
+            await publish_notice(
+                enrichment(
+                    case,
+                    report,
+                    decision=decision,
+                    resolution=directory.locate(report.address),
+                    recipient=holder(directory, case),
+                    link=links.link(case.task_id, moment),
+                    now=moment,
+                )
+            )
+            storage.record_merge(
+                session,
+                case,
+                report_id=report.report_id,
+                case_id=person_case,
+                risk=RISK_LEVELS[decision.risk],
+            )
+            metrics.REPORTS_MERGED.labels(SOURCES.get(report.source, "unspecified")).inc()
+            return
         placement = place(report, directory, now=moment, links=links, decision=decision, load=load)
         task = placement.task
         await producer.publish(
@@ -61,19 +95,19 @@ def report_handler(
             ),
         )
         for notice in placement.notifications:
-            await producer.publish(
-                topics.NOTIFICATIONS,
-                Envelope(
-                    event_id=notice.notification_id, key=notice.recipient.group_id, message=notice
-                ),
-            )
+            await publish_notice(notice)
         storage.record_placement(
             session,
             report_id=report.report_id,
             task_id=task.task_id,
+            case_id=person_case,
             node_id=placement.node_id,
+            grid_id=task.grid_id,
             triage=placement.triage,
             assignee_id=task.assignee.person_id,
+            holder_group_id=task.assignee.group_id,
+            holder_level=task.assignee.level,
+            risk=task.decided_risk,
             measure_id=decision.measure_id,
             policy_version=decision.policy_version,
         )
@@ -86,13 +120,23 @@ def report_handler(
 TASKS_GROUP = "assignment.tasks"
 
 
+# Task events after which another group holds the task: later reports of the case go there.
+_HANDED_OVER = (events_pb2.TASK_EVENT_KIND_REASSIGNED, events_pb2.TASK_EVENT_KIND_SENT_TO_TRIAGE)
+
+
 def task_handler(load: CadreLoad) -> Handler:
-    """Keep cadre load in step with tasks.v1: a completed task no longer counts as open."""
+    """Keep cadre load and case holders in step with tasks.v1: a completed task no longer
+    counts as open; a reassigned one is held by its new group."""
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
         event = envelope.message
         if not isinstance(event, events_pb2.TaskEvent):
             raise TypeError(f"{topics.TASKS} carries TaskEvent, not {envelope.schema}")
+        if event.kind in _HANDED_OVER and event.assignee.group_id:
+            await storage.hand_over(
+                session, event.task_id, event.assignee.group_id, event.assignee.level
+            )
+            return
         if event.kind != events_pb2.TASK_EVENT_KIND_COMPLETED:
             return
         completed_at = (

@@ -9,6 +9,11 @@ PLACEMENTS = Counter(
     "Reports placed, by outcome: on a household, or to community triage.",
     ["outcome"],
 )
+REPORTS_MERGED = Counter(
+    "gridline_assignment_reports_merged_total",
+    "Reports of a person whose case was open, joined to it instead of opening a task, by source.",
+    ["source"],
+)
 DIRECTORY_NODES = Gauge(
     "gridline_assignment_directory_nodes", "Grid nodes in the loaded directory."
 )

@@ -79,7 +79,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
     async def GetPlacement(
         self, request: directory_pb2.GetPlacementRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.Placement:
-        """Where a report was placed."""
+        """Where a report was placed; for one that joined a case, the case's report."""
         async with self._db.session() as session:
             placement = await storage.get_placement(session, request.report_id)
         if placement is None:
@@ -95,6 +95,8 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
             assignee_id=placement.assignee_id,
             measure_id=placement.measure_id,
             policy_version=placement.policy_version,
+            case_report_id=placement.merged_into,
+            grid_id=placement.grid_id,
         )
 
     async def GetHousehold(

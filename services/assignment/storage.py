@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.db import utc_timestamp
 from gridline.personal import Sealer
+from services.assignment.cases import Case
 from services.assignment.directory import (
     Directory,
     Group,
@@ -79,15 +80,27 @@ class DirectoryMicroGrid(SQLModel, table=True):
 
 
 class Placement(SQLModel, table=True):
-    """Where a report was placed and the task it became."""
+    """Where a report was placed and the task it became.
+
+    A report that joined another report's case (`merged_into`) shares that case's task, place
+    and assignee; only the report that opened a case counts as open work.
+    """
 
     __tablename__ = "placement"
 
     report_id: str = Field(primary_key=True, max_length=64)
-    task_id: str = Field(max_length=64, unique=True)
+    task_id: str = Field(max_length=64, index=True)
+    # Intake's case of the person: the first report's id within its case window.
+    case_id: str = Field(default="", max_length=64, index=True)
+    merged_into: str = Field(default="", max_length=64)
     node_id: str = Field(max_length=64)
+    grid_id: str = Field(default="", max_length=64)
     triage: bool
     assignee_id: str = Field(default="", max_length=64, index=True)
+    # Who holds the case now: the assignee's group, then whoever tasks.v1 handed it to.
+    holder_group_id: str = Field(default="", max_length=64)
+    holder_level: int = 0
+    risk: int = 0  # the decided risk, as a RiskLevel
     measure_id: str = Field(default="", max_length=64)
     policy_version: str = Field(default="", max_length=64)
     placed_at: datetime = Field(
@@ -235,10 +248,10 @@ async def save_duty(session: AsyncSession, person: Person) -> None:
 
 
 async def open_counts(session: AsyncSession) -> dict[str, int]:
-    """How many placed tasks each person has that are not completed."""
+    """How many open cases each person holds (a case counts once, however many reports)."""
     rows = await session.exec(
         select(Placement.assignee_id, func.count())  # type: ignore[arg-type]
-        .where(Placement.completed_at.is_(None))  # type: ignore[union-attr]
+        .where(Placement.completed_at.is_(None), Placement.merged_into == "")  # type: ignore[union-attr]
         .group_by(Placement.assignee_id)
     )
     return {assignee: int(count) for assignee, count in rows.all() if assignee}
@@ -252,33 +265,120 @@ def record_placement(
     node_id: str,
     triage: bool,
     assignee_id: str,
+    case_id: str = "",
+    grid_id: str = "",
+    holder_group_id: str = "",
+    holder_level: int = 0,
+    risk: int = 0,
     measure_id: str = "",
     policy_version: str = "",
 ) -> None:
-    """Remember where a report went and who took it (commits with the consumer's transaction)."""
+    """Remember where a report went and who took it (commits with the consumer's transaction).
+
+    The report opens a case: `case_id` (intake's, else the report's own id) finds it again.
+    """
     session.add(
         Placement(
             report_id=report_id,
             task_id=task_id,
+            case_id=case_id or report_id,
             node_id=node_id,
+            grid_id=grid_id,
             triage=triage,
             assignee_id=assignee_id,
+            holder_group_id=holder_group_id,
+            holder_level=holder_level,
+            risk=risk,
             measure_id=measure_id,
             policy_version=policy_version,
         )
     )
 
 
+async def open_case(session: AsyncSession, case_id: str) -> Case | None:
+    """The open case a report of intake's case `case_id` joins, if assignment holds one.
+
+    The latest, should a completed case have been followed by a fresh one; its risk is the
+    highest any of its reports decided.
+    """
+    root = (
+        await session.exec(
+            select(Placement)
+            .where(
+                Placement.case_id == case_id,
+                Placement.merged_into == "",
+                Placement.completed_at.is_(None),  # type: ignore[union-attr]
+            )
+            .order_by(Placement.placed_at.desc())  # type: ignore[attr-defined]
+        )
+    ).first()
+    if root is None:
+        return None
+    risk = (
+        await session.exec(
+            select(func.max(Placement.risk)).where(Placement.task_id == root.task_id)
+        )
+    ).one()
+    return Case(
+        report_id=root.report_id,
+        task_id=root.task_id,
+        node_id=root.node_id,
+        grid_id=root.grid_id,
+        triage=root.triage,
+        risk=int(risk or 0),
+        assignee_id=root.assignee_id,
+        holder_group_id=root.holder_group_id,
+        holder_level=root.holder_level,
+        measure_id=root.measure_id,
+        policy_version=root.policy_version,
+    )
+
+
+def record_merge(
+    session: AsyncSession, case: Case, *, report_id: str, case_id: str, risk: int
+) -> None:
+    """Remember a report as part of `case`: its task, place and assignee, and its own risk."""
+    session.add(
+        Placement(
+            report_id=report_id,
+            task_id=case.task_id,
+            case_id=case_id,
+            merged_into=case.report_id,
+            node_id=case.node_id,
+            grid_id=case.grid_id,
+            triage=case.triage,
+            assignee_id=case.assignee_id,
+            holder_group_id=case.holder_group_id,
+            holder_level=case.holder_level,
+            risk=risk,
+            measure_id=case.measure_id,
+            policy_version=case.policy_version,
+        )
+    )
+
+
+async def hand_over(session: AsyncSession, task_id: str, group_id: str, level: int) -> None:
+    """Another group holds the task now (reassigned, or sent to triage)."""
+    await (await session.connection()).execute(
+        update(Placement)
+        .where(Placement.task_id == task_id)  # type: ignore[arg-type]
+        .values(holder_group_id=group_id, holder_level=level)
+    )
+
+
 async def complete_placement(
     session: AsyncSession, task_id: str, completed_at: datetime
 ) -> str | None:
-    """Mark a placed task completed; its assignee, or None if unknown or already completed."""
-    placement = (await session.exec(select(Placement).where(Placement.task_id == task_id))).first()
-    if placement is None or placement.completed_at is not None:
+    """Mark a task's case completed, with every report that joined it; the case's assignee,
+    or None if unknown or already completed."""
+    rows = (await session.exec(select(Placement).where(Placement.task_id == task_id))).all()
+    root = next((p for p in rows if not p.merged_into), None)
+    if root is None or root.completed_at is not None:
         return None
-    placement.completed_at = completed_at
-    session.add(placement)
-    return placement.assignee_id
+    for placement in rows:
+        placement.completed_at = completed_at
+        session.add(placement)
+    return root.assignee_id
 
 
 def _utc(moment: datetime | None) -> datetime | None:

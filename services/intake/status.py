@@ -20,6 +20,7 @@ class PlacementOut(BaseModel):
     """Where assignment placed the report."""
 
     node_id: str = Field(description="The household, or the community/township for triage.")
+    grid_id: str = Field("", description="The grid (the community for triage), as on the task.")
     triage: bool
     task_id: str
     placed_at: datetime | None
@@ -35,6 +36,17 @@ class TaskOut(BaseModel):
     deadline_at: datetime | None
 
 
+class CaseOut(BaseModel):
+    """The case a report joined: the same person was reported first by another report."""
+
+    report_id: str = Field(description="The report that opened the case.")
+    grid_id: str
+    task_id: str
+    task_state: str | None = Field(
+        None, description="The case's task as escalation holds it; unknown until it can be asked."
+    )
+
+
 class ReportStatusOut(BaseModel):
     """A report's story so far."""
 
@@ -43,7 +55,12 @@ class ReportStatusOut(BaseModel):
     source: str | None = Field(None, description="Known while intake remembers the report.")
     accepted_at: datetime | None = None
     placement: PlacementOut | None = None
-    tasks: list[TaskOut] = Field(default_factory=list)
+    case: CaseOut | None = Field(
+        None, description="Set when the report joined the open case of the same person."
+    )
+    tasks: list[TaskOut] = Field(
+        default_factory=list, description="The report's tasks: its case's, when it joined one."
+    )
     unavailable: list[str] = Field(
         default_factory=list, description="Services that could not be asked just now."
     )
@@ -73,7 +90,10 @@ async def report_status(
     directory: DirectoryClient,
     tasks: TasksClient,
 ) -> ReportStatusOut | None:
-    """The report's status, or None when no service knows it (StatusUnknown: cannot tell)."""
+    """The report's status, or None when no service knows it (StatusUnknown: cannot tell).
+
+    A report that joined another report's case follows that case's task.
+    """
     remembered = await redis.get(accepted_key(report_id))
     out = ReportStatusOut(report_id=report_id, status="accepted")
     if remembered:
@@ -89,14 +109,21 @@ async def report_status(
         out.status = "placed"
         out.placement = PlacementOut(
             node_id=placement.node_id,
+            grid_id=placement.grid_id,
             triage=placement.triage,
             task_id=placement.task_id,
             placed_at=from_timestamp(placement.placed_at)
             if placement.HasField("placed_at")
             else None,
         )
+        if placement.case_report_id:
+            out.case = CaseOut(
+                report_id=placement.case_report_id,
+                grid_id=placement.grid_id,
+                task_id=placement.task_id,
+            )
     try:
-        found = await tasks.tasks_of_report(report_id)
+        found = await tasks.tasks_of_report(out.case.report_id if out.case else report_id)
     except grpc.aio.AioRpcError:
         out.unavailable.append("tasks")
         found = []
@@ -114,6 +141,10 @@ async def report_status(
         )
     if out.tasks:
         out.status = "in_follow_up"
+    if out.case is not None:
+        out.case.task_state = next(
+            (t.state for t in out.tasks if t.task_id == out.case.task_id), None
+        )
     if not remembered and out.placement is None and not out.tasks:
         if out.unavailable:
             raise StatusUnknown(f"cannot ask {', '.join(out.unavailable)} just now")

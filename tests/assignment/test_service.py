@@ -11,16 +11,17 @@ import grpc
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from google.protobuf.message import Message
 
 from gridline.bus import topics
-from gridline.bus.envelope import Envelope
+from gridline.bus.envelope import Envelope, decode
 from gridline.bus.producer import EventProducer
 from gridline.bus.topics import ensure_topics
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc, events_pb2
 from gridline.embedded import EmbeddedBroker, free_port
 from gridline.settings import Settings
 from services.assignment.app import create_app
-from services.assignment.consumers import TASKS_GROUP
+from services.assignment.consumers import GROUP, TASKS_GROUP
 from tests.helpers import eventually
 
 HOUSEHOLD = "cm03-g02-b02-u2-201"
@@ -36,25 +37,35 @@ class Assignment:
         self.http = http
         self.stub = stub
         self.producer = producer
+        self.sent: dict[str, Envelope] = {}
 
-    async def report(self, region_code: str, address: str = ADDRESS) -> str:
-        """Publish an accepted report, as intake does; its id."""
+    async def report(
+        self,
+        region_code: str,
+        address: str = ADDRESS,
+        *,
+        source: int = common_pb2.REPORT_SOURCE_SELF_REPORT,
+        risk: int = common_pb2.RISK_LEVEL_LOW,
+        case_of: str = "",
+    ) -> str:
+        """Publish an accepted report, as intake does (`case_of`: a later report of the person
+        who the report `case_of` opened the case of); its id."""
         report_id = f"r-{uuid.uuid4().hex[:12]}"
         report = events_pb2.ReportAccepted(
             report_id=report_id,
-            person_key=f"k-{report_id}",
-            source=common_pb2.REPORT_SOURCE_SELF_REPORT,
+            person_key=f"k-{case_of or report_id}",
+            source=source,  # type: ignore[arg-type]
             name_masked="张*",
             id_number_masked="220102********0011",
             phone_masked="138****0000",
             origin_region_code=region_code,
             origin_name="长春市南关区",
-            origin_risk=common_pb2.RISK_LEVEL_LOW,
+            origin_risk=risk,  # type: ignore[arg-type]
             address=address,
+            case_report_id=case_of,
         )
-        await self.producer.publish(
-            topics.REPORTS, Envelope(event_id=report_id, key=report.person_key, message=report)
-        )
+        self.sent[report_id] = Envelope(event_id=report_id, key=report.person_key, message=report)
+        await self.producer.publish(topics.REPORTS, self.sent[report_id])
         return report_id
 
     async def placement(self, report_id: str) -> directory_pb2.Placement:
@@ -217,3 +228,61 @@ async def test_completed_tasks_stop_counting_as_open_load(
     after = await assignment.placement(await assignment.report("510104"))
     assert after.assignee_id == cadre
     assert await open_tasks() == 2
+
+
+async def events_on(bootstrap: str, topic: str) -> list[Message]:
+    """Every event now on a topic, oldest first."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[Message] = []
+        for tp, end in ends.items():
+            while await consumer.position(tp) < end:
+                for records in (await consumer.getmany(tp, timeout_ms=500)).values():
+                    found.extend(decode(r.key, r.value, list(r.headers)).message for r in records)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def test_two_sources_reporting_one_person_make_one_case_told_once(
+    assignment: Assignment, broker: EmbeddedBroker
+) -> None:
+    first = await assignment.placement(await assignment.report("510104"))
+    later_id = await assignment.report(
+        "220102",
+        source=common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN,
+        risk=common_pb2.RISK_LEVEL_HIGH,
+        case_of=first.report_id,
+    )
+    later = await assignment.placement(later_id)
+    assert (later.task_id, later.case_report_id) == (first.task_id, first.report_id)
+    assert (first.node_id, first.grid_id) == (HOUSEHOLD, "cm03-g02")
+    assert (later.node_id, later.grid_id) == (first.node_id, first.grid_id)
+    await assignment.producer.publish(topics.REPORTS, assignment.sent[later_id])  # a replay
+
+    async def replay_consumed() -> bool:
+        return await consumed_everything(broker.bootstrap, topics.REPORTS, GROUP)
+
+    await eventually(replay_consumed, within=60)
+    tasks = [
+        e for e in await events_on(broker.bootstrap, topics.TASKS)
+        if isinstance(e, events_pb2.TaskEvent) and e.task_id == first.task_id
+    ]  # fmt: skip
+    notices = [
+        n for n in await events_on(broker.bootstrap, topics.NOTIFICATIONS)
+        if isinstance(n, events_pb2.Notification) and n.task_id == first.task_id
+    ]  # fmt: skip
+    assert [t.report_id for t in tasks] == [first.report_id]
+    [enriched] = [n for n in notices if n.kind == events_pb2.NOTIFICATION_KIND_CASE_ENRICHED]
+    assert enriched.report_id == later_id
+    assert enriched.recipient.group_id == tasks[0].assignee.group_id
+    assert enriched.title == "同一人员再次被报告：风险更高"
+    listed = await assignment.stub.ListCadreLoad(
+        directory_pb2.ListCadreLoadRequest(grid_id="cm03-g02"), timeout=5
+    )
+    assert {c.person_id: c.open_tasks for c in listed.cadres}[first.assignee_id] == 1

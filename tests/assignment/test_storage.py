@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,36 @@ async def test_duty_state_and_load_survive_a_restart(db: Database) -> None:
     assert loaded.people["p-a"].on_leave and loaded.people["p-a"].backup_id == "p-b"
     assert counts == {"p-b": 3}
     assert len(placements) == 3
+
+
+async def test_a_case_counts_once_and_completes_with_every_report_that_joined_it(
+    db: Database,
+) -> None:
+    async with db.session() as session:
+        storage.record_placement(
+            session, report_id="c1", task_id="tc1", node_id="h1", grid_id="g1", triage=False,
+            assignee_id="p-a", holder_group_id="grp-a", holder_level=1, risk=1,
+        )  # fmt: skip
+    async with db.session() as session:
+        case = await storage.open_case(session, "c1")
+        assert case is not None and (case.report_id, case.risk) == ("c1", 1)
+        storage.record_merge(session, case, report_id="c2", case_id="c1", risk=3)
+        await storage.hand_over(session, "tc1", "grp-b", 2)
+    async with db.session() as session:
+        case = await storage.open_case(session, "c1")
+        counts = await storage.open_counts(session)
+        merged = await storage.get_placement(session, "c2")
+    assert case is not None and (case.task_id, case.risk) == ("tc1", 3)
+    assert (case.holder_group_id, case.holder_level) == ("grp-b", 2)
+    assert merged is not None and (merged.task_id, merged.merged_into) == ("tc1", "c1")
+    assert counts["p-a"] == 1  # the module's other tests hold other people's cases
+    async with db.session() as session:
+        assignee = await storage.complete_placement(session, "tc1", datetime.now(UTC))
+    async with db.session() as session:
+        again = await storage.complete_placement(session, "tc1", datetime.now(UTC))
+        rows = (
+            await session.exec(select(storage.Placement).where(storage.Placement.task_id == "tc1"))
+        ).all()
+        reopened = await storage.open_case(session, "c1")
+    assert (assignee, again, reopened) == ("p-a", None, None)
+    assert len(rows) == 2 and all(r.completed_at is not None for r in rows)

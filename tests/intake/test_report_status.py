@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,7 +41,8 @@ async def test_a_report_is_followed_to_its_household_and_task(platform: Platform
             answer = await client.get(location)
             assert answer.status_code == 200, answer.text
             seen.update(answer.json())
-            return bool(seen["status"] == "in_follow_up")
+            # Escalation may hold the task a moment before assignment commits the placement.
+            return bool(seen["status"] == "in_follow_up" and seen["placement"])
 
         await eventually(followed_up, within=30)
         unknown = await client.get("/v1/reports/0123456789abcdef0123456789abcdef")
@@ -53,6 +55,44 @@ async def test_a_report_is_followed_to_its_household_and_task(platform: Platform
     assert task["task_id"] == placement["task_id"]
     assert task["level"] == "cadre"
     assert unknown.status_code == 404
+
+
+async def test_a_later_report_of_the_person_names_the_case_it_joined(
+    platform: Platform, webhook: WebhookServer
+) -> None:
+    assert platform.endpoints is not None
+    body = next(r.body for r in build_reports(20, seed=5151) if r.expected_group)
+    again = {**body, "source": "cadre_visit", "cadre_id": "c-0042", "origin_risk": "high"}
+    again.pop("source_record_id", None)
+    async with httpx.AsyncClient(base_url=platform.endpoints.intake, timeout=30) as client:
+        first = (await client.post("/v1/reports", json=body)).json()["report_id"]
+        later = (await client.post("/v1/reports", json=again)).json()["report_id"]
+        seen: dict[str, Any] = {}
+
+        async def joined() -> bool:
+            answer = await client.get(f"/v1/reports/{later}")
+            assert answer.status_code == 200, answer.text
+            seen.update(answer.json())
+            return bool(seen["case"] and seen["case"]["task_state"])
+
+        await eventually(joined, within=30)
+        opened = (await client.get(f"/v1/reports/{first}")).json()
+
+    case = seen["case"]
+    assert case["report_id"] == first
+    assert case["task_state"] == "assigned"
+    assert case["grid_id"] == opened["placement"]["grid_id"] != ""
+    assert case["task_id"] == seen["placement"]["task_id"] == opened["placement"]["task_id"]
+    assert [t["task_id"] for t in seen["tasks"]] == [case["task_id"]]
+    assert seen["status"] == "in_follow_up" and seen["source"] == "cadre_visit"
+    assert opened["case"] is None
+
+    async def told() -> bool:
+        return any(
+            r.body["kind"] == "NOTIFICATION_KIND_CASE_ENRICHED" for r in webhook.for_report(later)
+        )
+
+    await eventually(told, within=30)
 
 
 async def test_unreachable_services_are_named_and_the_rest_answered(

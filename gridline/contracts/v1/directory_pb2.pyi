@@ -123,7 +123,7 @@ class GetPlacementRequest(_message.Message):
     def __init__(self, report_id: _Optional[str] = ...) -> None: ...
 
 class Placement(_message.Message):
-    __slots__ = ("report_id", "task_id", "node_id", "triage", "placed_at", "assignee_id", "measure_id", "policy_version")
+    __slots__ = ("report_id", "task_id", "node_id", "triage", "placed_at", "assignee_id", "measure_id", "policy_version", "case_report_id", "grid_id")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,8 @@ class Placement(_message.Message):
     ASSIGNEE_ID_FIELD_NUMBER: _ClassVar[int]
     MEASURE_ID_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CASE_REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    GRID_ID_FIELD_NUMBER: _ClassVar[int]
     report_id: str
     task_id: str
     node_id: str
@@ -140,4 +142,6 @@ class Placement(_message.Message):
     assignee_id: str
     measure_id: str
     policy_version: str
-    def __init__(self, report_id: _Optional[str] = ..., task_id: _Optional[str] = ..., node_id: _Optional[str] = ..., triage: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assignee_id: _Optional[str] = ..., measure_id: _Optional[str] = ..., policy_version: _Optional[str] = ...) -> None: ...
+    case_report_id: str
+    grid_id: str
+    def __init__(self, report_id: _Optional[str] = ..., task_id: _Optional[str] = ..., node_id: _Optional[str] = ..., triage: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assignee_id: _Optional[str] = ..., measure_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., case_report_id: _Optional[str] = ..., grid_id: _Optional[str] = ...) -> None: ...

@@ -30,6 +30,7 @@ class NotificationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NOTIFICATION_KIND_CHANNEL_BROKEN: _ClassVar[NotificationKind]
     NOTIFICATION_KIND_TEST: _ClassVar[NotificationKind]
     NOTIFICATION_KIND_DAILY_SUMMARY: _ClassVar[NotificationKind]
+    NOTIFICATION_KIND_CASE_ENRICHED: _ClassVar[NotificationKind]
 
 class DeliveryOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -50,6 +51,7 @@ NOTIFICATION_KIND_ESCALATION: NotificationKind
 NOTIFICATION_KIND_CHANNEL_BROKEN: NotificationKind
 NOTIFICATION_KIND_TEST: NotificationKind
 NOTIFICATION_KIND_DAILY_SUMMARY: NotificationKind
+NOTIFICATION_KIND_CASE_ENRICHED: NotificationKind
 DELIVERY_OUTCOME_UNSPECIFIED: DeliveryOutcome
 DELIVERY_OUTCOME_DELIVERED: DeliveryOutcome
 DELIVERY_OUTCOME_FAILED: DeliveryOutcome

@@ -1,0 +1,133 @@
+"""One case per person: a later report of someone whose case is open enriches it. No Kafka.
+
+Intake marks each report with its person's case (`case_report_id`: the first report within the
+case window). Assignment keeps one task per open case; a later report joins it and its holder is
+told once what the new report adds: who reported, when, a higher risk, a better or different
+address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from gridline.contracts.v1 import common_pb2, events_pb2
+from gridline.ids import derived_id
+from gridline.timestamps import to_timestamp
+from services.assignment.address_index import Resolution
+from services.assignment.directory import Directory, Link
+from services.assignment.placement import RISK_NAMES, responsible
+from services.assignment.risk import RISK_LEVELS, Decision
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SOURCE_NAMES = {
+    common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED: "健康码平台",
+    common_pb2.REPORT_SOURCE_SELF_REPORT: "本人自报",
+    common_pb2.REPORT_SOURCE_CADRE_VISIT: "干部入户排查",
+    common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN: "卡口扫码",
+    common_pb2.REPORT_SOURCE_NEIGHBOUR: "联户邻里",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """An open case as assignment holds it: the report that opened it and the task it became."""
+
+    report_id: str
+    task_id: str
+    node_id: str
+    grid_id: str
+    triage: bool
+    risk: int  # the highest risk its reports decided so far (RiskLevel)
+    assignee_id: str
+    holder_group_id: str
+    holder_level: int
+    measure_id: str = ""
+    policy_version: str = ""
+
+
+def case_id(report: events_pb2.ReportAccepted) -> str:
+    """Intake's case of the report: the first report of the person, else the report itself.
+
+    A first report looks up its own id too, so it joins a case that a later report of the same
+    person opened because it arrived first.
+    """
+    return report.case_report_id or report.report_id
+
+
+def holder(directory: Directory, case: Case) -> common_pb2.Responsible:
+    """Who to tell about the case: its assignee while their group holds it, else that group."""
+    person = directory.people.get(case.assignee_id)
+    group = directory.groups.get(case.holder_group_id)
+    if person is not None and group is not None and person.group_id == group.id:
+        return responsible(Link(role=person.role, person=person, group=group))
+    return common_pb2.Responsible(
+        level=case.holder_level,  # type: ignore[arg-type]
+        group_id=case.holder_group_id,
+        group_name=group.name if group else "",
+    )
+
+
+def raises_risk(case: Case, decision: Decision) -> bool:
+    """Whether the later report's decided risk is above every earlier report of the case."""
+    return RISK_LEVELS[decision.risk] > case.risk
+
+
+def _risk_name(level: int) -> str:
+    return RISK_NAMES.get(level, "未知")
+
+
+def _address_news(case: Case, report: events_pb2.ReportAccepted, resolution: Resolution) -> str:
+    if case.triage and resolution.household is not None:
+        return f"新报告的住址可定位到户：{report.address}，请据此安置。"
+    if resolution.node.id != case.node_id:
+        return f"新报告的住址与原报告不同：{report.address}，请核实。"
+    return ""
+
+
+def enrichment(
+    case: Case,
+    report: events_pb2.ReportAccepted,
+    *,
+    decision: Decision,
+    resolution: Resolution,
+    recipient: common_pb2.Responsible,
+    link: str,
+    now: datetime,
+) -> events_pb2.Notification:
+    """The one notice telling the case's holder that another report of the person came in.
+
+    Its id derives from the case's task and the report, so a replay repeats it.
+    """
+    reported_at = (
+        report.accepted_at.ToDatetime(tzinfo=now.tzinfo) if report.HasField("accepted_at") else now
+    )
+    source = SOURCE_NAMES.get(report.source, "其他来源")
+    parts = [
+        f"{report.name_masked}（身份证{report.id_number_masked}）已在跟进，"
+        f"{source}于{reported_at.astimezone(SHANGHAI):%m月%d日 %H:%M}再次报告此人，"
+        "并入原任务，无需另行接收。"
+    ]
+    higher = raises_risk(case, decision)
+    if higher:
+        parts.append(
+            f"新报告来自{report.origin_name}（{_risk_name(RISK_LEVELS[decision.risk])}风险），"
+            f"高于此前的{_risk_name(case.risk)}风险，"
+            f"按政策应{decision.measure.name}，请按较高风险处置。"
+        )
+    address = _address_news(case, report, resolution)
+    if address:
+        parts.append(address)
+    return events_pb2.Notification(
+        notification_id=derived_id("notice", case.task_id, "enriched", report.report_id),
+        kind=events_pb2.NOTIFICATION_KIND_CASE_ENRICHED,
+        recipient=recipient,
+        title="同一人员再次被报告：风险更高" if higher else "同一人员再次被报告",
+        body="".join(parts),
+        task_id=case.task_id,
+        report_id=report.report_id,
+        link=link,
+        created_at=to_timestamp(now),
+        report_accepted_at=report.accepted_at,
+    )

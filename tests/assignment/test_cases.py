@@ -1,0 +1,250 @@
+"""One case per person, without Kafka: the report handler on a real database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from google.protobuf.message import Message
+from prometheus_client import REGISTRY
+
+from gridline.bus import topics
+from gridline.bus.consumer import Handler
+from gridline.bus.envelope import Envelope
+from gridline.contracts.v1 import common_pb2, events_pb2
+from gridline.db import Database
+from gridline.settings import Settings
+from services.assignment import demo_county, storage
+from services.assignment.assignee import CadreLoad
+from services.assignment.cases import Case, enrichment
+from services.assignment.consumers import report_handler, task_handler
+from services.assignment.directory import Directory
+from services.assignment.risk import RiskAreas
+from tests.assignment.support import LINKS, POLICY, decision
+
+ADDRESS = "皋兰县石洞镇三川社区文化苑2号楼2单元201室"
+HOUSEHOLD = "cm03-g02-b02-u2-201"
+OTHER_ADDRESS = "皋兰县石洞镇三川社区文化苑2号楼2单元202室"
+UNPLACEABLE = "皋兰县石洞镇城北社区新建平房12号"
+LOW, HIGH = common_pb2.RISK_LEVEL_LOW, common_pb2.RISK_LEVEL_HIGH
+
+
+class Recorder:
+    """Stands in for the producer: keeps what the handler publishes, by topic."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, Message]] = []
+
+    async def publish(self, topic: str, envelope: Envelope) -> None:
+        """Keep one event."""
+        self.published.append((topic, envelope.message))
+
+    def of(self, topic: str, report_id: str) -> list[Message]:
+        """What was published on `topic` about one report."""
+        return [m for t, m in self.published if t == topic and m.report_id == report_id]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def directory() -> Directory:
+    county = demo_county.generate()
+    return Directory(county.nodes, county.people, county.groups, county.micro_grids)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    async with Database(Settings(data_dir=tmp_path), "assignment", storage.TABLES) as database:
+        yield database
+
+
+class Service:
+    """Assignment's two handlers on one database and one in-memory load."""
+
+    def __init__(self, directory: Directory, db: Database) -> None:
+        self.db = db
+        self.load = CadreLoad()
+        self.out = Recorder()
+        self.reports: Handler = report_handler(
+            directory,
+            self.out,
+            LINKS,
+            self.load,
+            POLICY,
+            RiskAreas(),  # type: ignore[arg-type]
+        )
+        self.tasks: Handler = task_handler(self.load)
+
+    async def report(
+        self,
+        report_id: str,
+        *,
+        case: str = "",
+        source: int = common_pb2.REPORT_SOURCE_SELF_REPORT,
+        risk: int = LOW,
+        address: str = ADDRESS,
+    ) -> events_pb2.ReportAccepted:
+        """Hand one report of the same person to the handler, as the consumer does."""
+        report = events_pb2.ReportAccepted(
+            report_id=report_id,
+            person_key="k-person",
+            source=source,  # type: ignore[arg-type]
+            name_masked="张*",
+            id_number_masked="620102********0011",
+            phone_masked="138****0000",
+            origin_region_code="310115",
+            origin_name="上海市浦东新区",
+            origin_risk=risk,  # type: ignore[arg-type]
+            address=address,
+            case_report_id=case,
+        )
+        report.accepted_at.FromDatetime(datetime(2022, 1, 20, 2, 5, tzinfo=UTC))
+        async with self.db.session() as session:
+            await self.reports(Envelope(report_id, report.person_key, report), session)
+        return report
+
+    async def task_event(self, event: events_pb2.TaskEvent) -> None:
+        """Hand one tasks.v1 event to the task handler."""
+        async with self.db.session() as session:
+            await self.tasks(Envelope(f"{event.task_id}-{event.kind}", "k", event), session)
+
+    async def placement(self, report_id: str) -> storage.Placement:
+        """The stored placement of a report."""
+        async with self.db.session() as session:
+            found = await storage.get_placement(session, report_id)
+        assert found is not None, report_id
+        return found
+
+    async def open_counts(self) -> dict[str, int]:
+        """Open cases per assignee, as stored."""
+        async with self.db.session() as session:
+            return await storage.open_counts(session)
+
+
+@pytest.fixture
+def service(directory: Directory, db: Database) -> Service:
+    return Service(directory, db)
+
+
+def _merged(source: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "gridline_assignment_reports_merged_total", {"source": source}
+    )
+    return value or 0.0
+
+
+async def test_a_later_report_joins_the_open_case_and_its_holder_is_told_once(
+    service: Service,
+) -> None:
+    merged_before = _merged("checkpoint_scan")
+    await service.report("r-first")
+    [task] = service.out.of(topics.TASKS, "r-first")
+    assert isinstance(task, events_pb2.TaskEvent)
+
+    await service.report(
+        "r-later", case="r-first", source=common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN, risk=HIGH
+    )
+
+    assert service.out.of(topics.TASKS, "r-later") == []
+    [notice] = service.out.of(topics.NOTIFICATIONS, "r-later")
+    assert isinstance(notice, events_pb2.Notification)
+    assert notice.kind == events_pb2.NOTIFICATION_KIND_CASE_ENRICHED
+    assert notice.task_id == task.task_id
+    assert notice.recipient.group_id == task.assignee.group_id
+    assert notice.title == "同一人员再次被报告：风险更高"
+    assert "卡口扫码于01月20日 10:05再次报告此人" in notice.body
+    assert "高于此前的低风险" in notice.body
+    assert "按政策应14天居家隔离" in notice.body
+    assert "住址" not in notice.body  # the same household: nothing new about where
+
+    later = await service.placement("r-later")
+    assert (later.task_id, later.merged_into, later.node_id) == (task.task_id, "r-first", HOUSEHOLD)
+    assert later.risk == HIGH
+    assert await service.open_counts() == {task.assignee.person_id: 1}
+    assert service.load.of(task.assignee.person_id) == 1
+    assert _merged("checkpoint_scan") == merged_before + 1
+
+
+async def test_a_first_report_arriving_after_a_later_one_joins_the_case_that_one_opened(
+    service: Service,
+) -> None:
+    await service.report("r-later", case="r-first", address=UNPLACEABLE)
+    [task] = service.out.of(topics.TASKS, "r-later")
+    assert isinstance(task, events_pb2.TaskEvent) and task.triage
+
+    await service.report("r-first", source=common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED)
+
+    assert service.out.of(topics.TASKS, "r-first") == []
+    [notice] = service.out.of(topics.NOTIFICATIONS, "r-first")
+    assert isinstance(notice, events_pb2.Notification)
+    assert notice.title == "同一人员再次被报告"
+    assert f"新报告的住址可定位到户：{ADDRESS}" in notice.body
+    first = await service.placement("r-first")
+    assert (first.task_id, first.merged_into) == (task.task_id, "r-later")
+
+
+async def test_after_a_completed_case_a_report_opens_a_new_one_that_the_next_joins(
+    service: Service,
+) -> None:
+    await service.report("r-1")
+    await service.report("r-2", case="r-1", source=common_pb2.REPORT_SOURCE_NEIGHBOUR)
+    first = await service.placement("r-1")
+    await service.task_event(
+        events_pb2.TaskEvent(task_id=first.task_id, kind=events_pb2.TASK_EVENT_KIND_COMPLETED)
+    )
+    assert (await service.placement("r-2")).completed_at is not None
+    assert await service.open_counts() == {}
+    assert service.load.of(first.assignee_id) == 0
+
+    await service.report("r-3", case="r-1", source=common_pb2.REPORT_SOURCE_CADRE_VISIT)
+    await service.report("r-4", case="r-1", source=common_pb2.REPORT_SOURCE_SELF_REPORT)
+
+    [reopened] = service.out.of(topics.TASKS, "r-3")
+    assert isinstance(reopened, events_pb2.TaskEvent) and reopened.task_id != first.task_id
+    assert service.out.of(topics.TASKS, "r-4") == []
+    assert (await service.placement("r-4")).merged_into == "r-3"
+    assert await service.open_counts() == {first.assignee_id: 1}
+
+
+async def test_the_notice_goes_to_the_group_holding_the_case_now(
+    service: Service, directory: Directory
+) -> None:
+    await service.report("r-first")
+    placed = await service.placement("r-first")
+    liaison = directory.chain(HOUSEHOLD)[1]
+    await service.task_event(
+        events_pb2.TaskEvent(
+            task_id=placed.task_id,
+            kind=events_pb2.TASK_EVENT_KIND_REASSIGNED,
+            assignee=common_pb2.Responsible(
+                level=common_pb2.CHAIN_LEVEL_LIAISON, group_id=liaison.group.id
+            ),
+        )
+    )
+    await service.report("r-later", case="r-first", address=OTHER_ADDRESS)
+
+    [notice] = service.out.of(topics.NOTIFICATIONS, "r-later")
+    assert isinstance(notice, events_pb2.Notification)
+    assert notice.recipient.group_id == liaison.group.id
+    assert notice.recipient.group_name == liaison.group.name
+    assert f"新报告的住址与原报告不同：{OTHER_ADDRESS}，请核实。" in notice.body
+
+
+def test_a_replayed_enrichment_repeats_its_notice_id(directory: Directory) -> None:
+    case = Case("r-first", "t-1", HOUSEHOLD, "cm03-g02", False, HIGH, "", "grp-x", 1)
+    report = events_pb2.ReportAccepted(report_id="r-later", origin_risk=HIGH, address=ADDRESS)
+
+    def notice() -> events_pb2.Notification:
+        return enrichment(
+            case,
+            report,
+            decision=decision(HIGH),
+            resolution=directory.locate(ADDRESS),
+            recipient=common_pb2.Responsible(group_id="grp-x"),
+            link="http://x/t-1",
+            now=datetime.now(UTC),
+        )
+
+    first, again = notice(), notice()
+    assert first.notification_id == again.notification_id
+    assert first.title == "同一人员再次被报告"  # a high risk again is no higher
