@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gridline.cli import directory as directory_cli
+from gridline.cli import dlq as dlq_cli
 from gridline.cli import intake_import, integrators
 from gridline.cli import notify as notify_cli
 from gridline.cli.platform import Endpoints, Platform, PlatformOptions
@@ -29,6 +30,7 @@ app.add_typer(integrators.app, name="integrators")
 app.command("import")(intake_import.command)
 app.add_typer(directory_cli.app, name="directory")
 app.add_typer(notify_cli.app, name="notify")
+app.add_typer(dlq_cli.app, name="dlq")
 console = Console()
 
 DEFAULT_DATA_DIR = Path(".gridline")
