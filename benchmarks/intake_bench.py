@@ -1,12 +1,21 @@
 """Intake's throughput beside its baselines, measured in one run on one machine.
 
-Starts an embedded broker, then measures, one after another:
-  1. raw aiokafka producer (acks=all) to that broker: records/s and p99 of send_and_wait;
+Starts an embedded broker (tansu, in memory, 3 partitions) and registers one integrator, then
+measures, one after another:
+  1. a raw aiokafka producer (acks=all) to that broker: records/s and p99 of send_and_wait;
   2. a bare FastAPI endpoint on the same server stack (uvicorn, one process): requests/s, p99;
-  3. intake, one process: single reports/s and p99 (valid feed records, each confirmed);
-  4. intake batches of 1,000 records: records/s.
+  3. intake: signed single reports/s and p99 (valid feed records, each confirmed);
+  4. intake: signed batches of 1,000 records, two in flight: records/s.
 
-    .venv/bin/python benchmarks/intake_bench.py [--singles 5000] [--batches 30]
+HTTP load comes from `benchmarks/http_load.py` in its own process, with every request built and
+signed before the timed phase; its own CPU time is reported, as are the servers', Redis's (one
+embedded Valkey shared by the intake processes) and the broker's. At the end the records on the
+reports topic are counted: every 202 and every accepted record of a batch must be there.
+`--processes 2` runs two intake (and two bare) processes with the load spread over them, as two
+pods behind a load balancer would be.
+
+    .venv/bin/python benchmarks/intake_bench.py [--singles 20000] [--batches 30]
+        [--connections 32] [--processes 1]
 
 Numbers go in docs/benchmarks/intake.md. Not a test: nothing here asserts a speed.
 """
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -22,25 +32,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gridline.bus import topics
+from gridline.bus.envelope import EVENT_ID_HEADER
 from gridline.bus.topics import ensure_topics
 from gridline.cli.demo import build_reports
-from gridline.embedded import EmbeddedBroker, free_port, stop_process
+from gridline.db import Database
+from gridline.embedded import EmbeddedBroker, EmbeddedValkey, free_port, stop_process
+from gridline.settings import Settings
+from services.intake.integrators import IntegratorRegistry
+from services.intake.storage import TABLES
 
-# httpx's connection pool degrades sharply above ~8 concurrent connections (172 req/s at 64
-# against the bare endpoint, 750-930 at 1-8, on this machine), so the client would measure itself.
-CONCURRENCY = 8
+_LOAD = Path(__file__).resolve().parent / "http_load.py"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PARTITIONS = 3
 
 
 def _p99(latencies: list[float]) -> float:
@@ -48,82 +63,90 @@ def _p99(latencies: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
-async def _drive(count: int, call: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
-    """Run `call(i)` for i < count with CONCURRENCY in flight; (seconds, latencies)."""
-    latencies: list[float] = []
-    next_index = iter(range(count))
-
-    async def worker() -> None:
-        for i in next_index:
-            started = time.perf_counter()
-            await call(i)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return time.perf_counter() - started, latencies
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split()
+        for child in children:
+            found += _tree(int(child))
+    return found
 
 
-async def raw_producer(bootstrap: str, count: int) -> dict[str, float]:
-    """aiokafka send_and_wait, acks=all, the same payload size as a report."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
-    await producer.start()
-    payload = os.urandom(420)
-    try:
-
-        async def send(i: int) -> None:
-            await producer.send_and_wait("bench.raw", payload, key=str(i).encode())
-
-        seconds, latencies = await _drive(count, send)
-    finally:
-        await producer.stop()
-    return {"per_second": count / seconds, "p99_ms": _p99(latencies)}
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU seconds used so far by these processes and their descendants."""
+    total = 0
+    for pid in {p for root in pids for p in _tree(root)}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _CLOCK_TICKS
 
 
-async def post_singles(url: str, path: str, bodies: list[dict[str, object]]) -> dict[str, float]:
-    """POST each body once; every answer must be 202."""
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+class Meter:
+    """CPU seconds of named process trees over one measured phase."""
 
-        async def post(i: int) -> None:
-            response = await client.post(path, json=bodies[i])
-            if response.status_code != 202:
-                raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+    def __init__(self, trees: dict[str, list[int]]) -> None:
+        self._trees = trees
+        self._started = {name: cpu_seconds(pids) for name, pids in trees.items()}
 
-        seconds, latencies = await _drive(len(bodies), post)
+    def used(self) -> dict[str, float]:
+        """CPU seconds each tree used since the meter was made."""
+        return {name: cpu_seconds(pids) - self._started[name] for name, pids in self._trees.items()}
+
+
+def load(plan: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Run the load generator process on a plan; its result."""
+    plan_path, result_path = work / "plan.json", work / "result.json"
+    plan_path.write_text(json.dumps(plan))
+    subprocess.run([sys.executable, str(_LOAD), str(plan_path), str(result_path)], check=True)
+    result: dict[str, Any] = json.loads(result_path.read_text())
+    return result
+
+
+def http_numbers(result: dict[str, Any], expected: int, count: int) -> dict[str, Any]:
+    """Rate and latency of a load run in which every request must end with `expected`."""
+    if result["statuses"] != {str(expected): count}:
+        raise RuntimeError(f"unexpected answers: {result['statuses']}")
+    latencies = result["latencies"]
     return {
-        "per_second": len(bodies) / seconds,
+        "per_second": count / result["seconds"],
         "p99_ms": _p99(latencies),
         "median_ms": statistics.median(latencies) * 1000,
+        "load_cpu": result["cpu_seconds"] / result["seconds"],
+        "retries": result["retries"],
     }
 
 
-async def post_batches(url: str, batches: list[list[dict[str, object]]]) -> dict[str, float]:
-    """POST batches, two in flight, as a client would: a 503 batch is posted again (reposting
-    is idempotent), until every record is accepted or a duplicate of an accepted one."""
-    retries = 0
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        semaphore = asyncio.Semaphore(2)
+async def raw_producer(bootstrap: str, count: int, in_flight: int) -> dict[str, Any]:
+    """aiokafka send_and_wait, acks=all, report-sized payloads, `in_flight` at a time."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    await producer.start()
+    payload = os.urandom(420)
+    latencies: list[float] = []
+    indexes = iter(range(count))
 
-        async def post(batch: list[dict[str, object]]) -> None:
-            nonlocal retries
-            async with semaphore:
-                for _ in range(10):
-                    response = await client.post("/v1/reports:batch", json={"records": batch})
-                    if response.status_code == 200:
-                        counts = response.json()["counts"]
-                        if counts.get("accepted", 0) + counts.get("duplicate", 0) != len(batch):
-                            raise RuntimeError(f"batch: {counts}")
-                        return
-                    retries += 1
-                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")) / 5)
-                raise RuntimeError(f"batch kept failing: {response.status_code}")
+    async def worker() -> None:
+        for i in indexes:
+            started = time.perf_counter()
+            await producer.send_and_wait("bench.raw", payload, key=str(i).encode())
+            latencies.append(time.perf_counter() - started)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(post(b) for b in batches))
-        seconds = time.perf_counter() - started
-    records = sum(len(b) for b in batches)
-    return {"per_second": records / seconds, "seconds": seconds, "retries": retries}
+    try:
+        cpu_started, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    finally:
+        await producer.stop()
+    return {
+        "per_second": count / seconds,
+        "p99_ms": _p99(latencies),
+        "median_ms": statistics.median(latencies) * 1000,
+        "load_cpu": cpu / seconds,
+        "seconds": seconds,
+    }
 
 
 class BareBody(BaseModel):
@@ -153,7 +176,7 @@ def _wait_ready(url: str, path: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + path, timeout=1).status_code < 500:
+            if httpx.get(url + path, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -176,11 +199,71 @@ def feed_bodies(count: int, run: str) -> list[dict[str, object]]:
     return bodies
 
 
+def _posts(path: str, bodies: list[Any]) -> list[dict[str, str]]:
+    return [
+        {"method": "POST", "path": path, "body": json.dumps(b, ensure_ascii=False)} for b in bodies
+    ]
+
+
+async def register_integrator(work: Path) -> dict[str, str]:
+    """An integrator allowed to post feed records, in the intake database of `work`."""
+    settings = Settings(data_dir=work)
+    async with Database(settings, "intake", TABLES) as database:
+        registry = IntegratorRegistry(database, settings.intake_api_key_secret.get_secret_value())
+        issued = await registry.create("benchmark feed", ["health_code_feed"])
+    return {"key_id": issued.key_id, "secret": issued.secret}
+
+
+async def records_on(bootstrap: str, topic: str, partitions: int) -> tuple[int, int]:
+    """Records on a topic and their distinct event ids, read from the start.
+
+    Read rather than taken from end offsets, which tansu undercounts for batches of records.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records, event_ids = 0, set()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        while batches := await consumer.getmany(timeout_ms=3000, max_records=10_000):
+            for batch in batches.values():
+                records += len(batch)
+                event_ids.update(dict(r.headers)[EVENT_ID_HEADER] for r in batch)
+    finally:
+        await consumer.stop()
+    return records, len(event_ids)
+
+
+def _valkey_pid() -> int:
+    """The embedded Valkey this process started (its only valkey child)."""
+    for child in _tree(os.getpid())[1:]:
+        if "valkey" in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace"):
+            return child
+    raise RuntimeError("no valkey process found")
+
+
+def _row(name: str, numbers: dict[str, Any]) -> str:
+    cpu = ", ".join(
+        f"{numbers[k]:.2f}" if k in numbers else "–"
+        for k in ("load_cpu", "server_cpu", "redis_cpu", "broker_cpu")
+    )
+    note = f" ({numbers['retries']} reposted)" if numbers.get("retries") else ""
+    return (
+        f"| {name}{note} | {numbers['per_second']:,.0f} | {numbers['p99_ms']:.1f} | "
+        f"{numbers['median_ms']:.1f} | {cpu} |"
+    )
+
+
 def main() -> None:
     """Run every measurement and print a Markdown table."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--singles", type=int, default=5000)
+    parser.add_argument("--singles", type=int, default=20000)
     parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=32, help="requests in flight")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="intake (and bare) processes, as pods"
+    )
     parser.add_argument("--serve-bare", type=int, default=0, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_bare:
@@ -189,75 +272,139 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="intake-bench-"))
     broker = EmbeddedBroker(log_path=work / "broker.log")
     broker.start()
+    # One Redis for every intake process, as in a deployment (and metered on its own).
+    valkey = EmbeddedValkey()
+    valkey.start()
     processes: list[subprocess.Popen[bytes]] = []
+    results: dict[str, dict[str, Any]] = {}
+    load_average = [os.getloadavg()]
+    connections = options.connections
     try:
-        asyncio.run(ensure_topics(broker.bootstrap, 3, 1, (topics.REPORTS, "bench.raw")))
-        bare_port, intake_port = free_port(), free_port()
+        asyncio.run(ensure_topics(broker.bootstrap, PARTITIONS, 1, (topics.REPORTS, "bench.raw")))
+        key = asyncio.run(register_integrator(work))
         env = {
             **os.environ,
             "GRIDLINE_DATA_DIR": str(work),
             "GRIDLINE_KAFKA_BOOTSTRAP": broker.bootstrap,
             "GRIDLINE_KAFKA_IDEMPOTENCE": "false",
-            "GRIDLINE_REDIS_URL": "",
-            "GRIDLINE_INTAKE_HTTP_PORT": str(intake_port),
+            "GRIDLINE_REDIS_URL": valkey.url,
+            "GRIDLINE_INTAKE_REQUIRE_SIGNATURES": "true",
             "GRIDLINE_LOG_LEVEL": "WARNING",
-            # The load comes from one address: the per-caller limit would measure itself.
+            # One integrator sends everything: its rate limit would measure itself.
             "GRIDLINE_INTAKE_RATE_PER_SECOND": "1000000",
             "GRIDLINE_INTAKE_RATE_BURST": "1000000",
         }
-        processes.append(
-            _start(
-                [sys.executable, __file__, "--serve-bare", str(bare_port)], env, work / "bare.log"
+        bare_urls, intake_urls = [], []
+        bares, intakes = [], []
+        for n in range(options.processes):
+            bare_port, intake_port = free_port(), free_port()
+            bares.append(
+                _start(
+                    [sys.executable, __file__, "--serve-bare", str(bare_port)],
+                    env,
+                    work / f"bare{n}.log",
+                )
             )
-        )
-        processes.append(
-            _start([sys.executable, "-m", "services.intake"], env, work / "intake.log")
-        )
-        bare_url, intake_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{intake_port}"
-        _wait_ready(bare_url, "/docs")
-        _wait_ready(intake_url, "/readyz")
+            intakes.append(
+                _start(
+                    [sys.executable, "-m", "services.intake"],
+                    {**env, "GRIDLINE_INTAKE_HTTP_PORT": str(intake_port)},
+                    work / f"intake{n}.log",
+                )
+            )
+            bare_urls.append(f"http://127.0.0.1:{bare_port}")
+            intake_urls.append(f"http://127.0.0.1:{intake_port}")
+        processes += bares + intakes
+        for url in bare_urls:
+            _wait_ready(url, "/docs")
+        for url in intake_urls:
+            _wait_ready(url, "/readyz")
         run = f"bench{time.time_ns()}"
         singles = feed_bodies(options.singles, run + "s")
         batch_bodies = feed_bodies(options.batches * 1000, run + "b")
-        batches = [batch_bodies[i : i + 1000] for i in range(0, len(batch_bodies), 1000)]
-        # Warm up each path (connections, imports, first metadata fetch).
-        asyncio.run(post_singles(intake_url, "/v1/reports", feed_bodies(200, run + "w")))
-        asyncio.run(post_singles(bare_url, "/bare", singles[:200]))
-        results = {
-            "raw aiokafka producer (send_and_wait, acks=all)": asyncio.run(
-                raw_producer(broker.bootstrap, options.singles)
-            ),
-            "bare FastAPI endpoint, same stack": asyncio.run(
-                post_singles(bare_url, "/bare", singles)
-            ),
-            "intake POST /v1/reports (single)": asyncio.run(
-                post_singles(intake_url, "/v1/reports", singles)
-            ),
-            "intake POST /v1/reports:batch (1,000 a batch)": asyncio.run(
-                post_batches(intake_url, batches)
-            ),
+        batches = [
+            {"records": batch_bodies[i : i + 1000]} for i in range(0, len(batch_bodies), 1000)
+        ]
+        warm = feed_bodies(1000, run + "w")
+        # Warm up each path (connections, imports, first metadata fetch, every process).
+        load({"urls": intake_urls, "connections": connections, "key": key,
+              "requests": _posts("/v1/reports", warm)}, work)  # fmt: skip
+        load({"urls": bare_urls, "connections": connections,
+              "requests": _posts("/bare", warm)}, work)  # fmt: skip
+        assert broker.process is not None
+        trees = {
+            "server": [p.pid for p in intakes],
+            "redis": [_valkey_pid()],
+            "broker": [broker.process.pid],
         }
+
+        meter = Meter({"broker": trees["broker"]})
+        raw = asyncio.run(raw_producer(broker.bootstrap, options.singles, connections))
+        results["raw aiokafka producer (send_and_wait, acks=all)"] = {
+            **raw,
+            **{f"{k}_cpu": v / raw["seconds"] for k, v in meter.used().items()},
+        }
+        meter = Meter({"server": [p.pid for p in bares]})
+        outcome = load(
+            {"urls": bare_urls, "connections": connections, "requests": _posts("/bare", singles)},
+            work,
+        )
+        results["bare FastAPI endpoint, same stack"] = {
+            **http_numbers(outcome, 202, len(singles)),
+            **{f"{k}_cpu": v / outcome["seconds"] for k, v in meter.used().items()},
+        }
+        load_average.append(os.getloadavg())
+        meter = Meter(trees)
+        outcome = load(
+            {"urls": intake_urls, "connections": connections, "key": key,
+             "requests": _posts("/v1/reports", singles)},
+            work,
+        )  # fmt: skip
+        results["intake POST /v1/reports (single, signed)"] = {
+            **http_numbers(outcome, 202, len(singles)),
+            **{f"{k}_cpu": v / outcome["seconds"] for k, v in meter.used().items()},
+        }
+        load_average.append(os.getloadavg())
+        meter = Meter(trees)
+        outcome = load(
+            {"urls": intake_urls, "connections": 2, "key": key, "keep_answers": True,
+             "requests": _posts("/v1/reports:batch", batches)},
+            work,
+        )  # fmt: skip
+        used = meter.used()
+        for answer in outcome["answers"]:
+            counts = json.loads(answer)["counts"]
+            if counts.get("accepted", 0) + counts.get("duplicate", 0) != 1000:
+                raise RuntimeError(f"batch: {counts}")
+        results["intake POST /v1/reports:batch (1,000 a batch, 2 in flight, signed)"] = {
+            **http_numbers(outcome, 200, len(batches)),
+            "per_second": len(batch_bodies) / outcome["seconds"],
+            **{f"{k}_cpu": v / outcome["seconds"] for k, v in used.items()},
+        }
+        load_average.append(os.getloadavg())
+        published, distinct = asyncio.run(records_on(broker.bootstrap, topics.REPORTS, PARTITIONS))
+        expected = len(warm) + len(singles) + len(batch_bodies)
     finally:
         for process in processes:
             stop_process(process)
+        valkey.stop()
         broker.stop()
     lines = [
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}",
-        f"load: {CONCURRENCY} in flight from one asyncio httpx client on the same machine",
-        "| what | per second | p99 ms | median ms |",
-        "| --- | ---: | ---: | ---: |",
+        "load average (1 min) before, after bare, after single, after batch: "
+        + ", ".join(f"{a[0]:.2f}" for a in load_average),
+        f"{connections} requests in flight (batches: 2) from {_LOAD.name} in its own process; "
+        f"{options.processes} intake process(es), {options.processes} bare",
+        f"records on {topics.REPORTS}: {published} ({distinct} distinct), accepted: {expected}",
+        "",
+        "| what | per second | p99 ms | median ms | CPU cores: load, server, redis, broker |",
+        "| --- | ---: | ---: | ---: | --- |",
+        *(_row(name, numbers) for name, numbers in results.items()),
     ]
-    for name, numbers in results.items():
-        p99 = f"{numbers['p99_ms']:.1f}" if "p99_ms" in numbers else "–"
-        median = f"{numbers['median_ms']:.1f}" if "median_ms" in numbers else "–"
-        note = (
-            f" ({numbers['retries']:.0f} batches reposted after 503)"
-            if "retries" in numbers
-            else ""
-        )
-        lines.append(f"| {name}{note} | {numbers['per_second']:,.0f} | {p99} | {median} |")
     sys.stdout.write("\n".join(lines) + "\n")
+    if published != expected or distinct != expected:
+        raise SystemExit(f"records lost or doubled: {published} on the topic, {expected} accepted")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,21 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridline.logging import configure_logging
 from gridline.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from gridline.settings import ServiceName, Settings
+from gridline.tracing import configure_tracing
+
+_NO_NATIVE_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 # A readiness check: a name and an async probe answering whether that dependency is usable.
 ReadinessChecks = Mapping[str, Callable[[], Awaitable[bool]]]
@@ -32,7 +41,15 @@ def service_app(
 
     The lifespan stores its readiness checks in `app.state.readiness` (a ReadinessChecks).
     """
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        # OpenTelemetry's FastAPI instrumentation traces requests (gridline.tracing); FastAPI's
+        # own telemetry would add a second set of spans and per-request work.
+        telemetry=_NO_NATIVE_TELEMETRY,
+    )
     app.state.readiness = {}
 
     @app.get("/healthz", tags=["operations"], operation_id="healthz", include_in_schema=False)
@@ -144,7 +161,16 @@ async def _no_receive() -> Message:
 
 
 def run_service(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
-    """The `python -m services.<name>` entry point: settings, logging, then serve."""
+    """The `python -m services.<name>` entry point: settings, logging, tracing, then serve."""
     settings = Settings()
     configure_logging(settings, service)
-    serve(create_app(settings), settings.host, settings.http_port(service))
+    tracing = configure_tracing(settings, service)
+    app = create_app(settings)
+    if tracing is None:
+        serve(app, settings.host, settings.http_port(service))
+        return
+    tracing.instrument_app(app)
+    try:
+        serve(app, settings.host, settings.http_port(service))
+    finally:
+        tracing.shutdown()

@@ -1,4 +1,5 @@
-"""Structured logging: one JSON (or console) line per event, with the service name."""
+"""Structured logging: one JSON (or console) line per event, with the service name and, inside a
+traced operation, its trace and span ids."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 import sys
 
 import structlog
+from opentelemetry import trace
+from structlog.types import EventDict, WrappedLogger
 
 from gridline.settings import Settings
 
@@ -20,6 +23,7 @@ def configure_logging(settings: Settings, service: str) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        add_trace_ids,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
     ]
@@ -42,6 +46,15 @@ def configure_logging(settings: Settings, service: str) -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def add_trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """Add `trace_id` and `span_id` of the current span, if any, to a log event."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = trace.format_trace_id(context.trace_id)
+        event["span_id"] = trace.format_span_id(context.span_id)
+    return event
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -1,8 +1,13 @@
-"""Metrics every service shares, declared once (service-specific ones live in each service)."""
+"""Metrics every service shares, declared once (service-specific ones live in each service).
+
+Names follow Prometheus conventions: base units in the name (`_seconds`), `_total` on counters,
+histograms for durations, and label values drawn from small fixed sets (route templates, never
+raw paths; topic and partition numbers, never keys).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Records a consumer group finished with, by what became of them:
 # processed, duplicate (event id already applied), dead_lettered, retried (one per extra try).
@@ -20,16 +25,39 @@ CONSUMER_HANDLE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
+# Records on the broker this member has not taken yet: the partition's high-water mark minus
+# the member's position. Each member reports only the partitions it holds, so summing over
+# instances gives the group's lag without double counting.
+CONSUMER_LAG = Gauge(
+    "gridline_consumer_lag_records",
+    "Records behind the end of the partition, by topic, consumer group and partition.",
+    ["topic", "group", "partition"],
+)
+
 # HTTP requests by route template, method and status code.
 HTTP_REQUESTS = Counter(
     "gridline_http_requests_total",
-    "HTTP requests served.",
+    "HTTP requests served, by route template, method and status code.",
     ["route", "method", "status"],
 )
 
 HTTP_REQUEST_SECONDS = Histogram(
-    "gridline_http_request_seconds",
-    "Seconds to serve one HTTP request.",
+    "gridline_http_request_duration_seconds",
+    "Seconds to serve one HTTP request, by route template and method.",
     ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+# gRPC calls served, by full service name, method and status code name (OK, NOT_FOUND, ...).
+RPC_REQUESTS = Counter(
+    "gridline_rpc_requests_total",
+    "gRPC calls served, by service, method and status code.",
+    ["service", "method", "code"],
+)
+
+RPC_REQUEST_SECONDS = Histogram(
+    "gridline_rpc_request_duration_seconds",
+    "Seconds to serve one gRPC call, by service and method.",
+    ["service", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )

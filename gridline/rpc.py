@@ -10,6 +10,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from gridline.rpc_metrics import RpcMetricsInterceptor
+
 ReplyT = TypeVar("ReplyT")
 
 # Registers a servicer on a server, e.g. `add_DirectoryServicer_to_server` bound to its servicer.
@@ -27,7 +29,7 @@ class RpcServer:
         service_names: Sequence[str],
     ) -> None:
         self.address = f"{host}:{port}"
-        self._server = grpc.aio.server()
+        self._server = grpc.aio.server(interceptors=[RpcMetricsInterceptor()])
         for register in registrations:
             register(self._server)
         self._health = health.aio.HealthServicer()

@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Log level of every service.")
     log_format: Literal["json", "console"] = Field("json", description="Log line format.")
+    otlp_endpoint: str = Field(
+        "",
+        description="OTLP gRPC collector traces are exported to, e.g. `http://127.0.0.1:4317`; "
+        "empty: tracing off.",
+    )
+    trace_sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="Share of new traces recorded (a trace's parent decides)."
+    )
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_idempotence: bool = Field(
@@ -41,6 +49,14 @@ class Settings(BaseSettings):
     kafka_replication: int = Field(1, ge=1, description="Replication factor of created topics.")
     kafka_confirm_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a producer waits for the broker to confirm a record."
+    )
+    kafka_linger_ms: int = Field(
+        1, ge=0, description="How long a producer lets records gather into one batch."
+    )
+    kafka_max_batch_bytes: int = Field(
+        262_144,
+        ge=1_024,
+        description="Largest batch of records a producer sends to one partition in one request.",
     )
     consumer_session_timeout_ms: int = Field(
         10_000,
@@ -128,6 +144,12 @@ class Settings(BaseSettings):
     )
     idempotency_ttl_seconds: int = Field(
         86_400, gt=0, description="How long intake remembers an Idempotency-Key."
+    )
+    intake_key_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long intake trusts an integrator key it found active; a revocation "
+        "made elsewhere takes effect within it (0: ask the database on every request).",
     )
 
     seed_demo_county: bool = Field(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import (
@@ -23,8 +23,9 @@ from gridline.bus.producer import BrokerUnavailable, EventProducer
 from gridline.bus.topics import dead_letter
 from gridline.db import Database
 from gridline.logging import get_logger
-from gridline.metrics import CONSUMER_HANDLE_SECONDS, CONSUMER_RECORDS
+from gridline.metrics import CONSUMER_HANDLE_SECONDS, CONSUMER_LAG, CONSUMER_RECORDS
 from gridline.settings import Settings
+from gridline.tracing import consumer_span
 
 # A handler applies one event inside the runner's transaction; what it produces it sends itself,
 # with event ids derived from the input so that a replay produces the same ids.
@@ -68,6 +69,8 @@ class ConsumerRunner:
         )
         self.started = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Partitions this member reports lag for, to drop them when they move to another member.
+        self._lag_partitions: set[int] = set()
 
     async def __aenter__(self) -> ConsumerRunner:
         """Run in the background until the context exits."""
@@ -98,14 +101,40 @@ class ConsumerRunner:
                     await self._process_partition(tp, records)
                     if self._stopping.is_set():
                         break
+                await self._record_lag()
         finally:
+            self._forget_lag(self._lag_partitions)
             await self._consumer.stop()
+
+    async def _record_lag(self) -> None:
+        """Set the lag gauge of each partition held; drop the ones no longer held."""
+        held: set[int] = set()
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                # Not fetched yet: the position may not be known without a broker round trip.
+                continue
+            try:
+                position = await self._consumer.position(tp)
+            except IllegalStateError:
+                continue  # revoked by a rebalance since `assignment()`
+            CONSUMER_LAG.labels(self.topic, self.group, str(tp.partition)).set(
+                max(0, highwater - position)
+            )
+            held.add(tp.partition)
+        self._forget_lag(self._lag_partitions - held)
+        self._lag_partitions = held
+
+    def _forget_lag(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            CONSUMER_LAG.remove(self.topic, self.group, str(partition))
 
     async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         done: int | None = None
         for record in records:
             try:
-                await self._process(record)
+                with consumer_span(record, self.group):
+                    await self._process(record)
             except BrokerUnavailable as exc:
                 # Nothing downstream can be confirmed: replay from this record once it is back.
                 log.warning("broker unavailable, pausing", topic=self.topic, error=str(exc))

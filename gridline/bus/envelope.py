@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError, Message
+from opentelemetry.context import Context
 
 from gridline.contracts.v1 import events_pb2
+from gridline.tracing import inject_context
 
 SCHEMA_HEADER = "schema"
 EVENT_ID_HEADER = "event-id"
@@ -36,6 +38,9 @@ class Envelope:
     key: str
     message: Message
     headers: dict[str, str] = field(default_factory=dict)
+    # The trace context the event belongs to when it is not the sender's current one (see
+    # `gridline.tracing.capture_context`); the producer's span for it is made its child.
+    trace_context: Context | None = field(default=None, compare=False)
 
     @property
     def schema(self) -> str:
@@ -43,8 +48,13 @@ class Envelope:
         return str(self.message.DESCRIPTOR.full_name)
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
-        """Headers as aiokafka sends them."""
+        """Headers as aiokafka sends them, with the current trace context when tracing is on.
+
+        The context is the caller's, replacing any a consumed envelope brought along, so that an
+        event produced while handling another continues the handler's trace.
+        """
         base = {SCHEMA_HEADER: self.schema, EVENT_ID_HEADER: self.event_id, **self.headers}
+        inject_context(base)
         return [(k, v.encode()) for k, v in base.items()]
 
 

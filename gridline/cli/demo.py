@@ -204,7 +204,7 @@ async def run_demo(
     async with httpx.AsyncClient(timeout=5.0) as client:
         stages = {
             "intake: reports accepted": (
-                endpoints["intake"], "gridline_intake_reports_accepted_total", {}),
+                endpoints["intake"], "gridline_intake_reports_total", {"outcome": "accepted"}),
             "assignment: placed on a household": (
                 endpoints["assignment"], "gridline_assignment_placements_total",
                 {"outcome": "household"}),

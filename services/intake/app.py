@@ -18,7 +18,7 @@ from gridline.settings import Settings
 from gridline.tasks_client import TasksClient
 from services.intake import page, routes, storage
 from services.intake.body_limits import PathBodyLimits
-from services.intake.integrators import IntegratorRegistry
+from services.intake.key_cache import CachedRegistry
 from services.intake.ratelimit import TokenBucket
 from services.intake.submission import Submitter
 
@@ -48,8 +48,10 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.directory = directory
             app.state.tasks = tasks
             app.state.redis = redis.client
-            app.state.integrators = IntegratorRegistry(
-                database, settings.intake_api_key_secret.get_secret_value()
+            app.state.integrators = CachedRegistry(
+                database,
+                settings.intake_api_key_secret.get_secret_value(),
+                settings.intake_key_cache_seconds,
             )
             app.state.require_signatures = signatures_required(settings)
             app.state.rate_limit = TokenBucket(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
 
@@ -27,10 +28,37 @@ def _refuse(reason: str) -> HTTPException:
     )
 
 
+@dataclass(frozen=True)
+class Signed:
+    """A request whose signature holds: who signed it, and its nonce, not yet spent."""
+
+    caller: Caller
+    nonce_key: str
+
+
+def nonce_refused() -> HTTPException:
+    """The 401 for a nonce that was spent before."""
+    return _refuse("nonce was already used; every request needs a new one")
+
+
 async def authenticate(request: Request) -> Caller | None:
     """The integrator who signed the request; None for an unsigned one where that is allowed.
 
-    A request carrying any signature header is checked in full, whatever the setting.
+    A request carrying any signature header is checked in full, whatever the setting, and its
+    nonce is spent here.
+    """
+    signed = await verify_signature(request)
+    if signed is None:
+        return None
+    if not await request.app.state.redis.set(signed.nonce_key, "1", nx=True, ex=NONCE_TTL_SECONDS):
+        raise nonce_refused()
+    return signed.caller
+
+
+async def verify_signature(request: Request) -> Signed | None:
+    """Like `authenticate`, but leaves the nonce for the caller to spend (see `Signed`).
+
+    Report posts spend it together with their rate limit, in one round trip to Redis.
     """
     state = request.app.state
     headers = {name: request.headers[name] for name in SIGNATURE_HEADERS if name in request.headers}
@@ -53,10 +81,7 @@ async def authenticate(request: Request) -> Caller | None:
         )
     except SignatureRefused as refused:
         raise _refuse(str(refused)) from None
-    nonce_key = f"intake:nonce:{caller.key_id}:{headers[NONCE_HEADER]}"
-    if not await state.redis.set(nonce_key, "1", nx=True, ex=NONCE_TTL_SECONDS):
-        raise _refuse("nonce was already used; every request needs a new one")
-    return caller
+    return Signed(caller, f"intake:nonce:{caller.key_id}:{headers[NONCE_HEADER]}")
 
 
 def require_scope(caller: Caller | None, sources: Iterable[str]) -> None:

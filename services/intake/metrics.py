@@ -4,36 +4,25 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-REPORTS_RECEIVED = Counter(
-    "gridline_intake_reports_received_total", "Valid records received, by source.", ["source"]
-)
-REPORTS_ACCEPTED = Counter(
-    "gridline_intake_reports_accepted_total",
-    "Reports the broker confirmed (answered 202), by source.",
-    ["source"],
-)
-REPORTS_DUPLICATE = Counter(
-    "gridline_intake_reports_duplicate_total",
-    "Repeats (Idempotency-Key or source record id) answered with the original id.",
-    ["source"],
-)
-REPORTS_UNCONFIRMED = Counter(
-    "gridline_intake_reports_unconfirmed_total",
-    "Reports refused with 503 because the broker did not confirm them.",
+# Every record posted counts once here, under the status the API answered it with:
+# accepted (the broker confirmed it), duplicate (a repeat answered with the original id),
+# cleared (a checkpoint scan that is no report), in_progress (its original is still being
+# confirmed), unavailable (503: the broker did not confirm), rejected (invalid).
+REPORTS = Counter(
+    "gridline_intake_reports_total",
+    "Records posted, by source and outcome (the status answered).",
+    ["source", "outcome"],
 )
 BROKER_CONFIRM_SECONDS = Histogram(
     "gridline_intake_broker_confirm_seconds",
     "Seconds from sending a report to the broker's confirm.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-REPORTS_REJECTED = Counter(
-    "gridline_intake_reports_rejected_total",
-    "Records refused as invalid, by source and the rule they broke.",
+# A rejected record counts once per rule it broke; the rules are a fixed set.
+VALIDATION_PROBLEMS = Counter(
+    "gridline_intake_validation_problems_total",
+    "Problems found in records refused as invalid, by source and the rule broken.",
     ["source", "rule"],
-)
-SCANS_CLEARED = Counter(
-    "gridline_intake_scans_cleared_total",
-    "Checkpoint scans that were not reports (green code, clean itinerary).",
 )
 RATE_LIMITED = Counter(
     "gridline_intake_rate_limited_total", "Requests refused with 429 over a caller's rate."

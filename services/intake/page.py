@@ -70,6 +70,7 @@ async def submit_report_page(request: Request) -> JSONResponse:
     try:
         report = parse_report({**form, "source": "self_report"})
     except ValidationError as error:
+        metrics.REPORTS.labels("self_report", "rejected").inc()
         return _invalid(
             [
                 {"loc": ["body", p.field], "msg": _CHINESE.get(p.rule, p.message), "type": p.rule}

@@ -6,47 +6,97 @@ import math
 
 import redis.asyncio as aioredis
 
-# Tokens refill at `rate` a second up to `burst`; a request takes `cost` tokens or waits.
-# The server's clock is used so that every intake process agrees.
+from services.intake.waves import Waves
+
+# Tokens refill at `rate` a second (ARGV[1]) up to `burst` (ARGV[2]); a request takes `cost`
+# tokens or waits. The server's clock is used so that every intake process agrees. Takes of
+# several requests go in one call: per take, its bucket in KEYS and, if it has a nonce, the
+# nonce's key after it; in ARGV whether it has a nonce, its cost and how long to keep the nonce.
+# A nonce is spent first: -1 if it was spent before. Answers each take's wait in seconds.
 _TAKE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local wait = 0
-if tokens >= cost then
-  tokens = tokens - cost
-else
-  wait = (cost - tokens) / rate
+local waits = {}
+local k = 1
+for i = 3, #ARGV, 3 do
+  local bucket = KEYS[k]
+  k = k + 1
+  local fresh = true
+  if ARGV[i] == '1' then
+    fresh = redis.call('SET', KEYS[k], '1', 'NX', 'EX', ARGV[i + 2])
+    k = k + 1
+  end
+  local wait = -1
+  if fresh then
+    local cost = tonumber(ARGV[i + 1])
+    local state = redis.call('HMGET', bucket, 'tokens', 'at')
+    local tokens = tonumber(state[1]) or burst
+    local at = tonumber(state[2]) or now
+    tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+    wait = 0
+    if tokens >= cost then
+      tokens = tokens - cost
+    else
+      wait = (cost - tokens) / rate
+    end
+    redis.call('HSET', bucket, 'tokens', tostring(tokens), 'at', tostring(now))
+    redis.call('EXPIRE', bucket, math.ceil(burst / rate) + 1)
+  end
+  waits[#waits + 1] = tostring(wait)
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return tostring(wait)
+return waits
 """
+
+# One take: the subject's bucket, the cost, and the nonce to spend (key, seconds) if any.
+_Take = tuple[str, int, tuple[str, int] | None]
+
+
+class NonceReused(Exception):
+    """The request's nonce was spent before: a replay."""
 
 
 class TokenBucket:
-    """A per-subject limit: `rate` requests (or records) a second, bursts up to `burst`."""
+    """A per-subject limit: `rate` requests (or records) a second, bursts up to `burst`.
+
+    Takes of requests arriving together go to Redis in one round trip.
+    """
 
     def __init__(self, redis: aioredis.Redis, name: str, rate: float, burst: int) -> None:
         self._script = redis.register_script(_TAKE)
         self._prefix = f"intake:bucket:{name}:"
         self._rate = rate
         self._burst = burst
+        self._takes = Waves(self._take_all)
 
-    async def take(self, subject: str, cost: int = 1) -> int | None:
+    async def take(
+        self, subject: str, cost: int = 1, nonce: tuple[str, int] | None = None
+    ) -> int | None:
         """None when allowed, else whole seconds to wait before retrying.
 
         A cost above the burst can never be met; it is refused with the time a full bucket takes.
+        `nonce` (its key, and seconds to keep it) is spent first, even when the rate then
+        refuses; NonceReused if it was spent before.
         """
-        if cost > self._burst:
+        never = cost > self._burst
+        if never and nonce is None:
             return math.ceil(self._burst / self._rate)
-        wait = float(await self._script(keys=[self._prefix + subject], args=[
-            self._rate, self._burst, cost
-        ]))  # fmt: skip
+        wait = await self._takes((self._prefix + subject, 0 if never else cost, nonce))
+        if wait < 0:
+            raise NonceReused
+        if never:
+            return math.ceil(self._burst / self._rate)
         return None if wait <= 0 else max(1, math.ceil(wait))
+
+    async def _take_all(self, takes: list[_Take]) -> list[float]:
+        keys: list[str] = []
+        args: list[float | int] = [self._rate, self._burst]
+        for bucket, cost, nonce in takes:
+            keys.append(bucket)
+            if nonce is None:
+                args += [0, cost, 0]
+            else:
+                keys.append(nonce[0])
+                args += [1, cost, nonce[1]]
+        return [float(wait) for wait in await self._script(keys=keys, args=args)]

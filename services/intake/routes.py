@@ -11,10 +11,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from services.intake import metrics
-from services.intake.auth import authenticate, require_scope
+from services.intake.auth import (
+    NONCE_TTL_SECONDS,
+    Signed,
+    authenticate,
+    nonce_refused,
+    require_scope,
+    verify_signature,
+)
 from services.intake.integrators import Caller
 from services.intake.problems import TAG_ERRORS, Problem, problem_of, problems_from
-from services.intake.ratelimit import TokenBucket
+from services.intake.ratelimit import NonceReused, TokenBucket
 from services.intake.schemas import SOURCE_NAMES, ReportAcceptedOut, ReportIn, parse_report
 from services.intake.status import ReportStatusOut, StatusUnknown, report_status
 from services.intake.submission import Status, Submission, Submitter
@@ -37,12 +44,17 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _limit(request: Request, caller: Caller | None, cost: int) -> None:
-    """429 with Retry-After when the caller (or, unsigned, its address) is over its rate."""
+async def _admit(request: Request, signed: Signed | None, cost: int) -> None:
+    """Spend a signed request's nonce (401 if spent before), then take `cost` from the rate
+    of the caller (or, unsigned, its address): 429 with Retry-After when over it."""
     bucket: TokenBucket = request.app.state.rate_limit
     client = request.client.host if request.client else "unknown"
-    subject = caller.integrator_id if caller else f"addr:{client}"
-    wait = await bucket.take(subject, cost)
+    subject = signed.caller.integrator_id if signed else f"addr:{client}"
+    nonce = (signed.nonce_key, NONCE_TTL_SECONDS) if signed else None
+    try:
+        wait = await bucket.take(subject, cost, nonce)
+    except NonceReused:
+        raise nonce_refused() from None
     if wait is not None:
         metrics.RATE_LIMITED.inc()
         raise HTTPException(
@@ -71,15 +83,15 @@ async def create_report(
     report: ReportIn,
     request: Request,
     response: Response,
-    caller: Annotated[Caller | None, Depends(authenticate)],
+    signed: Annotated[Signed | None, Depends(verify_signature)],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
 ) -> ReportAcceptedOut:
     """Accept one report; answers 202 only once the broker holds it.
 
     A repeat of the Idempotency-Key or of (source, source_record_id) gets the original id back.
     """
-    require_scope(caller, [report.source])
-    await _limit(request, caller, 1)
+    require_scope(signed.caller if signed else None, [report.source])
+    await _admit(request, signed, 1)
     sub = Submission(report=report, idempotency_key=idempotency_key)
     await _submitter(request).submit([sub])
     if sub.status == "unavailable":
@@ -215,7 +227,7 @@ def _batch_schema() -> dict[str, Any]:
     },
 )
 async def create_reports_batch(
-    request: Request, caller: Annotated[Caller | None, Depends(authenticate)]
+    request: Request, signed: Annotated[Signed | None, Depends(verify_signature)]
 ) -> JSONResponse:
     """Accept up to 1,000 records (5 MiB); each gets its own result.
 
@@ -225,11 +237,13 @@ async def create_reports_batch(
     """
     records = _records(await request.body())
     require_scope(
-        caller,
+        signed.caller if signed else None,
         {r["source"] for r in records if isinstance(r, dict) and r.get("source") in SOURCE_NAMES},
     )
-    await _limit(request, caller, len(records))
-    results: list[RecordResult] = []
+    await _admit(request, signed, len(records))
+    # Results are built as plain dicts in BatchOut's shape: a thousand models would cost more
+    # than the rest of the answer.
+    results: list[dict[str, Any]] = []
     submissions: list[tuple[int, Submission]] = []
     for index, record in enumerate(records):
         try:
@@ -237,21 +251,26 @@ async def create_reports_batch(
         except ValidationError as error:
             problems = problems_from(error.errors(), prefix=f"records[{index}]")
             _count_rejected(record, problems)
-            results.append(RecordResult(index=index, status="rejected", problems=problems))
+            results.append(_result(index, "rejected", None, [p.model_dump() for p in problems]))
             continue
         submissions.append((index, Submission(report=report)))
     await _submitter(request).submit([sub for _, sub in submissions])
-    results.extend(
-        RecordResult(index=i, status=sub.status, report_id=sub.report_id) for i, sub in submissions
-    )
-    results.sort(key=lambda r: r.index)
+    results.extend(_result(i, sub.status, sub.report_id) for i, sub in submissions)
+    results.sort(key=lambda r: int(r["index"]))
     counts: dict[str, int] = {}
     for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
-    body = BatchOut(counts=counts, results=results).model_dump(mode="json")
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    body = {"counts": counts, "results": results}
     if counts.get("unavailable"):
         return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
     return JSONResponse(body)
+
+
+def _result(
+    index: int, status: str, report_id: str | None, problems: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """One RecordResult as its JSON object."""
+    return {"index": index, "status": status, "report_id": report_id, "problems": problems or []}
 
 
 def _records(raw: bytes) -> list[Any]:
@@ -280,8 +299,9 @@ def _shape_error(field: str, rule: str, message: str) -> RequestValidationError:
 def _count_rejected(record: Any, problems: list[Problem]) -> None:
     source = record.get("source") if isinstance(record, dict) else None
     label = source if source in SOURCE_NAMES else "unknown"
+    metrics.REPORTS.labels(label, "rejected").inc()
     for problem in problems:
-        metrics.REPORTS_REJECTED.labels(label, problem.rule).inc()
+        metrics.VALIDATION_PROBLEMS.labels(label, problem.rule).inc()
 
 
 async def on_request_invalid(_: Request, error: Exception) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,6 +41,11 @@ _COMMON_EXAMPLE: dict[str, Any] = {
     "arrived_at": "2022-01-28T18:40:00+08:00",
     "address": "皋兰县石洞镇三和社区三和小区23号楼2单元301室",
 }
+
+
+# Origins repeat across records, and each record checks its origin up to three times; the
+# region table never changes while intake runs.
+_origin = lru_cache(maxsize=4096)(resolve_origin)
 
 
 def _violation(error: RuleViolation) -> PydanticCustomError:
@@ -125,7 +131,7 @@ class ReportBase(BaseModel):
     def _valid_origin_code(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                resolve_origin(value, None)
+                _origin(value, None)
             except RuleViolation as error:
                 raise _violation(error) from None
         return value
@@ -136,14 +142,14 @@ class ReportBase(BaseModel):
         if "origin_region_code" not in info.data:
             return value  # the code itself was refused; that error says enough
         try:
-            resolve_origin(info.data["origin_region_code"], value)
+            _origin(info.data["origin_region_code"], value)
         except RuleViolation as error:
             raise _violation(error) from None
         return value
 
     @model_validator(mode="after")
     def _resolve_origin(self) -> ReportBase:
-        self.origin_region_code, self.origin_name = resolve_origin(
+        self.origin_region_code, self.origin_name = _origin(
             self.origin_region_code, self.origin_name
         )
         return self

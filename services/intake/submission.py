@@ -11,17 +11,19 @@ Reports of the same person (by person key) within the case window carry the firs
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 import redis.asyncio as aioredis
+from opentelemetry.context import Context
 
+from gridline import tracing
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import BrokerUnavailable, EventProducer
+from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import events_pb2
 from gridline.ids import new_id
 from gridline.personal import Sealer
@@ -31,10 +33,10 @@ from services.intake import metrics
 from services.intake.domain import report_event
 from services.intake.schemas import ReportBase
 from services.intake.status import accepted_key, accepted_value
+from services.intake.waves import Waves
 
 Status = Literal["accepted", "duplicate", "cleared", "in_progress", "unavailable"]
 _PENDING = "pending:"
-MAX_IN_FLIGHT = 64
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Submission:
     report_id: str | None = None
     accepted_at: datetime | None = None
     keys: list[str] = field(default_factory=list)
+    # The request's trace context, so a record produced in a shared wave stays in its trace.
+    trace_context: Context | None = None
 
 
 def record_key(source: str, source_record_id: str) -> str:
@@ -62,6 +66,54 @@ def case_key(person_key: str) -> str:
 def header_key(idempotency_key: str) -> str:
     """The Redis key remembering an Idempotency-Key."""
     return f"intake:idem:{idempotency_key}"
+
+
+# Claims the records of a request (or a wave of requests) in one round trip. Per record: its
+# claim keys and its case key in KEYS, its claim key count and report id in ARGV (after the TTL
+# and the case window).
+# A record none of whose keys is known claims them all as `pending:<id>` and marks its person's
+# case window (SET NX GET: the case's first report id, if there is one); a record with a known
+# key claims nothing and gets that key's value (an id, or `pending:<id>` of one being confirmed).
+# Answers one line a record (ids and keys hold no newline): `+` and the case's first id (or
+# nothing) if claimed, or `=` and the known value.
+_CLAIM = """
+local ttl, window = ARGV[1], ARGV[2]
+local answers = {}
+local k = 1
+for i = 3, #ARGV, 2 do
+  local count, report_id = tonumber(ARGV[i]), ARGV[i + 1]
+  local known = false
+  for j = k, k + count - 1 do
+    known = redis.call('GET', KEYS[j])
+    if known then break end
+  end
+  if known then
+    answers[#answers + 1] = '=' .. known
+  else
+    for j = k, k + count - 1 do
+      redis.call('SET', KEYS[j], 'pending:' .. report_id, 'EX', ttl)
+    end
+    local first = redis.call('SET', KEYS[k + count], report_id, 'NX', 'GET', 'EX', window)
+    answers[#answers + 1] = '+' .. (first or '')
+  end
+  k = k + count + 1
+end
+return table.concat(answers, '\\n')
+"""
+
+# Settles the records of a request (or a wave) in one round trip: the first keys are set to the
+# values in ARGV (after the TTL), one each, with the TTL; the keys after them are deleted.
+_SETTLE = """
+local ttl = ARGV[1]
+local sets = #ARGV - 1
+for i = 1, sets do
+  redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ttl)
+end
+for i = sets + 1, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+return sets
+"""
 
 
 class Submitter:
@@ -80,134 +132,130 @@ class Submitter:
         self._producer = producer
         self._redis = redis
         self._sealer = sealer
-        # aiokafka's accumulator wakes every waiting send when a full batch drains, and they
-        # race for the next; with a whole batch of records waiting that spin dominates.
-        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._claim_script = redis.register_script(_CLAIM)
+        self._settle_script = redis.register_script(_SETTLE)
+        self._singles = Waves(self._submit_together)
 
     async def submit(self, submissions: list[Submission]) -> None:
-        """Claim, publish and settle every submission; each gets its status and report id."""
+        """Claim, publish and settle every submission; each gets its status and report id.
+
+        Single reports submitted in the same turn of the event loop go together as one wave:
+        one claim and one settle round trip to Redis and one wait for the broker for all of
+        them. A wave runs to its end even if a request waiting on it goes away. A batch is a
+        wave of its own. Each record is produced in its own request's trace context.
+        """
+        context = tracing.capture_context()
         for sub in submissions:
-            metrics.REPORTS_RECEIVED.labels(sub.report.source).inc()
+            sub.trace_context = context
+        if len(submissions) > 1:
+            await self._submit_together([submissions])
+        else:
+            await self._singles(submissions)
+
+    async def _submit_together(self, requests: list[list[Submission]]) -> list[None]:
+        """Submit the records of several requests at once (a None for each request)."""
+        submissions = [sub for subs in requests for sub in subs]
+        request_of = {id(sub): n for n, subs in enumerate(requests) for sub in subs}
+        for sub in submissions:
             if sub.report.risk() is None:
                 sub.status = "cleared"
-                metrics.SCANS_CLEARED.inc()
-        claimed = await self._claim([s for s in submissions if s.status == "accepted"])
-        events = [self._event(s) for s in claimed]
-        openers = await self._join_cases(events)
-        results = await asyncio.gather(
-            *(self._publish_limited(s, e) for s, e in zip(claimed, events, strict=True))
-        )
-        confirmed = [s for s, ok in zip(claimed, results, strict=True) if ok]
-        failed = [s for s, ok in zip(claimed, results, strict=True) if not ok]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for sub in confirmed:
-                for key in sub.keys:
-                    pipe.set(key, sub.report_id or "", ex=self._ttl)
-                pipe.set(
-                    accepted_key(sub.report_id or ""),
-                    accepted_value(sub.report.source, sub.accepted_at or now()),
-                    ex=self._ttl,
+        candidates = [s for s in submissions if s.status == "accepted"]
+        events = [self._event(s) for s in candidates]
+        claimed, openers = await self._claim(candidates, events, request_of)
+        started = time.perf_counter()
+        results = await self._producer.publish_many(
+            topics.REPORTS,
+            [
+                Envelope(
+                    event_id=e.report_id,
+                    key=e.person_key,
+                    message=e,
+                    trace_context=sub.trace_context,
                 )
-            unconfirmed = {id(s) for s in failed}
-            for sub, event in zip(claimed, events, strict=True):
-                if id(sub) in unconfirmed:
-                    sub.status = "unavailable"
-                    sub.report_id = None
-                    if sub.keys:
-                        pipe.delete(*sub.keys)
-                    if event.report_id in openers:
-                        pipe.delete(case_key(event.person_key))
-                elif event.case_report_id:
+                for sub, e in claimed
+            ],
+        )
+        confirm_seconds = time.perf_counter() - started
+        remembered: dict[str, str] = {}
+        released: list[str] = []
+        for (sub, event), confirmed in zip(claimed, results, strict=True):
+            if confirmed:
+                metrics.BROKER_CONFIRM_SECONDS.observe(confirm_seconds)
+                for key in sub.keys:
+                    remembered[key] = event.report_id
+                remembered[accepted_key(event.report_id)] = accepted_value(
+                    sub.report.source, sub.accepted_at or now()
+                )
+                if event.case_report_id:
                     metrics.CASES_JOINED.labels(sub.report.source).inc()
-            await pipe.execute()
+                continue
+            sub.status = "unavailable"
+            sub.report_id = None
+            released += sub.keys
+            if event.report_id in openers:
+                released.append(case_key(event.person_key))
+        if remembered or released:
+            await self._settle_script(
+                keys=[*remembered, *released], args=[self._ttl, *remembered.values()]
+            )
+        for (source, status), count in Counter(
+            (sub.report.source, sub.status) for sub in submissions
+        ).items():
+            metrics.REPORTS.labels(source, status).inc(count)
+        return [None] * len(requests)
 
     def _event(self, sub: Submission) -> events_pb2.ReportAccepted:
+        sub.report_id = new_id()
         sub.accepted_at = now()
+        if sub.idempotency_key:
+            sub.keys.append(header_key(sub.idempotency_key))
+        if sub.report.source_record_id:
+            sub.keys.append(record_key(sub.report.source, sub.report.source_record_id))
         return report_event(
-            report_id=sub.report_id or "",
+            report_id=sub.report_id,
             accepted_at=sub.accepted_at,
             person_key_secret=self._secret,
             sealer=self._sealer,
             **sub.report.event_fields(),
         )
 
-    async def _join_cases(self, events: list[events_pb2.ReportAccepted]) -> set[str]:
-        """Point each report at the first report of its person within the window.
+    async def _claim(
+        self,
+        submissions: list[Submission],
+        events: list[events_pb2.ReportAccepted],
+        request_of: dict[int, int],
+    ) -> tuple[list[tuple[Submission, events_pb2.ReportAccepted]], set[str]]:
+        """Claim each submission's keys and join its person's case, in one round trip.
 
-        Returns the ids of the reports that open a case (released again if not confirmed).
+        Those already known are settled as repeats (`request_of` tells which submissions came
+        in one request). Returns the claimed submissions with their events, and the ids of the
+        reports that open a case (released if not confirmed).
         """
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                key = case_key(event.person_key)
-                pipe.set(key, event.report_id, nx=True, ex=self._case_window, get=True)
-            firsts = await pipe.execute()
-        openers = set()
-        for event, first in zip(events, firsts, strict=True):
-            if first:
-                event.case_report_id = first
-            else:
-                openers.add(event.report_id)
-        return openers
-
-    async def _claim(self, submissions: list[Submission]) -> list[Submission]:
-        """Claim each submission's keys; those already known are settled as repeats."""
-        for sub in submissions:
-            sub.report_id = new_id()
-            if sub.idempotency_key:
-                sub.keys.append(header_key(sub.idempotency_key))
-            if sub.report.source_record_id:
-                sub.keys.append(record_key(sub.report.source, sub.report.source_record_id))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for sub in submissions:
-                for key in sub.keys:
-                    pipe.set(key, _PENDING + (sub.report_id or ""), nx=True, ex=self._ttl)
-            outcomes = iter(await pipe.execute())
-        won = {id(s): [next(outcomes) for _ in s.keys] for s in submissions}
-        lost = [s for s in submissions if not all(won[id(s)])]
-        if lost:
-            batch_ids = {s.report_id for s in submissions if all(won[id(s)])}
-            await self._settle_repeats(lost, won, batch_ids)
-        return [s for s in submissions if all(won[id(s)])]
-
-    async def _settle_repeats(
-        self, lost: list[Submission], won: dict[int, list[bool]], batch_ids: set[str | None]
-    ) -> None:
-        """Release what repeats did claim and answer them with the original's id."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for sub in lost:
-                taken = [k for k, ok in zip(sub.keys, won[id(sub)], strict=True) if ok]
-                if taken:
-                    pipe.delete(*taken)
-            await pipe.execute()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for sub in lost:
-                pipe.get(next(k for k, ok in zip(sub.keys, won[id(sub)], strict=True) if not ok))
-            originals = await pipe.execute()
-        for sub, original in zip(lost, originals, strict=True):
-            original = original or ""
-            original_id = original.removeprefix(_PENDING)
-            # Still pending elsewhere: its outcome is not known yet. Pending in this very batch:
-            # a duplicate of the record claimed before it.
-            if original.startswith(_PENDING) and original_id not in batch_ids:
+        if not submissions:
+            return [], set()
+        keys: list[str] = []
+        args: list[str | int] = [self._ttl, self._case_window]
+        for sub, event in zip(submissions, events, strict=True):
+            keys += [*sub.keys, case_key(event.person_key)]
+            args += [len(sub.keys), event.report_id]
+        answers = (await self._claim_script(keys=keys, args=args)).split("\n")
+        request_of_id = {s.report_id: request_of[id(s)] for s in submissions}
+        claimed, openers = [], set()
+        for sub, event, answer in zip(submissions, events, answers, strict=True):
+            outcome, value = answer[0], answer[1:]
+            if outcome == "+":
+                claimed.append((sub, event))
+                if value:
+                    event.case_report_id = value
+                else:
+                    openers.add(event.report_id)
+                continue
+            original_id = value.removeprefix(_PENDING)
+            # Still pending elsewhere: its outcome is not known yet. Pending in this very
+            # request (a batch): a duplicate of the record claimed before it.
+            same_request = request_of_id.get(original_id) == request_of[id(sub)]
+            if value.startswith(_PENDING) and not same_request:
                 sub.status, sub.report_id = "in_progress", None
             else:
                 sub.status, sub.report_id = "duplicate", original_id or None
-                metrics.REPORTS_DUPLICATE.labels(sub.report.source).inc()
-
-    async def _publish_limited(self, sub: Submission, event: events_pb2.ReportAccepted) -> bool:
-        async with self._in_flight:
-            return await self._publish(sub, event)
-
-    async def _publish(self, sub: Submission, event: events_pb2.ReportAccepted) -> bool:
-        started = time.perf_counter()
-        try:
-            await self._producer.publish(
-                topics.REPORTS,
-                Envelope(event_id=event.report_id, key=event.person_key, message=event),
-            )
-        except BrokerUnavailable:
-            metrics.REPORTS_UNCONFIRMED.inc()
-            return False
-        metrics.BROKER_CONFIRM_SECONDS.observe(time.perf_counter() - started)
-        metrics.REPORTS_ACCEPTED.labels(sub.report.source).inc()
-        return True
+        return claimed, openers

@@ -29,8 +29,9 @@ def start_platform(
     database_url: str = "",
     redis_url: str = "",
     ack_deadline: float = ACK_DEADLINE_SECONDS,
+    extra_env: dict[str, str] | None = None,
 ) -> Platform:
-    """A started platform delivering to the loopback webhook."""
+    """A started platform delivering to the loopback webhook (`extra_env` adds or overrides)."""
     platform = Platform(
         PlatformOptions(
             data_dir=data_dir,
@@ -41,6 +42,7 @@ def start_platform(
                 "GRIDLINE_NOTIFY_WEBHOOK_URL": f"{webhook.url}/hooks/{{group_id}}",
                 "GRIDLINE_ESCALATION_TICK_SECONDS": "0.2",
                 "GRIDLINE_LOG_LEVEL": "INFO",
+                **(extra_env or {}),
             },
         )
     )

@@ -128,6 +128,19 @@ async def test_a_replayed_nonce_gets_401(
     assert "nonce was already used" in replayed.json()["detail"]
 
 
+async def test_a_replayed_batch_gets_401_and_produces_nothing_more(
+    intake: tuple[httpx.AsyncClient, IntegratorRegistry],
+) -> None:
+    client, registry = intake
+    key = await registry.create("feed", ["health_code_feed"])
+    body = {"records": [feed_record(), feed_record()]}
+    first = await post_signed(client, key, "/v1/reports:batch", body, nonce="nonce-batch-0001")
+    replayed = await post_signed(client, key, "/v1/reports:batch", body, nonce="nonce-batch-0001")
+    assert first.json()["counts"] == {"accepted": 2}
+    assert replayed.status_code == 401
+    assert "nonce was already used" in replayed.json()["detail"]
+
+
 async def test_revoked_keys_and_integrators_stop_at_once(
     intake: tuple[httpx.AsyncClient, IntegratorRegistry],
 ) -> None:

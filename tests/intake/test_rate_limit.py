@@ -56,3 +56,27 @@ async def test_a_batch_costs_one_token_per_record(broker: EmbeddedBroker, tmp_pa
         )
         assert fits.status_code == 200
         assert fits.json()["counts"] == {"accepted": 3}
+
+
+async def test_a_signed_request_refused_for_its_rate_spends_its_nonce(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    async with running_intake(
+        broker.bootstrap, tmp_path, intake_rate_per_second=0.2, intake_rate_burst=1
+    ) as (client, app):
+        key = await app.state.integrators.create("feed", ["health_code_feed"])
+
+        async def post(nonce: str) -> int:
+            body = json.dumps(record()).encode()
+            headers = signed_headers(
+                key.key_id, key.secret, "POST", "/v1/reports", body, int(time.time()), nonce
+            )
+            response = await client.post(
+                "/v1/reports", content=body, headers={**headers, "Content-Type": "application/json"}
+            )
+            return response.status_code
+
+        assert await post("nonce-rate-0001") == 202
+        assert await post("nonce-rate-0002") == 429
+        # Sent again, the refused request is refused as a replay, not taken at last.
+        assert await post("nonce-rate-0002") == 401

@@ -210,6 +210,26 @@ async def test_repeats_inside_one_batch_are_duplicates_of_the_first(
     assert second == {**first, "index": 1, "status": "duplicate"}
 
 
+async def test_concurrent_singles_of_one_record_produce_it_once(
+    client: httpx.AsyncClient, own_broker: EmbeddedBroker
+) -> None:
+    # Posted together, they meet in Redis in one wave: the first claims the record, the others
+    # are told it is being confirmed (409) or, once it is, get its id back.
+    record = {**FEED_RECORD, "source_record_id": f"together-{time.time_ns()}"}
+    answers = await asyncio.gather(*(client.post("/v1/reports", json=record) for _ in range(6)))
+    fresh = [a.json() for a in answers if a.status_code == 202 and not a.json()["replayed"]]
+    assert len(fresh) == 1
+    for answer in answers:
+        assert answer.status_code in (202, 409)
+        if answer.status_code == 202:
+            assert answer.json()["report_id"] == fresh[0]["report_id"]
+    on_topic = [
+        r for r in await reports_on_topic(own_broker.bootstrap)
+        if r.source_record_id == record["source_record_id"]
+    ]  # fmt: skip
+    assert len(on_topic) == 1
+
+
 async def test_a_single_post_repeating_a_batch_record_gets_the_original_id(
     client: httpx.AsyncClient,
 ) -> None:
@@ -343,27 +363,35 @@ async def _at_least(answers: list[tuple[int, str | None, float]], count: int) ->
     return len(answers) >= count
 
 
-async def test_metrics_count_rejections_by_source_and_rule_and_duplicates(
+async def test_metrics_count_each_record_by_outcome_and_each_problem_by_rule(
     client: httpx.AsyncClient,
 ) -> None:
     def sample(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
-    rejected = (
-        "gridline_intake_reports_rejected_total",
-        {"source": "health_code_feed", "rule": "phone.mainland_mobile"},
-    )
-    duplicate = ("gridline_intake_reports_duplicate_total", {"source": "health_code_feed"})
-    before = sample(rejected[0], **rejected[1]), sample(duplicate[0], **duplicate[1])
+    feed = "health_code_feed"
+    counted = {
+        "accepted": ("gridline_intake_reports_total", {"source": feed, "outcome": "accepted"}),
+        "duplicate": ("gridline_intake_reports_total", {"source": feed, "outcome": "duplicate"}),
+        "rejected": ("gridline_intake_reports_total", {"source": feed, "outcome": "rejected"}),
+        "phone rule": (
+            "gridline_intake_validation_problems_total",
+            {"source": feed, "rule": "phone.mainland_mobile"},
+        ),
+    }
+    before = {key: sample(name, **labels) for key, (name, labels) in counted.items()}
     good = {**FEED_RECORD, "source_record_id": f"metrics-{time.time_ns()}"}
     bad = {**good, "source_record_id": "metrics-bad", "phone": "2381234567"}
     await client.post("/v1/reports:batch", json={"records": [good, bad]})
     await client.post("/v1/reports:batch", json={"records": [good]})
     await client.post("/v1/reports", json=bad)
-    after = sample(rejected[0], **rejected[1]), sample(duplicate[0], **duplicate[1])
-    assert (after[0] - before[0], after[1] - before[1]) == (2, 1)
+    after = {key: sample(name, **labels) for key, (name, labels) in counted.items()}
+    assert {key: after[key] - before[key] for key in counted} == {
+        "accepted": 1, "duplicate": 1, "rejected": 2, "phone rule": 2,
+    }  # fmt: skip
     exposed = (await client.get("/metrics")).text
-    assert 'gridline_intake_reports_rejected_total{rule="phone.mainland_mobile"' in exposed
+    problem = 'rule="phone.mainland_mobile",source="health_code_feed"'
+    assert f"gridline_intake_validation_problems_total{{{problem}}}" in exposed
 
 
 async def test_later_reports_of_a_person_join_the_first_ones_case(

@@ -1,0 +1,53 @@
+"""Calls made in one turn of the event loop run together; each caller gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.intake.waves import Waves
+
+
+async def test_calls_of_one_turn_share_one_run_and_get_their_own_results() -> None:
+    runs: list[list[int]] = []
+
+    async def double_all(items: list[int]) -> list[int]:
+        runs.append(items)
+        await asyncio.sleep(0)
+        return [2 * item for item in items]
+
+    waves = Waves(double_all)
+    assert await asyncio.gather(*(waves(i) for i in range(5))) == [0, 2, 4, 6, 8]
+    assert await waves(7) == 14
+    assert runs == [[0, 1, 2, 3, 4], [7]]
+
+
+async def test_a_failing_run_fails_every_call_of_its_wave() -> None:
+    async def refuse(items: list[int]) -> list[int]:
+        raise ConnectionError(f"down for {len(items)}")
+
+    waves = Waves(refuse)
+    answers = await asyncio.gather(waves(1), waves(2), return_exceptions=True)
+    assert [str(a) for a in answers] == ["down for 2", "down for 2"]
+
+
+async def test_a_wave_runs_to_its_end_when_a_caller_goes_away() -> None:
+    finished: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def slow(items: list[int]) -> list[int]:
+        await release.wait()
+        finished.append(items)
+        return items
+
+    waves = Waves(slow)
+    leaving = asyncio.ensure_future(waves(1))
+    staying = asyncio.ensure_future(waves(2))
+    await asyncio.sleep(0.01)
+    leaving.cancel()
+    release.set()
+    assert await staying == 2
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert finished == [[1, 2]]
