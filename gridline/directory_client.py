@@ -30,3 +30,10 @@ class DirectoryClient(RpcClient):
         """Every cadre with the grids they serve and their open tasks."""
         reply = await self._call(self._stub.ListCadreLoad, directory_pb2.ListCadreLoadRequest())
         return list(reply.cadres)
+
+    async def grid_households(self) -> dict[str, int]:
+        """Every grid of the county and the number of households in it."""
+        reply = await self._call(
+            self._stub.ListGridHouseholdCounts, directory_pb2.ListGridHouseholdCountsRequest()
+        )
+        return {grid.grid_id: grid.households for grid in reply.grids}

@@ -3,7 +3,7 @@
 Intake marks each report with its person's case (`case_report_id`: the first report within the
 case window). Assignment keeps one task per open case; a later report joins it and its holder is
 told once what the new report adds: who reported, when, a higher risk, a better or different
-address.
+address. A higher risk also changes the task: escalation hears of it on tasks.v1.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from gridline.ids import derived_id
 from gridline.timestamps import to_timestamp
 from services.assignment.address_index import Resolution
 from services.assignment.directory import Directory, Link
+from services.assignment.grid import NodeKind
 from services.assignment.placement import RISK_NAMES, responsible
 from services.assignment.risk import RISK_LEVELS, Decision
 
@@ -131,3 +132,43 @@ def enrichment(
         created_at=to_timestamp(now),
         report_accepted_at=report.accepted_at,
     )
+
+
+def risk_raised(
+    directory: Directory,
+    case: Case,
+    report: events_pb2.ReportAccepted,
+    *,
+    decision: Decision,
+    now: datetime,
+) -> events_pb2.TaskEvent:
+    """The tasks.v1 event telling escalation that a later report raised the case's risk.
+
+    It names the new risk, measure and policy version and the report that raised them; call it
+    only when `raises_risk`. `report_id` stays the task's own report.
+    """
+    node = directory.nodes.get(case.node_id)
+    return events_pb2.TaskEvent(
+        task_id=case.task_id,
+        kind=events_pb2.TASK_EVENT_KIND_RISK_RAISED,
+        report_id=case.report_id,
+        person_key=report.person_key,
+        household_id=case.node_id if node is not None and node.kind is NodeKind.HOUSEHOLD else "",
+        grid_id=case.grid_id,
+        triage=case.triage,
+        assignee=holder(directory, case),
+        origin_risk=report.origin_risk,
+        accepted_at=report.accepted_at,
+        occurred_at=to_timestamp(now),
+        actor="assignment",
+        decided_risk=RISK_LEVELS[decision.risk],  # type: ignore[arg-type]
+        measure_id=decision.measure_id,
+        measure_name=decision.measure.name,
+        policy_version=decision.policy_version,
+        raised_by_report_id=report.report_id,
+    )
+
+
+def risk_raised_event_id(case: Case, report: events_pb2.ReportAccepted) -> str:
+    """The raise's event id, from the case's task and the report, so a replay repeats it."""
+    return derived_id("task-event", case.task_id, "risk-raised", report.report_id)

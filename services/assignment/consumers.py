@@ -16,7 +16,14 @@ from gridline.links import PageLinks
 from gridline.timestamps import now
 from services.assignment import metrics, storage
 from services.assignment.assignee import CadreLoad
-from services.assignment.cases import case_id, enrichment, holder
+from services.assignment.cases import (
+    case_id,
+    enrichment,
+    holder,
+    raises_risk,
+    risk_raised,
+    risk_raised_event_id,
+)
 from services.assignment.directory import Directory
 from services.assignment.placement import place
 from services.assignment.risk import RISK_LEVELS, SOURCES, Policy, RiskAreas, decide
@@ -35,9 +42,10 @@ def report_handler(
     """Place each report, decide its measure, publish task and notices, record the placement.
 
     A report of a person whose case is open joins that case instead: no task, one notice to
-    the case's holder (see `cases`). The measure is decided from the risk areas as they stand
-    when the report is placed, so a change applies to the next report and never rewrites a task
-    already created.
+    the case's holder (see `cases`), and when it decides a higher risk than the case had, a
+    RISK_RAISED task event for escalation to re-plan the task. The measure is decided from the
+    risk areas as they stand when the report is placed, so a change of the areas applies to the
+    next report and never rewrites a task already created.
     """
 
     async def publish_notice(notice: events_pb2.Notification) -> None:
@@ -64,6 +72,16 @@ def report_handler(
         person_case = case_id(report)
         case = await storage.open_case(session, person_case)
         if case is not None:
+            if raises_risk(case, decision):
+                raised = risk_raised(directory, case, report, decision=decision, now=moment)
+                await producer.publish(
+                    topics.TASKS,
+                    Envelope(
+                        event_id=risk_raised_event_id(case, report),
+                        key=raised.household_id or raised.grid_id,
+                        message=raised,
+                    ),
+                )
             await publish_notice(
                 enrichment(
                     case,

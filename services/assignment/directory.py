@@ -133,6 +133,16 @@ class Directory:
                 grids[cadre_id].append(grid_id)
         return dict(grids)
 
+    def grid_households(self) -> dict[str, int]:
+        """Every grid and the number of households in it, empty grids included."""
+        counts = dict.fromkeys((n.id for n in self.nodes.values() if n.kind is NodeKind.GRID), 0)
+        for node in self.nodes.values():
+            if node.kind is NodeKind.HOUSEHOLD:
+                grid = self.ancestor(node.id, NodeKind.GRID)
+                if grid is not None:
+                    counts[grid.id] += 1
+        return counts
+
     def micro_grid_leader(self, household_id: str) -> Person | None:
         """The leader of the household's micro-grid, if it has one."""
         micro_grid = self.micro_grids.get(self.nodes[household_id].micro_grid_id or "")

@@ -46,6 +46,11 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         self._db = db
         self._load = load
         self._cadre_grids = directory.cadre_grids()
+        # The directory's nodes do not change while the service runs: counted once.
+        self._grid_households = [
+            directory_pb2.GridHouseholdCount(grid_id=grid_id, households=count)
+            for grid_id, count in sorted(directory.grid_households().items())
+        ]
 
     async def ResolveAddress(
         self, request: directory_pb2.ResolveAddressRequest, context: grpc.aio.ServicerContext
@@ -132,3 +137,11 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         ]
         cadres.sort(key=lambda c: (c.open_tasks, c.person_id))
         return directory_pb2.CadreLoadList(cadres=cadres)
+
+    async def ListGridHouseholdCounts(
+        self,
+        request: directory_pb2.ListGridHouseholdCountsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> directory_pb2.GridHouseholdCounts:
+        """Every grid with its number of households, by grid id."""
+        return directory_pb2.GridHouseholdCounts(grids=self._grid_households)

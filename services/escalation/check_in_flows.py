@@ -132,7 +132,7 @@ async def _alert(
                 producer, task, recipient, reason, raised.escalation_id, check_in.received_at
             )
         )
-        metrics.ESCALATIONS.labels(str(recipient.level), "check_in_abnormal").inc()
+        metrics.ESCALATIONS.labels(metrics.level_label(recipient.level), "check_in_abnormal").inc()
     return sent
 
 
@@ -173,7 +173,9 @@ async def fire_missed(
             sent.append(
                 await _notify(producer, task, recipient, f"{due}的健康打卡未按时提交", key, moment)
             )
-            metrics.ESCALATIONS.labels(str(recipient.level), "check_in_missed").inc()
+            metrics.ESCALATIONS.labels(
+                metrics.level_label(recipient.level), "check_in_missed"
+            ).inc()
     return sent
 
 

@@ -1,4 +1,5 @@
-"""Escalation's consumer of `tasks.v1`: stores each assigned task with its first deadline."""
+"""Escalation's consumer of `tasks.v1`: stores each assigned task with its first deadline and
+applies a later report's higher risk to it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from gridline.bus.envelope import Envelope
 from gridline.contracts.v1 import events_pb2
 from gridline.links import PageLinks
 from gridline.timestamps import from_timestamp, now
-from services.escalation import metrics, storage
+from services.escalation import flows, metrics, storage
 from services.escalation.domain import TaskState
 from services.escalation.policy import DeadlinePolicy
 
@@ -23,21 +24,28 @@ GROUP = "escalation.tasks"
 def task_handler(
     policy: DeadlinePolicy, links: PageLinks, clock: Callable[[], datetime] = now
 ) -> Handler:
-    """Store assigned tasks; other task events are escalation's own and already applied.
+    """Store assigned tasks and apply raised risks; other task events are escalation's own and
+    already applied.
 
     The first deadline is the plan's first step: at once for a high-risk origin when the plan
-    says so, so the deadline watcher raises it durably and once.
+    says so, so the deadline watcher raises it durably and once. A raised risk re-plans the
+    task's deadlines the same way (`flows.raise_risk`).
     """
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
         event = envelope.message
         if not isinstance(event, events_pb2.TaskEvent):
             raise TypeError(f"{topics.TASKS} carries TaskEvent, not {envelope.schema}")
+        if event.kind == events_pb2.TASK_EVENT_KIND_RISK_RAISED:
+            await flows.raise_risk(session, policy, event, clock())
+            return
         if event.kind != events_pb2.TASK_EVENT_KIND_ASSIGNED:
             return
         if await storage.get_task(session, event.task_id) is not None:
             return
         assigned_at = clock()
+        # Plan by the risk assignment decided (the risk-area list may raise a reported risk).
+        risk = event.decided_risk or event.origin_risk
         session.add(
             storage.Task(
                 task_id=event.task_id,
@@ -49,13 +57,15 @@ def task_handler(
                 level=event.assignee.level,
                 assignee_group_id=event.assignee.group_id,
                 assignee_level=event.assignee.level,
-                origin_risk=event.origin_risk,
+                origin_risk=risk,
+                measure_id=event.measure_id[:64],
+                measure_name=event.measure_name[:100],
                 summary=event.summary[:500],
                 link=links.link(event.task_id, assigned_at),
                 report_accepted_at=from_timestamp(event.accepted_at),
                 created_at=assigned_at,
                 assigned_at=assigned_at,
-                deadline_at=policy.deadline(event.origin_risk, 0, assigned_at),
+                deadline_at=policy.deadline(risk, 0, assigned_at),
             )
         )
         metrics.TASKS_OPENED.labels("triage" if event.triage else "household").inc()

@@ -13,7 +13,7 @@ from gridline.db import Database
 from gridline.logging import get_logger
 from gridline.timestamps import now
 from gridline.workers import PeriodicWorker
-from services.escalation import check_in_flows, metrics, storage
+from services.escalation import check_in_flows, metrics, replanning, storage
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
     HIGH_RISK_REASON,
@@ -50,7 +50,8 @@ async def fire_due(
     fired: list[str] = []
     async with db.session() as session:
         for task in await storage.due_tasks(session, moment, _BATCH):
-            step = policy.step(task.origin_risk, task.step)
+            plan = replanning.plan_of(policy, task)
+            step = plan[task.step] if task.step < len(plan) else None
             if step is None:
                 task.deadline_at = None
                 session.add(task)
@@ -95,11 +96,12 @@ async def fire_due(
                 )
                 task.level = max(task.level, recipient.level)
                 metrics.ESCALATIONS.labels(
-                    str(recipient.level), "high_risk" if step.immediate else "overdue"
+                    metrics.level_label(recipient.level),
+                    "high_risk" if step.immediate else "overdue",
                 ).inc()
                 fired.append(escalation.escalation_id)
             task.step += 1
-            task.deadline_at = policy.deadline(task.origin_risk, task.step, task.assigned_at)
+            task.deadline_at = replanning.due_at(plan, task.step, task.assigned_at)
             session.add(task)
     return fired
 

@@ -71,6 +71,22 @@ TRANSITIONS: dict[Action, tuple[frozenset[TaskState], TaskState]] = {
 # States in which nobody has taken the task yet: its acknowledgement deadline runs.
 AWAITING_ACKNOWLEDGEMENT = frozenset({TaskState.TRIAGE, TaskState.ASSIGNED})
 
+# A later report of the person raising the task's risk is nobody's action on the task: it moves
+# no state and is offered by no page, so it is no Action. It is a row of the audit trail.
+RISK_RAISE = "raise_risk"
+
+RISK_NAMES = {
+    common_pb2.RISK_LEVEL_LOW: "低",
+    common_pb2.RISK_LEVEL_MEDIUM: "中",
+    common_pb2.RISK_LEVEL_HIGH: "高",
+}
+
+
+def takes_risk_raise(state: str) -> bool:
+    """Whether a raised risk changes a task in this state: any but closed (never reopened)."""
+    return state != TaskState.CLOSED
+
+
 ACTION_LABELS = {
     Action.ACKNOWLEDGE: "确认接收",
     Action.RECORD_VISIT: "记录入户核查",

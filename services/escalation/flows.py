@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
 from gridline.bus.producer import EventProducer
@@ -13,14 +15,18 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
 from gridline.timestamps import now, to_timestamp
-from services.escalation import check_in_flows, metrics, storage
+from services.escalation import check_in_flows, metrics, replanning, storage
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
     AWAITING_ACKNOWLEDGEMENT,
     LEVEL_NAMES,
+    RISK_NAMES,
+    RISK_RAISE,
     Action,
     Measure,
     MeasureRequired,
+    TaskState,
+    takes_risk_raise,
     transition,
 )
 from services.escalation.policy import DeadlinePolicy
@@ -118,10 +124,79 @@ async def change_task(
     return task, escalations
 
 
+async def raise_risk(
+    session: AsyncSession,
+    policy: DeadlinePolicy,
+    event: events_pb2.TaskEvent,
+    moment: datetime,
+) -> storage.TaskChange:
+    """Apply a later report's higher risk (a RISK_RAISED event) to its task, in the audit trail.
+
+    The task takes the new risk and measure and its deadlines ahead are re-planned
+    (`replanning`): when the new risk goes up at once, its immediate step is due now and the
+    deadline watcher raises it as for a new high-risk task. The state is kept. A closed task is
+    not reopened and a risk not above the task's changes nothing: both are only noted. Runs in
+    the consumer's transaction; raises TaskNotFound for a task never stored (the record is
+    retried, then dead-lettered for replay) and ValueError for an event without a known risk.
+    """
+    if event.decided_risk not in RISK_NAMES:
+        raise ValueError(f"RISK_RAISED of task {event.task_id!r} carries no decided_risk")
+    task = await storage.get_task(session, event.task_id, for_update=True)
+    if task is None:
+        raise TaskNotFound(event.task_id)
+    applies = takes_risk_raise(task.state) and replanning.raises(
+        task.origin_risk, event.decided_risk
+    )
+    note = _raise_note(task, event, applies)
+    if applies:
+        plan = replanning.replan(
+            replanning.plan_of(policy, task),
+            task.step,
+            policy.steps(event.decided_risk),
+            since=moment - task.assigned_at,
+            awaiting=task.state in AWAITING_ACKNOWLEDGEMENT,
+        )
+        task.plan = replanning.encode(plan)
+        task.deadline_at = replanning.due_at(plan, task.step, task.assigned_at)
+        task.origin_risk = event.decided_risk
+        task.measure_id, task.measure_name = event.measure_id[:64], event.measure_name[:100]
+    task.version += 1
+    change = storage.TaskChange(
+        change_id=derived_id("task-change", task.task_id, str(task.version)),
+        task_id=task.task_id,
+        version=task.version,
+        action=RISK_RAISE,
+        from_state=task.state,
+        to_state=task.state,
+        actor=(event.actor or "assignment")[:100],
+        channel="system",
+        note=note[:500],
+        changed_at=moment,
+    )
+    session.add(change)
+    session.add(task)
+    metrics.TASK_CHANGES.labels(RISK_RAISE).inc()
+    return change
+
+
+def _raise_note(task: storage.Task, event: events_pb2.TaskEvent, applies: bool) -> str:
+    new = RISK_NAMES[event.decided_risk]
+    report = event.raised_by_report_id or event.report_id
+    said = f"报告{report}显示{new}风险（{event.measure_name}）"
+    if task.state == TaskState.CLOSED:
+        return f"{said}；任务已办结，不重新打开"
+    old = RISK_NAMES.get(task.origin_risk, "未定")
+    if not applies:
+        return f"{said}，不高于当前的{old}风险，任务不变"
+    # Only a task still awaiting acknowledgement has deadlines to re-plan.
+    replanned = f"，时限按{new}风险重排" if task.state in AWAITING_ACKNOWLEDGEMENT else ""
+    return f"{said}：风险由{old}升为{new}，措施改为{event.measure_name}{replanned}"
+
+
 def _apply(task: storage.Task, change: Change, policy: DeadlinePolicy, moment: datetime) -> None:
     if change.action is Action.ACKNOWLEDGE:
         task.acknowledged_at = moment
-        first = policy.first_deadline(task.origin_risk, task.assigned_at)
+        first = replanning.first_deadline(replanning.plan_of(policy, task), task.assigned_at)
         on_time = first is None or moment <= first
         metrics.ACKNOWLEDGEMENTS.labels("on_time" if on_time else "late").inc()
     elif change.action is Action.START_MEASURE:
@@ -139,9 +214,11 @@ def _apply(task: storage.Task, change: Change, policy: DeadlinePolicy, moment: d
         Action.REASSIGN,
         Action.SEND_TO_TRIAGE,
     ):
-        # A new holder: the plan starts again from now (immediate steps included).
+        # A new holder: the policy's plan of its (possibly raised) risk starts again from now,
+        # immediate steps included.
         task.assigned_at = moment
         task.step = 0
+        task.plan = None
         task.deadline_at = policy.deadline(task.origin_risk, 0, moment)
     elif task.state not in AWAITING_ACKNOWLEDGEMENT:
         # The task moved on: its pending deadline is cancelled.

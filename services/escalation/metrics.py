@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from gridline.contracts.v1 import common_pb2
+
 TASKS_OPENED = Counter(
     "gridline_escalation_tasks_opened_total",
     "Tasks stored, by kind: household or triage.",
@@ -16,27 +18,41 @@ TASK_CHANGES = Counter(
 )
 ESCALATIONS = Counter(
     "gridline_escalation_escalations_total",
-    "Escalations raised, by the chain level they went to (ChainLevel number) and reason.",
+    "Escalations raised, by the chain level they went to (level_label) and reason.",
     ["level", "reason"],
 )
+# No grid label: a county has thousands of grids and the grid id comes from the request, so
+# per-grid series would be unbounded. Which grids missed a day is in the zero_report table and
+# in the notices sent to their offices.
 ZERO_REPORTS = Counter(
     "gridline_escalation_zero_reports_total",
-    "Daily zero-reports by grid and outcome: on_time, late, or missing at the due time.",
-    ["grid", "outcome"],
+    "Daily zero-reports by outcome: on_time, late, or missing (one per grid) at the due time.",
+    ["outcome"],
 )
 ACKNOWLEDGEMENTS = Counter(
     "gridline_escalation_acknowledgements_total",
     "Acknowledged tasks by deadline compliance: on_time (before the first deadline) or late.",
     ["outcome"],
 )
+# Outcomes start at zero, so compliance ratios have a denominator before the first event.
+for _outcome in ("on_time", "late"):
+    ACKNOWLEDGEMENTS.labels(_outcome)
+    ZERO_REPORTS.labels(_outcome)
+ZERO_REPORTS.labels("missing")
+# Every replica counts the same table, so dashboards take the max over instances, not the sum.
 OPEN_TASKS = Gauge(
     "gridline_escalation_open_tasks",
-    "Tasks not yet closed, by the level they reached and their age since assignment.",
+    "Tasks not yet closed (all replicas), by the level they reached and their age.",
     ["level", "age"],
 )
 
 # Upper bounds of the age buckets of OPEN_TASKS, in hours.
 AGE_BUCKETS = ((1, "lt_1h"), (4, "1h_4h"), (24, "4h_24h"), (72, "1d_3d"))
+
+
+def level_label(level: int) -> str:
+    """The `level` label of a ChainLevel number: cadre, liaison, community, ..."""
+    return common_pb2.ChainLevel.Name(level).removeprefix("CHAIN_LEVEL_").lower()
 
 
 def age_bucket(hours: float) -> str:
@@ -48,4 +64,4 @@ def record_open_tasks(counts: dict[tuple[int, str], int]) -> None:
     """Replace the open-task gauge with fresh counts by (level, age label)."""
     OPEN_TASKS.clear()
     for (level, age), count in counts.items():
-        OPEN_TASKS.labels(str(level), age).set(count)
+        OPEN_TASKS.labels(level_label(level), age).set(count)

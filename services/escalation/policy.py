@@ -97,11 +97,6 @@ class DeadlinePolicy:
         step = self.step(origin_risk, index)
         return None if step is None else assigned_at + step.after
 
-    def first_deadline(self, origin_risk: int, assigned_at: datetime) -> datetime | None:
-        """The first acknowledgement deadline (immediate steps are no deadline to meet)."""
-        due = [s.after for s in self.steps(origin_risk) if not s.immediate]
-        return assigned_at + due[0] if due else None
-
 
 def _steps(plan: RiskPlan) -> list[Step]:
     steps = []

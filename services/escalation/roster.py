@@ -1,41 +1,72 @@
 """The grids that must file a daily zero-report, read from assignment's Directory over gRPC.
 
-Every grid some cadre serves must report; the offices above it come from its chain. The
-Directory does not serve household counts, so runtime summaries show no visit rate (—).
+Every grid some cadre serves must report; the offices above it come from its chain. The roster
+is read again every `refresh`, and kept when the Directory cannot be reached. Household counts
+are asked for when the summaries are due, within a bound: without them the summaries go out with
+the visit rate unknown (—).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import grpc
+
 from gridline.contracts.v1 import common_pb2
 from gridline.directory_client import DirectoryClient
+from gridline.logging import get_logger
 from gridline.timestamps import now
 from services.escalation.zero_reports import SUMMARY_LEVELS, RosterGrid
 
+log = get_logger(__name__)
+
 
 class DirectoryRoster:
-    """A roster source (`await roster()`), read again once `refresh` has passed."""
+    """The zero-report roster (`await grids()`, `await households()`) from the Directory."""
 
     def __init__(
         self,
         directory: DirectoryClient,
         refresh: timedelta = timedelta(minutes=10),
         clock: Callable[[], datetime] = now,
+        households_within: float = 5.0,
     ) -> None:
         self._directory = directory
         self._refresh, self._clock = refresh, clock
+        self._households_within = households_within
         self._grids: list[RosterGrid] = []
         self._read_at: datetime | None = None
 
-    async def __call__(self) -> list[RosterGrid]:
-        """The grids and their offices (cached for `refresh`)."""
+    async def grids(self) -> list[RosterGrid]:
+        """The grids and their offices (cached for `refresh`; the last ones while unreachable).
+
+        Raises the Directory's error when no roster was ever read.
+        """
         moment = self._clock()
         if self._read_at is None or moment - self._read_at >= self._refresh:
-            self._grids = await self._read()
-            self._read_at = moment
+            try:
+                self._grids = await self._read()
+            except grpc.aio.AioRpcError as exc:
+                if self._read_at is None:
+                    raise
+                log.warning("directory unreachable, keeping the zero-report roster",
+                            code=exc.code().name, read_at=self._read_at.isoformat())  # fmt: skip
+            else:
+                self._read_at = moment
         return self._grids
+
+    async def households(self) -> dict[str, int] | None:
+        """Every grid's household count now; None (and a warning) when the Directory gives none
+        within `households_within` seconds."""
+        try:
+            async with asyncio.timeout(self._households_within):
+                return await self._directory.grid_households()
+        except (grpc.aio.AioRpcError, TimeoutError) as exc:
+            code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else "TIMEOUT"
+            log.warning("household counts unavailable, visit rate left unknown", code=code)
+        return None
 
     async def _read(self) -> list[RosterGrid]:
         cadres = await self._directory.cadre_load()
@@ -46,5 +77,5 @@ class DirectoryRoster:
                 for r in await self._directory.chain(grid_id)
                 if r.level in SUMMARY_LEVELS
             }
-            grids.append(RosterGrid(grid_id, grid_id, 0, offices))
+            grids.append(RosterGrid(grid_id, grid_id, None, offices))
         return grids

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Table
+from sqlalchemy import JSON, DateTime, Dialect, Table
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,8 +47,11 @@ class Task(SQLModel, table=True):
     level: int
     assignee_group_id: str = Field(max_length=64)
     assignee_level: int = 0  # where the task was assigned; `level` is how far it went up
-    origin_risk: int = 0
-    measure: str | None = Field(default=None, max_length=20)
+    origin_risk: int = 0  # the risk its deadlines follow; a later report may raise it
+    measure: str | None = Field(default=None, max_length=20)  # the measure started, if any
+    # What assignment's policy asks for the person (e.g. home_quarantine_14d, 14天居家隔离).
+    measure_id: str = Field(default="", max_length=64)
+    measure_name: str = Field(default="", max_length=100)
     summary: str = Field(max_length=500)
     link: str = Field(max_length=300)
     report_accepted_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
@@ -55,6 +59,9 @@ class Task(SQLModel, table=True):
     # Deadlines count from the latest (re)assignment; `step` is the next step of the plan.
     assigned_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
     step: int = 0
+    # The task's own plan once a raised risk re-planned it (`replanning.encode`); None: the
+    # policy's plan of `origin_risk`.
+    plan: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)  # type: ignore[call-overload]
     version: int = 0  # changes so far; numbers the audit trail
     deadline_at: datetime | None = Field(
         default=None,

@@ -2,14 +2,18 @@
 
 A day's run row is the timer: at the due time the communities hear of missing grids, an hour
 later the township offices do, and every office group gets its one summary. The row is locked
-and skipped by other replicas, and every event id derives from day, step and recipient.
+and skipped by other replicas, and every event id derives from day, step and recipient. The
+summaries take the grids' household counts fresh from the Directory; without them they still go
+out, the visit rate left unknown.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 
@@ -35,8 +39,19 @@ from services.escalation.zero_reports import (
 
 log = get_logger(__name__)
 
-# The grids that must report, with their offices (from the Directory).
-RosterSource = Callable[[], Awaitable[list[RosterGrid]]]
+# Every grid's household count, or None when it cannot be had now.
+HouseholdSource = Callable[[], Awaitable[Mapping[str, int] | None]]
+
+
+class Roster(Protocol):
+    """Where the grids that must report come from (assignment's Directory at runtime)."""
+
+    async def grids(self) -> list[RosterGrid]:
+        """The grids with their offices."""
+
+    async def households(self) -> Mapping[str, int] | None:
+        """Every grid's household count now, or None when it cannot be had."""
+
 
 MISSING_REASON = "网格未按时报送每日零报告"
 
@@ -66,7 +81,7 @@ async def submit(
             report.submitted_by, report.channel, report.submitted_at = actor, channel, moment
         session.add(report)
     on_time = moment <= schedule.due_at(day)
-    metrics.ZERO_REPORTS.labels(grid_id, "on_time" if on_time else "late").inc()
+    metrics.ZERO_REPORTS.labels("on_time" if on_time else "late").inc()
     return report
 
 
@@ -86,8 +101,12 @@ async def advance(
     roster: list[RosterGrid],
     schedule: Schedule,
     moment: datetime,
+    households: HouseholdSource | None = None,
 ) -> list[str]:
-    """Take every reporting day whose next step fell due one step on; the notification ids sent."""
+    """Take every reporting day whose next step fell due one step on; the notification ids sent.
+
+    `households`, when given, replaces the roster's household counts for the summaries.
+    """
     await open_day(db, schedule, schedule.day_of(moment))
     sent: list[str] = []
     async with db.session() as session:
@@ -100,13 +119,13 @@ async def advance(
             }  # fmt: skip
             if run.stage == 0:
                 sent += await _tell_missing(producer, roster, set(reports), day, moment, False)
-                for grid in roster:
-                    if grid.grid_id not in reports:
-                        metrics.ZERO_REPORTS.labels(grid.grid_id, "missing").inc()
+                missing = sum(1 for grid in roster if grid.grid_id not in reports)
+                metrics.ZERO_REPORTS.labels("missing").inc(missing)
                 run.stage, run.next_at = 1, schedule.township_at(day)
             else:
                 sent += await _tell_missing(producer, roster, set(reports), day, moment, True)
-                sent += await _send_summaries(producer, roster, reports, day, moment)
+                counted = roster if households is None else _counted(roster, await households())
+                sent += await _send_summaries(producer, counted, reports, day, moment)
                 run.stage, run.next_at = 2, None
             session.add(run)
     return sent
@@ -134,11 +153,17 @@ async def _tell_missing(
                 topics.ESCALATIONS,
                 Envelope(event_id=raised.escalation_id, key=grid.grid_id, message=raised),
             )
-            metrics.ESCALATIONS.labels(str(level), "zero_report_missing").inc()
+            metrics.ESCALATIONS.labels(metrics.level_label(level), "zero_report_missing").inc()
         title, body = missing_text(grids, day, township)
         sent.append(await _notify(producer, office, "missing", day, moment, title, body,
                                   events_pb2.NOTIFICATION_KIND_ESCALATION))  # fmt: skip
     return sent
+
+
+def _counted(roster: list[RosterGrid], households: Mapping[str, int] | None) -> list[RosterGrid]:
+    """The roster with the Directory's household counts (unknown where it gave none)."""
+    found = households or {}
+    return [dataclasses.replace(grid, households=found.get(grid.grid_id)) for grid in roster]
 
 
 async def _send_summaries(
@@ -185,12 +210,12 @@ class ZeroReportWatcher(PeriodicWorker):
         self,
         db: Database,
         producer: EventProducer,
-        roster_of: RosterSource,
+        roster: Roster,
         schedule: Schedule,
         tick: float,
         clock: Callable[[], datetime] = now,
     ) -> None:
-        self._db, self._producer, self._roster_of = db, producer, roster_of
+        self._db, self._producer, self._roster = db, producer, roster
         self._schedule, self._clock = schedule, clock
         super().__init__(tick)
 
@@ -198,9 +223,9 @@ class ZeroReportWatcher(PeriodicWorker):
 
     async def run_pass(self) -> None:
         """Advance the reporting days as far as the clock allows."""
-        roster = await self._roster_of()
+        grids = await self._roster.grids()
         # A step done may leave the next one due already (after a long stop).
         while not self.stopping and await advance(
-            self._db, self._producer, roster, self._schedule, self._clock()
+            self._db, self._producer, grids, self._schedule, self._clock(), self._roster.households
         ):
             pass

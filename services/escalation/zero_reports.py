@@ -28,7 +28,7 @@ class RosterGrid:
 
     grid_id: str
     grid_name: str
-    households: int
+    households: int | None  # None while the Directory's count cannot be had
     offices: Mapping[int, common_pb2.Responsible]  # by ChainLevel: community, township, county
 
 
@@ -72,7 +72,7 @@ class Summary:
 
     office: common_pb2.Responsible
     counts: Counts = field(default_factory=Counts)
-    households: int = 0
+    households: int | None = 0  # None when some grid's count is unknown
     expected: int = 0
     missing: list[str] = field(default_factory=list)  # grid names
 
@@ -83,7 +83,7 @@ class Summary:
 
     @property
     def visit_rate(self) -> float | None:
-        """Households visited over households in its grids (入户率)."""
+        """Households visited over households in its grids (入户率); None when not known."""
         return self.counts.households_visited / self.households if self.households else None
 
     @property
@@ -108,7 +108,9 @@ def missing_by_office(
 def roll_up(roster: Iterable[RosterGrid], reports: Mapping[str, Counts]) -> list[Summary]:
     """One summary per office group at each summary level, community first.
 
-    A missing report counts as missing, not as zero: it adds nothing and is named.
+    A missing report counts as missing, not as zero: it adds nothing and is named. Every grid's
+    households count towards the visit rate's base, reported or not; one grid's unknown count
+    leaves its offices' rates unknown rather than wrong.
     """
     summaries: dict[tuple[int, str], Summary] = {}
     for grid in roster:
@@ -118,7 +120,10 @@ def roll_up(roster: Iterable[RosterGrid], reports: Mapping[str, Counts]) -> list
                 continue
             summary = summaries.setdefault((level, office.group_id), Summary(office))
             summary.expected += 1
-            summary.households += grid.households
+            if summary.households is not None:
+                summary.households = (
+                    None if grid.households is None else summary.households + grid.households
+                )
             if grid.grid_id in reports:
                 summary.counts += reports[grid.grid_id]
             else:
@@ -140,9 +145,13 @@ def summary_text(summary: Summary, day: date) -> tuple[str, str]:
         f"异常 {counts.abnormal} 人，入户核查 {counts.households_visited} 户。",
     ]
     if summary.office.level == common_pb2.CHAIN_LEVEL_COUNTY_OFFICE:
+        base = (
+            "在册户数暂缺"
+            if summary.households is None
+            else f"{counts.households_visited}/{summary.households} 户"
+        )
         lines.append(
-            f"入户率 {_percent(summary.visit_rate)}（{counts.households_visited}/"
-            f"{summary.households} 户）；"
+            f"入户率 {_percent(summary.visit_rate)}（{base}）；"
             f"干部排查发现 {counts.found_by_cadres}/{counts.arrivals} 人，"
             f"占 {_percent(summary.cadre_share)}，其余来自数据推送。"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,11 @@ ADDRESS = "皋兰县石洞镇三川社区文化苑2号楼2单元201室"
 HOUSEHOLD = "cm03-g02-b02-u2-201"
 OTHER_ADDRESS = "皋兰县石洞镇三川社区文化苑2号楼2单元202室"
 UNPLACEABLE = "皋兰县石洞镇城北社区新建平房12号"
-LOW, HIGH = common_pb2.RISK_LEVEL_LOW, common_pb2.RISK_LEVEL_HIGH
+LOW, MEDIUM, HIGH = (
+    common_pb2.RISK_LEVEL_LOW,
+    common_pb2.RISK_LEVEL_MEDIUM,
+    common_pb2.RISK_LEVEL_HIGH,
+)
 
 
 class Recorder:
@@ -36,14 +41,23 @@ class Recorder:
 
     def __init__(self) -> None:
         self.published: list[tuple[str, Message]] = []
+        self.envelopes: list[tuple[str, Envelope]] = []
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Keep one event."""
         self.published.append((topic, envelope.message))
+        self.envelopes.append((topic, envelope))
 
     def of(self, topic: str, report_id: str) -> list[Message]:
         """What was published on `topic` about one report."""
         return [m for t, m in self.published if t == topic and m.report_id == report_id]  # type: ignore[attr-defined]
+
+    def raises(self) -> list[Envelope]:
+        """The RISK_RAISED task events published so far, as sent."""
+        return [
+            e for t, e in self.envelopes
+            if t == topics.TASKS and e.message.kind == events_pb2.TASK_EVENT_KIND_RISK_RAISED  # type: ignore[attr-defined]
+        ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +70,10 @@ def directory() -> Directory:
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     async with Database(Settings(data_dir=tmp_path), "assignment", storage.TABLES) as database:
         yield database
+
+
+class _Crash(Exception):
+    """The process died before the consumer's transaction committed."""
 
 
 class Service:
@@ -83,8 +101,10 @@ class Service:
         source: int = common_pb2.REPORT_SOURCE_SELF_REPORT,
         risk: int = LOW,
         address: str = ADDRESS,
+        crash: bool = False,
     ) -> events_pb2.ReportAccepted:
-        """Hand one report of the same person to the handler, as the consumer does."""
+        """Hand one report of the same person to the handler, as the consumer does (`crash`: the
+        process dies after the handler, before the transaction commits)."""
         report = events_pb2.ReportAccepted(
             report_id=report_id,
             person_key="k-person",
@@ -99,8 +119,11 @@ class Service:
             case_report_id=case,
         )
         report.accepted_at.FromDatetime(datetime(2022, 1, 20, 2, 5, tzinfo=UTC))
-        async with self.db.session() as session:
-            await self.reports(Envelope(report_id, report.person_key, report), session)
+        with contextlib.suppress(_Crash):
+            async with self.db.session() as session:
+                await self.reports(Envelope(report_id, report.person_key, report), session)
+                if crash:
+                    raise _Crash
         return report
 
     async def task_event(self, event: events_pb2.TaskEvent) -> None:
@@ -163,6 +186,49 @@ async def test_a_later_report_joins_the_open_case_and_its_holder_is_told_once(
     assert await service.open_counts() == {task.assignee.person_id: 1}
     assert service.load.of(task.assignee.person_id) == 1
     assert _merged("checkpoint_scan") == merged_before + 1
+
+
+async def test_a_higher_risk_tells_escalation_once_on_the_task_key(service: Service) -> None:
+    await service.report("r-first", risk=MEDIUM)
+    [(_, placed)] = [(t, e) for t, e in service.out.envelopes if t == topics.TASKS]
+    task = placed.message
+    assert isinstance(task, events_pb2.TaskEvent)
+
+    for later, source in (
+        ("r-later", common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN),
+        ("r-again", common_pb2.REPORT_SOURCE_NEIGHBOUR),
+    ):
+        await service.report(later, case="r-first", source=source, risk=HIGH)
+
+    [envelope] = service.out.raises()  # the third report is no higher than the second
+    raised = envelope.message
+    assert isinstance(raised, events_pb2.TaskEvent)
+    assert envelope.key == placed.key  # the task's partition: escalation sees it after ASSIGNED
+    assert (raised.task_id, raised.report_id, raised.raised_by_report_id) == (
+        task.task_id, "r-first", "r-later"
+    )  # fmt: skip
+    assert (raised.decided_risk, raised.measure_id, raised.measure_name) == (
+        HIGH, "home_quarantine_14d", "14天居家隔离"
+    )  # fmt: skip
+    assert raised.policy_version == task.policy_version
+    assert (raised.household_id, raised.grid_id, raised.triage) == (HOUSEHOLD, task.grid_id, False)
+    assert raised.assignee.group_id == task.assignee.group_id
+    # Assignment's case now has the higher risk: the third report was compared with it.
+    assert (await service.placement("r-later")).risk == HIGH
+    async with service.db.session() as session:
+        case = await storage.open_case(session, "r-first")
+    assert case is not None and case.risk == HIGH
+
+
+async def test_a_raise_replayed_after_a_crash_repeats_its_event_id(service: Service) -> None:
+    await service.report("r-first", risk=LOW)
+    await service.report("r-later", case="r-first", risk=MEDIUM, crash=True)
+    await service.report("r-later", case="r-first", risk=MEDIUM)  # redelivered
+    await service.report("r-last", case="r-first", risk=HIGH)
+
+    ids = [e.event_id for e in service.out.raises()]
+    assert len(ids) == 3 and ids[0] == ids[1] != ids[2]
+    assert [e.message.decided_risk for e in service.out.raises()] == [MEDIUM, MEDIUM, HIGH]  # type: ignore[attr-defined]
 
 
 async def test_a_first_report_arriving_after_a_later_one_joins_the_case_that_one_opened(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,24 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import Message
 
 from gridline.bus import topics
+from gridline.bus.consumer import ConsumerRunner
 from gridline.bus.envelope import Envelope, decode
 from gridline.bus.producer import EventProducer
 from gridline.bus.topics import ensure_topics
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc, events_pb2
+from gridline.db import Database
 from gridline.embedded import EmbeddedBroker, free_port
 from gridline.settings import Settings
+from gridline.timestamps import now
 from services.assignment.app import create_app
 from services.assignment.consumers import GROUP, TASKS_GROUP
+from services.escalation import consumers as escalation_consumers
+from services.escalation import storage as escalation_storage
+from services.escalation.deadlines import DeadlineWatcher, fire_due
+from services.escalation.domain import HIGH_RISK_REASON
+from services.escalation.policy import load_policy
+from tests.assignment.support import LINKS
+from tests.escalation.records import published
 from tests.helpers import eventually
 
 HOUSEHOLD = "cm03-g02-b02-u2-201"
@@ -277,7 +288,12 @@ async def test_two_sources_reporting_one_person_make_one_case_told_once(
         n for n in await events_on(broker.bootstrap, topics.NOTIFICATIONS)
         if isinstance(n, events_pb2.Notification) and n.task_id == first.task_id
     ]  # fmt: skip
-    assert [t.report_id for t in tasks] == [first.report_id]
+    # The higher risk went to escalation once, the replay notwithstanding.
+    assert [(t.kind, t.report_id) for t in tasks] == [
+        (events_pb2.TASK_EVENT_KIND_ASSIGNED, first.report_id),
+        (events_pb2.TASK_EVENT_KIND_RISK_RAISED, first.report_id),
+    ]
+    assert tasks[1].raised_by_report_id == later_id
     [enriched] = [n for n in notices if n.kind == events_pb2.NOTIFICATION_KIND_CASE_ENRICHED]
     assert enriched.report_id == later_id
     assert enriched.recipient.group_id == tasks[0].assignee.group_id
@@ -286,3 +302,100 @@ async def test_two_sources_reporting_one_person_make_one_case_told_once(
         directory_pb2.ListCadreLoadRequest(grid_id="cm03-g02"), timeout=5
     )
     assert {c.person_id: c.open_tasks for c in listed.cadres}[first.assignee_id] == 1
+
+
+DEADLINES = Path(__file__).parents[2] / "services/escalation/deadlines.yaml"
+
+
+async def test_a_higher_risk_report_escalates_the_case_task_once_and_its_replays_add_nothing(
+    assignment: Assignment, broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap, kafka_idempotence=False, data_dir=tmp_path / "escalation"
+    )
+    policy = load_policy(DEADLINES, timedelta(minutes=30))
+
+    async def chain(node_id: str) -> list[common_pb2.Responsible]:
+        request = directory_pb2.GetChainRequest(node_id=node_id)
+        return list((await assignment.stub.GetChain(request, timeout=5)).levels)
+
+    async with (
+        Database(settings, "escalation", escalation_storage.TABLES) as db,
+        EventProducer(settings) as producer,
+        ConsumerRunner(
+            settings=settings,
+            topic=topics.TASKS,
+            group=escalation_consumers.GROUP,
+            handler=escalation_consumers.task_handler(policy, LINKS),
+            db=db,
+            producer=producer,
+        ),
+        DeadlineWatcher(db, chain, producer, policy, tick=0.1),
+    ):
+        first_id = await assignment.report("510104", risk=common_pb2.RISK_LEVEL_MEDIUM)
+        first = await assignment.placement(first_id)
+        later_id = await assignment.report(
+            "220102",
+            source=common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN,
+            risk=common_pb2.RISK_LEVEL_HIGH,
+            case_of=first_id,
+        )
+
+        async def escalated() -> bool:
+            async with db.session() as session:
+                return bool(await escalation_storage.escalations_of(session, first.task_id))
+
+        await eventually(escalated, within=60)
+
+        async def raises() -> list[Envelope]:
+            return [
+                e for e in await published(broker.bootstrap, topics.TASKS)
+                if isinstance(e.message, events_pb2.TaskEvent)
+                and (e.message.task_id, e.message.kind)
+                == (first.task_id, events_pb2.TASK_EVENT_KIND_RISK_RAISED)
+            ]  # fmt: skip
+
+        [raise_event] = await raises()
+        # Replays of the later report (assignment) and of the raise itself (escalation).
+        await assignment.producer.publish(topics.REPORTS, assignment.sent[later_id])
+        await assignment.producer.publish(topics.TASKS, raise_event)
+
+        async def replays_consumed() -> bool:
+            applied = [
+                await consumed_everything(broker.bootstrap, topic, group)
+                for topic, group in (
+                    (topics.REPORTS, GROUP),
+                    (topics.TASKS, escalation_consumers.GROUP),
+                )
+            ]
+            return all(applied)
+
+        await eventually(replays_consumed, within=60)
+        # Whatever a replay had made due would fire now.
+        await fire_due(db, chain, producer, policy, now())
+        assert len(await raises()) == 2  # the first and the one replayed here: none from assignment
+
+        async with db.session() as session:
+            task = await escalation_storage.get_task(session, first.task_id)
+            raised = list(await escalation_storage.escalations_of(session, first.task_id))
+            trail = list(await escalation_storage.changes_of(session, first.task_id))
+
+    community = (await chain(first.node_id))[2]
+    assert community.level == common_pb2.CHAIN_LEVEL_COMMUNITY
+    assert [(e.level, e.group_id, e.reason) for e in raised] == [
+        (community.level, community.group_id, HIGH_RISK_REASON)
+    ]
+    assert task is not None
+    assert (task.state, task.origin_risk, task.measure_id) == (
+        "assigned", common_pb2.RISK_LEVEL_HIGH, "home_quarantine_14d"
+    )  # fmt: skip
+    assert [(c.action, c.actor, c.channel) for c in trail] == [
+        ("raise_risk", "assignment", "system")
+    ]
+    assert f"报告{later_id}显示高风险" in trail[0].note and "风险由中升为高" in trail[0].note
+    told_at_once = [
+        e.message for e in await published(broker.bootstrap, topics.NOTIFICATIONS)
+        if isinstance(e.message, events_pb2.Notification) and e.message.task_id == first.task_id
+        and e.message.title == HIGH_RISK_REASON
+    ]  # fmt: skip
+    assert [n.recipient.group_id for n in told_at_once] == [community.group_id]

@@ -8,12 +8,16 @@ import pytest
 
 from gridline.contracts.v1 import common_pb2
 from services.escalation.domain import (
+    RISK_RAISE,
+    Action,
     OverdueTask,
     TaskState,
     TransitionRefused,
     acknowledge,
+    allowed_actions,
     escalation_for,
     next_level,
+    takes_risk_raise,
 )
 
 CHAIN = [
@@ -56,3 +60,11 @@ def test_escalation_ids_repeat_for_the_same_task_and_level() -> None:
     assert first[1].notification_id == again[1].notification_id
     assert first[1].recipient.group_id == "g2"
     assert "包户干部未在时限内确认接收" in first[0].reason
+
+
+@pytest.mark.parametrize("state", list(TaskState))
+def test_a_raised_risk_changes_every_task_but_a_closed_one(state: TaskState) -> None:
+    assert takes_risk_raise(state) is (state is not TaskState.CLOSED)
+    # No action of anyone's: no page offers it and it is no step of the lifecycle.
+    assert RISK_RAISE not in {a.value for a in Action}
+    assert RISK_RAISE not in allowed_actions(state)

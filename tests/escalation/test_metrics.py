@@ -13,8 +13,9 @@ from services.escalation import zero_report_flows
 from services.escalation.deadlines import count_open_tasks, fire_due
 from services.escalation.domain import Action
 from services.escalation.flows import Change, change_task
+from services.escalation.metrics import level_label
 from services.escalation.policy import every_level_after
-from services.escalation.zero_reports import SHANGHAI, Counts, Schedule
+from services.escalation.zero_reports import SHANGHAI, Counts, RosterGrid, Schedule
 from tests.escalation.conftest import START, Clock, new_task, static_chain
 
 POLICY = every_level_after(timedelta(minutes=30))
@@ -34,7 +35,7 @@ async def test_deadline_compliance_and_escalations_by_level_and_reason(
     late_before = sample("gridline_escalation_acknowledgements_total", outcome="late")
     liaison_before = sample(
         "gridline_escalation_escalations_total",
-        level=str(common_pb2.CHAIN_LEVEL_LIAISON), reason="overdue",
+        level="liaison", reason="overdue",
     )  # fmt: skip
 
     clock.advance(timedelta(minutes=10))
@@ -54,7 +55,7 @@ async def test_deadline_compliance_and_escalations_by_level_and_reason(
     assert sample("gridline_escalation_acknowledgements_total", outcome="late") == late_before + 1
     assert sample(
         "gridline_escalation_escalations_total",
-        level=str(common_pb2.CHAIN_LEVEL_LIAISON), reason="overdue",
+        level="liaison", reason="overdue",
     ) == liaison_before + 1  # fmt: skip
 
 
@@ -64,18 +65,23 @@ async def test_open_tasks_by_level_and_age(db: Database, clock: Clock) -> None:
     async with db.session() as session:
         session.add_all(tasks)
     counts = await count_open_tasks(db, START + timedelta(minutes=1))
-    cadre, community = str(common_pb2.CHAIN_LEVEL_CADRE), str(common_pb2.CHAIN_LEVEL_COMMUNITY)
     assert counts == {(1, "lt_1h"): 1, (1, "1h_4h"): 2, (3, "1d_3d"): 1}
-    assert sample("gridline_escalation_open_tasks", level=cadre, age="1h_4h") == 2
-    assert sample("gridline_escalation_open_tasks", level=community, age="1d_3d") == 1
+    assert sample("gridline_escalation_open_tasks", level="cadre", age="1h_4h") == 2
+    assert sample("gridline_escalation_open_tasks", level="community", age="1d_3d") == 1
 
 
-async def test_zero_report_compliance_by_grid(db: Database) -> None:
+def test_level_labels_name_the_chain_level() -> None:
+    assert [level_label(level) for level in range(1, 6)] == [
+        "cadre", "liaison", "community", "township_office", "county_office",
+    ]  # fmt: skip
+
+
+async def test_zero_report_compliance_by_outcome(db: Database) -> None:
     schedule = Schedule(time(20, 0), timedelta(hours=1))
     day = START.astimezone(SHANGHAI).date()
     due = schedule.due_at(day)
     before = {
-        outcome: sample("gridline_escalation_zero_reports_total", grid="grid-m", outcome=outcome)
+        outcome: sample("gridline_escalation_zero_reports_total", outcome=outcome)
         for outcome in ("on_time", "late")
     }
     for moment in (due - timedelta(minutes=1), due + timedelta(minutes=1)):
@@ -83,6 +89,26 @@ async def test_zero_report_compliance_by_grid(db: Database) -> None:
                                        channel="http", moment=moment)  # fmt: skip
     for outcome in ("on_time", "late"):
         assert (
-            sample("gridline_escalation_zero_reports_total", grid="grid-m", outcome=outcome)
-            == before[outcome] + 1
+            sample("gridline_escalation_zero_reports_total", outcome=outcome) == before[outcome] + 1
         )
+
+
+async def test_grids_missing_at_the_due_time_count_once_each(
+    db: Database, producer: EventProducer
+) -> None:
+    schedule = Schedule(time(20, 0), timedelta(hours=1))
+    day = START.astimezone(SHANGHAI).date()
+    office = common_pb2.Responsible(
+        level=common_pb2.CHAIN_LEVEL_COMMUNITY, group_id="grp-community", group_name="社区"
+    )
+    roster = [
+        RosterGrid(f"grid-{n}", f"网格{n}", 10, {common_pb2.CHAIN_LEVEL_COMMUNITY: office})
+        for n in range(3)
+    ]
+    early = schedule.due_at(day) - timedelta(hours=1)
+    await zero_report_flows.submit(
+        db, schedule, "grid-0", day, Counts(), actor="c", channel="http", moment=early
+    )
+    before = sample("gridline_escalation_zero_reports_total", outcome="missing")
+    await zero_report_flows.advance(db, producer, roster, schedule, schedule.due_at(day))
+    assert sample("gridline_escalation_zero_reports_total", outcome="missing") == before + 2

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
 import pytest
+from structlog.testing import capture_logs
 
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from gridline.directory_client import DirectoryClient
@@ -19,7 +21,10 @@ from tests.escalation.conftest import CHAIN, Clock
 
 @dataclass
 class Directory(directory_pb2_grpc.DirectoryServicer):
-    """Two cadres over three grids, every grid under the same chain; counts the calls."""
+    """Two cadres over three grids, every grid under the same chain; counts the calls.
+
+    Asked for household counts, it never answers.
+    """
 
     calls: int = 0
 
@@ -36,6 +41,14 @@ class Directory(directory_pb2_grpc.DirectoryServicer):
         self, request: directory_pb2.GetChainRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.Chain:
         return directory_pb2.Chain(node_id=request.node_id, levels=CHAIN[1:])
+
+    async def ListGridHouseholdCounts(
+        self,
+        request: directory_pb2.ListGridHouseholdCountsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> directory_pb2.GridHouseholdCounts:
+        await asyncio.sleep(60)  # longer than any bound the tests give
+        return directory_pb2.GridHouseholdCounts()
 
 
 @pytest.fixture
@@ -57,15 +70,35 @@ async def test_every_served_grid_with_its_offices_read_again_after_the_refresh(
     target, servicer = directory
     async with DirectoryClient(target) as client:
         roster = DirectoryRoster(client, refresh=timedelta(minutes=10), clock=clock)
-        grids = await roster()
+        grids = await roster.grids()
         assert [g.grid_id for g in grids] == ["grid-a", "grid-b", "grid-c"]
         assert sorted(grids[0].offices) == [
             common_pb2.CHAIN_LEVEL_COMMUNITY,
             common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
             common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
         ]
-        await roster()
+        await roster.grids()
         assert servicer.calls == 1
         clock.advance(timedelta(minutes=10))
-        await roster()
+        await roster.grids()
         assert servicer.calls == 2
+
+
+async def test_household_counts_not_given_within_the_bound_are_unknown_and_warned_of(
+    directory: tuple[str, Directory],
+) -> None:
+    target, _ = directory
+    async with DirectoryClient(target, timeout=30) as client:
+        roster = DirectoryRoster(client, households_within=0.2)
+        with capture_logs() as logs:
+            assert await roster.households() is None
+    assert [(e["event"], e["code"]) for e in logs] == [
+        ("household counts unavailable, visit rate left unknown", "TIMEOUT")
+    ]
+
+
+async def test_a_roster_never_read_is_not_made_up_while_the_directory_is_unreachable() -> None:
+    async with DirectoryClient(f"127.0.0.1:{free_port()}") as client:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await DirectoryRoster(client).grids()
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -5,21 +5,28 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
 from gridline.bus import topics
 from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
+from gridline.directory_client import DirectoryClient
+from gridline.embedded import free_port
+from gridline.ids import derived_id
 from gridline.settings import Settings
 from services.assignment.demo_county import generate
 from services.assignment.directory import Directory, Role
 from services.assignment.grid import NodeKind
 from services.escalation import storage
 from services.escalation import zero_report_flows as flows
+from services.escalation.roster import DirectoryRoster
 from services.escalation.zero_reports import SHANGHAI, Counts, RosterGrid, Schedule, roll_up
+from tests.assignment.serving import directory_server
 from tests.escalation.conftest import Clock
 from tests.escalation.records import published
 from tests.helpers import eventually
@@ -37,10 +44,15 @@ COUNTY = common_pb2.CHAIN_LEVEL_COUNTY_OFFICE
 
 
 @pytest.fixture(scope="module")
-def roster() -> list[RosterGrid]:
-    """The demo county's grids, their households and office groups, as the Directory has them."""
+def directory() -> Directory:
+    """The demo county as assignment loads it."""
     county = generate()
-    directory = Directory(county.nodes, county.people, county.groups)
+    return Directory(county.nodes, county.people, county.groups)
+
+
+@pytest.fixture(scope="module")
+def roster(directory: Directory) -> list[RosterGrid]:
+    """The demo county's grids, their households and office groups, as the Directory has them."""
     households = Counter(
         directory.ancestor(n.id, NodeKind.GRID).id  # type: ignore[union-attr]
         for n in directory.nodes.values()
@@ -59,6 +71,19 @@ def roster() -> list[RosterGrid]:
         }
         grids.append(RosterGrid(node.id, node.name, households[node.id], offices))
     return sorted(grids, key=lambda g: g.grid_id)
+
+
+@dataclass
+class FixedRoster:
+    """A roster that never changes, with the households its grids carry."""
+
+    fixed: list[RosterGrid]
+
+    async def grids(self) -> list[RosterGrid]:
+        return self.fixed
+
+    async def households(self) -> dict[str, int]:
+        return {g.grid_id: g.households for g in self.fixed if g.households is not None}
 
 
 def at(hour: int, minute: int = 0) -> datetime:
@@ -209,14 +234,79 @@ async def test_the_watcher_catches_up_on_a_day_it_was_stopped_across(
     day = date(2026, 2, 3)
     clock = Clock(datetime.combine(day, time(23, 0), SHANGHAI))
 
-    async def roster_of() -> list[RosterGrid]:
-        return roster[:3]
-
     async def finished() -> bool:
         async with db.session() as session:
             run = await session.get(storage.ZeroReportRun, day.isoformat())
         return run is not None and run.stage == 2
 
-    async with flows.ZeroReportWatcher(db, producer, roster_of, SCHEDULE, 0.05, clock) as watcher:
+    async with flows.ZeroReportWatcher(
+        db, producer, FixedRoster(roster[:3]), SCHEDULE, 0.05, clock
+    ) as watcher:
         await eventually(finished, within=30)
         assert await watcher.alive()
+
+
+async def test_runtime_summaries_take_the_visit_rate_from_the_directory_or_say_it_is_unknown(
+    db: Database,
+    producer: EventProducer,
+    settings: Settings,
+    directory: Directory,
+    roster: list[RosterGrid],
+) -> None:
+    days = (date(2026, 5, 18), date(2026, 5, 19))
+    # Every grid but the last six reports, each with five households not yet visited.
+    reported = roster[:-6]
+    counts = {
+        g.grid_id: Counts(arrivals=3, found_by_cadres=2, households_visited=g.households - 5)
+        for g in reported
+        if g.households is not None
+    }
+    for day in days:
+        moment = datetime.combine(day, time(19), SHANGHAI)
+        for grid_id, grid_counts in counts.items():
+            await flows.submit(db, SCHEDULE, grid_id, day, grid_counts, actor="cadre",
+                               channel="http", moment=moment)  # fmt: skip
+    clock = Clock(datetime.combine(days[0], time(23), SHANGHAI))
+
+    async def summed(day: date, source: DirectoryRoster) -> None:
+        async def finished() -> bool:
+            async with db.session() as session:
+                run = await session.get(storage.ZeroReportRun, day.isoformat())
+            return run is not None and run.stage == 2
+
+        async with flows.ZeroReportWatcher(db, producer, source, SCHEDULE, 0.05, clock):
+            await eventually(finished, within=30)
+
+    port = free_port()
+    async with DirectoryClient(f"127.0.0.1:{port}", timeout=1.0) as client:
+        source = DirectoryRoster(client, clock=clock)
+        async with directory_server(directory, settings, port):
+            await summed(days[0], source)
+        # Assignment is gone: the roster read before serves, the visit rate is unknown.
+        clock.advance(timedelta(days=1))
+        with capture_logs() as logs:
+            await summed(days[1], source)
+
+    county_office = roster[0].offices[COUNTY]
+    notices = {
+        e.message.notification_id: e.message
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        if isinstance(e.message, events_pb2.Notification)
+    }
+
+    def county_summary(day: date) -> str:
+        notice_id = derived_id("zero-report", "summary", day.isoformat(), str(COUNTY),
+                               county_office.group_id)  # fmt: skip
+        return notices[notice_id].body
+
+    visited = sum(c.households_visited for c in counts.values())
+    households = sum(g.households or 0 for g in roster)
+    assert households == 20_407
+    served, unreachable = county_summary(days[0]), county_summary(days[1])
+    assert f"入户率 {visited / households:.1%}（{visited}/{households} 户）" in served
+    assert "入户率 —（在册户数暂缺）" in unreachable
+    assert "应报网格 46 个，已报 40 个，未报 6 个" in unreachable
+    assert f"干部排查发现 {2 * len(counts)}/{3 * len(counts)} 人" in unreachable
+    warnings = {(e["event"], e.get("code")) for e in logs if e["log_level"] == "warning"}
+    assert ("household counts unavailable, visit rate left unknown", "UNAVAILABLE") in warnings
+    assert ("directory unreachable, keeping the zero-report roster", "UNAVAILABLE") in warnings

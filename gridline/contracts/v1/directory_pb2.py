@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from gridline.contracts.v1 import common_pb2 as gridline_dot_contracts_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%gridline/contracts/v1/directory.proto\x12\x15gridline.contracts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"gridline/contracts/v1/common.proto\"(\n\x15ResolveAddressRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\xc9\x01\n\tHousehold\x12\x14\n\x0chousehold_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07unit_id\x18\x03 \x01(\t\x12\x13\n\x0b\x62uilding_id\x18\x04 \x01(\t\x12\x0f\n\x07grid_id\x18\x05 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x06 \x01(\t\x12\x13\n\x0btownship_id\x18\x07 \x01(\t\x12\x15\n\rmicro_grid_id\x18\x08 \x01(\t\x12\x1c\n\x14micro_grid_leader_id\x18\t \x01(\t\"+\n\x13GetHouseholdRequest\x12\x14\n\x0chousehold_id\x18\x01 \x01(\t\"\'\n\x14ListCadreLoadRequest\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\"w\n\tCadreLoad\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08grid_ids\x18\x03 \x03(\t\x12\x12\n\nopen_tasks\x18\x04 \x01(\x03\x12\x10\n\x08on_leave\x18\x05 \x01(\x08\x12\x11\n\tbackup_id\x18\x06 \x01(\t\"A\n\rCadreLoadList\x12\x30\n\x06\x63\x61\x64res\x18\x01 \x03(\x0b\x32 .gridline.contracts.v1.CadreLoad\"\xea\x01\n\x16ResolveAddressResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x33\n\thousehold\x18\x02 \x01(\x0b\x32 .gridline.contracts.v1.Household\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12\x11\n\tnode_kind\x18\x05 \x01(\t\x12\x0e\n\x06triage\x18\x06 \x01(\x08\x12\x34\n\ncandidates\x18\x07 \x03(\x0b\x32 .gridline.contracts.v1.Candidate\x12\x0e\n\x06reason\x18\x08 \x01(\t\">\n\tCandidate\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\tnode_kind\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\"\"\n\x0fGetChainRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"L\n\x05\x43hain\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x32\n\x06levels\x18\x02 \x03(\x0b\x32\".gridline.contracts.v1.Responsible\"(\n\x13GetPlacementRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"\xe9\x01\n\tPlacement\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0e\n\x06triage\x18\x04 \x01(\x08\x12-\n\tplaced_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61ssignee_id\x18\x06 \x01(\t\x12\x12\n\nmeasure_id\x18\x07 \x01(\t\x12\x16\n\x0epolicy_version\x18\x08 \x01(\t\x12\x16\n\x0e\x63\x61se_report_id\x18\t \x01(\t\x12\x0f\n\x07grid_id\x18\n \x01(\t2\xec\x03\n\tDirectory\x12m\n\x0eResolveAddress\x12,.gridline.contracts.v1.ResolveAddressRequest\x1a-.gridline.contracts.v1.ResolveAddressResponse\x12P\n\x08GetChain\x12&.gridline.contracts.v1.GetChainRequest\x1a\x1c.gridline.contracts.v1.Chain\x12\\\n\x0cGetPlacement\x12*.gridline.contracts.v1.GetPlacementRequest\x1a .gridline.contracts.v1.Placement\x12\\\n\x0cGetHousehold\x12*.gridline.contracts.v1.GetHouseholdRequest\x1a .gridline.contracts.v1.Household\x12\x62\n\rListCadreLoad\x12+.gridline.contracts.v1.ListCadreLoadRequest\x1a$.gridline.contracts.v1.CadreLoadListb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%gridline/contracts/v1/directory.proto\x12\x15gridline.contracts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"gridline/contracts/v1/common.proto\"(\n\x15ResolveAddressRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\xc9\x01\n\tHousehold\x12\x14\n\x0chousehold_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07unit_id\x18\x03 \x01(\t\x12\x13\n\x0b\x62uilding_id\x18\x04 \x01(\t\x12\x0f\n\x07grid_id\x18\x05 \x01(\t\x12\x14\n\x0c\x63ommunity_id\x18\x06 \x01(\t\x12\x13\n\x0btownship_id\x18\x07 \x01(\t\x12\x15\n\rmicro_grid_id\x18\x08 \x01(\t\x12\x1c\n\x14micro_grid_leader_id\x18\t \x01(\t\"+\n\x13GetHouseholdRequest\x12\x14\n\x0chousehold_id\x18\x01 \x01(\t\"\'\n\x14ListCadreLoadRequest\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\"w\n\tCadreLoad\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08grid_ids\x18\x03 \x03(\t\x12\x12\n\nopen_tasks\x18\x04 \x01(\x03\x12\x10\n\x08on_leave\x18\x05 \x01(\x08\x12\x11\n\tbackup_id\x18\x06 \x01(\t\"A\n\rCadreLoadList\x12\x30\n\x06\x63\x61\x64res\x18\x01 \x03(\x0b\x32 .gridline.contracts.v1.CadreLoad\" \n\x1eListGridHouseholdCountsRequest\"9\n\x12GridHouseholdCount\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\x12\x12\n\nhouseholds\x18\x02 \x01(\x03\"O\n\x13GridHouseholdCounts\x12\x38\n\x05grids\x18\x01 \x03(\x0b\x32).gridline.contracts.v1.GridHouseholdCount\"\xea\x01\n\x16ResolveAddressResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x33\n\thousehold\x18\x02 \x01(\x0b\x32 .gridline.contracts.v1.Household\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12\x11\n\tnode_kind\x18\x05 \x01(\t\x12\x0e\n\x06triage\x18\x06 \x01(\x08\x12\x34\n\ncandidates\x18\x07 \x03(\x0b\x32 .gridline.contracts.v1.Candidate\x12\x0e\n\x06reason\x18\x08 \x01(\t\">\n\tCandidate\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\tnode_kind\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\"\"\n\x0fGetChainRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"L\n\x05\x43hain\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x32\n\x06levels\x18\x02 \x03(\x0b\x32\".gridline.contracts.v1.Responsible\"(\n\x13GetPlacementRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"\xe9\x01\n\tPlacement\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0e\n\x06triage\x18\x04 \x01(\x08\x12-\n\tplaced_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61ssignee_id\x18\x06 \x01(\t\x12\x12\n\nmeasure_id\x18\x07 \x01(\t\x12\x16\n\x0epolicy_version\x18\x08 \x01(\t\x12\x16\n\x0e\x63\x61se_report_id\x18\t \x01(\t\x12\x0f\n\x07grid_id\x18\n \x01(\t2\xea\x04\n\tDirectory\x12m\n\x0eResolveAddress\x12,.gridline.contracts.v1.ResolveAddressRequest\x1a-.gridline.contracts.v1.ResolveAddressResponse\x12P\n\x08GetChain\x12&.gridline.contracts.v1.GetChainRequest\x1a\x1c.gridline.contracts.v1.Chain\x12\\\n\x0cGetPlacement\x12*.gridline.contracts.v1.GetPlacementRequest\x1a .gridline.contracts.v1.Placement\x12\\\n\x0cGetHousehold\x12*.gridline.contracts.v1.GetHouseholdRequest\x1a .gridline.contracts.v1.Household\x12\x62\n\rListCadreLoad\x12+.gridline.contracts.v1.ListCadreLoadRequest\x1a$.gridline.contracts.v1.CadreLoadList\x12|\n\x17ListGridHouseholdCounts\x12\x35.gridline.contracts.v1.ListGridHouseholdCountsRequest\x1a*.gridline.contracts.v1.GridHouseholdCountsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,18 +45,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CADRELOAD']._serialized_end=584
   _globals['_CADRELOADLIST']._serialized_start=586
   _globals['_CADRELOADLIST']._serialized_end=651
-  _globals['_RESOLVEADDRESSRESPONSE']._serialized_start=654
-  _globals['_RESOLVEADDRESSRESPONSE']._serialized_end=888
-  _globals['_CANDIDATE']._serialized_start=890
-  _globals['_CANDIDATE']._serialized_end=952
-  _globals['_GETCHAINREQUEST']._serialized_start=954
-  _globals['_GETCHAINREQUEST']._serialized_end=988
-  _globals['_CHAIN']._serialized_start=990
-  _globals['_CHAIN']._serialized_end=1066
-  _globals['_GETPLACEMENTREQUEST']._serialized_start=1068
-  _globals['_GETPLACEMENTREQUEST']._serialized_end=1108
-  _globals['_PLACEMENT']._serialized_start=1111
-  _globals['_PLACEMENT']._serialized_end=1344
-  _globals['_DIRECTORY']._serialized_start=1347
-  _globals['_DIRECTORY']._serialized_end=1839
+  _globals['_LISTGRIDHOUSEHOLDCOUNTSREQUEST']._serialized_start=653
+  _globals['_LISTGRIDHOUSEHOLDCOUNTSREQUEST']._serialized_end=685
+  _globals['_GRIDHOUSEHOLDCOUNT']._serialized_start=687
+  _globals['_GRIDHOUSEHOLDCOUNT']._serialized_end=744
+  _globals['_GRIDHOUSEHOLDCOUNTS']._serialized_start=746
+  _globals['_GRIDHOUSEHOLDCOUNTS']._serialized_end=825
+  _globals['_RESOLVEADDRESSRESPONSE']._serialized_start=828
+  _globals['_RESOLVEADDRESSRESPONSE']._serialized_end=1062
+  _globals['_CANDIDATE']._serialized_start=1064
+  _globals['_CANDIDATE']._serialized_end=1126
+  _globals['_GETCHAINREQUEST']._serialized_start=1128
+  _globals['_GETCHAINREQUEST']._serialized_end=1162
+  _globals['_CHAIN']._serialized_start=1164
+  _globals['_CHAIN']._serialized_end=1240
+  _globals['_GETPLACEMENTREQUEST']._serialized_start=1242
+  _globals['_GETPLACEMENTREQUEST']._serialized_end=1282
+  _globals['_PLACEMENT']._serialized_start=1285
+  _globals['_PLACEMENT']._serialized_end=1518
+  _globals['_DIRECTORY']._serialized_start=1521
+  _globals['_DIRECTORY']._serialized_end=2139
 # @@protoc_insertion_point(module_scope)

@@ -72,6 +72,24 @@ class CadreLoadList(_message.Message):
     cadres: _containers.RepeatedCompositeFieldContainer[CadreLoad]
     def __init__(self, cadres: _Optional[_Iterable[_Union[CadreLoad, _Mapping]]] = ...) -> None: ...
 
+class ListGridHouseholdCountsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GridHouseholdCount(_message.Message):
+    __slots__ = ("grid_id", "households")
+    GRID_ID_FIELD_NUMBER: _ClassVar[int]
+    HOUSEHOLDS_FIELD_NUMBER: _ClassVar[int]
+    grid_id: str
+    households: int
+    def __init__(self, grid_id: _Optional[str] = ..., households: _Optional[int] = ...) -> None: ...
+
+class GridHouseholdCounts(_message.Message):
+    __slots__ = ("grids",)
+    GRIDS_FIELD_NUMBER: _ClassVar[int]
+    grids: _containers.RepeatedCompositeFieldContainer[GridHouseholdCount]
+    def __init__(self, grids: _Optional[_Iterable[_Union[GridHouseholdCount, _Mapping]]] = ...) -> None: ...
+
 class ResolveAddressResponse(_message.Message):
     __slots__ = ("found", "household", "confidence", "node_id", "node_kind", "triage", "candidates", "reason")
     FOUND_FIELD_NUMBER: _ClassVar[int]

@@ -59,6 +59,11 @@ class DirectoryStub:
                 request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListCadreLoadRequest.SerializeToString,
                 response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.CadreLoadList.FromString,
                 _registered_method=True)
+        self.ListGridHouseholdCounts = channel.unary_unary(
+                '/gridline.contracts.v1.Directory/ListGridHouseholdCounts',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListGridHouseholdCountsRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GridHouseholdCounts.FromString,
+                _registered_method=True)
 
 
 class DirectoryServicer:
@@ -99,6 +104,13 @@ class DirectoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListGridHouseholdCounts(self, request, context):
+        """Every grid of the county with the number of households in it (the visit rate's base).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +138,11 @@ def add_DirectoryServicer_to_server(servicer, server):
                     servicer.ListCadreLoad,
                     request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListCadreLoadRequest.FromString,
                     response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.CadreLoadList.SerializeToString,
+            ),
+            'ListGridHouseholdCounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGridHouseholdCounts,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListGridHouseholdCountsRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GridHouseholdCounts.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +280,33 @@ class Directory:
             '/gridline.contracts.v1.Directory/ListCadreLoad',
             gridline_dot_contracts_dot_v1_dot_directory__pb2.ListCadreLoadRequest.SerializeToString,
             gridline_dot_contracts_dot_v1_dot_directory__pb2.CadreLoadList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGridHouseholdCounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Directory/ListGridHouseholdCounts',
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.ListGridHouseholdCountsRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.GridHouseholdCounts.FromString,
             options,
             channel_credentials,
             insecure,

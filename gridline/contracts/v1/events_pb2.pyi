@@ -21,6 +21,7 @@ class TaskEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_EVENT_KIND_MEASURE_STARTED: _ClassVar[TaskEventKind]
     TASK_EVENT_KIND_SENT_TO_TRIAGE: _ClassVar[TaskEventKind]
     TASK_EVENT_KIND_REASSIGNED: _ClassVar[TaskEventKind]
+    TASK_EVENT_KIND_RISK_RAISED: _ClassVar[TaskEventKind]
 
 class NotificationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,7 @@ TASK_EVENT_KIND_VISITED: TaskEventKind
 TASK_EVENT_KIND_MEASURE_STARTED: TaskEventKind
 TASK_EVENT_KIND_SENT_TO_TRIAGE: TaskEventKind
 TASK_EVENT_KIND_REASSIGNED: TaskEventKind
+TASK_EVENT_KIND_RISK_RAISED: TaskEventKind
 NOTIFICATION_KIND_UNSPECIFIED: NotificationKind
 NOTIFICATION_KIND_TASK_ASSIGNED: NotificationKind
 NOTIFICATION_KIND_ESCALATION: NotificationKind
@@ -93,7 +95,7 @@ class ReportAccepted(_message.Message):
     def __init__(self, report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.ReportSource, str]] = ..., source_record_id: _Optional[str] = ..., name_masked: _Optional[str] = ..., id_number_masked: _Optional[str] = ..., id_number_sealed: _Optional[bytes] = ..., phone_masked: _Optional[str] = ..., phone_sealed: _Optional[bytes] = ..., origin_region_code: _Optional[str] = ..., origin_name: _Optional[str] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., arrived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., address: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., case_report_id: _Optional[str] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
-    __slots__ = ("task_id", "kind", "report_id", "person_key", "household_id", "grid_id", "community_id", "triage", "assignee", "origin_risk", "summary", "accepted_at", "occurred_at", "actor", "placed_node_id", "placement_confidence", "candidate_node_ids", "decided_risk", "measure_id", "measure_name", "follow_up", "policy_version")
+    __slots__ = ("task_id", "kind", "report_id", "person_key", "household_id", "grid_id", "community_id", "triage", "assignee", "origin_risk", "summary", "accepted_at", "occurred_at", "actor", "placed_node_id", "placement_confidence", "candidate_node_ids", "decided_risk", "measure_id", "measure_name", "follow_up", "policy_version", "raised_by_report_id")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +118,7 @@ class TaskEvent(_message.Message):
     MEASURE_NAME_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_UP_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RAISED_BY_REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     kind: TaskEventKind
     report_id: str
@@ -138,7 +141,8 @@ class TaskEvent(_message.Message):
     measure_name: str
     follow_up: FollowUpPlan
     policy_version: str
-    def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[_Union[TaskEventKind, str]] = ..., report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., household_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., triage: _Optional[bool] = ..., assignee: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., summary: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., placed_node_id: _Optional[str] = ..., placement_confidence: _Optional[float] = ..., candidate_node_ids: _Optional[_Iterable[str]] = ..., decided_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., measure_id: _Optional[str] = ..., measure_name: _Optional[str] = ..., follow_up: _Optional[_Union[FollowUpPlan, _Mapping]] = ..., policy_version: _Optional[str] = ...) -> None: ...
+    raised_by_report_id: str
+    def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[_Union[TaskEventKind, str]] = ..., report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., household_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., triage: _Optional[bool] = ..., assignee: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., summary: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., placed_node_id: _Optional[str] = ..., placement_confidence: _Optional[float] = ..., candidate_node_ids: _Optional[_Iterable[str]] = ..., decided_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., measure_id: _Optional[str] = ..., measure_name: _Optional[str] = ..., follow_up: _Optional[_Union[FollowUpPlan, _Mapping]] = ..., policy_version: _Optional[str] = ..., raised_by_report_id: _Optional[str] = ...) -> None: ...
 
 class FollowUpPlan(_message.Message):
     __slots__ = ("plan_id", "measure_days", "test_days", "verify_within_hours", "home_visit", "check_in_times", "verify_by", "measure_ends_at")
