@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import (
@@ -159,6 +158,8 @@ class Deliverer:
                 await self._queue(session, notice, channel.name)
             else:
                 await self._settle(session, notice, channel.name, result)
+        if result.outcome == storage.DELIVERED:
+            await self._time_first_delivery(notice, channel.name)
 
     async def _queue(
         self, session: AsyncSession, notice: events_pb2.Notification, channel: str
@@ -184,6 +185,23 @@ class Deliverer:
         """Write a delivery's outcome, publish it, and dead-letter a permanent failure."""
         async with self._db.session() as session:
             await self._settle(session, notice, channel, result)
+        if result.outcome == storage.DELIVERED:
+            await self._time_first_delivery(notice, channel)
+
+    async def _time_first_delivery(self, notice: events_pb2.Notification, channel: str) -> None:
+        """Observe acceptance to delivery if this is the first delivery about the report."""
+        if not notice.report_id or not notice.HasField("report_accepted_at"):
+            return
+        delivered_at = now()
+        first = storage.FirstDelivery(
+            report_id=notice.report_id,
+            notification_id=notice.notification_id,
+            channel=channel,
+            delivered_at=delivered_at,
+        )
+        if await storage.claim_first_delivery(self._db, first):
+            accepted = from_timestamp(notice.report_accepted_at)
+            metrics.REPORT_FIRST_DELIVERY_SECONDS.observe((delivered_at - accepted).total_seconds())
 
     async def _settle(
         self,
@@ -249,11 +267,6 @@ class Deliverer:
             return Outcome(storage.FAILED, number, error, permanent=permanent)
         metrics.DELIVERIES.labels(channel.name, storage.DELIVERED).inc()
         metrics.DELIVERY_SECONDS.labels(channel.name).observe(time.perf_counter() - started)
-        if outgoing.message.report_id:
-            accepted = outgoing.message.report_accepted_at
-            metrics.REPORT_TO_DELIVERY_SECONDS.labels(channel.name).observe(
-                (now() - datetime.fromisoformat(accepted)).total_seconds()
-            )
         return Outcome(storage.DELIVERED, number, "", permanent=False)
 
     async def record_attempt(self, nid: str, channel: str, number: int, error: str) -> None:

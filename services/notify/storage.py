@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from sqlalchemy import Table
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
-from gridline.db import utc_timestamp
+from gridline.db import Database, utc_timestamp
 
 # A delivery is `sending` from just before the vendor call until its outcome is written.
 SENDING = "sending"
@@ -70,12 +72,36 @@ class DigestEntry(SQLModel, table=True):
     claimed_at: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
 
 
+class FirstDelivery(SQLModel, table=True):
+    """The first delivery about a report, claimed once across replicas to time it once."""
+
+    __tablename__ = "report_first_delivery"
+
+    report_id: str = Field(primary_key=True, max_length=64)
+    notification_id: str = Field(max_length=64)
+    channel: str = Field(max_length=32)
+    delivered_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+
+
 TABLES: list[Table] = [
     PROCESSED_EVENT_TABLE,
     Delivery.__table__,  # type: ignore[attr-defined]
     Attempt.__table__,  # type: ignore[attr-defined]
     DigestEntry.__table__,  # type: ignore[attr-defined]
+    FirstDelivery.__table__,  # type: ignore[attr-defined]
 ]
+
+
+async def claim_first_delivery(db: Database, first: FirstDelivery) -> bool:
+    """Record the report's first delivery; False when one was recorded before (any replica)."""
+    with contextlib.suppress(IntegrityError):
+        async with db.session() as session:
+            if await session.get(FirstDelivery, first.report_id) is not None:
+                return False
+            session.add(first)
+        return True
+    # Another replica claimed it between the read and the insert.
+    return False
 
 
 async def delivery(session: AsyncSession, notification_id: str, channel: str) -> Delivery | None:
