@@ -52,7 +52,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     GRIDLINE_DATA_DIR=/data
 WORKDIR /app
 USER 10001:10001
-# intake, assignment, escalation, notify (HTTP); Directory and Tasks (gRPC).
-EXPOSE 8001 8002 8003 8004 50051 50052
+# intake, assignment, escalation, notify (HTTP); Directory, Tasks and Notify (gRPC).
+EXPOSE 8001 8002 8003 8004 50051 50052 50053
 
 CMD ["python", "-m", "services.intake"]
