@@ -13,10 +13,10 @@ from gridline.bus.producer import BrokerUnavailable, EventProducer
 from gridline.bus.topics import ensure_topics
 from gridline.db import Database
 from gridline.settings import Settings
-from tests.bus.test_consumer_runner import db, producer, settings, task
+from tests.bus.test_consumer_runner import db, task
 from tests.helpers import eventually
 
-__all__ = ["db", "producer", "settings"]
+__all__ = ["db"]
 
 
 def lag(topic: str, group: str, partition: int) -> float | None:

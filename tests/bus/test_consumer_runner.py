@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -18,7 +17,6 @@ from gridline.bus.producer import EventProducer
 from gridline.bus.topics import dead_letter, ensure_topics
 from gridline.contracts.v1 import events_pb2
 from gridline.db import Database
-from gridline.embedded import EmbeddedBroker
 from gridline.settings import Settings
 from tests.helpers import eventually
 
@@ -33,29 +31,10 @@ class Effect(SQLModel, table=True):
 
 
 @pytest.fixture
-def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
-    return Settings(
-        kafka_bootstrap=broker.bootstrap,
-        kafka_idempotence=False,
-        data_dir=tmp_path,
-        consumer_max_attempts=3,
-        consumer_retry_backoff_seconds=0.01,
-        consumer_session_timeout_ms=3000,
-        consumer_rebalance_timeout_ms=2000,
-    )
-
-
-@pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
     tables = [PROCESSED_EVENT_TABLE, Effect.__table__]  # type: ignore[attr-defined]
     async with Database(settings, "runner", tables) as database:
         yield database
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[EventProducer]:
-    async with EventProducer(settings) as events:
-        yield events
 
 
 def task(task_id: str) -> events_pb2.TaskEvent:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -22,7 +21,6 @@ from gridline.cli.dlq import read_dead_letters
 from gridline.cli.main import app
 from gridline.contracts.v1 import events_pb2
 from gridline.db import Database
-from gridline.embedded import EmbeddedBroker
 from gridline.settings import Settings
 from tests.helpers import eventually
 
@@ -37,16 +35,8 @@ class DlqEffect(SQLModel, table=True):
 
 
 @pytest.fixture
-def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
-    return Settings(
-        kafka_bootstrap=broker.bootstrap,
-        kafka_idempotence=False,
-        data_dir=tmp_path,
-        consumer_max_attempts=2,
-        consumer_retry_backoff_seconds=0.01,
-        consumer_session_timeout_ms=3000,
-        consumer_rebalance_timeout_ms=2000,
-    )
+def max_attempts() -> int:
+    return 2
 
 
 @pytest.fixture
@@ -55,12 +45,6 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     tables = [PROCESSED_EVENT_TABLE, DlqEffect.__table__]  # type: ignore[attr-defined]
     async with Database(settings, "assignment", tables) as database:
         yield database
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[EventProducer]:
-    async with EventProducer(settings) as events:
-        yield events
 
 
 class Handler:
