@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,6 +47,12 @@ class Recorder:
         """Keep one event."""
         self.published.append((topic, envelope.message))
         self.envelopes.append((topic, envelope))
+
+    async def publish_many(self, topic: str, envelopes: Sequence[Envelope]) -> list[bool]:
+        """Keep events sent together, in order; all confirmed."""
+        for envelope in envelopes:
+            await self.publish(topic, envelope)
+        return [True] * len(envelopes)
 
     def of(self, topic: str, report_id: str) -> list[Message]:
         """What was published on `topic` about one report."""
