@@ -11,6 +11,7 @@ yet committed: the length of one commit) can lose one message but never double i
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -43,6 +44,9 @@ from services.notify.routing import Router
 from services.notify.templates import render
 
 GROUP = "notify.notifications"
+# Reports whose first delivery is known to be recorded, so that this process's later deliveries
+# about them skip the claim; the oldest are forgotten (a forgotten one costs one claim again).
+_CLAIMED_REPORTS_KEPT = 10_000
 
 log = get_logger(__name__)
 
@@ -112,6 +116,7 @@ class Deliverer:
         self._db = db
         self._retry = retry
         self.budget = budget
+        self._claimed_reports: OrderedDict[str, None] = OrderedDict()
 
     async def deliver(self, notice: events_pb2.Notification) -> None:
         """Every channel of the notification that has not finished yet."""
@@ -128,6 +133,8 @@ class Deliverer:
             row = await storage.delivery(session, nid, channel.name)
             if row is not None and row.outcome in storage.SETTLED:
                 return
+            # Attempts are recorded only after this row is committed: a new row has none.
+            previous = 0
             if row is None:
                 session.add(
                     storage.Delivery(
@@ -152,7 +159,9 @@ class Deliverer:
                     ),
                 )
                 return
-        result = await self._attempt(channel, outgoing)
+            else:
+                previous = await storage.attempt_count(session, nid, channel.name)
+        result = await self._attempt(channel, outgoing, previous)
         async with self._db.session() as session:
             if result.outcome == storage.QUEUED:
                 await self._queue(session, notice, channel.name)
@@ -192,6 +201,8 @@ class Deliverer:
         """Observe acceptance to delivery if this is the first delivery about the report."""
         if not notice.report_id or not notice.HasField("report_accepted_at"):
             return
+        if notice.report_id in self._claimed_reports:
+            return
         delivered_at = now()
         first = storage.FirstDelivery(
             report_id=notice.report_id,
@@ -199,7 +210,11 @@ class Deliverer:
             channel=channel,
             delivered_at=delivered_at,
         )
-        if await storage.claim_first_delivery(self._db, first):
+        claimed = await storage.claim_first_delivery(self._db, first)
+        self._claimed_reports[notice.report_id] = None
+        if len(self._claimed_reports) > _CLAIMED_REPORTS_KEPT:
+            self._claimed_reports.popitem(last=False)
+        if claimed:
             accepted = from_timestamp(notice.report_accepted_at)
             metrics.REPORT_FIRST_DELIVERY_SECONDS.observe((delivered_at - accepted).total_seconds())
 
@@ -210,26 +225,22 @@ class Deliverer:
         channel: str,
         result: Outcome,
     ) -> None:
-        row = await storage.delivery(session, notice.notification_id, channel)
-        assert row is not None
-        row.outcome, row.attempts, row.error, row.finished_at = (
-            result.outcome,
-            result.attempts,
-            result.error,
-            now(),
+        await storage.settle_delivery(
+            session,
+            notice.notification_id,
+            channel,
+            outcome=result.outcome,
+            attempts=result.attempts,
+            error=result.error,
+            finished_at=now(),
         )
-        session.add(row)
-        await session.flush()
         await self._publish(notice, channel, result)
         if result.outcome == storage.FAILED:
             await self._dead_letter(notice, channel, result.error, broken=result.permanent)
 
-    async def _attempt(self, channel: Channel, outgoing: Outgoing) -> Outcome:
+    async def _attempt(self, channel: Channel, outgoing: Outgoing, previous: int) -> Outcome:
+        """Send with retries; `previous` attempts were made before (by a run that crashed)."""
         nid = outgoing.message.notification_id
-        async with self._db.session() as session:
-            previous = len(
-                [a for a in await storage.attempts_of(session, nid) if a.channel == channel.name]
-            )
         number = previous
         started = time.perf_counter()
         robot = outgoing.robot

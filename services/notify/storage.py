@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
-from sqlalchemy import Table
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, SQLModel, select
+from sqlalchemy import Table, func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
@@ -94,19 +93,59 @@ TABLES: list[Table] = [
 
 async def claim_first_delivery(db: Database, first: FirstDelivery) -> bool:
     """Record the report's first delivery; False when one was recorded before (any replica)."""
-    with contextlib.suppress(IntegrityError):
-        async with db.session() as session:
-            if await session.get(FirstDelivery, first.report_id) is not None:
-                return False
-            session.add(first)
-        return True
-    # Another replica claimed it between the read and the insert.
-    return False
+    # One statement: a concurrent claim by another replica is skipped, not raised.
+    insert = (sqlite.insert if db.is_sqlite else postgresql.insert)(FirstDelivery)
+    statement = (
+        insert.values(
+            report_id=first.report_id,
+            notification_id=first.notification_id,
+            channel=first.channel,
+            delivered_at=first.delivered_at,
+        )
+        .on_conflict_do_nothing(index_elements=["report_id"])
+        .returning(col(FirstDelivery.report_id))
+    )
+    async with db.session() as session:
+        claimed = await session.exec(statement)
+        return claimed.first() is not None
 
 
 async def delivery(session: AsyncSession, notification_id: str, channel: str) -> Delivery | None:
     """The delivery row of one notification through one channel."""
     return await session.get(Delivery, (notification_id, channel))
+
+
+async def settle_delivery(
+    session: AsyncSession,
+    notification_id: str,
+    channel: str,
+    *,
+    outcome: str,
+    attempts: int,
+    error: str,
+    finished_at: datetime,
+) -> None:
+    """Write the outcome of an existing delivery row (one UPDATE, no read first)."""
+    result = await session.exec(
+        update(Delivery)
+        .where(
+            col(Delivery.notification_id) == notification_id,
+            col(Delivery.channel) == channel,
+        )
+        .values(outcome=outcome, attempts=attempts, error=error, finished_at=finished_at)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LookupError(f"no delivery of {notification_id} through {channel} to settle")
+
+
+async def attempt_count(session: AsyncSession, notification_id: str, channel: str) -> int:
+    """How many attempts one delivery has had."""
+    counted = await session.exec(
+        select(func.count()).where(
+            col(Attempt.notification_id) == notification_id, col(Attempt.channel) == channel
+        )
+    )
+    return counted.one()
 
 
 async def deliveries_of(session: AsyncSession, notification_id: str) -> list[Delivery]:
