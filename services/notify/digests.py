@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from gridline.contracts.v1 import events_pb2
@@ -73,8 +73,8 @@ class Digester(PeriodicWorker):
 
     async def _depth(self) -> int:
         async with self._db.session() as session:
-            rows = await session.exec(select(storage.DigestEntry.notification_id))
-            return len(rows.all())
+            counted = await session.exec(select(func.count()).select_from(storage.DigestEntry))
+            return counted.one()
 
     async def _claim(self, group_id: str, channel: str) -> list[storage.DigestEntry]:
         digest_id = uuid.uuid4().hex
@@ -117,8 +117,7 @@ class Digester(PeriodicWorker):
     async def _send(
         self, sender: Channel, robot: Robot, entries: list[storage.DigestEntry]
     ) -> None:
-        notices = [events_pb2.Notification.FromString(e.notice) for e in entries]
-        first = notices[0].recipient
+        first = events_pb2.Notification.FromString(entries[0].notice).recipient
         lines = [
             digest_line(number, e.kind, e.title, e.link)
             for number, e in enumerate(entries, start=1)
@@ -153,27 +152,25 @@ class Digester(PeriodicWorker):
                 )
             return
         except Exception as exc:
-            await self._finish(sender.name, entries, notices, storage.FAILED, str(exc), True)
+            await self._finish(sender.name, entries, storage.FAILED, str(exc), True)
             return
         metrics.DIGESTED.labels(sender.name).inc(len(entries))
-        await self._finish(sender.name, entries, notices, storage.DELIVERED, "", False)
+        await self._finish(sender.name, entries, storage.DELIVERED, "", False)
 
     async def _finish(
         self,
         channel: str,
         entries: list[storage.DigestEntry],
-        notices: list[events_pb2.Notification],
         outcome: str,
         error: str,
         permanent: bool,
     ) -> None:
-        for entry, notice in zip(entries, notices, strict=True):
+        for entry in entries:
+            notice = events_pb2.Notification.FromString(entry.notice)
             async with self._db.session() as session:
                 row = await storage.delivery(session, entry.notification_id, channel)
                 attempts = (row.attempts if row else 0) + 1
-            await self._deliverer.record_attempt(
-                entry.notification_id, channel, attempts, error or ""
-            )
+            await self._deliverer.record_attempt(entry.notification_id, channel, attempts, error)
             await self._deliverer.settle(
                 notice, channel, Outcome(outcome, attempts, error[:500], permanent=permanent)
             )
@@ -192,11 +189,9 @@ class Digester(PeriodicWorker):
             )
             entries = list(stale.all())
         for entry in entries:
-            notice = events_pb2.Notification.FromString(entry.notice)
             await self._finish(
                 entry.channel,
                 [entry],
-                [notice],
                 storage.UNKNOWN,
                 "a replica died sending its digest; not resent to avoid a double",
                 False,

@@ -36,19 +36,30 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-class WeComChannel(HttpChannel):
-    """WeCom group robot: markdown, or text with `mentioned_list` when the group names people."""
+class _RobotChannel(HttpChannel):
+    """What the robots share: a vendor base URL, no idempotency key, and code 0 for success."""
 
-    name = "wecom"
+    name: str
     idempotent = False
-    TEXT_LIMIT_BYTES = 2048
-    MARKDOWN_LIMIT_BYTES = 4096
-    # -1 system busy, 45009 API frequency limit; the rest (93000 bad key, 40008, 44004...) stay.
-    TRANSIENT_CODES: ClassVar[set[object]] = {-1, 45009}
+    TRANSIENT_CODES: ClassVar[set[object]] = set()
 
     def __init__(self, base_url: str, timeout: float) -> None:
         self._base = base_url.rstrip("/")
         super().__init__(timeout)
+
+    def _raise_unless_ok(self, code: object, message: object) -> None:
+        if code != 0:
+            raise by_code(self.name, code, message, self.TRANSIENT_CODES)
+
+
+class WeComChannel(_RobotChannel):
+    """WeCom group robot: markdown, or text with `mentioned_list` when the group names people."""
+
+    name = "wecom"
+    TEXT_LIMIT_BYTES = 2048
+    MARKDOWN_LIMIT_BYTES = 4096
+    # -1 system busy, 45009 API frequency limit; the rest (93000 bad key, 40008, 44004...) stay.
+    TRANSIENT_CODES: ClassVar[set[object]] = {-1, 45009}
 
     def body(self, outgoing: Outgoing) -> dict[str, Any]:
         """The JSON WeCom takes for this message."""
@@ -80,24 +91,16 @@ class WeComChannel(HttpChannel):
             params={"key": robot.key.get_secret_value()},
             json=self.body(outgoing),
         )
-        if answer.get("errcode") != 0:
-            raise by_code(
-                self.name, answer.get("errcode"), answer.get("errmsg"), self.TRANSIENT_CODES
-            )
+        self._raise_unless_ok(answer.get("errcode"), answer.get("errmsg"))
 
 
-class DingTalkChannel(HttpChannel):
+class DingTalkChannel(_RobotChannel):
     """DingTalk custom robot: markdown or text with `at.atUserIds`, signed by timestamp + sign."""
 
     name = "dingtalk"
-    idempotent = False
     TEXT_LIMIT_BYTES = 20000
     # -1 system busy, 130101 sending too fast; 310000 (sign/keyword/ip), 300001 (token) stay.
     TRANSIENT_CODES: ClassVar[set[object]] = {-1, 130101}
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._base = base_url.rstrip("/")
-        super().__init__(timeout)
 
     def body(self, outgoing: Outgoing) -> dict[str, Any]:
         """The JSON DingTalk takes (markdown or text); a mention shows only when `@userid` is
@@ -139,25 +142,17 @@ class DingTalkChannel(HttpChannel):
             f"{self._base}/robot/send?{query}",
             json=self.body(outgoing),
         )
-        if answer.get("errcode") != 0:
-            raise by_code(
-                self.name, answer.get("errcode"), answer.get("errmsg"), self.TRANSIENT_CODES
-            )
+        self._raise_unless_ok(answer.get("errcode"), answer.get("errmsg"))
 
 
-class FeishuChannel(HttpChannel):
+class FeishuChannel(_RobotChannel):
     """Feishu custom bot: an interactive card or text, timestamp + sign in the body."""
 
     name = "feishu"
-    idempotent = False
     # The whole body may hold 20 KB; the card text keeps room for the rest of it.
     CARD_TEXT_LIMIT_BYTES = 16 * 1024
     # 9499 too many requests, 11232 frequency limited; 19021 (sign), 19024 (keyword) stay.
     TRANSIENT_CODES: ClassVar[set[object]] = {9499, 11232}
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._base = base_url.rstrip("/")
-        super().__init__(timeout)
 
     def body(self, outgoing: Outgoing) -> dict[str, Any]:
         """The card (or text) Feishu takes; mentions as `<at …></at>` tags."""
@@ -203,6 +198,4 @@ class FeishuChannel(HttpChannel):
             f"{self._base}/open-apis/bot/v2/hook/{quote(robot.key.get_secret_value(), safe='')}",
             json=body,
         )
-        code = answer.get("code", answer.get("StatusCode"))
-        if code != 0:
-            raise by_code(self.name, code, answer.get("msg"), self.TRANSIENT_CODES)
+        self._raise_unless_ok(answer.get("code", answer.get("StatusCode")), answer.get("msg"))
