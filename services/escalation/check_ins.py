@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from gridline.contracts.v1 import common_pb2
 from services.escalation.domain import Measure
-from services.escalation.policy import PolicyError
+from services.escalation.policy import read_yaml_config
 from services.escalation.zero_reports import SHANGHAI
 
 SYMPTOMS = ("发热", "咳嗽", "乏力", "咽痛", "腹泻", "嗅觉减退", "味觉减退", "呼吸困难")
@@ -93,15 +92,7 @@ def load_rules(path: Path | None) -> CheckInRules:
     """The rules of a YAML file, validated (PolicyError naming the fault); defaults without one."""
     if path is None:
         return CheckInRules()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return CheckInRules(CheckInConfig.model_validate(raw))
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        raise PolicyError(f"{path}: {exc}") from exc
+    return CheckInRules(read_yaml_config(path, CheckInConfig, empty={}))
 
 
 @dataclass(frozen=True)

@@ -90,20 +90,8 @@ async def change_task(
             check_in_flows.schedule(session, task, check_ins, moment)
         elif change.action is Action.END_MEASURE:
             await check_in_flows.cancel(session, task.task_id)
-        task.version += 1
-        session.add(
-            storage.TaskChange(
-                change_id=derived_id("task-change", task.task_id, str(task.version)),
-                task_id=task.task_id,
-                version=task.version,
-                action=change.action,
-                from_state=before,
-                to_state=task.state,
-                actor=change.actor[:100],
-                channel=change.channel,
-                note=change.note[:500],
-                changed_at=moment,
-            )
+        _record_change(
+            session, task, change.action, before, change.actor, change.channel, change.note, moment
         )
         event_id = derived_id("task-event", task.task_id, str(task.version))
         await producer.publish(
@@ -160,22 +148,40 @@ async def raise_risk(
         task.deadline_at = replanning.due_at(plan, task.step, task.assigned_at)
         task.origin_risk = event.decided_risk
         task.measure_id, task.measure_name = event.measure_id[:64], event.measure_name[:100]
+    change = _record_change(
+        session, task, RISK_RAISE, task.state, event.actor or "assignment", "system", note, moment
+    )
+    session.add(task)
+    metrics.TASK_CHANGES.labels(RISK_RAISE).inc()
+    return change
+
+
+def _record_change(
+    session: AsyncSession,
+    task: storage.Task,
+    action: str,
+    from_state: str,
+    actor: str,
+    channel: str,
+    note: str,
+    moment: datetime,
+) -> storage.TaskChange:
+    # Every change is a new version of the task and one row of its audit trail, with an id
+    # derived from the version so that a replay writes the same row.
     task.version += 1
     change = storage.TaskChange(
         change_id=derived_id("task-change", task.task_id, str(task.version)),
         task_id=task.task_id,
         version=task.version,
-        action=RISK_RAISE,
-        from_state=task.state,
+        action=action,
+        from_state=from_state,
         to_state=task.state,
-        actor=(event.actor or "assignment")[:100],
-        channel="system",
+        actor=actor[:100],
+        channel=channel,
         note=note[:500],
         changed_at=moment,
     )
     session.add(change)
-    session.add(task)
-    metrics.TASK_CHANGES.labels(RISK_RAISE).inc()
     return change
 
 

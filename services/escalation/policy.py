@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,6 +26,9 @@ RISKS: dict[str, int] = {
     "medium": common_pb2.RISK_LEVEL_MEDIUM,
     "high": common_pb2.RISK_LEVEL_HIGH,
 }
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 class PolicyError(ValueError):
@@ -127,9 +130,18 @@ def load_policy(path: Path | None, ack_deadline: timedelta) -> DeadlinePolicy:
     """
     if path is None:
         return every_level_after(ack_deadline)
+    return DeadlinePolicy(read_yaml_config(path, DeadlineConfig))
+
+
+def read_yaml_config(path: Path, model: type[ConfigT], *, empty: object = None) -> ConfigT:
+    """`model` validated from a YAML file; PolicyError names the file and the fault.
+
+    `empty` is what a file holding nothing stands for: None (refused) unless the caller passes
+    `{}` to take the model's defaults.
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return DeadlinePolicy(DeadlineConfig.model_validate(raw))
+        return model.model_validate(empty if raw is None else raw)
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read: {exc}") from exc
     except yaml.YAMLError as exc:
