@@ -17,7 +17,7 @@ from gridline.ids import new_id
 from gridline.personal import mask_id_number, mask_name, mask_phone
 from services.intake import metrics
 from services.intake.problems import problems_from
-from services.intake.ratelimit import TokenBucket
+from services.intake.ratelimit import TokenBucket, over_limit
 from services.intake.schemas import parse_report
 from services.intake.submission import Submission, Submitter
 
@@ -52,12 +52,7 @@ async def submit_report_page(request: Request) -> JSONResponse:
     client = request.client.host if request.client else "unknown"
     wait = await bucket.take(client)
     if wait is not None:
-        metrics.RATE_LIMITED.inc()
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many reports from this address; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+        raise over_limit(wait, "too many reports from this address")
     try:
         form: Any = await request.json()
     except ValueError:

@@ -45,9 +45,3 @@ def problems_from(errors: Iterable[dict[str, Any]], prefix: str = "") -> list[Pr
             )
         )
     return found
-
-
-def problem_of(entry: dict[str, Any]) -> Problem:
-    """A problem from one entry of a 422 `detail` (its `loc` without the leading `body`)."""
-    loc = entry["loc"][1:] if entry["loc"][:1] == ["body"] else entry["loc"]
-    return Problem(field=field_path(loc) or "body", rule=entry["type"], message=entry["msg"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import redis.asyncio as aioredis
+from fastapi import HTTPException, status
 
+from services.intake import metrics
 from services.intake.waves import Waves
 
 # Tokens refill at `rate` a second (ARGV[1]) up to `burst` (ARGV[2]); a request takes `cost`
@@ -100,3 +102,13 @@ class TokenBucket:
                 keys.append(nonce[0])
                 args += [1, cost, nonce[1]]
         return [float(wait) for wait in await self._script(keys=keys, args=args)]
+
+
+def over_limit(wait: int, detail: str) -> HTTPException:
+    """The counted 429 for a caller that must wait `wait` seconds before retrying."""
+    metrics.RATE_LIMITED.inc()
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"{detail}; retry in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )

@@ -20,8 +20,8 @@ from services.intake.auth import (
     verify_signature,
 )
 from services.intake.integrators import Caller
-from services.intake.problems import TAG_ERRORS, Problem, problem_of, problems_from
-from services.intake.ratelimit import NonceReused, TokenBucket
+from services.intake.problems import TAG_ERRORS, Problem, problems_from
+from services.intake.ratelimit import NonceReused, TokenBucket, over_limit
 from services.intake.schemas import SOURCE_NAMES, ReportAcceptedOut, ReportIn, parse_report
 from services.intake.status import ReportStatusOut, StatusUnknown, report_status
 from services.intake.submission import Status, Submission, Submitter
@@ -56,12 +56,7 @@ async def _admit(request: Request, signed: Signed | None, cost: int) -> None:
     except NonceReused:
         raise nonce_refused() from None
     if wait is not None:
-        metrics.RATE_LIMITED.inc()
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"over the rate limit; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+        raise over_limit(wait, "over the rate limit")
 
 
 def _submitter(request: Request) -> Submitter:
@@ -250,7 +245,7 @@ async def create_reports_batch(
             report = parse_report(record)
         except ValidationError as error:
             problems = problems_from(error.errors(), prefix=f"records[{index}]")
-            _count_rejected(record, problems)
+            _count_rejected(record, [p.rule for p in problems])
             results.append(_result(index, "rejected", None, [p.model_dump() for p in problems]))
             continue
         submissions.append((index, Submission(report=report)))
@@ -296,12 +291,12 @@ def _shape_error(field: str, rule: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": loc, "type": rule, "msg": message}])
 
 
-def _count_rejected(record: Any, problems: list[Problem]) -> None:
+def _count_rejected(record: Any, rules: list[str]) -> None:
     source = record.get("source") if isinstance(record, dict) else None
     label = source if source in SOURCE_NAMES else "unknown"
     metrics.REPORTS.labels(label, "rejected").inc()
-    for problem in problems:
-        metrics.VALIDATION_PROBLEMS.labels(label, problem.rule).inc()
+    for rule in rules:
+        metrics.VALIDATION_PROBLEMS.labels(label, rule).inc()
 
 
 async def on_request_invalid(_: Request, error: Exception) -> JSONResponse:
@@ -319,5 +314,5 @@ async def on_request_invalid(_: Request, error: Exception) -> JSONResponse:
         elif len(loc) > 1 and loc[0] == "body" and loc[1] in SOURCE_NAMES:
             del loc[1]
         detail.append({"loc": loc, "msg": entry["msg"], "type": entry["type"]})
-    _count_rejected(error.body, [problem_of(entry) for entry in detail])
+    _count_rejected(error.body, [entry["type"] for entry in detail])
     return JSONResponse({"detail": detail}, status_code=422)
