@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from sqlalchemy import DateTime, Table, event, text
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, DateTime, MetaData, Table, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.settings import Settings
 from gridline.tracing import instrument_engine
+
+_ALEMBIC_ENV = Path(__file__).resolve().parent / "migrations"
+
+# Run inside a session's transaction just before it commits (the outbox writes its rows here).
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+_AFTER_COMMIT = "gridline.after_commit"
+# Where the outbox keeps what a transaction staged until its hook writes it.
+STAGED = "gridline.staged"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (never on a rollback).
+
+    For effects outside the database, such as in-memory counts, that must not happen twice
+    when a batch is rolled back and applied again record by record.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def database_url(settings: Settings, service: str) -> str:
@@ -28,8 +51,15 @@ def database_url(settings: Settings, service: str) -> str:
 class Database:
     """An async engine bound to one service's tables."""
 
-    def __init__(self, settings: Settings, service: str, tables: Sequence[Table]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service: str,
+        tables: Sequence[Table],
+        migrations: Path | None = None,
+    ) -> None:
         self.url = database_url(settings, service)
+        self._migrations = migrations
         self.is_sqlite = self.url.startswith("sqlite")
         self.schema = None if self.is_sqlite else service
         self._tables = list(tables)
@@ -45,6 +75,7 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self.before_commit: list[BeforeCommit] = []
 
     async def __aenter__(self) -> Database:
         await self.create_tables()
@@ -54,17 +85,41 @@ class Database:
         await self.dispose()
 
     async def create_tables(self) -> None:
-        """Create the service's schema and tables if they are missing."""
+        """Bring the service's schema and tables to the current version.
+
+        With `migrations` (the service's Alembic revisions) the database is upgraded to the
+        newest revision, one replica at a time on PostgreSQL; without, missing tables are
+        created (tests' own tables).
+        """
         async with self.engine.begin() as conn:
             if self.schema:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-            await conn.run_sync(lambda sync: _create(sync, self._tables))
+            if self._migrations is None:
+                await conn.run_sync(lambda sync: _create(sync, self._tables))
+                return
+            if self.schema:
+                # Replicas starting together migrate one after the other.
+                lock = zlib.crc32(f"gridline migrate {self.schema}".encode())
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+            migrations = self._migrations
+            await conn.run_sync(lambda sync: upgrade(sync, migrations, self._tables, self.schema))
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on success and rolls back on error."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        """A session whose transaction commits on success and rolls back on error.
+
+        The `before_commit` hooks run inside the transaction just before it commits; callbacks
+        given to `after_commit` run once it has.
+        """
+        async with self._sessions() as session:
+            async with session.begin():
+                yield session
+                for hook in self.before_commit:
+                    await hook(session)
+                if session.info.get(STAGED):
+                    raise RuntimeError("events were staged in a database that has no outbox")
+            for callback in session.info.pop(_AFTER_COMMIT, ()):
+                callback()
 
     async def ping(self) -> bool:
         """Whether the database answers."""
@@ -78,6 +133,38 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def alembic_config(
+    sync_conn: Connection, migrations: Path, metadata: MetaData, schema: str | None
+) -> Config:
+    """Alembic's configuration for one service's revisions on an open connection."""
+    config = Config()
+    config.set_main_option("script_location", str(_ALEMBIC_ENV))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", str(migrations))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    config.attributes.update(connection=sync_conn, metadata=metadata, schema=schema)
+    return config
+
+
+def upgrade(
+    sync_conn: Connection, migrations: Path, tables: Sequence[Table], schema: str | None
+) -> None:
+    """Upgrade a service's database to its newest revision.
+
+    A database that the release before migrations created has tables but no version: it is
+    stamped with the first revision (which is that release's schema), then upgraded.
+    """
+    config = alembic_config(sync_conn, migrations, tables[0].metadata, schema)
+    context = MigrationContext.configure(sync_conn, opts={"version_table_schema": schema})
+    if context.get_current_revision() is None and inspect(sync_conn).has_table(
+        tables[0].name, schema=schema
+    ):
+        base = ScriptDirectory.from_config(config).get_base()
+        assert base is not None, f"no revisions in {migrations}"
+        command.stamp(config, base)
+    command.upgrade(config, "head")
 
 
 def _create(sync_conn: object, tables: list[Table]) -> None:

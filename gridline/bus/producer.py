@@ -22,6 +22,10 @@ _MURMUR_M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
 
 
+# One record as the broker takes it: topic, key, value and headers.
+RawRecord = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
+
+
 class BrokerUnavailable(Exception):
     """The broker did not confirm a record in time; the caller must not claim it was taken."""
 
@@ -92,25 +96,36 @@ class EventProducer:
     async def publish_many(self, topic: str, envelopes: Sequence[Envelope]) -> list[bool]:
         """Send events in order and wait for all of them at once; whether each was confirmed.
 
-        A record the broker did not confirm within the confirm timeout counts as not confirmed
-        (it may still arrive later, as with `publish`). Each record's PRODUCER span covers
-        handing it to the producer; the confirm is one wait for the lot.
+        Each record's PRODUCER span covers handing it over; the confirm is one wait for the lot.
+        """
+        records: list[RawRecord] = []
+        for envelope in envelopes:
+            with producer_span(topic, envelope.event_id, envelope.trace_context):
+                records.append(
+                    (
+                        topic,
+                        envelope.key.encode(),
+                        envelope.message.SerializeToString(),
+                        envelope.kafka_headers(),
+                    )
+                )
+        return await self.send_many(records)
+
+    async def send_many(self, records: Sequence[RawRecord]) -> list[bool]:
+        """Send records (to any topics) in order and wait for all of them at once.
+
+        Returns whether each was confirmed. A record the broker did not confirm within the
+        confirm timeout counts as not confirmed (it may still arrive later, as with `publish`).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         sent: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout_at(deadline):
-                for envelope in envelopes:
-                    with producer_span(topic, envelope.event_id, envelope.trace_context):
-                        sent.append(
-                            await self._producer.send(
-                                topic,
-                                value=envelope.message.SerializeToString(),
-                                key=envelope.key.encode(),
-                                headers=envelope.kafka_headers(),
-                            )
-                        )
+                for topic, key, value, headers in records:
+                    sent.append(
+                        await self._producer.send(topic, value=value, key=key, headers=headers)
+                    )
         except (KafkaError, TimeoutError):
             pass  # what was not handed over is not confirmed
         if sent:
@@ -122,7 +137,7 @@ class EventProducer:
             else:
                 future.add_done_callback(_retrieve)
                 confirmed.append(False)
-        return confirmed + [False] * (len(envelopes) - len(sent))
+        return confirmed + [False] * (len(records) - len(sent))
 
     async def is_connected(self) -> bool:
         """Whether the producer currently holds cluster metadata."""

@@ -24,12 +24,18 @@ FILE = Annotated[Path, typer.Argument(help="A .csv, .yaml, .yml or .json file.")
 
 
 async def _store(directory: Directory, settings: Settings, sealer: Sealer) -> None:
-    async with Database(settings, "assignment", storage.TABLES) as db, db.session() as session:
+    async with (
+        Database(settings, "assignment", storage.TABLES, storage.MIGRATIONS) as db,
+        db.session() as session,
+    ):
         await storage.replace_directory(session, directory, sealer)
 
 
 async def _load(settings: Settings, sealer: Sealer) -> Directory:
-    async with Database(settings, "assignment", storage.TABLES) as db, db.session() as session:
+    async with (
+        Database(settings, "assignment", storage.TABLES, storage.MIGRATIONS) as db,
+        db.session() as session,
+    ):
         return await storage.load_directory(session, sealer)
 
 

@@ -15,7 +15,7 @@ from gridline.db import Database
 from gridline.settings import Settings
 from services.intake.integrators import IntegratorRegistry, IssuedKey, UnknownIntegrator
 from services.intake.schemas import SOURCE_NAMES
-from services.intake.storage import TABLES
+from services.intake.storage import MIGRATIONS, TABLES
 
 app = typer.Typer(help="Integrators allowed to post reports, and their API keys.")
 console = Console()
@@ -30,7 +30,7 @@ def _run(data_dir: Path, action: Callable[[IntegratorRegistry], Awaitable[T]]) -
     settings = Settings(data_dir=data_dir.resolve())
 
     async def run() -> T:
-        async with Database(settings, "intake", TABLES) as database:
+        async with Database(settings, "intake", TABLES, MIGRATIONS) as database:
             registry = IntegratorRegistry(
                 database, settings.intake_api_key_secret.get_secret_value()
             )

@@ -17,6 +17,7 @@ from rich.table import Table
 from gridline.cli import directory as directory_cli
 from gridline.cli import dlq as dlq_cli
 from gridline.cli import intake_import, integrators
+from gridline.cli import migrate as migrate_cli
 from gridline.cli import notify as notify_cli
 from gridline.cli.platform import Endpoints, Platform, PlatformOptions
 from gridline.settings import settings_table
@@ -31,6 +32,7 @@ app.command("import")(intake_import.command)
 app.add_typer(directory_cli.app, name="directory")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(dlq_cli.app, name="dlq")
+app.add_typer(migrate_cli.app, name="migrate")
 console = Console()
 
 DEFAULT_DATA_DIR = Path(".gridline")
@@ -44,7 +46,8 @@ def _show(endpoints: Endpoints) -> None:
     table.add_column("part")
     table.add_column("listens at / lives in")
     for name, value in asdict(endpoints).items():
-        table.add_row(name, value)
+        if name != "pids":
+            table.add_row(name, value)
     console.print(table)
 
 
@@ -76,6 +79,14 @@ def up(
         ack_deadline_seconds=ack_deadline,
     )
     platform = Platform(options)
+    stale = platform.stale_processes()
+    if stale:
+        listed = ", ".join(f"{name} (pid {pid})" for name, pid in stale.items())
+        console.print(
+            f"[red]an earlier run on {data_dir} still runs: {listed}. "
+            "Stop it first (Ctrl-C in its terminal, or kill those processes).[/red]"
+        )
+        raise typer.Exit(1)
     try:
         with console.status("starting the broker, Valkey, the services and the demo county"):
             endpoints = platform.start()
@@ -89,8 +100,8 @@ def up(
         console.print("[bold]Running. Ctrl-C stops everything.[/bold]")
         stop.wait()
     finally:
-        console.print("stopping…")
-        platform.stop()
+        console.print("stopping: intake takes no more reports, the rest catch up, then stop")
+        platform.stop(progress=console.print)
         unclean = platform.unclean_exits()
         console.print("stopped; nothing left running.")
     if unclean:

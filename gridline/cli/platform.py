@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -18,21 +19,35 @@ from typing import IO
 import httpx
 
 from gridline.bus.topics import ensure_topics
-from gridline.embedded import EmbeddedBroker, EmbeddedValkey, free_port, stop_process
+from gridline.embedded import (
+    EmbeddedBroker,
+    EmbeddedValkey,
+    die_with_parent,
+    free_port,
+    stop_process,
+)
 
 SERVICES = ("assignment", "escalation", "notify", "intake")
+# The services that consume: drained after intake stops taking reports, before they stop.
+CONSUMERS = ("assignment", "escalation", "notify")
 # uvicorn shuts down gracefully on SIGTERM, then re-raises it so the exit status tells why it
 # stopped; a service that had to be SIGKILLed after the grace period ends with -9 instead.
 CLEAN_EXIT_CODES = {0, -signal.SIGTERM}
-_PR_SET_PDEATHSIG = 1
 
 # tansu refuses InitProducerId, so no idempotent producer. It also acts on a member's leaving
 # only when the session expires, so short sessions let a restarted consumer rejoin in seconds.
+# The broker keeps records only in memory, so every service keeps what it produced for an hour
+# and re-publishes it to a new broker (see `gridline.bus.outbox`).
 EMBEDDED_BROKER_ENV = {
     "GRIDLINE_KAFKA_IDEMPOTENCE": "false",
     "GRIDLINE_CONSUMER_SESSION_TIMEOUT_MS": "3000",
     "GRIDLINE_CONSUMER_REBALANCE_TIMEOUT_MS": "2000",
+    "GRIDLINE_OUTBOX_REPLAY_SECONDS": "3600",
 }
+# How long a stop waits for the consumers to catch up once intake takes no more reports.
+DRAIN_SECONDS = 60.0
+# The drain is done when every consumer's lag and every outbox stay at zero this many looks.
+_QUIET_LOOKS = 3
 
 
 @dataclass
@@ -63,6 +78,8 @@ class Endpoints:
     tasks_grpc: str
     inbox: str
     logs: str
+    # Process ids of everything `up` started, so that an operator (or a test) can find them.
+    pids: dict[str, int] = field(default_factory=dict)
 
     def service_url(self, name: str) -> str:
         """The HTTP base URL of a service."""
@@ -70,10 +87,15 @@ class Endpoints:
         return url
 
 
-def _die_with_parent() -> None:
-    # Linux: children get SIGTERM if `gridline up` itself is killed, so none outlive it.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _runs(pid: int, name: str) -> bool:
+    """Whether `pid` is alive and still the process `name` (a pid may have been reused)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    markers = {"broker": "tansu", "valkey": "valkey"}
+    return state != "Z" and markers.get(name, f"services.{name}") in command
 
 
 class Platform:
@@ -107,6 +129,13 @@ class Platform:
         """Start infrastructure and services and wait until every service is ready."""
         opts = self.options
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        stale = self.stale_processes()
+        if stale:
+            listed = ", ".join(f"{name} (pid {pid})" for name, pid in stale.items())
+            raise RuntimeError(
+                f"processes of an earlier run on {self.data_dir} still run: {listed}; "
+                "stop that run first"
+            )
         kafka = opts.kafka_bootstrap
         if not kafka:
             self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log")
@@ -129,7 +158,7 @@ class Platform:
             **os.environ,
             "GRIDLINE_DATA_DIR": str(self.data_dir),
             "GRIDLINE_KAFKA_BOOTSTRAP": kafka,
-            **(EMBEDDED_BROKER_ENV if self.broker else {"GRIDLINE_KAFKA_IDEMPOTENCE": "true"}),
+            **(self._embedded_env() if self.broker else {"GRIDLINE_KAFKA_IDEMPOTENCE": "true"}),
             "GRIDLINE_DATABASE_URL": opts.database_url,
             "GRIDLINE_REDIS_URL": redis_url,
             "GRIDLINE_HOST": host,
@@ -158,8 +187,35 @@ class Platform:
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready(SERVICES, ready_timeout)
-        (self.data_dir / "run.json").write_text(json.dumps(asdict(self.endpoints), indent=2))
+        self.write_run_file()
         return self.endpoints
+
+    def stale_processes(self) -> dict[str, int]:
+        """Processes an earlier run on this data directory started that still run."""
+        run_file = self.data_dir / "run.json"
+        try:
+            pids: dict[str, int] = json.loads(run_file.read_text()).get("pids", {})
+        except (OSError, ValueError):
+            return {}
+        return {name: pid for name, pid in pids.items() if _runs(pid, name)}
+
+    def _embedded_env(self) -> dict[str, str]:
+        # A new epoch for every start of the broker: each service replays its outbox once to it.
+        return {**EMBEDDED_BROKER_ENV, "GRIDLINE_BROKER_EPOCH": uuid.uuid4().hex}
+
+    def write_run_file(self) -> None:
+        """Write `<data_dir>/run.json`: where everything listens and the process ids."""
+        assert self.endpoints is not None
+        pids = {name: p.pid for name, p in self.processes.items()}
+        if self.broker is not None and self.broker.process is not None:
+            pids["broker"] = self.broker.process.pid
+        if self.valkey is not None and self.valkey.pid is not None:
+            pids["valkey"] = self.valkey.pid
+        self.endpoints.pids = pids
+        # Written whole or not at all: readers poll for it.
+        staged = self.data_dir / "run.json.tmp"
+        staged.write_text(json.dumps(asdict(self.endpoints), indent=2))
+        staged.replace(self.data_dir / "run.json")
 
     def start_service(self, name: str) -> None:
         """Start one service process (again, after a kill) with the platform's environment."""
@@ -173,7 +229,7 @@ class Platform:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches `gridline up` only; it stops them in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
     def wait_ready(self, names: tuple[str, ...], timeout: float) -> None:
@@ -204,16 +260,30 @@ class Platform:
         process.kill()
         process.wait()
 
-    def stop(self) -> None:
-        """Stop the services (entry first), then Valkey and the broker; nothing is left running.
+    def stop(
+        self,
+        drain_seconds: float = DRAIN_SECONDS,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Stop in the order that loses nothing; nothing is left running.
 
-        Services get SIGTERM and a grace period to finish, commit and leave their groups.
+        Intake stops taking reports first; then the consumers are given up to `drain_seconds`
+        to catch up (their lag and every outbox at zero), with `progress` told how far behind
+        they are; then they stop (each finishes its batch, commits and publishes its outbox);
+        then Valkey and the broker. Whatever a bound cut short is replayed at the next start.
         """
-        for name in reversed(SERVICES):
+        intake = self.processes.get("intake")
+        if intake is not None:
+            self.exit_codes["intake"] = stop_process(intake)
+        if drain_seconds > 0 and self.endpoints is not None:
+            self._drain(drain_seconds, progress or (lambda _: None))
+        for name in CONSUMERS:
             process = self.processes.get(name)
             if process is not None and process.poll() is None:
                 process.terminate()
-        self.exit_codes = {name: stop_process(p) for name, p in self.processes.items()}
+        self.exit_codes.update(
+            {name: stop_process(p) for name, p in self.processes.items() if name != "intake"}
+        )
         for log in self._logs.values():
             log.close()
         self._logs.clear()
@@ -223,6 +293,46 @@ class Platform:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+
+    def _drain(self, seconds: float, progress: Callable[[str], None]) -> None:
+        """Wait until the running consumers have nothing left to do, or the bound passes."""
+        deadline = time.monotonic() + seconds
+        quiet = 0
+        told = 0.0
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                behind = self._backlog(client)
+                quiet = quiet + 1 if behind is not None and not any(behind.values()) else 0
+                if quiet >= _QUIET_LOOKS:
+                    progress("drained: every report taken is applied and published")
+                    return
+                if behind and time.monotonic() - told >= 1.0:
+                    told = time.monotonic()
+                    progress(
+                        "draining: "
+                        + ", ".join(f"{name} {count} behind" for name, count in behind.items())
+                    )
+                time.sleep(0.3)
+        progress("drain bound reached; what is left is replayed at the next start")
+
+    def _backlog(self, client: httpx.Client) -> dict[str, int] | None:
+        """Records each running consumer service has not applied or published yet."""
+        assert self.endpoints is not None
+        behind: dict[str, int] = {}
+        for name in CONSUMERS:
+            process = self.processes.get(name)
+            if process is None or process.poll() is not None:
+                continue
+            try:
+                text = client.get(f"{self.endpoints.service_url(name)}/metrics").text
+            except httpx.HTTPError:
+                return None
+            behind[name] = sum(
+                int(float(line.rsplit(" ", 1)[1]))
+                for line in text.splitlines()
+                if line.startswith(("gridline_consumer_lag_records{", "gridline_outbox_pending"))
+            )
+        return behind
 
     def unclean_exits(self) -> dict[str, int | None]:
         """Services that did not stop gracefully, with their exit codes."""

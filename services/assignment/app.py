@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from gridline.bus import topics
 from gridline.bus.consumer import ConsumerRunner
-from gridline.bus.producer import EventProducer
+from gridline.bus.output import event_output
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
 from gridline.db import Database
 from gridline.http import service_app
@@ -20,7 +20,13 @@ from gridline.rpc import RpcServer
 from gridline.settings import Settings
 from services.assignment import demo_county, metrics, routes, storage
 from services.assignment.assignee import CadreLoad
-from services.assignment.consumers import GROUP, TASKS_GROUP, report_handler, task_handler
+from services.assignment.consumers import (
+    GROUP,
+    TASKS_GROUP,
+    report_handler,
+    task_handler,
+    tasks_accepts,
+)
 from services.assignment.directory import Directory
 from services.assignment.risk import DEFAULT_POLICY_FILE, RiskAreas, load_policy
 from services.assignment.servicer import DirectoryServicer
@@ -52,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Database(settings, "assignment", storage.TABLES) as db:
+        async with Database(settings, "assignment", storage.TABLES, storage.MIGRATIONS) as db:
             sealer = Sealer(settings.pii_key.get_secret_value())
             directory = await _load_directory(db, settings.seed_demo_county, sealer)
             async with db.session() as session:
@@ -70,29 +76,23 @@ def create_app(settings: Settings) -> FastAPI:
             )
             async with (
                 rpc,
-                EventProducer(settings) as producer,
+                event_output(settings, db) as outbox,
                 ConsumerRunner(
                     settings=settings,
                     topic=topics.REPORTS,
                     group=GROUP,
                     handler=report_handler(
-                        directory,
-                        producer,
-                        PageLinks.from_settings(settings),
-                        load,
-                        policy,
-                        areas,
+                        directory, PageLinks.from_settings(settings), load, policy, areas
                     ),
                     db=db,
-                    producer=producer,
                 ) as runner,
                 ConsumerRunner(
                     settings=settings,
                     topic=topics.TASKS,
                     group=TASKS_GROUP,
                     handler=task_handler(load),
+                    accepts=tasks_accepts,
                     db=db,
-                    producer=producer,
                 ) as tasks_runner,
             ):
                 app.state.directory = directory
@@ -101,7 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
                 app.state.db = db
                 app.state.readiness = {
                     "database": db.ping,
-                    "broker": producer.is_connected,
+                    "broker": outbox.producer.is_connected,
+                    "outbox": outbox.alive,
                     "consumer": runner.alive,
                     "tasks consumer": tasks_runner.alive,
                 }

@@ -23,9 +23,9 @@ class CadreLoad:
     def __init__(self, counts: Mapping[str, int] | None = None) -> None:
         self._counts: Counter[str] = Counter(counts or {})
 
-    def add(self, person_id: str) -> None:
-        """One more task for this person."""
-        self._counts[person_id] += 1
+    def add(self, person_id: str, count: int = 1) -> None:
+        """More tasks for this person (one unless told)."""
+        self._counts[person_id] += count
 
     def done(self, person_id: str) -> None:
         """One task of this person completed."""
@@ -35,6 +35,28 @@ class CadreLoad:
     def of(self, person_id: str) -> int:
         """How many open tasks this person has."""
         return self._counts[person_id]
+
+
+class PendingLoad(CadreLoad):
+    """The committed load with the tasks a transaction hands out on top, until it commits.
+
+    Reports placed in one transaction see each other's tasks, as they would one by one, while
+    the committed load only grows by them once the transaction is kept (`commit`).
+    """
+
+    def __init__(self, committed: CadreLoad) -> None:
+        super().__init__()
+        self._committed = committed
+
+    def of(self, person_id: str) -> int:
+        """Open tasks of this person, the pending ones included."""
+        return self._committed.of(person_id) + super().of(person_id)
+
+    def commit(self) -> None:
+        """Add the pending tasks to the committed load."""
+        for person_id, count in self._counts.items():
+            self._committed.add(person_id, count)
+        self._counts.clear()
 
 
 def _link(directory: Directory, person: Person) -> Link:

@@ -1,23 +1,24 @@
-"""Assignment's consumer of `reports.v1`."""
+"""Assignment's consumers of `reports.v1` and `tasks.v1`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import UTC
+from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.consumer import Handler
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import BrokerUnavailable, EventProducer
+from gridline.bus.outbox import stage
 from gridline.contracts.v1 import events_pb2
+from gridline.db import after_commit
 from gridline.ids import derived_id
 from gridline.links import PageLinks
 from gridline.timestamps import now
 from services.assignment import metrics, storage
-from services.assignment.assignee import CadreLoad
+from services.assignment.assignee import CadreLoad, PendingLoad
 from services.assignment.cases import (
     case_id,
     enrichment,
@@ -33,39 +34,42 @@ from services.assignment.risk import RISK_LEVELS, SOURCES, Policy, RiskAreas, de
 GROUP = "assignment.reports"
 
 
+# The load a transaction's placements hand out, on top of the committed one until it commits.
+_PENDING_LOAD = "assignment.pending_load"
+
+
+def _pending_load(session: AsyncSession, load: CadreLoad) -> PendingLoad:
+    pending = session.info.get(_PENDING_LOAD)
+    if pending is None:
+        pending = session.info[_PENDING_LOAD] = PendingLoad(load)
+        after_commit(session, pending.commit)
+    return pending
+
+
+def _stage_notices(session: AsyncSession, notices: Sequence[events_pb2.Notification]) -> None:
+    for notice in notices:
+        envelope = Envelope(
+            event_id=notice.notification_id, key=notice.recipient.group_id, message=notice
+        )
+        stage(session, topics.NOTIFICATIONS, envelope)
+
+
 def report_handler(
     directory: Directory,
-    producer: EventProducer,
     links: PageLinks,
     load: CadreLoad,
     policy: Policy,
     areas: RiskAreas,
 ) -> Handler:
-    """Place each report, decide its measure, publish task and notices, record the placement.
+    """Place each report, decide its measure, stage task and notices, record the placement.
 
     A report of a person whose case is open joins that case instead: no task, one notice to
     the case's holder (see `cases`), and when it decides a higher risk than the case had, a
     RISK_RAISED task event for escalation to re-plan the task. The measure is decided from the
     risk areas as they stand when the report is placed, so a change of the areas applies to the
-    next report and never rewrites a task already created.
+    next report and never rewrites a task already created. A record's task event is staged
+    before its notices; the load grows by its task once the transaction commits.
     """
-
-    async def publish_notices(notices: Sequence[events_pb2.Notification]) -> None:
-        envelopes = [
-            Envelope(event_id=n.notification_id, key=n.recipient.group_id, message=n)
-            for n in notices
-        ]
-        if not all(await producer.publish_many(topics.NOTIFICATIONS, envelopes)):
-            raise BrokerUnavailable(f"broker did not confirm the notices on {topics.NOTIFICATIONS}")
-
-    async def publish(task: Envelope | None, notices: Sequence[events_pb2.Notification]) -> None:
-        # All of a record's events are handed to the producer in one turn of the loop, task
-        # event first, and confirmed together: one request to the broker instead of a round
-        # trip each. Each topic keeps the order the events are given in.
-        if task is None:
-            await publish_notices(notices)
-            return
-        await asyncio.gather(producer.publish(topics.TASKS, task), publish_notices(notices))
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
         report = envelope.message
@@ -83,13 +87,16 @@ def report_handler(
         person_case = case_id(report)
         case = await storage.open_case(session, person_case)
         if case is not None:
-            raised_event: Envelope | None = None
             if raises_risk(case, decision):
                 raised = risk_raised(directory, case, report, decision=decision, now=moment)
-                raised_event = Envelope(
-                    event_id=risk_raised_event_id(case, report),
-                    key=raised.household_id or raised.grid_id,
-                    message=raised,
+                stage(
+                    session,
+                    topics.TASKS,
+                    Envelope(
+                        event_id=risk_raised_event_id(case, report),
+                        key=raised.household_id or raised.grid_id,
+                        message=raised,
+                    ),
                 )
             notice = enrichment(
                 case,
@@ -100,7 +107,7 @@ def report_handler(
                 link=links.link(case.task_id, moment),
                 now=moment,
             )
-            await publish(raised_event, [notice])
+            _stage_notices(session, [notice])
             storage.record_merge(
                 session,
                 case,
@@ -110,16 +117,21 @@ def report_handler(
             )
             metrics.REPORTS_MERGED.labels(SOURCES.get(report.source, "unspecified")).inc()
             return
-        placement = place(report, directory, now=moment, links=links, decision=decision, load=load)
+        pending = _pending_load(session, load)
+        placement = place(
+            report, directory, now=moment, links=links, decision=decision, load=pending
+        )
         task = placement.task
-        await publish(
+        stage(
+            session,
+            topics.TASKS,
             Envelope(
                 event_id=derived_id("task-event", task.task_id, "assigned"),
                 key=task.household_id or task.grid_id,
                 message=task,
             ),
-            placement.notifications,
         )
+        _stage_notices(session, placement.notifications)
         storage.record_placement(
             session,
             report_id=report.report_id,
@@ -135,7 +147,7 @@ def report_handler(
             measure_id=decision.measure_id,
             policy_version=decision.policy_version,
         )
-        load.add(task.assignee.person_id)
+        pending.add(task.assignee.person_id)
         metrics.PLACEMENTS.labels("triage" if placement.triage else "household").inc()
 
     return handle
@@ -148,9 +160,23 @@ TASKS_GROUP = "assignment.tasks"
 _HANDED_OVER = (events_pb2.TASK_EVENT_KIND_REASSIGNED, events_pb2.TASK_EVENT_KIND_SENT_TO_TRIAGE)
 
 
+def tasks_accepts(envelope: Envelope) -> bool:
+    """Whether `task_handler` acts on a tasks.v1 event: a hand-over to a group, a completion.
+
+    Anything that is not a task event is taken, for the handler to refuse.
+    """
+    event = envelope.message
+    if not isinstance(event, events_pb2.TaskEvent):
+        return True
+    if event.kind in _HANDED_OVER:
+        return bool(event.assignee.group_id)
+    return event.kind == events_pb2.TASK_EVENT_KIND_COMPLETED
+
+
 def task_handler(load: CadreLoad) -> Handler:
     """Keep cadre load and case holders in step with tasks.v1: a completed task no longer
-    counts as open; a reassigned one is held by its new group."""
+    counts as open (once its transaction commits); a reassigned one is held by its new group.
+    Give it `tasks_accepts` to skip the events it ignores."""
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
         event = envelope.message
@@ -168,6 +194,6 @@ def task_handler(load: CadreLoad) -> Handler:
         )
         assignee = await storage.complete_placement(session, event.task_id, completed_at)
         if assignee:
-            load.done(assignee)
+            after_commit(session, partial(load.done, assignee))
 
     return handle

@@ -102,6 +102,7 @@ def place(
     household = resolution.household
     first = choose(directory, node.id, load or CadreLoad()).link
     task_id = derived_id("task", report.report_id)
+    stamp = to_timestamp(now)
     grid = directory.ancestor(node.id, NodeKind.GRID)
     community = directory.ancestor(node.id, NodeKind.COMMUNITY)
     grid_id = grid.id if grid else (community.id if community else node.id)
@@ -123,7 +124,7 @@ def place(
         origin_risk=report.origin_risk,
         summary=summary,
         accepted_at=report.accepted_at,
-        occurred_at=to_timestamp(now),
+        occurred_at=stamp,
         actor="assignment",
         placed_node_id=node.id,
         placement_confidence=resolution.confidence,
@@ -148,7 +149,7 @@ def place(
         task_id=task_id,
         report_id=report.report_id,
         link=link,
-        created_at=to_timestamp(now),
+        created_at=stamp,
         report_accepted_at=report.accepted_at,
     )
     leader = directory.micro_grid_leader(household.id) if household else None
@@ -164,7 +165,7 @@ def place(
             task_id=task_id,
             report_id=report.report_id,
             link=link,
-            created_at=to_timestamp(now),
+            created_at=stamp,
             report_accepted_at=report.accepted_at,
         )
     return Placement(

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import LargeBinary, Table, func, insert, update
+from sqlalchemy import LargeBinary, Table, bindparam, event, func, insert, update
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
+from gridline.bus.outbox import OUTBOX_TABLES
 from gridline.db import utc_timestamp
 from gridline.personal import Sealer
+from gridline.timestamps import now
 from services.assignment.cases import Case
 from services.assignment.directory import (
     Directory,
@@ -123,8 +128,13 @@ class RiskAreaChange(SQLModel, table=True):
     changed_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
 
 
+PLACEMENT: Table = Placement.__table__  # type: ignore[attr-defined]
+# This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
 TABLES: list[Table] = [
     PROCESSED_EVENT_TABLE,
+    *OUTBOX_TABLES,
     *(
         m.__table__  # type: ignore[attr-defined]
         for m in (
@@ -249,12 +259,77 @@ async def save_duty(session: AsyncSession, person: Person) -> None:
 
 async def open_counts(session: AsyncSession) -> dict[str, int]:
     """How many open cases each person holds (a case counts once, however many reports)."""
+    await _write_unwritten(session)
     rows = await session.exec(
         select(Placement.assignee_id, func.count())  # type: ignore[arg-type]
         .where(Placement.completed_at.is_(None), Placement.merged_into == "")  # type: ignore[union-attr]
         .group_by(Placement.assignee_id)
     )
     return {assignee: int(count) for assignee, count in rows.all() if assignee}
+
+
+# Placements are written in bulk when their transaction commits, not with a statement each: a
+# consumer places hundreds of reports in one transaction. Until then the transaction keeps them,
+# and the cases they opened or joined by case id, in `_Unwritten`. A case's rows all carry its
+# case id, so `open_case` finds a case of the transaction there and any other in the database;
+# every other function here that reads or changes placements writes them first.
+_UNWRITTEN = "assignment.unwritten_placements"
+
+
+@dataclass
+class _Unwritten:
+    """Placements of a transaction not written yet, and its cases by case id."""
+
+    rows: list[dict[str, object]] = field(default_factory=list)
+    cases: dict[str, Case] = field(default_factory=dict)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_at_commit(session: Session) -> None:
+    # Runs inside the commit, in the async session's greenlet: the sync API is the one to use.
+    unwritten = session.info.pop(_UNWRITTEN, None)
+    if unwritten is not None and unwritten.rows:
+        session.connection().execute(insert(PLACEMENT), unwritten.rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_at_rollback(session: Session) -> None:
+    session.info.pop(_UNWRITTEN, None)
+
+
+async def _write_unwritten(session: AsyncSession) -> None:
+    """Write the transaction's placements now and forget its cases, which may change next."""
+    unwritten = session.info.pop(_UNWRITTEN, None)
+    if unwritten is not None and unwritten.rows:
+        await session.exec(insert(PLACEMENT), params=unwritten.rows)
+
+
+def _keep(
+    session: AsyncSession, case: Case, *, report_id: str, case_id: str, merged_into: str, risk: int
+) -> None:
+    """Keep a report's placement in `case` for the commit; the case as it stands after it."""
+    unwritten = session.info.get(_UNWRITTEN)
+    if unwritten is None:
+        unwritten = session.info[_UNWRITTEN] = _Unwritten()
+    unwritten.rows.append(
+        {
+            "report_id": report_id,
+            "task_id": case.task_id,
+            "case_id": case_id,
+            "merged_into": merged_into,
+            "node_id": case.node_id,
+            "grid_id": case.grid_id,
+            "triage": case.triage,
+            "assignee_id": case.assignee_id,
+            "holder_group_id": case.holder_group_id,
+            "holder_level": case.holder_level,
+            "risk": risk,
+            "measure_id": case.measure_id,
+            "policy_version": case.policy_version,
+            "placed_at": now(),
+        }
+    )
+    unwritten.cases[case_id] = replace(case, risk=max(case.risk, risk))
 
 
 def record_placement(
@@ -277,60 +352,79 @@ def record_placement(
 
     The report opens a case: `case_id` (intake's, else the report's own id) finds it again.
     """
-    session.add(
-        Placement(
-            report_id=report_id,
-            task_id=task_id,
-            case_id=case_id or report_id,
-            node_id=node_id,
-            grid_id=grid_id,
-            triage=triage,
-            assignee_id=assignee_id,
-            holder_group_id=holder_group_id,
-            holder_level=holder_level,
-            risk=risk,
-            measure_id=measure_id,
-            policy_version=policy_version,
-        )
+    case = Case(
+        report_id=report_id,
+        task_id=task_id,
+        node_id=node_id,
+        grid_id=grid_id,
+        triage=triage,
+        risk=risk,
+        assignee_id=assignee_id,
+        holder_group_id=holder_group_id,
+        holder_level=holder_level,
+        measure_id=measure_id,
+        policy_version=policy_version,
     )
+    _keep(
+        session, case, report_id=report_id, case_id=case_id or report_id, merged_into="", risk=risk
+    )
+
+
+_JOINED = PLACEMENT.alias("joined")
+# The latest open case of a case id, its risk the highest any of its reports decided.
+_OPEN_CASE = (
+    select(  # type: ignore[call-overload]
+        PLACEMENT.c.report_id,
+        PLACEMENT.c.task_id,
+        PLACEMENT.c.node_id,
+        PLACEMENT.c.grid_id,
+        PLACEMENT.c.triage,
+        select(func.max(_JOINED.c.risk))
+        .where(_JOINED.c.task_id == PLACEMENT.c.task_id)
+        .scalar_subquery(),
+        PLACEMENT.c.assignee_id,
+        PLACEMENT.c.holder_group_id,
+        PLACEMENT.c.holder_level,
+        PLACEMENT.c.measure_id,
+        PLACEMENT.c.policy_version,
+    )
+    .where(
+        PLACEMENT.c.case_id == bindparam("case_id"),
+        PLACEMENT.c.merged_into == "",
+        PLACEMENT.c.completed_at.is_(None),
+    )
+    .order_by(PLACEMENT.c.placed_at.desc())
+    .limit(1)
+)
 
 
 async def open_case(session: AsyncSession, case_id: str) -> Case | None:
     """The open case a report of intake's case `case_id` joins, if assignment holds one.
 
     The latest, should a completed case have been followed by a fresh one; its risk is the
-    highest any of its reports decided.
+    highest any of its reports decided. A case the session's transaction opened or joined
+    is answered from what the transaction keeps, without a query.
     """
-    root = (
-        await session.exec(
-            select(Placement)
-            .where(
-                Placement.case_id == case_id,
-                Placement.merged_into == "",
-                Placement.completed_at.is_(None),  # type: ignore[union-attr]
-            )
-            .order_by(Placement.placed_at.desc())  # type: ignore[attr-defined]
-        )
-    ).first()
-    if root is None:
+    unwritten = session.info.get(_UNWRITTEN)
+    if unwritten is not None and case_id in unwritten.cases:
+        return unwritten.cases[case_id]
+    found = (await session.exec(_OPEN_CASE, params={"case_id": case_id})).first()
+    if found is None:
         return None
-    risk = (
-        await session.exec(
-            select(func.max(Placement.risk)).where(Placement.task_id == root.task_id)
-        )
-    ).one()
+    report_id, task_id, node_id, grid_id, triage, risk, *holder = found
+    assignee_id, holder_group_id, holder_level, measure_id, policy_version = holder
     return Case(
-        report_id=root.report_id,
-        task_id=root.task_id,
-        node_id=root.node_id,
-        grid_id=root.grid_id,
-        triage=root.triage,
+        report_id=report_id,
+        task_id=task_id,
+        node_id=node_id,
+        grid_id=grid_id,
+        triage=triage,
         risk=int(risk or 0),
-        assignee_id=root.assignee_id,
-        holder_group_id=root.holder_group_id,
-        holder_level=root.holder_level,
-        measure_id=root.measure_id,
-        policy_version=root.policy_version,
+        assignee_id=assignee_id,
+        holder_group_id=holder_group_id,
+        holder_level=holder_level,
+        measure_id=measure_id,
+        policy_version=policy_version,
     )
 
 
@@ -338,30 +432,17 @@ def record_merge(
     session: AsyncSession, case: Case, *, report_id: str, case_id: str, risk: int
 ) -> None:
     """Remember a report as part of `case`: its task, place and assignee, and its own risk."""
-    session.add(
-        Placement(
-            report_id=report_id,
-            task_id=case.task_id,
-            case_id=case_id,
-            merged_into=case.report_id,
-            node_id=case.node_id,
-            grid_id=case.grid_id,
-            triage=case.triage,
-            assignee_id=case.assignee_id,
-            holder_group_id=case.holder_group_id,
-            holder_level=case.holder_level,
-            risk=risk,
-            measure_id=case.measure_id,
-            policy_version=case.policy_version,
-        )
+    _keep(
+        session, case, report_id=report_id, case_id=case_id, merged_into=case.report_id, risk=risk
     )
 
 
 async def hand_over(session: AsyncSession, task_id: str, group_id: str, level: int) -> None:
     """Another group holds the task now (reassigned, or sent to triage)."""
-    await (await session.connection()).execute(
-        update(Placement)
-        .where(Placement.task_id == task_id)  # type: ignore[arg-type]
+    await _write_unwritten(session)
+    await session.exec(
+        update(PLACEMENT)
+        .where(PLACEMENT.c.task_id == task_id)
         .values(holder_group_id=group_id, holder_level=level)
     )
 
@@ -371,14 +452,15 @@ async def complete_placement(
 ) -> str | None:
     """Mark a task's case completed, with every report that joined it; the case's assignee,
     or None if unknown or already completed."""
-    rows = (await session.exec(select(Placement).where(Placement.task_id == task_id))).all()
-    root = next((p for p in rows if not p.merged_into), None)
-    if root is None or root.completed_at is not None:
-        return None
-    for placement in rows:
-        placement.completed_at = completed_at
-        session.add(placement)
-    return root.assignee_id
+    await _write_unwritten(session)
+    completed = await session.exec(
+        update(PLACEMENT)
+        .where(PLACEMENT.c.task_id == task_id, PLACEMENT.c.completed_at.is_(None))
+        .values(completed_at=completed_at)
+        .returning(PLACEMENT.c.merged_into, PLACEMENT.c.assignee_id)
+    )
+    # The case's own report was open until now only if it is among the rows just completed.
+    return next((assignee for merged_into, assignee in completed.all() if not merged_into), None)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -418,6 +500,7 @@ async def risk_area_history(session: AsyncSession) -> list[RiskArea]:
 
 async def get_placement(session: AsyncSession, report_id: str) -> Placement | None:
     """Where a report was placed, if it was."""
+    await _write_unwritten(session)
     placement = await session.get(Placement, report_id)
     if placement is not None:
         placement.placed_at = _utc(placement.placed_at)  # type: ignore[assignment]

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from gridline.bus import topics
 from gridline.bus.consumer import ConsumerRunner
-from gridline.bus.producer import EventProducer
+from gridline.bus.output import event_output
 from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
 from gridline.directory_client import DirectoryClient
@@ -20,7 +20,7 @@ from gridline.rpc import RpcServer
 from gridline.settings import Settings
 from services.escalation import page, routes, storage
 from services.escalation.check_ins import load_rules
-from services.escalation.consumers import GROUP, task_handler
+from services.escalation.consumers import GROUP, accepts, task_handler
 from services.escalation.deadlines import DeadlineWatcher
 from services.escalation.policy import load_policy
 from services.escalation.roster import DirectoryRoster
@@ -45,28 +45,28 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
-            Database(settings, "escalation", storage.TABLES) as db,
-            EventProducer(settings) as producer,
+            Database(settings, "escalation", storage.TABLES, storage.MIGRATIONS) as db,
+            # Before the consumer, the watchers and the servers that stage events, so that they
+            # stop first and the outbox then publishes what they committed last.
+            event_output(settings, db) as outbox,
             DirectoryClient(settings.directory_target) as directory,
             ConsumerRunner(
                 settings=settings,
                 topic=topics.TASKS,
                 group=GROUP,
                 handler=task_handler(policy, links),
+                accepts=accepts,
                 db=db,
-                producer=producer,
             ) as runner,
             DeadlineWatcher(
                 db,
                 directory.chain,
-                producer,
                 policy,
                 settings.escalation_tick_seconds,
                 check_ins=check_ins,
             ) as deadlines,
             ZeroReportWatcher(
                 db,
-                producer,
                 DirectoryRoster(directory),
                 schedule,
                 settings.escalation_tick_seconds,
@@ -76,14 +76,13 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.tasks_grpc_port,
                 [
                     lambda server: tasks_pb2_grpc.add_TasksServicer_to_server(
-                        TasksServicer(db, producer, policy, check_ins), server
+                        TasksServicer(db, policy, check_ins), server
                     )
                 ],
                 [tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name],
             ),
         ):
             app.state.db = db
-            app.state.producer = producer
             app.state.policy = policy
             app.state.links = links
             app.state.check_ins = check_ins
@@ -91,7 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.schedule = schedule
             app.state.readiness = {
                 "database": db.ping,
-                "broker": producer.is_connected,
+                "broker": outbox.producer.is_connected,
+                "outbox": outbox.alive,
                 "consumer": runner.alive,
                 "deadlines": deadlines.alive,
                 "zero_reports": zero_reports.alive,

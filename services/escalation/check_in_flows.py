@@ -7,26 +7,25 @@ twice). A missed check-in goes to the cadre after the grace time, then to the li
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import stage
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
 from gridline.timestamps import to_timestamp
 from services.escalation import metrics, storage
+from services.escalation.chains import ChainLookup, resolve
 from services.escalation.check_ins import CheckInRefused, CheckInRules
 from services.escalation.domain import TaskState
 from services.escalation.zero_reports import SHANGHAI
 
-ChainLookup = Callable[[str], Awaitable[list[common_pb2.Responsible]]]
-
-_BATCH = 100
+# Missed check-ins handled per transaction.
+_BATCH = 500
 
 
 def schedule(
@@ -53,7 +52,6 @@ async def cancel(session: AsyncSession, task_id: str) -> None:
 
 async def take(
     db: Database,
-    producer: EventProducer,
     rules: CheckInRules,
     chain_of: ChainLookup,
     *,
@@ -70,6 +68,17 @@ async def take(
     so a replay returns the stored check-in and sends nothing again. Raises CheckInRefused.
     """
     check_in_id = derived_id("check-in", task_id, channel, source_id)
+    reason = rules.abnormal(temperature, symptoms)
+    chain: list[common_pb2.Responsible] = []
+    chain_node: str | None = None
+    if reason is not None:
+        # The chain is asked before the task is locked. A task under a measure keeps its node
+        # (it is placed elsewhere only before), so the chain read here is the one to tell.
+        async with db.session() as session:
+            current = await storage.get_task(session, task_id)
+            taken = await session.get(storage.CheckIn, check_in_id) is not None
+        if current is not None and not taken:
+            chain_node, chain = current.node_id, await chain_of(current.node_id)
     async with db.session() as session:
         task = await storage.get_task(session, task_id, for_update=True)
         if task is None:
@@ -79,7 +88,9 @@ async def take(
             return known, []
         if task.state != TaskState.UNDER_CONTROL:
             raise CheckInRefused(f"no measure is running: the task is {task.state}")
-        reason = rules.abnormal(temperature, symptoms)
+        if reason is not None and task.node_id != chain_node:
+            # Its node changed since the chain was read (placed, then put under a measure).
+            raise CheckInRefused("the task changed as the check-in came; send it again")
         check_in = storage.CheckIn(
             check_in_id=check_in_id, task_id=task_id, temperature=temperature,
             symptoms="、".join(symptoms)[:200], abnormal=reason or "", channel=channel,
@@ -94,12 +105,12 @@ async def take(
                 break
         sent = []
         if reason is not None:
-            sent = await _alert(producer, rules, await chain_of(task.node_id), task, check_in)
+            sent = _alert(session, rules, chain, task, check_in)
     return check_in, sent
 
 
-async def _alert(
-    producer: EventProducer,
+def _alert(
+    session: AsyncSession,
     rules: CheckInRules,
     chain: list[common_pb2.Responsible],
     task: storage.Task,
@@ -123,14 +134,13 @@ async def _alert(
             task_id=task.task_id, level=recipient.level, reason=reason, grid_id=task.grid_id,
             recipient=recipient, raised_at=to_timestamp(check_in.received_at),
         )  # fmt: skip
-        await producer.publish(
+        stage(
+            session,
             topics.ESCALATIONS,
             Envelope(event_id=raised.escalation_id, key=task.grid_id, message=raised),
         )
         sent.append(
-            await _notify(
-                producer, task, recipient, reason, raised.escalation_id, check_in.received_at
-            )
+            _notify(session, task, recipient, reason, raised.escalation_id, check_in.received_at)
         )
         metrics.ESCALATIONS.labels(metrics.level_label(recipient.level), "check_in_abnormal").inc()
     return sent
@@ -138,16 +148,34 @@ async def _alert(
 
 async def fire_missed(
     db: Database,
-    producer: EventProducer,
     chain_of: ChainLookup,
     rules: CheckInRules,
     moment: datetime,
 ) -> list[str]:
-    """Tell the cadre, then the liaison, of check-ins not received in time; the notice ids."""
+    """Tell the cadre, then the liaison, of a batch of check-ins not received in time; the
+    notice ids.
+
+    As `deadlines.fire_due`: read the due slots (skipping those another replica holds), look up
+    the chains the liaison's step needs with no transaction open, then lock the slots, handle
+    each still at the stage read and stage its notice in that transaction.
+    """
+    async with db.session() as session:
+        due = await storage.due_slots(session, moment, _BATCH)
+        liaison_due = await storage.tasks_by_id(
+            session, {task_id for _, task_id, stage in due if stage > 0}
+        )
+    if not due:
+        return []
+    chains = await resolve(chain_of, {task.node_id for task in liaison_due.values()})
+    stages = {slot_id: stage for slot_id, _, stage in due}
     sent: list[str] = []
     async with db.session() as session:
-        for slot in await storage.due_slots(session, moment, _BATCH):
-            task = await storage.get_task(session, slot.task_id)
+        slots = await storage.lock_due_slots(session, stages, moment)
+        tasks = await storage.tasks_by_id(session, {slot.task_id for slot in slots})
+        for slot in slots:
+            if slot.stage != stages[slot.slot_id]:
+                continue  # moved on since it was read: the next pass takes it as it is
+            task = tasks.get(slot.task_id)
             if task is None or task.state != TaskState.UNDER_CONTROL:
                 slot.next_at = None
                 session.add(slot)
@@ -158,20 +186,21 @@ async def fire_missed(
                 )
                 slot.stage, slot.next_at = 1, slot.due_at + 2 * rules.grace
             else:
+                if task.node_id not in chains:
+                    continue  # placed elsewhere since it was read: the next pass asks again
                 liaison = [
-                    r for r in await chain_of(task.node_id)
-                    if r.level == common_pb2.CHAIN_LEVEL_LIAISON
-                ]  # fmt: skip
+                    r for r in chains[task.node_id] if r.level == common_pb2.CHAIN_LEVEL_LIAISON
+                ]
                 slot.stage, slot.next_at = 2, None
                 session.add(slot)
                 if not liaison:
                     continue
                 recipient = liaison[0]
             session.add(slot)
-            due = slot.due_at.astimezone(SHANGHAI).strftime("%m月%d日 %H:%M")
+            due_at = slot.due_at.astimezone(SHANGHAI).strftime("%m月%d日 %H:%M")
             key = derived_id("check-in-missed", slot.slot_id, str(recipient.level))
             sent.append(
-                await _notify(producer, task, recipient, f"{due}的健康打卡未按时提交", key, moment)
+                _notify(session, task, recipient, f"{due_at}的健康打卡未按时提交", key, moment)
             )
             metrics.ESCALATIONS.labels(
                 metrics.level_label(recipient.level), "check_in_missed"
@@ -179,8 +208,8 @@ async def fire_missed(
     return sent
 
 
-async def _notify(
-    producer: EventProducer,
+def _notify(
+    session: AsyncSession,
     task: storage.Task,
     recipient: common_pb2.Responsible,
     reason: str,
@@ -199,7 +228,8 @@ async def _notify(
         created_at=to_timestamp(moment),
         report_accepted_at=to_timestamp(task.report_accepted_at),
     )
-    await producer.publish(
+    stage(
+        session,
         topics.NOTIFICATIONS,
         Envelope(event_id=notice.notification_id, key=recipient.group_id, message=notice),
     )

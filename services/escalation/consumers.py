@@ -20,6 +20,19 @@ from services.escalation.policy import DeadlinePolicy
 
 GROUP = "escalation.tasks"
 
+# Assignment's events; the other kinds on the topic are escalation's own, already applied.
+_ACTED_ON = frozenset({events_pb2.TASK_EVENT_KIND_ASSIGNED, events_pb2.TASK_EVENT_KIND_RISK_RAISED})
+
+
+def accepts(envelope: Envelope) -> bool:
+    """Whether the consumer acts on the event: ASSIGNED and RISK_RAISED task events.
+
+    Anything that is not a TaskEvent is taken too, so that the handler refuses it and it is
+    dead-lettered rather than silently skipped.
+    """
+    event = envelope.message
+    return not isinstance(event, events_pb2.TaskEvent) or event.kind in _ACTED_ON
+
 
 def task_handler(
     policy: DeadlinePolicy, links: PageLinks, clock: Callable[[], datetime] = now
@@ -28,7 +41,8 @@ def task_handler(
     already applied.
 
     The first deadline is the plan's first step: at once for a high-risk origin when the plan
-    says so, so the deadline watcher raises it durably and once. A raised risk re-plans the
+    says so, so the deadline watcher raises it durably and once. A task id already stored (a
+    replay, or the same task twice in one batch) is left as it is. A raised risk re-plans the
     task's deadlines the same way (`flows.raise_risk`).
     """
 
@@ -41,33 +55,33 @@ def task_handler(
             return
         if event.kind != events_pb2.TASK_EVENT_KIND_ASSIGNED:
             return
-        if await storage.get_task(session, event.task_id) is not None:
-            return
         assigned_at = clock()
         # Plan by the risk assignment decided (the risk-area list may raise a reported risk).
         risk = event.decided_risk or event.origin_risk
-        session.add(
-            storage.Task(
-                task_id=event.task_id,
-                report_id=event.report_id,
-                node_id=event.household_id or event.community_id or event.grid_id,
-                grid_id=event.grid_id,
-                triage=event.triage,
-                state=TaskState.TRIAGE if event.triage else TaskState.ASSIGNED,
-                level=event.assignee.level,
-                assignee_group_id=event.assignee.group_id,
-                assignee_level=event.assignee.level,
-                origin_risk=risk,
-                measure_id=event.measure_id[:64],
-                measure_name=event.measure_name[:100],
-                summary=event.summary[:500],
-                link=links.link(event.task_id, assigned_at),
-                report_accepted_at=from_timestamp(event.accepted_at),
-                created_at=assigned_at,
-                assigned_at=assigned_at,
-                deadline_at=policy.deadline(risk, 0, assigned_at),
-            )
+        opened = await storage.insert_new_task(
+            session,
+            {
+                "task_id": event.task_id,
+                "report_id": event.report_id,
+                "node_id": event.household_id or event.community_id or event.grid_id,
+                "grid_id": event.grid_id,
+                "triage": event.triage,
+                "state": TaskState.TRIAGE if event.triage else TaskState.ASSIGNED,
+                "level": event.assignee.level,
+                "assignee_group_id": event.assignee.group_id,
+                "assignee_level": event.assignee.level,
+                "origin_risk": risk,
+                "measure_id": event.measure_id[:64],
+                "measure_name": event.measure_name[:100],
+                "summary": event.summary[:500],
+                "link": links.link(event.task_id, assigned_at),
+                "report_accepted_at": from_timestamp(event.accepted_at),
+                "created_at": assigned_at,
+                "assigned_at": assigned_at,
+                "deadline_at": policy.deadline(risk, 0, assigned_at),
+            },
         )
-        metrics.TASKS_OPENED.labels("triage" if event.triage else "household").inc()
+        if opened:
+            metrics.TASKS_OPENED.labels("triage" if event.triage else "household").inc()
 
     return handle

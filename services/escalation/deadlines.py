@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import stage
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
 from gridline.logging import get_logger
 from gridline.timestamps import now
 from gridline.workers import PeriodicWorker
 from services.escalation import check_in_flows, metrics, replanning, storage
+from services.escalation.chains import ChainLookup, for_one_pass, resolve
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
     HIGH_RISK_REASON,
@@ -26,83 +29,102 @@ from services.escalation.policy import DeadlinePolicy
 
 log = get_logger(__name__)
 
-# The chain of a household, grid or community, bottom first (DirectoryClient.chain).
-ChainLookup = Callable[[str], Awaitable[list[common_pb2.Responsible]]]
 Clock = Callable[[], datetime]
 
-_BATCH = 100
+# Tasks fired per transaction.
+_BATCH = 500
 
 
 async def fire_due(
     db: Database,
     chain_of: ChainLookup,
-    producer: EventProducer,
     policy: DeadlinePolicy,
     moment: datetime,
 ) -> list[str]:
-    """Raise the due step of every task whose deadline passed by `moment`; returns the event ids.
+    """Raise the due step of a batch of tasks whose deadline passed by `moment`; the event ids.
 
-    The due rows are locked and skipped by other replicas (PostgreSQL SKIP LOCKED; SQLite has one
-    writer), so each step fires once. Events are published before the transaction commits, with
-    ids derived from task, assignment and step, so a crash in between repeats the same ids and
-    consumers drop the repeat.
+    Three steps, so that no row lock is held while the Directory answers: read the due tasks
+    (skipping those another replica is firing), look up the chains of their nodes with no
+    transaction open, then lock the rows (PostgreSQL SKIP LOCKED; SQLite has one writer), fire
+    each that is still due at the step read, and stage its events in that transaction. So each
+    step fires once; event ids derive from task, assignment and step, so a replay of the same
+    step repeats the same ids and consumers drop the repeat.
     """
+    async with db.session() as session:
+        due = await storage.due_tasks(session, moment, _BATCH)
+    if not due:
+        return []
+    chains = await resolve(chain_of, {node_id for _, node_id, _ in due})
+    steps = {task_id: step for task_id, _, step in due}
     fired: list[str] = []
     async with db.session() as session:
-        for task in await storage.due_tasks(session, moment, _BATCH):
-            plan = replanning.plan_of(policy, task)
-            step = plan[task.step] if task.step < len(plan) else None
-            if step is None:
-                task.deadline_at = None
-                session.add(task)
-                continue
-            chain = await chain_of(task.node_id)
-            overdue = OverdueTask(
+        for task in await storage.lock_due_tasks(session, steps, moment):
+            # Changed since it was read (fired by another replica, reassigned): the next pass
+            # takes it as it is then.
+            if task.step == steps[task.task_id] and task.node_id in chains:
+                fired += _fire(session, task, chains[task.node_id], policy, moment)
+    return fired
+
+
+def _fire(
+    session: AsyncSession,
+    task: storage.Task,
+    chain: list[common_pb2.Responsible],
+    policy: DeadlinePolicy,
+    moment: datetime,
+) -> list[str]:
+    """Raise the task's due step to its recipients and move it to its next step."""
+    plan = replanning.plan_of(policy, task)
+    step = plan[task.step] if task.step < len(plan) else None
+    if step is None:
+        task.deadline_at = None
+        session.add(task)
+        return []
+    overdue = OverdueTask(
+        task_id=task.task_id,
+        report_id=task.report_id,
+        grid_id=task.grid_id,
+        level=task.assignee_level,
+        summary=task.summary,
+        link=task.link,
+        report_accepted_at=task.report_accepted_at,
+    )
+    reason = HIGH_RISK_REASON if step.immediate else overdue_reason(task.assignee_level)
+    round_key = f"{task.assigned_at.isoformat()}#{task.step}"
+    fired = []
+    for recipient in recipients_for(chain, step.levels, task.assignee_level):
+        escalation, notice = escalation_for(
+            overdue, recipient, moment, reason=reason, round_key=round_key
+        )
+        stage(
+            session,
+            topics.ESCALATIONS,
+            Envelope(event_id=escalation.escalation_id, key=task.grid_id, message=escalation),
+        )
+        stage(
+            session,
+            topics.NOTIFICATIONS,
+            Envelope(event_id=notice.notification_id, key=recipient.group_id, message=notice),
+        )
+        session.add(
+            storage.Escalation(
+                escalation_id=escalation.escalation_id,
                 task_id=task.task_id,
-                report_id=task.report_id,
-                grid_id=task.grid_id,
-                level=task.assignee_level,
-                summary=task.summary,
-                link=task.link,
-                report_accepted_at=task.report_accepted_at,
+                level=recipient.level,
+                reason=reason,
+                group_id=recipient.group_id,
+                raised_at=moment,
             )
-            reason = HIGH_RISK_REASON if step.immediate else overdue_reason(task.assignee_level)
-            round_key = f"{task.assigned_at.isoformat()}#{task.step}"
-            for recipient in recipients_for(chain, step.levels, task.assignee_level):
-                escalation, notice = escalation_for(
-                    overdue, recipient, moment, reason=reason, round_key=round_key
-                )
-                await producer.publish(
-                    topics.ESCALATIONS,
-                    Envelope(
-                        event_id=escalation.escalation_id, key=task.grid_id, message=escalation
-                    ),
-                )
-                await producer.publish(
-                    topics.NOTIFICATIONS,
-                    Envelope(
-                        event_id=notice.notification_id, key=recipient.group_id, message=notice
-                    ),
-                )
-                session.add(
-                    storage.Escalation(
-                        escalation_id=escalation.escalation_id,
-                        task_id=task.task_id,
-                        level=recipient.level,
-                        reason=reason,
-                        group_id=recipient.group_id,
-                        raised_at=moment,
-                    )
-                )
-                task.level = max(task.level, recipient.level)
-                metrics.ESCALATIONS.labels(
-                    metrics.level_label(recipient.level),
-                    "high_risk" if step.immediate else "overdue",
-                ).inc()
-                fired.append(escalation.escalation_id)
-            task.step += 1
-            task.deadline_at = replanning.due_at(plan, task.step, task.assigned_at)
-            session.add(task)
+        )
+        task.level = max(task.level, recipient.level)
+        metrics.ESCALATIONS.labels(
+            metrics.level_label(recipient.level),
+            "high_risk" if step.immediate else "overdue",
+        ).inc()
+        fired.append(escalation.escalation_id)
+    task.step += 1
+    task.deadline_at = replanning.due_at(plan, task.step, task.assigned_at)
+    session.add(task)
     return fired
 
 
@@ -124,13 +146,12 @@ class DeadlineWatcher(PeriodicWorker):
         self,
         db: Database,
         chain_of: ChainLookup,
-        producer: EventProducer,
         policy: DeadlinePolicy,
         tick: float,
         clock: Clock = now,
         check_ins: CheckInRules | None = None,
     ) -> None:
-        self._args = (db, chain_of, producer, policy)
+        self._db, self._chain_of, self._policy = db, chain_of, policy
         self._check_ins = check_ins
         self._clock = clock
         super().__init__(tick)
@@ -139,13 +160,14 @@ class DeadlineWatcher(PeriodicWorker):
 
     async def run_pass(self) -> None:
         """Fire what is due, then missed check-ins, then refresh the open-task gauge."""
+        # A node's chain is asked once per pass, however many of its tasks fall due.
+        chain_of = for_one_pass(self._chain_of)
         # While passes raise something, more may be due: look again at once.
-        while await fire_due(*self._args, self._clock()) and not self.stopping:
+        while not self.stopping and await fire_due(self._db, chain_of, self._policy, self._clock()):
             pass
         if self._check_ins is not None:
-            db, chain_of, producer, _ = self._args
-            while await check_in_flows.fire_missed(
-                db, producer, chain_of, self._check_ins, self._clock()
+            while not self.stopping and await check_in_flows.fire_missed(
+                self._db, chain_of, self._check_ins, self._clock()
             ):
                 pass
-        await count_open_tasks(self._args[0], self._clock())
+        await count_open_tasks(self._db, self._clock())

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import stage
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
@@ -64,7 +64,6 @@ class Change:
 
 async def change_task(
     db: Database,
-    producer: EventProducer,
     policy: DeadlinePolicy,
     task_id: str,
     change: Change,
@@ -73,10 +72,10 @@ async def change_task(
 ) -> tuple[storage.Task, list[storage.Escalation]]:
     """Apply one change under a row lock, record it in the audit trail and publish it.
 
-    The event is published before the transaction commits, with an id derived from the task and
-    its version, so a retry after a crash repeats the same id. With `check_ins`, starting a
+    The event is staged in the outbox in the change's own transaction, with an id derived from
+    the task and its version, and published once it commits. With `check_ins`, starting a
     measure schedules its check-ins and ending it cancels them. Raises TaskNotFound,
-    TransitionRefused (naming the current state), MeasureRequired or BrokerUnavailable.
+    TransitionRefused (naming the current state) or MeasureRequired.
     """
     moment = clock()
     async with db.session() as session:
@@ -94,13 +93,15 @@ async def change_task(
             session, task, change.action, before, change.actor, change.channel, change.note, moment
         )
         event_id = derived_id("task-event", task.task_id, str(task.version))
-        await producer.publish(
+        stage(
+            session,
             topics.TASKS,
             Envelope(event_id=event_id, key=task.node_id, message=_event(task, change, moment)),
         )
         if change.action is Action.REASSIGN and change.assignee is not None:
             notice = _assigned_notice(task, change.assignee, moment)
-            await producer.publish(
+            stage(
+                session,
                 topics.NOTIFICATIONS,
                 Envelope(
                     event_id=notice.notification_id, key=change.assignee.group_id, message=notice

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from gridline.bus.producer import BrokerUnavailable
 from gridline.links import PageLinks
 from gridline.signed_links import LinkRefused
 from gridline.timestamps import now
@@ -193,14 +192,12 @@ async def task_page_check_in(
         raise HTTPException(code, detail=title) from exc
     try:
         check_in, sent = await check_in_flows.take(
-            request.app.state.db, request.app.state.producer, request.app.state.check_ins,
-            request.app.state.chain_of, task_id=task_id, temperature=body.temperature,
+            request.app.state.db, request.app.state.check_ins, request.app.state.chain_of,
+            task_id=task_id, temperature=body.temperature,
             symptoms=body.symptoms, channel="link", source_id=body.submission_id, moment=now(),
         )  # fmt: skip
     except CheckInRefused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
-    except BrokerUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="系统繁忙，请重试") from exc
     return CheckInOut(**check_in.model_dump(), notified=len(sent))
 
 
@@ -229,8 +226,8 @@ async def task_page_action(
     change = flows.Change(chosen, actor="link-holder", channel="page", measure=measure)
     try:
         await flows.change_task(
-            request.app.state.db, request.app.state.producer, request.app.state.policy,
-            task_id, change, check_ins=request.app.state.check_ins,
+            request.app.state.db, request.app.state.policy, task_id, change,
+            check_ins=request.app.state.check_ins,
         )  # fmt: skip
     except flows.TaskNotFound:
         return _refused("invalid")
@@ -239,7 +236,4 @@ async def task_page_action(
         state = STATE_LABELS.get(exc.state, exc.state)
         text = f"当前状态为「{state}」，不能{ACTION_LABELS[chosen]}。"
         return _page(task, escalations, query, error=text)
-    except BrokerUnavailable:
-        task, escalations = await _load(request, task_id)
-        return _page(task, escalations, query, error="系统繁忙，操作未保存，请稍后重试。")
     return RedirectResponse(f"/t/{task_id}?{query}", status_code=status.HTTP_303_SEE_OTHER)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 
-from gridline.bus.producer import BrokerUnavailable
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
 from gridline.timestamps import now
@@ -32,7 +31,6 @@ router = APIRouter(prefix="/v1", tags=["tasks"])
 _ACTION_RESPONSES: dict[int | str, dict[str, str]] = {
     404: {"description": "No such task."},
     409: {"description": "Not allowed in the task's current state (named in the detail)."},
-    503: {"description": "The broker could not confirm the change; retry."},
 }
 
 
@@ -88,8 +86,8 @@ async def apply_change(request: Request, task_id: str, change: flows.Change) -> 
     """Run a change and map its refusals to HTTP answers."""
     try:
         task, escalations = await flows.change_task(
-            request.app.state.db, request.app.state.producer, request.app.state.policy,
-            task_id, change, check_ins=request.app.state.check_ins,
+            request.app.state.db, request.app.state.policy, task_id, change,
+            check_ins=request.app.state.check_ins,
         )  # fmt: skip
     except flows.TaskNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}") from exc
@@ -97,12 +95,6 @@ async def apply_change(request: Request, task_id: str, change: flows.Change) -> 
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     except MeasureRequired as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
-    except BrokerUnavailable as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="the broker could not confirm the change; retry",
-            headers={"Retry-After": "5"},
-        ) from exc
     return task_out(task, escalations)
 
 
@@ -204,16 +196,11 @@ async def sms_check_in(body: SmsCheckInIn, request: Request) -> CheckInOut:
         if len(tasks) != 1:
             raise CheckInRefused(f"code {reply.code} matches no single task under a measure")
         check_in, sent = await check_in_flows.take(
-            request.app.state.db, request.app.state.producer, request.app.state.check_ins,
-            request.app.state.chain_of, task_id=tasks[0].task_id,
+            request.app.state.db, request.app.state.check_ins, request.app.state.chain_of,
+            task_id=tasks[0].task_id,
             temperature=reply.temperature, symptoms=reply.symptoms, channel="sms",
             source_id=body.message_id, moment=now(),
         )  # fmt: skip
     except CheckInRefused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
-    except BrokerUnavailable as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, detail="the broker could not confirm; retry",
-            headers={"Retry-After": "5"},
-        ) from exc  # fmt: skip
     return CheckInOut(**check_in.model_dump(), notified=len(sent))

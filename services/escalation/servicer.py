@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import grpc
 
-from gridline.bus.producer import BrokerUnavailable, EventProducer
 from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
 from gridline.timestamps import to_timestamp
@@ -59,12 +58,10 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
     def __init__(
         self,
         db: Database,
-        producer: EventProducer,
         policy: DeadlinePolicy,
         check_ins: CheckInRules | None = None,
     ) -> None:
         self._db = db
-        self._producer = producer
         self._policy = policy
         self._check_ins = check_ins
 
@@ -184,7 +181,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
     ) -> tasks_pb2.Task:
         try:
             task, escalations = await flows.change_task(
-                self._db, self._producer, self._policy, task_id, change, check_ins=self._check_ins
+                self._db, self._policy, task_id, change, check_ins=self._check_ins
             )
         except flows.TaskNotFound:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {task_id!r}")
@@ -192,6 +189,4 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except MeasureRequired as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except BrokerUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return task_message(task, escalations)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Table
+from sqlalchemy import JSON, DateTime, Dialect, Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
+from gridline.bus.outbox import OUTBOX_TABLES
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -164,8 +167,12 @@ class CheckInSlot(SQLModel, table=True):
     )
 
 
+# This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
 TABLES: list[Table] = [
     PROCESSED_EVENT_TABLE,
+    *OUTBOX_TABLES,
     Task.__table__,  # type: ignore[attr-defined]
     Escalation.__table__,  # type: ignore[attr-defined]
     TaskChange.__table__,  # type: ignore[attr-defined]
@@ -174,6 +181,13 @@ TABLES: list[Table] = [
     CheckIn.__table__,  # type: ignore[attr-defined]
     CheckInSlot.__table__,  # type: ignore[attr-defined]
 ]
+TASK: Table = Task.__table__  # type: ignore[attr-defined]
+
+# INSERT ... ON CONFLICT (task_id) DO NOTHING, by dialect: both build the same SQL clause.
+_INSERT_NEW_TASK: dict[str, Insert] = {
+    "postgresql": postgresql.insert(TASK).on_conflict_do_nothing(index_elements=[TASK.c.task_id]),
+    "sqlite": sqlite.insert(TASK).on_conflict_do_nothing(index_elements=[TASK.c.task_id]),
+}
 
 
 async def get_task(session: AsyncSession, task_id: str, *, for_update: bool = False) -> Task | None:
@@ -185,19 +199,58 @@ async def get_task(session: AsyncSession, task_id: str, *, for_update: bool = Fa
     return task
 
 
+async def insert_new_task(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert a task unless one with its id is stored already; whether it was inserted.
+
+    One statement and no read first: a task id seen before (a replay, or twice in one batch) is
+    left as it is.
+    """
+    statement = _INSERT_NEW_TASK[session.bind.dialect.name]  # type: ignore[union-attr]
+    result = await session.exec(statement, params=values)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def tasks_by_id(session: AsyncSession, task_ids: Collection[str]) -> dict[str, Task]:
+    """The stored tasks among the ids, by id."""
+    if not task_ids:
+        return {}
+    query = select(Task).where(col(Task.task_id).in_(list(task_ids)))
+    return {task.task_id: task for task in (await session.exec(query)).all()}
+
+
 async def tasks_of_report(session: AsyncSession, report_id: str) -> Sequence[Task]:
     """The tasks a report became, oldest first."""
     query = select(Task).where(Task.report_id == report_id).order_by(col(Task.created_at))
     return (await session.exec(query)).all()
 
 
-async def due_tasks(session: AsyncSession, now: datetime, limit: int) -> Sequence[Task]:
-    """Tasks whose deadline passed, locked and skipped by other replicas (PostgreSQL)."""
+async def due_tasks(
+    session: AsyncSession, now: datetime, limit: int
+) -> Sequence[tuple[str, str, int]]:
+    """Task id, node and next step of the earliest tasks whose deadline passed.
+
+    Rows another replica holds locked are skipped (PostgreSQL), so replicas take different
+    tasks; the caller commits at once, before asking anything over the network.
+    """
     query = (
-        select(Task)
+        select(Task.task_id, Task.node_id, Task.step)
         .where(col(Task.deadline_at).is_not(None), col(Task.deadline_at) <= now)
         .order_by(col(Task.deadline_at))
         .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.exec(query)).all()  # type: ignore[return-value]
+
+
+async def lock_due_tasks(
+    session: AsyncSession, task_ids: Collection[str], now: datetime
+) -> Sequence[Task]:
+    """Those of the tasks still due, locked for the transaction; rows another replica holds
+    are skipped (PostgreSQL SKIP LOCKED; SQLite has one writer)."""
+    query = (
+        select(Task)
+        .where(col(Task.task_id).in_(list(task_ids)), col(Task.deadline_at) <= now)
+        .order_by(col(Task.deadline_at))
         .with_for_update(skip_locked=True)
     )
     return (await session.exec(query)).all()
@@ -247,6 +300,20 @@ async def due_runs(session: AsyncSession, now: datetime) -> Sequence[ZeroReportR
     return (await session.exec(query)).all()
 
 
+async def summaries_due(session: AsyncSession, now: datetime) -> bool:
+    """Whether some reporting day's summaries fell due (read without a lock)."""
+    query = (
+        select(ZeroReportRun.day)
+        .where(
+            col(ZeroReportRun.next_at).is_not(None),
+            col(ZeroReportRun.next_at) <= now,
+            col(ZeroReportRun.stage) >= 1,
+        )
+        .limit(1)
+    )
+    return (await session.exec(query)).first() is not None
+
+
 async def open_task_ages(session: AsyncSession) -> Sequence[tuple[int, datetime]]:
     """The level and assignment time of every task not closed."""
     query = select(Task.level, Task.assigned_at).where(Task.state != "closed")
@@ -268,13 +335,31 @@ async def open_slots(session: AsyncSession, task_id: str) -> Sequence[CheckInSlo
     return (await session.exec(query)).all()
 
 
-async def due_slots(session: AsyncSession, now: datetime, limit: int) -> Sequence[CheckInSlot]:
-    """Missed check-ins whose next step fell due, locked and skipped by other replicas."""
+async def due_slots(
+    session: AsyncSession, now: datetime, limit: int
+) -> Sequence[tuple[str, str, int]]:
+    """Slot id, task id and stage of the earliest missed check-ins whose next step fell due.
+
+    Rows another replica holds locked are skipped, as `due_tasks`; commit at once.
+    """
     query = (
-        select(CheckInSlot)
+        select(CheckInSlot.slot_id, CheckInSlot.task_id, CheckInSlot.stage)
         .where(col(CheckInSlot.next_at).is_not(None), col(CheckInSlot.next_at) <= now)
         .order_by(col(CheckInSlot.next_at))
         .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.exec(query)).all()  # type: ignore[return-value]
+
+
+async def lock_due_slots(
+    session: AsyncSession, slot_ids: Collection[str], now: datetime
+) -> Sequence[CheckInSlot]:
+    """Those of the check-in slots still due, locked; rows another replica holds are skipped."""
+    query = (
+        select(CheckInSlot)
+        .where(col(CheckInSlot.slot_id).in_(list(slot_ids)), col(CheckInSlot.next_at) <= now)
+        .order_by(col(CheckInSlot.next_at))
         .with_for_update(skip_locked=True)
     )
     return (await session.exec(query)).all()

@@ -16,10 +16,11 @@ from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import stage
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
@@ -97,7 +98,6 @@ async def open_day(db: Database, schedule: Schedule, day: date) -> None:
 
 async def advance(
     db: Database,
-    producer: EventProducer,
     roster: list[RosterGrid],
     schedule: Schedule,
     moment: datetime,
@@ -105,9 +105,16 @@ async def advance(
 ) -> list[str]:
     """Take every reporting day whose next step fell due one step on; the notification ids sent.
 
-    `households`, when given, replaces the roster's household counts for the summaries.
+    `households`, when given, replaces the roster's household counts for the summaries; it is
+    asked before the days are locked, since the Directory may take seconds to answer.
     """
     await open_day(db, schedule, schedule.day_of(moment))
+    # The roster the summaries count; None when they were not due at the look.
+    counted: list[RosterGrid] | None = roster
+    if households is not None:
+        async with db.session() as session:
+            due = await storage.summaries_due(session, moment)
+        counted = _counted(roster, await households()) if due else None
     sent: list[str] = []
     async with db.session() as session:
         for run in await storage.due_runs(session, moment):
@@ -118,21 +125,22 @@ async def advance(
                 for r in await storage.zero_reports_of(session, run.day)
             }  # fmt: skip
             if run.stage == 0:
-                sent += await _tell_missing(producer, roster, set(reports), day, moment, False)
+                sent += _tell_missing(session, roster, set(reports), day, moment, False)
                 missing = sum(1 for grid in roster if grid.grid_id not in reports)
                 metrics.ZERO_REPORTS.labels("missing").inc(missing)
                 run.stage, run.next_at = 1, schedule.township_at(day)
+            elif counted is None:
+                continue  # its summaries fell due since the look: the next pass asks first
             else:
-                sent += await _tell_missing(producer, roster, set(reports), day, moment, True)
-                counted = roster if households is None else _counted(roster, await households())
-                sent += await _send_summaries(producer, counted, reports, day, moment)
+                sent += _tell_missing(session, roster, set(reports), day, moment, True)
+                sent += _send_summaries(session, counted, reports, day, moment)
                 run.stage, run.next_at = 2, None
             session.add(run)
     return sent
 
 
-async def _tell_missing(
-    producer: EventProducer,
+def _tell_missing(
+    session: AsyncSession,
     roster: list[RosterGrid],
     reported: set[str],
     day: date,
@@ -149,14 +157,15 @@ async def _tell_missing(
                 level=level, reason=MISSING_REASON, grid_id=grid.grid_id, recipient=office,
                 raised_at=to_timestamp(moment),
             )  # fmt: skip
-            await producer.publish(
+            stage(
+                session,
                 topics.ESCALATIONS,
                 Envelope(event_id=raised.escalation_id, key=grid.grid_id, message=raised),
             )
             metrics.ESCALATIONS.labels(metrics.level_label(level), "zero_report_missing").inc()
         title, body = missing_text(grids, day, township)
-        sent.append(await _notify(producer, office, "missing", day, moment, title, body,
-                                  events_pb2.NOTIFICATION_KIND_ESCALATION))  # fmt: skip
+        sent.append(_notify(session, office, "missing", day, moment, title, body,
+                            events_pb2.NOTIFICATION_KIND_ESCALATION))  # fmt: skip
     return sent
 
 
@@ -166,8 +175,8 @@ def _counted(roster: list[RosterGrid], households: Mapping[str, int] | None) -> 
     return [dataclasses.replace(grid, households=found.get(grid.grid_id)) for grid in roster]
 
 
-async def _send_summaries(
-    producer: EventProducer,
+def _send_summaries(
+    session: AsyncSession,
     roster: list[RosterGrid],
     reports: dict[str, Counts],
     day: date,
@@ -176,13 +185,13 @@ async def _send_summaries(
     sent = []
     for summary in roll_up(roster, reports):
         title, body = summary_text(summary, day)
-        sent.append(await _notify(producer, summary.office, "summary", day, moment, title, body,
-                                  events_pb2.NOTIFICATION_KIND_DAILY_SUMMARY))  # fmt: skip
+        sent.append(_notify(session, summary.office, "summary", day, moment, title, body,
+                            events_pb2.NOTIFICATION_KIND_DAILY_SUMMARY))  # fmt: skip
     return sent
 
 
-async def _notify(
-    producer: EventProducer,
+def _notify(
+    session: AsyncSession,
     office: common_pb2.Responsible,
     what: str,
     day: date,
@@ -196,7 +205,8 @@ async def _notify(
                                    office.group_id),
         kind=kind, recipient=office, title=title, body=body, created_at=to_timestamp(moment),
     )  # fmt: skip
-    await producer.publish(
+    stage(
+        session,
         topics.NOTIFICATIONS,
         Envelope(event_id=notice.notification_id, key=office.group_id, message=notice),
     )
@@ -209,13 +219,12 @@ class ZeroReportWatcher(PeriodicWorker):
     def __init__(
         self,
         db: Database,
-        producer: EventProducer,
         roster: Roster,
         schedule: Schedule,
         tick: float,
         clock: Callable[[], datetime] = now,
     ) -> None:
-        self._db, self._producer, self._roster = db, producer, roster
+        self._db, self._roster = db, roster
         self._schedule, self._clock = schedule, clock
         super().__init__(tick)
 
@@ -226,6 +235,6 @@ class ZeroReportWatcher(PeriodicWorker):
         grids = await self._roster.grids()
         # A step done may leave the next one due already (after a long stop).
         while not self.stopping and await advance(
-            self._db, self._producer, grids, self._schedule, self._clock(), self._roster.households
+            self._db, grids, self._schedule, self._clock(), self._roster.households
         ):
             pass

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from gridline.bus.producer import EventProducer
+from gridline.bus.output import event_output
 from gridline.cache import RedisHandle
 from gridline.db import Database
 from gridline.directory_client import DirectoryClient
@@ -39,9 +39,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
-            EventProducer(settings) as producer,
+            Database(settings, "intake", storage.TABLES, storage.MIGRATIONS) as database,
+            event_output(settings, database) as outbox,
             RedisHandle(settings) as redis,
-            Database(settings, "intake", storage.TABLES) as database,
             DirectoryClient(settings.directory_target) as directory,
             TasksClient(settings.tasks_target) as tasks,
         ):
@@ -63,13 +63,13 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.intake_self_report_per_hour / 3600,
                 min(settings.intake_self_report_per_hour, SELF_REPORT_BURST),
             )
-            app.state.producer = producer
+            app.state.producer = outbox.producer
             app.state.settings = settings
             app.state.submitter = Submitter(
-                settings, producer, redis.client, Sealer(settings.pii_key.get_secret_value())
+                settings, outbox, redis.client, Sealer(settings.pii_key.get_secret_value())
             )
             app.state.readiness = {
-                "broker": producer.is_connected,
+                "broker": outbox.producer.is_connected,
                 "redis": redis.ping,
                 "database": database.ping,
             }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Table
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gridline.bus.outbox import OUTBOX_TABLES
 from gridline.db import utc_timestamp
 
 
@@ -40,9 +42,14 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
 
 
+# This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
 TABLES: list[Table] = [
     Integrator.__table__,  # type: ignore[attr-defined]
     ApiKey.__table__,  # type: ignore[attr-defined]
+    # Intake keeps what it published only when the broker may forget it (the embedded one).
+    *OUTBOX_TABLES,
 ]
 
 

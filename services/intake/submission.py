@@ -23,9 +23,10 @@ from opentelemetry.context import Context
 from gridline import tracing
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import events_pb2
 from gridline.ids import new_id
+from gridline.logging import get_logger
 from gridline.personal import Sealer
 from gridline.settings import Settings
 from gridline.timestamps import now
@@ -34,6 +35,8 @@ from services.intake.domain import report_event
 from services.intake.schemas import ReportBase
 from services.intake.status import accepted_key, accepted_value
 from services.intake.waves import Waves
+
+log = get_logger(__name__)
 
 Status = Literal["accepted", "duplicate", "cleared", "in_progress", "unavailable"]
 _PENDING = "pending:"
@@ -122,14 +125,15 @@ class Submitter:
     def __init__(
         self,
         settings: Settings,
-        producer: EventProducer,
+        outbox: Outbox,
         redis: aioredis.Redis,
         sealer: Sealer,
     ) -> None:
         self._ttl = settings.idempotency_ttl_seconds
         self._case_window = settings.intake_case_window_seconds
         self._secret = settings.person_key_secret.get_secret_value()
-        self._producer = producer
+        self._producer = outbox.producer
+        self._outbox = outbox
         self._redis = redis
         self._sealer = sealer
         self._claim_script = redis.register_script(_CLAIM)
@@ -163,18 +167,15 @@ class Submitter:
         events = [self._event(s) for s in candidates]
         claimed, openers = await self._claim(candidates, events, request_of)
         started = time.perf_counter()
-        results = await self._producer.publish_many(
-            topics.REPORTS,
-            [
-                Envelope(
-                    event_id=e.report_id,
-                    key=e.person_key,
-                    message=e,
-                    trace_context=sub.trace_context,
-                )
-                for sub, e in claimed
-            ],
-        )
+        envelopes = [
+            Envelope(
+                event_id=e.report_id, key=e.person_key, message=e, trace_context=sub.trace_context
+            )
+            for sub, e in claimed
+        ]
+        results = await self._producer.publish_many(topics.REPORTS, envelopes)
+        if self._outbox.keeps_published:
+            results = await self._keep(envelopes, results)
         confirm_seconds = time.perf_counter() - started
         remembered: dict[str, str] = {}
         released: list[str] = []
@@ -203,6 +204,19 @@ class Submitter:
         ).items():
             metrics.REPORTS.labels(source, status).inc(count)
         return [None] * len(requests)
+
+    async def _keep(self, envelopes: list[Envelope], confirmed: list[bool]) -> list[bool]:
+        """Hold the confirmed records on disk too, for a broker that forgets on restart.
+
+        A record not kept is answered as not taken (503): a 202 promises it survives a restart.
+        """
+        kept = [e for e, ok in zip(envelopes, confirmed, strict=True) if ok]
+        try:
+            await self._outbox.remember_published(topics.REPORTS, kept)
+        except Exception:
+            log.exception("could not keep accepted reports on disk")
+            return [False] * len(confirmed)
+        return confirmed
 
     def _event(self, sub: Submission) -> events_pb2.ReportAccepted:
         sub.report_id = new_id()

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from gridline.bus import topics
 from gridline.bus.consumer import ConsumerRunner
-from gridline.bus.producer import EventProducer
+from gridline.bus.output import event_output
 from gridline.cache import RedisHandle
 from gridline.contracts.v1 import notify_pb2, notify_pb2_grpc
 from gridline.db import Database
@@ -18,7 +18,12 @@ from gridline.rpc import RpcServer
 from gridline.settings import Settings
 from services.notify import routes, storage
 from services.notify.budget import RobotBudget
-from services.notify.consumers import GROUP, Deliverer, RetryPolicy, notification_handler
+from services.notify.consumers import (
+    GROUP,
+    Deliverer,
+    RetryPolicy,
+    notification_batch_handler,
+)
 from services.notify.digests import Digester
 from services.notify.routing import build_router
 from services.notify.servicer import NotifyServicer
@@ -33,17 +38,19 @@ def create_app(settings: Settings) -> FastAPI:
         router = build_router(settings)
         try:
             async with (
-                Database(settings, "notify", storage.TABLES) as db,
-                EventProducer(settings) as producer,
+                Database(settings, "notify", storage.TABLES, storage.MIGRATIONS) as db,
                 RedisHandle(settings) as redis,
+                # After the database, before the runner: the runner stops first and the outbox
+                # then publishes what it committed last.
+                event_output(settings, db) as outbox,
             ):
                 assert redis.client is not None
                 deliverer = Deliverer(
                     router,
-                    producer,
                     db,
                     RetryPolicy.from_settings(settings),
                     RobotBudget(redis.client),
+                    settings.notify_concurrency,
                 )
                 async with (
                     Digester(deliverer, db),
@@ -51,9 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
                         settings=settings,
                         topic=topics.NOTIFICATIONS,
                         group=GROUP,
-                        handler=notification_handler(deliverer),
+                        batch_handler=notification_batch_handler(deliverer),
                         db=db,
-                        producer=producer,
                     ) as runner,
                     RpcServer(
                         settings.host,
@@ -69,7 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
                     app.state.db = db
                     app.state.readiness = {
                         "database": db.ping,
-                        "broker": producer.is_connected,
+                        "broker": outbox.producer.is_connected,
+                        "outbox": outbox.alive,
                         "consumer": runner.alive,
                         "redis": redis.ping,
                     }

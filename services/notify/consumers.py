@@ -1,45 +1,58 @@
 """Notify's consumer of `notifications.v1`: each channel delivers each notification once.
 
-Exactly once per recipient across crashes: before a vendor call, a `sending` row is committed on
-its own; after it, the outcome. A replay finding `delivered` or `failed` sends nothing. One
-finding `sending` means the process died around a call: a channel whose far side recognises a
-resend (Idempotency-Key, the inbox's own ids) sends again; one that cannot (chat robots, SMS
-vendors) is marked `unknown` and not resent, so the residual window (call answered, outcome not
-yet committed: the length of one commit) can lose one message but never double it.
+A batch is delivered in three steps. One transaction reads the delivery rows of the whole batch
+and commits a `sending` row for every new delivery through an idempotent channel, before any
+vendor call (the other channels get theirs right before their own call, see below). The calls
+then run concurrently, at most `notify_concurrency` at once, in one lane per channel and
+recipient (its group, or its phone for SMS): a recipient gets its messages in order while the
+others' go out beside them, and a delivery waiting to retry holds only its own lane. Last, the
+outcomes are written with the events they produce, staged in the outbox in the same transaction.
+
+Exactly once per recipient across crashes: a replay finding `delivered`, `failed`, `queued` or
+`unknown` sends nothing. One finding `sending` means the process died around a call: a channel
+whose far side recognises a resend (Idempotency-Key, the inbox's own ids) sends again; one that
+cannot (chat robots, SMS vendors) is marked `unknown` and not resent. So such a channel's
+`sending` row is committed on its own right before its call (committed earlier, a crash would
+make the deliveries not yet called `unknown`), its outcome on its own as soon as the call
+returns, and its lane waits for that commit before the next call: the residual window (call
+answered, outcome not yet committed) stays the length of one commit and can lose one message but
+never double it. The outcomes of idempotent channels are written together once the batch's calls
+are done (a crash before costs resends the far side ignores); a try of theirs that failed and is
+retried is recorded at once, so that a run after a crash numbers its tries on from it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
 
+from opentelemetry import context as trace_context
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.semconv._incubating.attributes import messaging_attributes as messaging
+from opentelemetry.trace import Span, SpanKind
 from sqlmodel.ext.asyncio.session import AsyncSession
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
+from gridline import tracing
 from gridline.bus import topics
-from gridline.bus.consumer import Handler
+from gridline.bus.consumer import BatchHandler
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import stage
 from gridline.contracts.v1 import common_pb2, events_pb2
-from gridline.db import Database
+from gridline.db import Database, after_commit
 from gridline.ids import derived_id
 from gridline.logging import get_logger
 from gridline.settings import Settings
 from gridline.timestamps import from_timestamp, now, to_timestamp
 from services.notify import metrics, storage
 from services.notify.budget import RobotBudget
-from services.notify.channels.base import (
-    Channel,
-    Message,
-    Outgoing,
-    TransientFailure,
-)
+from services.notify.channels.base import Channel, Message, Outgoing, TransientFailure
 from services.notify.routing import Router
 from services.notify.templates import render
 
@@ -47,8 +60,10 @@ GROUP = "notify.notifications"
 # Reports whose first delivery is known to be recorded, so that this process's later deliveries
 # about them skip the claim; the oldest are forgotten (a forgotten one costs one claim again).
 _CLAIMED_REPORTS_KEPT = 10_000
+_CRASHED = "crashed during the vendor call; not resent to avoid a double"
 
 log = get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 
 def message_of(notice: events_pb2.Notification) -> Message:
@@ -85,9 +100,10 @@ class RetryPolicy:
             settings.notify_retry_max_seconds,
         )
 
-
-class OverBudget(Exception):
-    """The robot's budget has no room: the message waits for a digest."""
+    def pause(self, failed: int) -> float:
+        """Seconds to wait after `failed` failed tries: doubling from `initial`, plus up to
+        `initial` of jitter, at most `maximum`."""
+        return min(self.initial * 2 ** (failed - 1) + random.uniform(0, self.initial), self.maximum)
 
 
 @dataclass(frozen=True)
@@ -100,246 +116,362 @@ class Outcome:
     permanent: bool
 
 
+@dataclass(frozen=True)
+class Settled:
+    """One delivery's outcome as it is written."""
+
+    notice: events_pb2.Notification
+    channel: str
+    result: Outcome
+    at: datetime
+    # What the try that ended it got ("" when it succeeded), recorded as attempt number
+    # `result.attempts`; None when no try ended it (over budget, a crash found on replay).
+    last_try: str | None = None
+    # The trace the delivery belongs to, continued by the events it produces.
+    trace: Context | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One delivery to make: a notification through one channel."""
+
+    notice: events_pb2.Notification
+    channel: Channel
+    outgoing: Outgoing
+    trace: Context | None
+    # Attempts made before, by a run that crashed.
+    previous: int = 0
+
+    @property
+    def key(self) -> storage.Key:
+        return (self.notice.notification_id, self.channel.name)
+
+    @property
+    def lane(self) -> tuple[str, str]:
+        """Deliveries through one channel to one recipient go out in order."""
+        return (self.channel.name, self.outgoing.phone or self.outgoing.message.group_id)
+
+    def settled(self, result: Outcome, last_try: str | None = None) -> Settled:
+        return Settled(self.notice, self.channel.name, result, now(), last_try, self.trace)
+
+
 class Deliverer:
-    """Delivers one notification through each of its channels, once, recording every attempt."""
+    """Delivers notifications through each of their channels, once, recording every attempt."""
 
     def __init__(
         self,
         router: Router,
-        producer: EventProducer,
         db: Database,
         retry: RetryPolicy,
         budget: RobotBudget,
+        concurrency: int = 32,
     ) -> None:
         self.router = router
-        self._producer = producer
         self._db = db
         self._retry = retry
         self.budget = budget
+        # Vendor calls in flight at once; a delivery waiting to retry holds none.
+        self._calls = asyncio.Semaphore(concurrency)
         self._claimed_reports: OrderedDict[str, None] = OrderedDict()
 
     async def deliver(self, notice: events_pb2.Notification) -> None:
-        """Every channel of the notification that has not finished yet."""
-        message = message_of(notice)
-        rendered = render(message)
-        for channel, outgoing in self.router.targets(message, rendered, notice.recipient.phone):
-            await self._through(channel, outgoing, notice)
+        """Every channel of one notification that has not finished yet."""
+        await self.deliver_all([notice])
 
-    async def _through(
-        self, channel: Channel, outgoing: Outgoing, notice: events_pb2.Notification
-    ) -> None:
-        nid = notice.notification_id
-        async with self._db.session() as session:
-            row = await storage.delivery(session, nid, channel.name)
-            if row is not None and row.outcome in storage.SETTLED:
-                return
-            # Attempts are recorded only after this row is committed: a new row has none.
-            previous = 0
-            if row is None:
-                session.add(
-                    storage.Delivery(
-                        notification_id=nid,
-                        channel=channel.name,
-                        group_id=outgoing.message.group_id,
-                        outcome=storage.SENDING,
-                        attempts=0,
-                        finished_at=now(),
-                    )
-                )
-            elif not channel.idempotent:
-                await self._settle(
-                    session,
-                    notice,
-                    channel.name,
-                    Outcome(
-                        storage.UNKNOWN,
-                        row.attempts,
-                        "crashed during the vendor call; not resent to avoid a double",
-                        permanent=False,
-                    ),
-                )
-                return
-            else:
-                previous = await storage.attempt_count(session, nid, channel.name)
-        result = await self._attempt(channel, outgoing, previous)
-        async with self._db.session() as session:
-            if result.outcome == storage.QUEUED:
-                await self._queue(session, notice, channel.name)
-            else:
-                await self._settle(session, notice, channel.name, result)
-        if result.outcome == storage.DELIVERED:
-            await self._time_first_delivery(notice, channel.name)
-
-    async def _queue(
-        self, session: AsyncSession, notice: events_pb2.Notification, channel: str
-    ) -> None:
-        row = await storage.delivery(session, notice.notification_id, channel)
-        assert row is not None
-        row.outcome, row.finished_at = storage.QUEUED, now()
-        session.add(row)
-        session.add(
-            storage.DigestEntry(
-                notification_id=notice.notification_id,
-                channel=channel,
-                group_id=notice.recipient.group_id,
-                kind=events_pb2.NotificationKind.Name(notice.kind),
-                title=notice.title[:500],
-                link=notice.link[:500],
-                notice=notice.SerializeToString(),
-                queued_at=now(),
-            )
-        )
-
-    async def settle(self, notice: events_pb2.Notification, channel: str, result: Outcome) -> None:
-        """Write a delivery's outcome, publish it, and dead-letter a permanent failure."""
-        async with self._db.session() as session:
-            await self._settle(session, notice, channel, result)
-        if result.outcome == storage.DELIVERED:
-            await self._time_first_delivery(notice, channel)
-
-    async def _time_first_delivery(self, notice: events_pb2.Notification, channel: str) -> None:
-        """Observe acceptance to delivery if this is the first delivery about the report."""
-        if not notice.report_id or not notice.HasField("report_accepted_at"):
-            return
-        if notice.report_id in self._claimed_reports:
-            return
-        delivered_at = now()
-        first = storage.FirstDelivery(
-            report_id=notice.report_id,
-            notification_id=notice.notification_id,
-            channel=channel,
-            delivered_at=delivered_at,
-        )
-        claimed = await storage.claim_first_delivery(self._db, first)
-        self._claimed_reports[notice.report_id] = None
-        if len(self._claimed_reports) > _CLAIMED_REPORTS_KEPT:
-            self._claimed_reports.popitem(last=False)
-        if claimed:
-            accepted = from_timestamp(notice.report_accepted_at)
-            metrics.REPORT_FIRST_DELIVERY_SECONDS.observe((delivered_at - accepted).total_seconds())
-
-    async def _settle(
+    async def deliver_all(
         self,
-        session: AsyncSession,
-        notice: events_pb2.Notification,
-        channel: str,
-        result: Outcome,
+        notices: Sequence[events_pb2.Notification],
+        traces: Mapping[str, Context] | None = None,
     ) -> None:
-        await storage.settle_delivery(
-            session,
-            notice.notification_id,
-            channel,
-            outcome=result.outcome,
-            attempts=result.attempts,
-            error=result.error,
-            finished_at=now(),
+        """Every channel of every notification that has not finished yet; returns once all are
+        settled. `traces` gives, by notification id, the trace a notification's calls run in."""
+        jobs = await self._open(self._targets(notices, traces or {}))
+        lanes: dict[tuple[str, str], list[_Job]] = {}
+        for job in jobs:
+            lanes.setdefault(job.lane, []).append(job)
+        together: list[Settled] = []
+        ended = await asyncio.gather(
+            *(self._run_lane(lane, together) for lane in lanes.values()), return_exceptions=True
         )
-        await self._publish(notice, channel, result)
-        if result.outcome == storage.FAILED:
-            await self._dead_letter(notice, channel, result.error, broken=result.permanent)
+        # What finished is written even when a lane failed: the replay then resends less.
+        await self.settle(together)
+        for result in ended:
+            if isinstance(result, BaseException):
+                raise result
 
-    async def _attempt(self, channel: Channel, outgoing: Outgoing, previous: int) -> Outcome:
-        """Send with retries; `previous` attempts were made before (by a run that crashed)."""
-        nid = outgoing.message.notification_id
-        number = previous
-        started = time.perf_counter()
-        robot = outgoing.robot
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._retry.attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=self._retry.initial,
-                    max=self._retry.maximum,
-                    jitter=self._retry.initial,
-                ),
-                retry=retry_if_exception_type(TransientFailure),
-                reraise=True,
-            ):
-                with attempt:
-                    number += 1
-                    if number > previous + 1:
-                        metrics.RETRIES.labels(channel.name).inc()
-                    if robot is not None and not await self.budget.take(robot.kind, robot.robot_id):
-                        raise OverBudget
-                    try:
-                        await channel.send(outgoing)
-                    except Exception as exc:
-                        await self.record_attempt(nid, channel.name, number, str(exc))
-                        raise
-                    await self.record_attempt(nid, channel.name, number, "")
-        except OverBudget:
-            metrics.DELIVERIES.labels(channel.name, storage.QUEUED).inc()
-            return Outcome(storage.QUEUED, number - 1, "", permanent=False)
-        except Exception as exc:
-            permanent = not isinstance(exc, TransientFailure)
-            log.warning("delivery failed", channel=channel.name, error=str(exc), attempts=number)
-            metrics.DELIVERIES.labels(channel.name, storage.FAILED).inc()
-            error = f"{type(exc).__name__}: {exc}"[:500]
-            return Outcome(storage.FAILED, number, error, permanent=permanent)
-        metrics.DELIVERIES.labels(channel.name, storage.DELIVERED).inc()
-        metrics.DELIVERY_SECONDS.labels(channel.name).observe(time.perf_counter() - started)
-        return Outcome(storage.DELIVERED, number, "", permanent=False)
+    def _targets(
+        self, notices: Sequence[events_pb2.Notification], traces: Mapping[str, Context]
+    ) -> list[_Job]:
+        """Each (notification, channel) of the batch once, in the batch's order."""
+        jobs: dict[storage.Key, _Job] = {}
+        for notice in notices:
+            message = message_of(notice)
+            rendered = render(message)
+            trace_of = traces.get(notice.notification_id)
+            for channel, outgoing in self.router.targets(message, rendered, notice.recipient.phone):
+                job = _Job(notice, channel, outgoing, trace_of)
+                jobs.setdefault(job.key, job)
+        return list(jobs.values())
 
-    async def record_attempt(self, nid: str, channel: str, number: int, error: str) -> None:
+    async def _open(self, targets: list[_Job]) -> list[_Job]:
+        """Read the batch's delivery rows and commit `sending` rows for its new deliveries through
+        idempotent channels; the deliveries to make now (the others' rows are their lanes')."""
+        if not targets:
+            return []
         async with self._db.session() as session:
-            session.add(
-                storage.Attempt(
-                    notification_id=nid,
-                    channel=channel,
-                    number=number,
-                    at=now(),
-                    ok=not error,
-                    error=error[:500],
-                )
+            found = await storage.deliveries_among(
+                session, {job.notice.notification_id for job in targets}
+            )
+            crashed = [job for job in targets if found.get(job.key, ("",))[0] == storage.SENDING]
+            resent = {job.key for job in crashed if job.channel.idempotent}
+            previous = await storage.attempt_counts(session, resent) if resent else {}
+            await self.write(
+                session,
+                [
+                    job.settled(
+                        Outcome(storage.UNKNOWN, found[job.key][1], _CRASHED, permanent=False)
+                    )
+                    for job in crashed
+                    if not job.channel.idempotent
+                ],
+            )
+            created = await storage.open_deliveries(
+                session,
+                [
+                    _sending_row(job)
+                    for job in targets
+                    if job.key not in found and job.channel.idempotent
+                ],
+            )
+        return [
+            replace(job, previous=previous.get(job.key, 0)) if job.key in resent else job
+            for job in targets
+            if job.key in created
+            or job.key in resent
+            or (job.key not in found and not job.channel.idempotent)
+        ]
+
+    async def _run_lane(self, jobs: list[_Job], together: list[Settled]) -> None:
+        """One recipient's deliveries through one channel, in order."""
+        for job in jobs:
+            if not job.channel.idempotent and not await self._open_one(job):
+                continue  # another replica took it
+            token = trace_context.attach(job.trace) if job.trace is not None else None
+            try:
+                settled = await self._attempt(job)
+            finally:
+                if token is not None:
+                    trace_context.detach(token)
+            if job.channel.idempotent:
+                together.append(settled)
+            else:
+                await self.settle([settled])
+
+    async def _open_one(self, job: _Job) -> bool:
+        """Commit one delivery's `sending` row; whether it was new."""
+        async with self._db.session() as session:
+            return bool(await storage.open_deliveries(session, [_sending_row(job)]))
+
+    async def _attempt(self, job: _Job) -> Settled:
+        """Send with retries; the outcome and what the try that ended it got."""
+        channel, outgoing = job.channel, job.outgoing
+        robot = outgoing.robot
+        started = time.perf_counter()
+        tries = 0
+        while True:
+            tries += 1
+            number = job.previous + tries
+            if tries > 1:
+                metrics.RETRIES.labels(channel.name).inc()
+            async with self._calls:
+                try:
+                    # Taken right before the call, so the vendor counts it when the budget did.
+                    if robot is not None and not await self.budget.take(robot.kind, robot.robot_id):
+                        metrics.DELIVERIES.labels(channel.name, storage.QUEUED).inc()
+                        return job.settled(Outcome(storage.QUEUED, number - 1, "", permanent=False))
+                    await channel.send(outgoing)
+                except TransientFailure as exc:
+                    failure = exc
+                except Exception as exc:
+                    return self._failed(job, exc, number)
+                else:
+                    metrics.DELIVERIES.labels(channel.name, storage.DELIVERED).inc()
+                    metrics.DELIVERY_SECONDS.labels(channel.name).observe(
+                        time.perf_counter() - started
+                    )
+                    return job.settled(
+                        Outcome(storage.DELIVERED, number, "", permanent=False), last_try=""
+                    )
+            if tries >= self._retry.attempts:
+                return self._failed(job, failure, number)
+            await self._record_try(job, number, str(failure))
+            await asyncio.sleep(self._retry.pause(tries))
+
+    def _failed(self, job: _Job, exc: Exception, number: int) -> Settled:
+        log.warning("delivery failed", channel=job.channel.name, error=str(exc), attempts=number)
+        metrics.DELIVERIES.labels(job.channel.name, storage.FAILED).inc()
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        permanent = not isinstance(exc, TransientFailure)
+        return job.settled(Outcome(storage.FAILED, number, error, permanent), last_try=str(exc))
+
+    async def _record_try(self, job: _Job, number: int, error: str) -> None:
+        """A failed try that will be retried, committed now (its retry may outlive a crash)."""
+        async with self._db.session() as session:
+            await storage.record_attempts(
+                session,
+                [
+                    {
+                        "notification_id": job.notice.notification_id,
+                        "channel": job.channel.name,
+                        "number": number,
+                        "at": now(),
+                        "ok": False,
+                        "error": error[:500],
+                    }
+                ],
             )
 
-    async def _publish(
-        self, notice: events_pb2.Notification, channel: str, result: Outcome
+    async def settle(self, settled: Sequence[Settled]) -> None:
+        """Write outcomes and their events in one transaction."""
+        if settled:
+            async with self._db.session() as session:
+                await self.write(session, settled)
+
+    async def write(self, session: AsyncSession, settled: Sequence[Settled]) -> None:
+        """Write outcomes in the caller's transaction: the try that ended each, the delivery
+        rows, a digest entry for each queued one, their events staged in the outbox (outcome,
+        dead letter, channel broken) and the first deliveries about reports claimed."""
+        if not settled:
+            return
+        await storage.record_attempts(
+            session,
+            [
+                {
+                    "notification_id": s.notice.notification_id,
+                    "channel": s.channel,
+                    "number": s.result.attempts,
+                    "at": s.at,
+                    "ok": not s.last_try,
+                    "error": s.last_try[:500],
+                }
+                for s in settled
+                if s.last_try is not None
+            ],
+        )
+        await storage.settle_deliveries(
+            session,
+            [
+                {
+                    "notification_id": s.notice.notification_id,
+                    "channel": s.channel,
+                    "outcome": s.result.outcome,
+                    "attempts": s.result.attempts,
+                    "error": s.result.error,
+                    "finished_at": s.at,
+                }
+                for s in settled
+            ],
+        )
+        await storage.queue_for_digest(
+            session, [_digest_entry(s) for s in settled if s.result.outcome == storage.QUEUED]
+        )
+        for s in settled:
+            if s.result.outcome != storage.QUEUED:
+                self._stage_recorded(session, s)
+            if s.result.outcome == storage.FAILED:
+                self._stage_dead_letter(session, s)
+        await self._claim_first_deliveries(
+            session, [s for s in settled if s.result.outcome == storage.DELIVERED]
+        )
+
+    async def _claim_first_deliveries(
+        self, session: AsyncSession, delivered: Sequence[Settled]
     ) -> None:
+        """Time acceptance to delivery for reports whose first delivery this is."""
+        firsts: dict[str, Settled] = {}
+        for s in delivered:
+            report_id = s.notice.report_id
+            if (
+                report_id
+                and s.notice.HasField("report_accepted_at")
+                and report_id not in self._claimed_reports
+            ):
+                firsts.setdefault(report_id, s)
+        if not firsts:
+            return
+        claimed = await storage.claim_first_deliveries(
+            session,
+            [
+                {
+                    "report_id": report_id,
+                    "notification_id": s.notice.notification_id,
+                    "channel": s.channel,
+                    "delivered_at": s.at,
+                }
+                for report_id, s in firsts.items()
+            ],
+        )
+
+        def remember() -> None:
+            for report_id, s in firsts.items():
+                self._claimed_reports[report_id] = None
+                if report_id in claimed:
+                    accepted = from_timestamp(s.notice.report_accepted_at)
+                    metrics.REPORT_FIRST_DELIVERY_SECONDS.observe((s.at - accepted).total_seconds())
+            while len(self._claimed_reports) > _CLAIMED_REPORTS_KEPT:
+                self._claimed_reports.popitem(last=False)
+
+        after_commit(session, remember)
+
+    def _stage_recorded(self, session: AsyncSession, s: Settled) -> None:
+        notice = s.notice
         record = events_pb2.DeliveryRecorded(
             notification_id=notice.notification_id,
-            channel=channel,
+            channel=s.channel,
             group_id=notice.recipient.group_id,
             outcome=(
                 events_pb2.DELIVERY_OUTCOME_DELIVERED
-                if result.outcome == storage.DELIVERED
+                if s.result.outcome == storage.DELIVERED
                 else events_pb2.DELIVERY_OUTCOME_FAILED
             ),
-            attempts=result.attempts,
-            error=result.error,
-            finished_at=to_timestamp(now()),
+            attempts=s.result.attempts,
+            error=s.result.error,
+            finished_at=to_timestamp(s.at),
         )
-        await self._producer.publish(
+        stage(
+            session,
             topics.DELIVERIES,
             Envelope(
-                event_id=derived_id("delivery", notice.notification_id, channel),
+                event_id=derived_id("delivery", notice.notification_id, s.channel),
                 key=notice.notification_id,
                 message=record,
+                trace_context=s.trace,
             ),
         )
 
-    async def _dead_letter(
-        self, notice: events_pb2.Notification, channel: str, error: str, *, broken: bool
-    ) -> None:
+    def _stage_dead_letter(self, session: AsyncSession, s: Settled) -> None:
         """The notification to `notifications.v1.dlq`; a broken channel told to the office once a
         day (retries running out is an outage, not a broken channel: no notice)."""
-        await self._producer.publish(
+        notice, channel, error = s.notice, s.channel, s.result.error
+        stage(
+            session,
             topics.dead_letter(topics.NOTIFICATIONS),
             Envelope(
                 event_id=derived_id("notify-dlq", notice.notification_id, channel),
                 key=notice.recipient.group_id,
                 message=notice,
                 headers={"dlq-error": error, "dlq-channel": channel, "dlq-group": GROUP},
+                trace_context=s.trace,
             ),
         )
-        if not broken or notice.kind == events_pb2.NOTIFICATION_KIND_CHANNEL_BROKEN:
+        if not s.result.permanent or notice.kind == events_pb2.NOTIFICATION_KIND_CHANNEL_BROKEN:
             return
         office = self.router.config.office_for(notice.recipient.level)
         if office is None:
             log.error("channel broken and no office configured", channel=channel)
             return
         broken_id = derived_id(
-            "channel-broken", channel, notice.recipient.group_id, now().date().isoformat()
+            "channel-broken", channel, notice.recipient.group_id, s.at.date().isoformat()
         )
         broken = events_pb2.Notification(
             notification_id=broken_id,
@@ -347,20 +479,89 @@ class Deliverer:
             recipient=common_pb2.Responsible(group_id=office, group_name=office),
             title=f"{notice.recipient.group_name} 的 {channel} 通道无法发送",
             body=f"错误：{error[:200]}。该群的通知改由其他通道送达，请尽快修复配置。",
-            created_at=to_timestamp(now()),
+            created_at=to_timestamp(s.at),
         )
-        await self._producer.publish(
-            topics.NOTIFICATIONS, Envelope(event_id=broken_id, key=office, message=broken)
+        stage(
+            session,
+            topics.NOTIFICATIONS,
+            Envelope(event_id=broken_id, key=office, message=broken, trace_context=s.trace),
         )
 
 
-def notification_handler(deliverer: Deliverer) -> Handler:
-    """The runner's handler: deliver each notification (outcomes commit on their own)."""
+def _sending_row(job: _Job) -> dict[str, object]:
+    """The delivery row committed before a call."""
+    return {
+        "notification_id": job.notice.notification_id,
+        "channel": job.channel.name,
+        "group_id": job.outgoing.message.group_id,
+        "outcome": storage.SENDING,
+        "attempts": 0,
+        "error": "",
+        "finished_at": now(),
+    }
 
-    async def handle(envelope: Envelope, _session: AsyncSession) -> None:
-        notice = envelope.message
-        if not isinstance(notice, events_pb2.Notification):
-            raise TypeError(f"{topics.NOTIFICATIONS} carries Notification, not {envelope.schema}")
-        await deliverer.deliver(notice)
+
+def _digest_entry(s: Settled) -> dict[str, object]:
+    """The digest queue row of a delivery over its robot's budget."""
+    notice = s.notice
+    return {
+        "notification_id": notice.notification_id,
+        "channel": s.channel,
+        "group_id": notice.recipient.group_id,
+        "kind": events_pb2.NotificationKind.Name(notice.kind),
+        "title": notice.title[:500],
+        "link": notice.link[:500],
+        "notice": notice.SerializeToString(),
+        "queued_at": s.at,
+        "digest_id": "",
+        "claimed_at": None,
+    }
+
+
+@contextmanager
+def _consumer_spans(envelopes: Sequence[Envelope]) -> Iterator[dict[str, Context]]:
+    """A CONSUMER span per notification, child of its producer's context, while the batch is
+    delivered; by notification id, the context its calls run in. None when tracing is off."""
+    if not tracing.enabled():
+        yield {}
+        return
+    spans: list[Span] = []
+    traces: dict[str, Context] = {}
+    for envelope in envelopes:
+        span = _tracer.start_span(
+            f"process {topics.NOTIFICATIONS}",
+            context=propagate.extract(envelope.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                messaging.MESSAGING_SYSTEM: "kafka",
+                messaging.MESSAGING_OPERATION_TYPE: "process",
+                messaging.MESSAGING_OPERATION_NAME: "process",
+                messaging.MESSAGING_DESTINATION_NAME: topics.NOTIFICATIONS,
+                messaging.MESSAGING_CONSUMER_GROUP_NAME: GROUP,
+                messaging.MESSAGING_MESSAGE_ID: envelope.event_id,
+            },
+        )
+        spans.append(span)
+        traces[envelope.message.notification_id] = trace.set_span_in_context(span)
+    try:
+        yield traces
+    finally:
+        for span in spans:
+            span.end()
+
+
+def notification_batch_handler(deliverer: Deliverer) -> BatchHandler:
+    """The runner's batch handler: deliver the batch's new notifications, each settled once."""
+
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        notices: list[events_pb2.Notification] = []
+        for envelope in envelopes:
+            if not isinstance(envelope.message, events_pb2.Notification):
+                raise TypeError(
+                    f"{topics.NOTIFICATIONS} carries Notification, not {envelope.schema}"
+                )
+            notices.append(envelope.message)
+        with _consumer_spans(envelopes) as traces:
+            await deliverer.deliver_all(notices, traces)
 
     return handle

@@ -2,7 +2,8 @@
 
 Every replica runs a digester. Each tick it looks for groups with waiting entries, takes one send
 from the robot's budget, claims the oldest entries that fit one message (a conditional update, so
-two replicas never claim the same entry), sends them as one digest and settles each entry. A
+two replicas never claim the same entry), sends them as one digest and settles its entries in one
+transaction, which also stages their events in the outbox and drops them from the queue. A
 replica that died holding a claim leaves it; after `STALE_CLAIM` another marks those entries
 `unknown` rather than risk a double (robots cannot recognise a resend).
 """
@@ -22,7 +23,7 @@ from gridline.timestamps import now
 from gridline.workers import PeriodicWorker
 from services.notify import metrics, storage
 from services.notify.channels.base import Channel, Message, Outgoing, TransientFailure
-from services.notify.consumers import Deliverer, Outcome
+from services.notify.consumers import Deliverer, Outcome, Settled
 from services.notify.groups import Robot
 from services.notify.templates import DIGEST_LIMIT_BYTES, digest_line, render_digest
 
@@ -165,19 +166,29 @@ class Digester(PeriodicWorker):
         error: str,
         permanent: bool,
     ) -> None:
-        for entry in entries:
-            notice = events_pb2.Notification.FromString(entry.notice)
-            async with self._db.session() as session:
-                row = await storage.delivery(session, entry.notification_id, channel)
-                attempts = (row.attempts if row else 0) + 1
-            await self._deliverer.record_attempt(entry.notification_id, channel, attempts, error)
-            await self._deliverer.settle(
-                notice, channel, Outcome(outcome, attempts, error[:500], permanent=permanent)
+        """Settle every entry of a digest and drop it from the queue, in one transaction."""
+        ids = [entry.notification_id for entry in entries]
+        async with self._db.session() as session:
+            rows = await storage.deliveries_among(session, ids)
+            await self._deliverer.write(
+                session,
+                [
+                    Settled(
+                        notice=events_pb2.Notification.FromString(entry.notice),
+                        channel=channel,
+                        result=Outcome(
+                            outcome,
+                            rows.get((entry.notification_id, channel), ("", 0))[1] + 1,
+                            error[:500],
+                            permanent=permanent,
+                        ),
+                        at=now(),
+                        last_try=error,
+                    )
+                    for entry in entries
+                ],
             )
-            async with self._db.session() as session:
-                gone = await session.get(storage.DigestEntry, (entry.notification_id, channel))
-                if gone is not None:
-                    await session.delete(gone)
+            await storage.drop_digest_entries(session, channel, ids)
 
     async def _expire_stale_claims(self) -> None:
         async with self._db.session() as session:
@@ -188,10 +199,13 @@ class Digester(PeriodicWorker):
                 )
             )
             entries = list(stale.all())
+        by_channel: dict[str, list[storage.DigestEntry]] = {}
         for entry in entries:
+            by_channel.setdefault(entry.channel, []).append(entry)
+        for channel, waiting in by_channel.items():
             await self._finish(
-                entry.channel,
-                [entry],
+                channel,
+                waiting,
                 storage.UNKNOWN,
                 "a replica died sending its digest; not resent to avoid a double",
                 False,

@@ -88,6 +88,9 @@ class GatewaySms(_Strict):
     token: SecretStr
 
 
+# What an unknown group gets: the inbox and the webhook only.
+_UNCONFIGURED = Group()
+
 SmsAccount = Annotated[AliyunSms | TencentSms | GatewaySms, Field(discriminator="provider")]
 
 
@@ -100,7 +103,7 @@ class GroupsConfig(_Strict):
 
     def group(self, group_id: str) -> Group:
         """A group's configuration; unknown groups get the inbox and webhook only."""
-        return self.groups.get(group_id, Group())
+        return self.groups.get(group_id, _UNCONFIGURED)
 
     def office_for(self, level: int) -> str | None:
         """The office group told when a channel of a group at `level` breaks: the nearest

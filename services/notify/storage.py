@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Table, func, update
+from sqlalchemy import Insert, Table, bindparam, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
-from gridline.db import Database, utc_timestamp
+from gridline.bus.outbox import OUTBOX_TABLES
+from gridline.db import utc_timestamp
 
 # A delivery is `sending` from just before the vendor call until its outcome is written.
 SENDING = "sending"
@@ -82,70 +86,164 @@ class FirstDelivery(SQLModel, table=True):
     delivered_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
 
 
+DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
+ATTEMPT: Table = Attempt.__table__  # type: ignore[attr-defined]
+DIGEST_QUEUE: Table = DigestEntry.__table__  # type: ignore[attr-defined]
+FIRST_DELIVERY: Table = FirstDelivery.__table__  # type: ignore[attr-defined]
+
+# This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
 TABLES: list[Table] = [
     PROCESSED_EVENT_TABLE,
-    Delivery.__table__,  # type: ignore[attr-defined]
-    Attempt.__table__,  # type: ignore[attr-defined]
-    DigestEntry.__table__,  # type: ignore[attr-defined]
-    FirstDelivery.__table__,  # type: ignore[attr-defined]
+    *OUTBOX_TABLES,
+    DELIVERY,
+    ATTEMPT,
+    DIGEST_QUEUE,
+    FIRST_DELIVERY,
 ]
 
+# A delivery's key: (notification id, channel).
+Key = tuple[str, str]
+# Ids per IN list: well inside every driver's limit on bound parameters.
+_IN_CHUNK = 1_000
 
-async def claim_first_delivery(db: Database, first: FirstDelivery) -> bool:
-    """Record the report's first delivery; False when one was recorded before (any replica)."""
-    # One statement: a concurrent claim by another replica is skipped, not raised.
-    insert = (sqlite.insert if db.is_sqlite else postgresql.insert)(FirstDelivery)
-    statement = (
-        insert.values(
-            report_id=first.report_id,
-            notification_id=first.notification_id,
-            channel=first.channel,
-            delivered_at=first.delivered_at,
+
+def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield list(ids[start : start + _IN_CHUNK])
+
+
+def _insert_new(session: AsyncSession, table: Table) -> Insert:
+    """An INSERT of `table` for this session's dialect, ready for ON CONFLICT."""
+    assert session.bind is not None
+    maker = sqlite.insert if session.bind.dialect.name == "sqlite" else postgresql.insert
+    return maker(table)
+
+
+async def deliveries_among(
+    session: AsyncSession, notification_ids: Collection[str]
+) -> dict[Key, tuple[str, int]]:
+    """Outcome and attempts of every delivery of these notifications, by key."""
+    found: dict[Key, tuple[str, int]] = {}
+    d = DELIVERY.c
+    for chunk in _chunks(sorted(notification_ids)):
+        rows = await session.exec(
+            select(d.notification_id, d.channel, d.outcome, d.attempts).where(
+                d.notification_id.in_(chunk)
+            )
         )
-        .on_conflict_do_nothing(index_elements=["report_id"])
-        .returning(col(FirstDelivery.report_id))
+        for nid, channel, outcome, attempts in rows.all():
+            found[(nid, channel)] = (outcome, attempts)
+    return found
+
+
+async def open_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[Key]:
+    """Insert `sending` rows in one statement; the keys inserted (another writer's are skipped)."""
+    if not rows:
+        return set()
+    d = DELIVERY.c
+    statement = (
+        _insert_new(session, DELIVERY)
+        .on_conflict_do_nothing(index_elements=["notification_id", "channel"])
+        .returning(d.notification_id, d.channel)
     )
-    async with db.session() as session:
-        claimed = await session.exec(statement)
-        return claimed.first() is not None
+    created = await session.exec(statement, params=list(rows))
+    return {(nid, channel) for nid, channel in created.all()}
+
+
+async def attempt_counts(session: AsyncSession, keys: Collection[Key]) -> dict[Key, int]:
+    """How many attempts each delivery has had (those with none are absent)."""
+    a = ATTEMPT.c
+    wanted = set(keys)
+    counts: dict[Key, int] = {}
+    for chunk in _chunks(sorted({nid for nid, _ in wanted})):
+        rows = await session.exec(
+            select(a.notification_id, a.channel, func.count())
+            .where(a.notification_id.in_(chunk))
+            .group_by(a.notification_id, a.channel)
+        )
+        for nid, channel, count in rows.all():
+            if (nid, channel) in wanted:
+                counts[(nid, channel)] = count
+    return counts
+
+
+async def record_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert attempt rows (notification_id, channel, number, at, ok, error) in one statement."""
+    if rows:
+        await session.exec(insert(ATTEMPT), params=list(rows))
+
+
+async def settle_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write the outcomes of existing delivery rows, one UPDATE executed for all.
+
+    Each row holds notification_id, channel, outcome, attempts, error and finished_at.
+    """
+    if not rows:
+        return
+    d = DELIVERY.c
+    statement = (
+        update(DELIVERY)
+        .where(d.notification_id == bindparam("key_id"), d.channel == bindparam("key_channel"))
+        .values(
+            outcome=bindparam("new_outcome"),
+            attempts=bindparam("new_attempts"),
+            error=bindparam("new_error"),
+            finished_at=bindparam("new_finished_at"),
+        )
+    )
+    await session.exec(
+        statement,
+        params=[
+            {
+                "key_id": row["notification_id"],
+                "key_channel": row["channel"],
+                "new_outcome": row["outcome"],
+                "new_attempts": row["attempts"],
+                "new_error": row["error"],
+                "new_finished_at": row["finished_at"],
+            }
+            for row in rows
+        ],
+    )
+
+
+async def queue_for_digest(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert digest entries (DigestEntry's columns) in one statement."""
+    if rows:
+        await session.exec(insert(DIGEST_QUEUE), params=list(rows))
+
+
+async def drop_digest_entries(
+    session: AsyncSession, channel: str, notification_ids: Sequence[str]
+) -> None:
+    """Remove the digest entries of these notifications on `channel`."""
+    q = DIGEST_QUEUE.c
+    for chunk in _chunks(notification_ids):
+        await session.exec(
+            delete(DIGEST_QUEUE).where(q.channel == channel, q.notification_id.in_(chunk))
+        )
+
+
+async def claim_first_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Record reports' first deliveries (FirstDelivery's columns, one row per report) in one
+    statement; the reports claimed now, not before by any replica."""
+    if not rows:
+        return set()
+    # A concurrent claim by another replica is skipped, not raised.
+    statement = (
+        _insert_new(session, FIRST_DELIVERY)
+        .on_conflict_do_nothing(index_elements=["report_id"])
+        .returning(FIRST_DELIVERY.c.report_id)
+    )
+    claimed = await session.exec(statement, params=list(rows))
+    return set(claimed.scalars().all())
 
 
 async def delivery(session: AsyncSession, notification_id: str, channel: str) -> Delivery | None:
     """The delivery row of one notification through one channel."""
     return await session.get(Delivery, (notification_id, channel))
-
-
-async def settle_delivery(
-    session: AsyncSession,
-    notification_id: str,
-    channel: str,
-    *,
-    outcome: str,
-    attempts: int,
-    error: str,
-    finished_at: datetime,
-) -> None:
-    """Write the outcome of an existing delivery row (one UPDATE, no read first)."""
-    result = await session.exec(
-        update(Delivery)
-        .where(
-            col(Delivery.notification_id) == notification_id,
-            col(Delivery.channel) == channel,
-        )
-        .values(outcome=outcome, attempts=attempts, error=error, finished_at=finished_at)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise LookupError(f"no delivery of {notification_id} through {channel} to settle")
-
-
-async def attempt_count(session: AsyncSession, notification_id: str, channel: str) -> int:
-    """How many attempts one delivery has had."""
-    counted = await session.exec(
-        select(func.count()).where(
-            col(Attempt.notification_id) == notification_id, col(Attempt.channel) == channel
-        )
-    )
-    return counted.one()
 
 
 async def deliveries_of(session: AsyncSession, notification_id: str) -> list[Delivery]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,17 +12,21 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import Message
 from prometheus_client import REGISTRY
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.consumer import Handler
-from gridline.bus.envelope import Envelope
+from gridline.bus.envelope import Envelope, decode
+from gridline.bus.outbox import OUTBOX, Outbox
+from gridline.bus.producer import RawRecord
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.settings import Settings
 from services.assignment import demo_county, storage
 from services.assignment.assignee import CadreLoad
 from services.assignment.cases import Case, enrichment
-from services.assignment.consumers import report_handler, task_handler
+from services.assignment.consumers import report_handler, task_handler, tasks_accepts
 from services.assignment.directory import Directory
 from services.assignment.risk import RiskAreas
 from tests.assignment.support import LINKS, POLICY, decision
@@ -37,22 +43,19 @@ LOW, MEDIUM, HIGH = (
 
 
 class Recorder:
-    """Stands in for the producer: keeps what the handler publishes, by topic."""
+    """Stands in for the broker behind the outbox: keeps what the handler publishes, by topic."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, Message]] = []
         self.envelopes: list[tuple[str, Envelope]] = []
 
-    async def publish(self, topic: str, envelope: Envelope) -> None:
-        """Keep one event."""
-        self.published.append((topic, envelope.message))
-        self.envelopes.append((topic, envelope))
-
-    async def publish_many(self, topic: str, envelopes: Sequence[Envelope]) -> list[bool]:
-        """Keep events sent together, in order; all confirmed."""
-        for envelope in envelopes:
-            await self.publish(topic, envelope)
-        return [True] * len(envelopes)
+    async def send_many(self, records: Sequence[RawRecord]) -> list[bool]:
+        """Keep records sent together, in order; all confirmed."""
+        for topic, key, value, headers in records:
+            envelope = decode(key, value, headers)
+            self.published.append((topic, envelope.message))
+            self.envelopes.append((topic, envelope))
+        return [True] * len(records)
 
     def of(self, topic: str, report_id: str) -> list[Message]:
         """What was published on `topic` about one report."""
@@ -72,32 +75,70 @@ def directory() -> Directory:
     return Directory(county.nodes, county.people, county.groups, county.micro_grids)
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with Database(Settings(data_dir=tmp_path), "assignment", storage.TABLES) as database:
-        yield database
+def accepted(
+    report_id: str,
+    *,
+    case: str = "",
+    source: int = common_pb2.REPORT_SOURCE_SELF_REPORT,
+    risk: int = LOW,
+    address: str = ADDRESS,
+    person: str,
+) -> events_pb2.ReportAccepted:
+    """An accepted report of `person` (their key), as intake publishes it."""
+    report = events_pb2.ReportAccepted(
+        report_id=report_id,
+        person_key=person,
+        source=source,  # type: ignore[arg-type]
+        name_masked="张*",
+        id_number_masked="620102********0011",
+        phone_masked="138****0000",
+        origin_region_code="310115",
+        origin_name="上海市浦东新区",
+        origin_risk=risk,  # type: ignore[arg-type]
+        address=address,
+        case_report_id=case,
+    )
+    report.accepted_at.FromDatetime(datetime(2022, 1, 20, 2, 5, tzinfo=UTC))
+    return report
 
 
 class _Crash(Exception):
     """The process died before the consumer's transaction committed."""
 
 
-class Service:
-    """Assignment's two handlers on one database and one in-memory load."""
+# Marks the transaction that is to crash (the outbox's sweep commits transactions of its own).
+_CRASHING = "test.crashing"
 
-    def __init__(self, directory: Directory, db: Database) -> None:
+
+class Service:
+    """Assignment's two handlers on one database, its outbox and one in-memory load."""
+
+    def __init__(self, directory: Directory, db: Database, outbox: Outbox, out: Recorder) -> None:
         self.db = db
+        self.outbox = outbox
         self.load = CadreLoad()
-        self.out = Recorder()
-        self.reports: Handler = report_handler(
-            directory,
-            self.out,
-            LINKS,
-            self.load,
-            POLICY,
-            RiskAreas(),  # type: ignore[arg-type]
-        )
+        self.out = out
+        self.reports: Handler = report_handler(directory, LINKS, self.load, POLICY, RiskAreas())
         self.tasks: Handler = task_handler(self.load)
+        # Runs after the outbox has written the transaction's rows, just before the commit.
+        db.before_commit.append(self._crash_before_commit)
+
+    async def _crash_before_commit(self, session: AsyncSession) -> None:
+        if not session.info.get(_CRASHING):
+            return
+        # What the transaction would have published: its rows, as the relay would send them.
+        rows = await session.exec(
+            select(OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.value, OUTBOX.c.headers)
+            .where(OUTBOX.c.published_at.is_(None))
+            .order_by(OUTBOX.c.id)
+        )
+        await self.out.send_many(
+            [
+                (topic, key, value, [(k, v.encode()) for k, v in json.loads(headers).items()])
+                for topic, key, value, headers in rows.all()
+            ]
+        )
+        raise _Crash
 
     async def report(
         self,
@@ -109,28 +150,29 @@ class Service:
         address: str = ADDRESS,
         crash: bool = False,
     ) -> events_pb2.ReportAccepted:
-        """Hand one report of the same person to the handler, as the consumer does (`crash`: the
-        process dies after the handler, before the transaction commits)."""
-        report = events_pb2.ReportAccepted(
-            report_id=report_id,
-            person_key="k-person",
-            source=source,  # type: ignore[arg-type]
-            name_masked="张*",
-            id_number_masked="620102********0011",
-            phone_masked="138****0000",
-            origin_region_code="310115",
-            origin_name="上海市浦东新区",
-            origin_risk=risk,  # type: ignore[arg-type]
-            address=address,
-            case_report_id=case,
+        """Hand one report of the same person to the handler, as the consumer does, and wait
+        for the outbox to publish what it staged (`crash`: the process dies after the handler,
+        its outbox rows written, before the transaction commits; what those rows hold is kept
+        as published, to compare a replay with)."""
+        report = accepted(
+            report_id, case=case, source=source, risk=risk, address=address, person="k-person"
         )
-        report.accepted_at.FromDatetime(datetime(2022, 1, 20, 2, 5, tzinfo=UTC))
+        await self.batch([report], crash=crash)
+        return report
+
+    async def batch(
+        self, reports: Sequence[events_pb2.ReportAccepted], *, crash: bool = False
+    ) -> None:
+        """Hand reports to the handler in one transaction, as the consumer does with a batch,
+        and wait for the outbox to publish what they staged (`crash`: as for `report`)."""
         with contextlib.suppress(_Crash):
             async with self.db.session() as session:
-                await self.reports(Envelope(report_id, report.person_key, report), session)
-                if crash:
-                    raise _Crash
-        return report
+                session.info[_CRASHING] = crash
+                for report in reports:
+                    await self.reports(
+                        Envelope(report.report_id, report.person_key, report), session
+                    )
+        await self.outbox.drained()
 
     async def task_event(self, event: events_pb2.TaskEvent) -> None:
         """Hand one tasks.v1 event to the task handler."""
@@ -151,8 +193,14 @@ class Service:
 
 
 @pytest.fixture
-def service(directory: Directory, db: Database) -> Service:
-    return Service(directory, db)
+async def service(directory: Directory, tmp_path: Path) -> AsyncIterator[Service]:
+    settings = Settings(data_dir=tmp_path)
+    out = Recorder()
+    async with (
+        Database(settings, "assignment", storage.TABLES) as db,
+        Outbox(db, out, settings) as outbox,  # type: ignore[arg-type]
+    ):
+        yield Service(directory, db, outbox, out)
 
 
 def _merged(source: str) -> float:
@@ -300,6 +348,82 @@ async def test_the_notice_goes_to_the_group_holding_the_case_now(
     assert notice.recipient.group_id == liaison.group.id
     assert notice.recipient.group_name == liaison.group.name
     assert f"新报告的住址与原报告不同：{OTHER_ADDRESS}，请核实。" in notice.body
+
+
+async def test_reports_of_one_person_in_one_batch_make_one_case_raised_once(
+    service: Service,
+) -> None:
+    await service.batch(
+        [
+            accepted("r-first", risk=MEDIUM, person="k-person"),
+            accepted("r-later", case="r-first", risk=HIGH, person="k-person"),
+            accepted("r-again", case="r-first", risk=HIGH, person="k-person"),
+            accepted("r-other", address=OTHER_ADDRESS, person="k-other"),
+        ]
+    )
+
+    task, raise_event = service.out.of(topics.TASKS, "r-first")  # the raise names the case's
+    assert isinstance(task, events_pb2.TaskEvent) and isinstance(raise_event, events_pb2.TaskEvent)
+    assert (task.kind, raise_event.kind) == (
+        events_pb2.TASK_EVENT_KIND_ASSIGNED, events_pb2.TASK_EVENT_KIND_RISK_RAISED
+    )  # fmt: skip
+    [raised] = service.out.raises()  # the third report is no higher than the second
+    assert raised.message.raised_by_report_id == "r-later"  # type: ignore[attr-defined]
+    # A record's task event goes before its notices, the raise after the task it raises.
+    order = [(t, m.report_id) for t, m in service.out.published]  # type: ignore[attr-defined]
+    assert order.index((topics.TASKS, "r-first")) < order.index((topics.NOTIFICATIONS, "r-first"))
+    assert [e.message.task_id for t, e in service.out.envelopes if t == topics.TASKS] == [
+        task.task_id, task.task_id, service.out.of(topics.TASKS, "r-other")[0].task_id,  # type: ignore[attr-defined]
+    ]  # fmt: skip
+    for later in ("r-later", "r-again"):
+        placed = await service.placement(later)
+        assert (placed.task_id, placed.merged_into) == (task.task_id, "r-first")
+        [notice] = service.out.of(topics.NOTIFICATIONS, later)
+        assert notice.kind == events_pb2.NOTIFICATION_KIND_CASE_ENRICHED  # type: ignore[attr-defined]
+    async with service.db.session() as session:
+        case = await storage.open_case(session, "r-first")
+    assert case is not None and case.risk == HIGH
+    other = await service.placement("r-other")
+    assert other.merged_into == "" and other.task_id != task.task_id
+    opened = Counter([task.assignee.person_id, other.assignee_id])  # two cases, whoever holds them
+    assert await service.open_counts() == opened
+    assert {p: service.load.of(p) for p in opened} == opened
+
+
+async def test_a_batch_spreads_its_tasks_and_counts_them_only_once_committed(
+    service: Service, directory: Directory
+) -> None:
+    building = "cm02-g01-b02"
+    cadres = {u.responsible_id for u in directory.children(building)}
+    assert len(cadres) >= 2
+    # Only a building is known: its least loaded cadre takes the report.
+    address = f"城关社区{directory.nodes['cm02-g01'].name}2号楼"
+    reports = [accepted(f"r-{i}", address=address, person=f"k-{i}") for i in range(2)]
+
+    await service.batch(reports, crash=True)
+    assert all(service.load.of(c) == 0 for c in cadres if c)  # rolled back: nothing counted
+    await service.batch(reports)
+
+    taken = [(await service.placement(r.report_id)).assignee_id for r in reports]
+    assert len(set(taken)) == 2 and set(taken) <= cadres  # the second saw the first's task
+    assert [service.load.of(c) for c in taken] == [1, 1]
+
+
+def test_the_tasks_consumer_skips_what_it_does_not_act_on() -> None:
+    def accepts(event: events_pb2.TaskEvent) -> bool:
+        return tasks_accepts(Envelope("e", "k", event))
+
+    group = common_pb2.Responsible(group_id="grp-x")
+    assert accepts(events_pb2.TaskEvent(kind=events_pb2.TASK_EVENT_KIND_COMPLETED))
+    assert accepts(events_pb2.TaskEvent(kind=events_pb2.TASK_EVENT_KIND_REASSIGNED, assignee=group))
+    assert accepts(
+        events_pb2.TaskEvent(kind=events_pb2.TASK_EVENT_KIND_SENT_TO_TRIAGE, assignee=group)
+    )
+    assert not accepts(events_pb2.TaskEvent(kind=events_pb2.TASK_EVENT_KIND_REASSIGNED))
+    assert not accepts(events_pb2.TaskEvent(kind=events_pb2.TASK_EVENT_KIND_ASSIGNED))
+    assert not accepts(events_pb2.TaskEvent(kind=events_pb2.TASK_EVENT_KIND_RISK_RAISED))
+    # Not a task event at all: taken, for the handler to refuse (and dead-letter).
+    assert tasks_accepts(Envelope("e", "k", events_pb2.ReportAccepted()))
 
 
 def test_a_replayed_enrichment_repeats_its_notice_id(directory: Directory) -> None:

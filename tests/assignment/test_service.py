@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from gridline.bus import topics
 from gridline.bus.consumer import ConsumerRunner
 from gridline.bus.envelope import Envelope, decode
+from gridline.bus.output import event_output
 from gridline.bus.producer import EventProducer
 from gridline.bus.topics import ensure_topics
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc, events_pb2
@@ -321,16 +322,16 @@ async def test_a_higher_risk_report_escalates_the_case_task_once_and_its_replays
 
     async with (
         Database(settings, "escalation", escalation_storage.TABLES) as db,
-        EventProducer(settings) as producer,
+        event_output(settings, db) as outbox,
         ConsumerRunner(
             settings=settings,
             topic=topics.TASKS,
             group=escalation_consumers.GROUP,
             handler=escalation_consumers.task_handler(policy, LINKS),
+            accepts=escalation_consumers.accepts,
             db=db,
-            producer=producer,
         ),
-        DeadlineWatcher(db, chain, producer, policy, tick=0.1),
+        DeadlineWatcher(db, chain, policy, tick=0.1),
     ):
         first_id = await assignment.report("510104", risk=common_pb2.RISK_LEVEL_MEDIUM)
         first = await assignment.placement(first_id)
@@ -349,7 +350,7 @@ async def test_a_higher_risk_report_escalates_the_case_task_once_and_its_replays
 
         async def raises() -> list[Envelope]:
             return [
-                e for e in await published(broker.bootstrap, topics.TASKS)
+                e for e in await published(broker.bootstrap, topics.TASKS, after=outbox)
                 if isinstance(e.message, events_pb2.TaskEvent)
                 and (e.message.task_id, e.message.kind)
                 == (first.task_id, events_pb2.TASK_EVENT_KIND_RISK_RAISED)
@@ -372,7 +373,7 @@ async def test_a_higher_risk_report_escalates_the_case_task_once_and_its_replays
 
         await eventually(replays_consumed, within=60)
         # Whatever a replay had made due would fire now.
-        await fire_due(db, chain, producer, policy, now())
+        await fire_due(db, chain, policy, now())
         assert len(await raises()) == 2  # the first and the one replayed here: none from assignment
 
         async with db.session() as session:
@@ -394,7 +395,7 @@ async def test_a_higher_risk_report_escalates_the_case_task_once_and_its_replays
     ]
     assert f"报告{later_id}显示高风险" in trail[0].note and "风险由中升为高" in trail[0].note
     told_at_once = [
-        e.message for e in await published(broker.bootstrap, topics.NOTIFICATIONS)
+        e.message for e in await published(broker.bootstrap, topics.NOTIFICATIONS, after=None)
         if isinstance(e.message, events_pb2.Notification) and e.message.task_id == first.task_id
         and e.message.title == HIGH_RISK_REASON
     ]  # fmt: skip

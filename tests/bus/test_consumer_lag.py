@@ -38,9 +38,7 @@ async def test_lag_counts_records_not_taken_and_goes_when_the_member_stops(
         if broker_down.is_set():
             raise BrokerUnavailable("test: no confirm")
 
-    runner = ConsumerRunner(
-        settings=settings, topic=topic_name, group="lag", handler=handle, db=db, producer=producer
-    )
+    runner = ConsumerRunner(settings=settings, topic=topic_name, group="lag", handler=handle, db=db)
     running = asyncio.create_task(runner.run())
     try:
 

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gridline.bus.consumer import ConsumerRunner, Handler
 from gridline.bus.envelope import Envelope
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
+from gridline.bus.outbox import OUTBOX_TABLES, Outbox
 from gridline.bus.producer import EventProducer
 from gridline.bus.topics import dead_letter, ensure_topics
 from gridline.contracts.v1 import events_pb2
@@ -31,9 +32,12 @@ class Effect(SQLModel, table=True):
 
 
 @pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    tables = [PROCESSED_EVENT_TABLE, Effect.__table__]  # type: ignore[attr-defined]
-    async with Database(settings, "runner", tables) as database:
+async def db(settings: Settings, producer: EventProducer) -> AsyncIterator[Database]:
+    tables = [PROCESSED_EVENT_TABLE, *OUTBOX_TABLES, Effect.__table__]  # type: ignore[attr-defined]
+    async with (
+        Database(settings, "runner", tables) as database,
+        Outbox(database, producer, settings),
+    ):
         yield database
 
 
@@ -104,9 +108,7 @@ async def test_each_event_applied_once_and_committed_after(
             topic_name, Envelope(event_id=event_id, key="k", message=task(task_id))
         )
     handler, calls = recording_handler()
-    runner = ConsumerRunner(
-        settings=settings, topic=topic_name, group="g1", handler=handler, db=db, producer=producer
-    )
+    runner = ConsumerRunner(settings=settings, topic=topic_name, group="g1", handler=handler, db=db)
 
     async def all_committed() -> bool:
         return await committed(settings, topic_name, "g1") == 4
@@ -120,7 +122,6 @@ async def test_each_event_applied_once_and_committed_after(
     await producer.publish(topic_name, Envelope(event_id="e4", key="k", message=task("t4")))
     rerun = ConsumerRunner(
         settings=settings, topic=topic_name, group="g1", handler=again_handler, db=db,
-        producer=producer,
     )  # fmt: skip
 
     async def fourth_applied() -> bool:
@@ -139,9 +140,7 @@ async def test_failing_record_is_retried_then_dead_lettered(
             topic_name, Envelope(event_id=event_id, key="k", message=task(task_id))
         )
     handler, calls = recording_handler(fail_task="bad")
-    runner = ConsumerRunner(
-        settings=settings, topic=topic_name, group="g2", handler=handler, db=db, producer=producer
-    )
+    runner = ConsumerRunner(settings=settings, topic=topic_name, group="g2", handler=handler, db=db)
 
     async def good_applied() -> bool:
         return await effects(db) == ["good"]
@@ -162,9 +161,7 @@ async def test_undecodable_record_goes_straight_to_the_dead_letter_topic(
     await producer.publish_raw(topic_name, b"k", b"\xff\xfe not protobuf", [("schema", b"x.Y")])
     await producer.publish(topic_name, Envelope(event_id="e2", key="k", message=task("t2")))
     handler, calls = recording_handler()
-    runner = ConsumerRunner(
-        settings=settings, topic=topic_name, group="g3", handler=handler, db=db, producer=producer
-    )
+    runner = ConsumerRunner(settings=settings, topic=topic_name, group="g3", handler=handler, db=db)
 
     async def second_applied() -> bool:
         return await effects(db) == ["t2"]
@@ -181,9 +178,7 @@ async def test_stop_returns_promptly_while_idle(
 ) -> None:
     await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
     handler, _ = recording_handler()
-    runner = ConsumerRunner(
-        settings=settings, topic=topic_name, group="g4", handler=handler, db=db, producer=producer
-    )
+    runner = ConsumerRunner(settings=settings, topic=topic_name, group="g4", handler=handler, db=db)
     running = asyncio.create_task(runner.run())
     await asyncio.wait_for(runner.started.wait(), 10)
     runner.stop()
@@ -196,9 +191,7 @@ async def test_ledger_is_written_with_the_effect(
     await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
     await producer.publish(topic_name, Envelope(event_id="only", key="k", message=task("t")))
     handler, _ = recording_handler()
-    runner = ConsumerRunner(
-        settings=settings, topic=topic_name, group="g5", handler=handler, db=db, producer=producer
-    )
+    runner = ConsumerRunner(settings=settings, topic=topic_name, group="g5", handler=handler, db=db)
 
     async def applied() -> bool:
         return await effects(db) == ["t"]

@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 from gridline.bus.consumer import ConsumerRunner
 from gridline.bus.envelope import Envelope
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
+from gridline.bus.outbox import OUTBOX_TABLES, Outbox
 from gridline.bus.producer import EventProducer
 from gridline.bus.topics import ensure_topics
 from gridline.cli.dlq import read_dead_letters
@@ -40,10 +41,13 @@ def max_attempts() -> int:
 
 
 @pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
+async def db(settings: Settings, producer: EventProducer) -> AsyncIterator[Database]:
     # The database `gridline dlq replay --data-dir` opens for a group named `assignment.…`.
-    tables = [PROCESSED_EVENT_TABLE, DlqEffect.__table__]  # type: ignore[attr-defined]
-    async with Database(settings, "assignment", tables) as database:
+    tables = [PROCESSED_EVENT_TABLE, *OUTBOX_TABLES, DlqEffect.__table__]  # type: ignore[attr-defined]
+    async with (
+        Database(settings, "assignment", tables) as database,
+        Outbox(database, producer, settings),
+    ):
         yield database
 
 
@@ -126,7 +130,7 @@ async def test_dead_letter_is_listed_then_replayed_once(
     handler = Handler()
     runner = ConsumerRunner(
         settings=settings, topic=topic_name, group=f"assignment.{topic_name}", handler=handler,
-        db=db, producer=producer,
+        db=db,
     )  # fmt: skip
     async with runner:
         await applied(db, ["good"])

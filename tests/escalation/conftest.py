@@ -1,4 +1,4 @@
-"""Escalation's fixtures: settings on the real broker, its database, a producer, a clock."""
+"""Escalation's fixtures: settings on the real broker, its database with its outbox, a clock."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gridline.bus.outbox import Outbox
 from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
@@ -64,15 +65,31 @@ def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    async with Database(settings, "escalation", storage.TABLES) as database:
-        yield database
-
-
-@pytest.fixture
 async def producer(settings: Settings) -> AsyncIterator[EventProducer]:
     async with EventProducer(settings) as events:
         yield events
+
+
+@pytest.fixture
+async def stored(
+    settings: Settings, producer: EventProducer
+) -> AsyncIterator[tuple[Database, Outbox]]:
+    """Escalation's database and the outbox that publishes what its transactions stage."""
+    async with (
+        Database(settings, "escalation", storage.TABLES) as database,
+        Outbox(database, producer, settings) as outbox,
+    ):
+        yield database, outbox
+
+
+@pytest.fixture
+def db(stored: tuple[Database, Outbox]) -> Database:
+    return stored[0]
+
+
+@pytest.fixture
+def outbox(stored: tuple[Database, Outbox]) -> Outbox:
+    return stored[1]
 
 
 def new_task(

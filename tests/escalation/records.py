@@ -5,10 +5,17 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gridline.bus.envelope import Envelope, decode
+from gridline.bus.outbox import Outbox
 
 
-async def published(bootstrap: str, topic: str) -> list[Envelope]:
-    """Every record on `topic` so far, decoded, in offset order per partition."""
+async def published(bootstrap: str, topic: str, *, after: Outbox | None) -> list[Envelope]:
+    """Every record on `topic` so far, decoded, in offset order per partition.
+
+    `after`: the outbox whose committed events must be on the broker first (None when what
+    staged them has stopped, which drains its outbox).
+    """
+    if after is not None:
+        await after.drained()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:

@@ -1,8 +1,9 @@
 """One escalation replica for the exactly-once test: fires what is due, prints what it fired.
 
-`python -m tests.escalation.replica DB_URL BOOTSTRAP MOMENT GO_FILE` waits for GO_FILE (so that
-both replicas start together), then passes over the due deadlines at MOMENT until none is left,
-and prints the escalation ids it raised as JSON.
+`python -m tests.escalation.replica DB_URL BOOTSTRAP MOMENT GO_FILE` prints a line `ready` once set
+up and waits for GO_FILE (so that both replicas start together), then passes over the due
+deadlines at MOMENT until none is left, publishes what it staged and prints the escalation ids it
+raised as JSON.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from sqlmodel import col, func, select
 
-from gridline.bus.producer import EventProducer
+from gridline.bus.output import event_output
 from gridline.db import Database
 from gridline.settings import Settings
 from services.escalation import storage
@@ -39,14 +40,16 @@ async def main(db_url: str, bootstrap: str, moment: datetime, go: Path) -> list[
     fired: list[str] = []
     async with (
         Database(settings, "escalation", storage.TABLES) as db,
-        EventProducer(settings) as producer,
+        event_output(settings, db),
     ):
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
         for _ in range(_MAX_PASSES):
             if await asyncio.to_thread(go.exists):
                 break
             await asyncio.sleep(0.05)
         for _ in range(_MAX_PASSES):
-            fired += await fire_due(db, static_chain, producer, policy, moment)
+            fired += await fire_due(db, static_chain, policy, moment)
             if await _due(db, moment) == 0:
                 break
             # The rest is locked by the other replica: look again shortly.

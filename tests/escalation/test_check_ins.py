@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from gridline.bus import topics
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.settings import Settings
@@ -70,7 +70,7 @@ def test_monitoring_is_checked_twice_a_day_for_seven_days() -> None:
     assert {s.astimezone(SHANGHAI).time() for s in slots} == {time(8), time(15)}
 
 
-async def under_control(db: Database, producer: EventProducer, clock: Clock) -> storage.Task:
+async def under_control(db: Database, clock: Clock) -> storage.Task:
     task = new_task(POLICY, clock())
     async with db.session() as session:
         session.add(task)
@@ -79,15 +79,15 @@ async def under_control(db: Database, producer: EventProducer, clock: Clock) -> 
         Change(Action.RECORD_VISIT, "cadre", "http"),
         Change(Action.START_MEASURE, "cadre", "http", measure=Measure.MONITORING),
     ):
-        task, _ = await change_task(db, producer, POLICY, task.task_id, change, clock, RULES)
+        task, _ = await change_task(db, POLICY, task.task_id, change, clock, RULES)
     return task
 
 
 @pytest.fixture
-async def client(db: Database, producer: EventProducer) -> AsyncIterator[httpx.AsyncClient]:
+async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(routes.router)
-    app.state.db, app.state.producer, app.state.policy = db, producer, POLICY
+    app.state.db, app.state.policy = db, POLICY
     app.state.check_ins, app.state.chain_of = RULES, static_chain
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://escalation"
@@ -96,9 +96,9 @@ async def client(db: Database, producer: EventProducer) -> AsyncIterator[httpx.A
 
 
 async def test_a_fever_by_sms_reaches_the_community_and_the_health_centre_once_each(
-    client: httpx.AsyncClient, db: Database, producer: EventProducer, settings: Settings
+    client: httpx.AsyncClient, db: Database, outbox: Outbox, settings: Settings
 ) -> None:
-    task = await under_control(db, producer, Clock(now()))
+    task = await under_control(db, Clock(now()))
     code = check_in_code(task.task_id)
     fever = {"message_id": "sms-1", "text": f"{code} 38.2 咳嗽"}
     first = await client.post("/v1/check-ins:sms", json=fever)
@@ -112,7 +112,8 @@ async def test_a_fever_by_sms_reaches_the_community_and_the_health_centre_once_e
     assert normal.json()["notified"] == 0 and normal.json()["abnormal"] == ""
 
     notices = [
-        e.message for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        e.message
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS, after=outbox)
         if isinstance(e.message, events_pb2.Notification) and e.message.task_id == task.task_id
     ]  # fmt: skip
     assert sorted(n.recipient.group_id for n in notices) == sorted([COMMUNITY_GROUP, "hc-1"])
@@ -124,7 +125,7 @@ async def test_a_fever_by_sms_reaches_the_community_and_the_health_centre_once_e
 
 
 async def test_sms_replies_that_match_nothing_are_refused(
-    client: httpx.AsyncClient, db: Database, producer: EventProducer
+    client: httpx.AsyncClient, db: Database
 ) -> None:
     unknown = await client.post(
         "/v1/check-ins:sms", json={"message_id": "x", "text": "FFFFFFFF 36.5"}
@@ -141,15 +142,15 @@ async def test_sms_replies_that_match_nothing_are_refused(
 
 
 async def test_a_missed_check_in_goes_to_the_cadre_then_the_liaison(
-    db: Database, producer: EventProducer, settings: Settings
+    db: Database, outbox: Outbox, settings: Settings
 ) -> None:
     start = datetime(2026, 1, 20, 10, 0, tzinfo=SHANGHAI)
     clock = Clock(start)
-    task = await under_control(db, producer, clock)
+    task = await under_control(db, clock)
     first_due = datetime(2026, 1, 20, 15, 0, tzinfo=SHANGHAI)
 
     async def missed(at: datetime) -> list[str]:
-        return await check_in_flows.fire_missed(db, producer, static_chain, RULES, at)
+        return await check_in_flows.fire_missed(db, static_chain, RULES, at)
 
     assert await missed(first_due + timedelta(minutes=119)) == []
     to_cadre = await missed(first_due + timedelta(hours=2))
@@ -158,7 +159,7 @@ async def test_a_missed_check_in_goes_to_the_cadre_then_the_liaison(
     assert await missed(first_due + timedelta(hours=5)) == []
     notices = {
         e.message.notification_id: e.message
-        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS, after=outbox)
         if isinstance(e.message, events_pb2.Notification) and e.message.task_id == task.task_id
     }
     assert notices[to_cadre[0]].recipient.group_id == task.assignee_group_id
@@ -167,12 +168,12 @@ async def test_a_missed_check_in_goes_to_the_cadre_then_the_liaison(
 
     # The next morning's check-in comes in time: that one is never escalated.
     await check_in_flows.take(
-        db, producer, RULES, static_chain, task_id=task.task_id, temperature=36.5, symptoms=[],
+        db, RULES, static_chain, task_id=task.task_id, temperature=36.5, symptoms=[],
         channel="link", source_id="s1", moment=datetime(2026, 1, 21, 7, 50, tzinfo=SHANGHAI),
     )  # fmt: skip
     assert await missed(datetime(2026, 1, 21, 12, 0, tzinfo=SHANGHAI)) == []
 
     # Ending the measure cancels every check-in still awaited.
-    await change_task(db, producer, POLICY, task.task_id,
+    await change_task(db, POLICY, task.task_id,
                       Change(Action.END_MEASURE, "cadre", "http"), clock, RULES)  # fmt: skip
     assert await missed(datetime(2026, 2, 1, tzinfo=SHANGHAI)) == []

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from gridline.bus import topics
+from gridline.bus.outbox import Outbox
 from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
@@ -42,15 +43,18 @@ async def escalations(db: Database, task_id: str) -> list[tuple[int, str, str]]:
     return [(e.level, e.group_id, e.reason) for e in found]
 
 
-async def notices_of(settings: Settings, task_id: str) -> list[events_pb2.Notification]:
+async def notices_of(
+    settings: Settings, task_id: str, outbox: Outbox | None
+) -> list[events_pb2.Notification]:
     return [
-        e.message for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        e.message
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS, after=outbox)
         if isinstance(e.message, events_pb2.Notification) and e.message.task_id == task_id
     ]  # fmt: skip
 
 
 async def test_a_high_risk_origin_goes_up_at_once_then_at_each_configured_deadline(
-    db: Database, producer: EventProducer, settings: Settings, clock: Clock
+    db: Database, outbox: Outbox, settings: Settings, clock: Clock
 ) -> None:
     task = new_task(SHIPPED, clock(), origin_risk=common_pb2.RISK_LEVEL_HIGH)
     async with db.session() as session:
@@ -58,7 +62,7 @@ async def test_a_high_risk_origin_goes_up_at_once_then_at_each_configured_deadli
 
     async def fire_at(minutes: float) -> list[str]:
         clock.moment = START + timedelta(minutes=minutes)
-        return await fire_due(db, static_chain, producer, SHIPPED, clock())
+        return await fire_due(db, static_chain, SHIPPED, clock())
 
     assert len(await fire_at(0)) == 1  # at once: the community
     assert await fire_at(29) == []
@@ -75,7 +79,7 @@ async def test_a_high_risk_origin_goes_up_at_once_then_at_each_configured_deadli
         (TOWNSHIP, f"group-{TOWNSHIP}", overdue),
         (COUNTY, f"group-{COUNTY}", overdue),
     ]
-    notices = await notices_of(settings, task.task_id)
+    notices = await notices_of(settings, task.task_id, outbox)
     # Keyed by recipient group, so ordered per group only.
     assert sorted(n.recipient.level for n in notices) == [
         LIAISON,
@@ -88,23 +92,21 @@ async def test_a_high_risk_origin_goes_up_at_once_then_at_each_configured_deadli
 
 
 async def test_a_medium_risk_task_acknowledged_in_time_never_goes_up(
-    db: Database, producer: EventProducer, clock: Clock
+    db: Database, clock: Clock
 ) -> None:
     task = new_task(SHIPPED, clock(), origin_risk=common_pb2.RISK_LEVEL_MEDIUM)
     async with db.session() as session:
         session.add(task)
-    assert await fire_due(db, static_chain, producer, SHIPPED, clock()) == []
+    assert await fire_due(db, static_chain, SHIPPED, clock()) == []
     clock.advance(timedelta(minutes=119))
-    await change_task(
-        db, producer, SHIPPED, task.task_id, Change(Action.ACKNOWLEDGE, "c", "page"), clock
-    )
+    await change_task(db, SHIPPED, task.task_id, Change(Action.ACKNOWLEDGE, "c", "page"), clock)
     clock.advance(timedelta(days=2))
-    assert await fire_due(db, static_chain, producer, SHIPPED, clock()) == []
+    assert await fire_due(db, static_chain, SHIPPED, clock()) == []
     assert await escalations(db, task.task_id) == []
 
 
 async def test_levels_missing_from_the_chain_or_below_the_assignee_are_skipped(
-    db: Database, producer: EventProducer, clock: Clock
+    db: Database, clock: Clock
 ) -> None:
     # A triage task held by the community: liaison and community steps tell nobody.
     task = new_task(EVERY_30, clock(), triage=True)
@@ -112,8 +114,50 @@ async def test_levels_missing_from_the_chain_or_below_the_assignee_are_skipped(
         session.add(task)
     for minutes in (30, 60, 90, 120, 150):
         clock.moment = START + timedelta(minutes=minutes)
-        await fire_due(db, static_chain, producer, EVERY_30, clock())
+        await fire_due(db, static_chain, EVERY_30, clock())
     assert [level for level, _, _ in await escalations(db, task.task_id)] == [TOWNSHIP, COUNTY]
+
+
+async def test_chains_are_asked_once_per_node_with_no_transaction_open(
+    db: Database, clock: Clock
+) -> None:
+    tasks = [new_task(EVERY_30, clock()) for _ in range(3)]
+    tasks[2].node_id = "household-2"
+    async with db.session() as session:
+        session.add_all(tasks)
+    asked: list[str] = []
+
+    async def chain_of(node_id: str) -> list[common_pb2.Responsible]:
+        # No session holds a connection, so no transaction (nor row lock) is open.
+        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        asked.append(node_id)
+        return await static_chain(node_id)
+
+    fired = await fire_due(db, chain_of, EVERY_30, clock.advance(timedelta(minutes=31)))
+    assert len(fired) == 3
+    assert sorted(asked) == ["household-1", "household-2"]
+
+
+async def test_a_step_another_pass_fired_while_chains_were_asked_is_not_fired_again(
+    db: Database, outbox: Outbox, settings: Settings, clock: Clock
+) -> None:
+    task = new_task(EVERY_30, clock())
+    async with db.session() as session:
+        session.add(task)
+    moment = clock.advance(timedelta(minutes=31))
+    other: list[str] = []
+
+    async def chain_of(node_id: str) -> list[common_pb2.Responsible]:
+        # Another replica fires the same step in the meantime.
+        other.extend(await fire_due(db, static_chain, EVERY_30, moment))
+        return await static_chain(node_id)
+
+    assert await fire_due(db, chain_of, EVERY_30, moment) == []
+    assert len(other) == 1
+    assert [e[0] for e in await escalations(db, task.task_id)] == [LIAISON]
+    assert [n.recipient.level for n in await notices_of(settings, task.task_id, outbox)] == [
+        LIAISON
+    ]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -128,30 +172,37 @@ def stored_settings(request: pytest.FixtureRequest, settings: Settings) -> Setti
 async def test_a_deadline_passed_while_stopped_fires_once_on_restart(
     stored_settings: Settings, settings: Settings, producer: EventProducer, clock: Clock
 ) -> None:
-    async with Database(stored_settings, "escalation", storage.TABLES) as db:
+    async with (
+        Database(stored_settings, "escalation", storage.TABLES) as db,
+        Outbox(db, producer, settings),
+    ):
         task = new_task(EVERY_30, clock())
         async with db.session() as session:
             session.add(task)
-        async with DeadlineWatcher(db, static_chain, producer, EVERY_30, 0.05, clock) as watcher:
+        async with DeadlineWatcher(db, static_chain, EVERY_30, 0.05, clock) as watcher:
             await asyncio.sleep(0.2)
             assert await watcher.alive()
         assert await escalations(db, task.task_id) == []
 
     # Down across the deadline; a new process (engine, watcher) on the same file.
     clock.advance(timedelta(minutes=45))
-    async with Database(stored_settings, "escalation", storage.TABLES) as db:
+    async with (
+        Database(stored_settings, "escalation", storage.TABLES) as db,
+        Outbox(db, producer, settings),
+    ):
 
         async def escalated() -> bool:
             return bool(await escalations(db, task.task_id))
 
-        async with DeadlineWatcher(db, static_chain, producer, EVERY_30, 0.05, clock):
+        async with DeadlineWatcher(db, static_chain, EVERY_30, 0.05, clock):
             await eventually(escalated, within=30)
             await asyncio.sleep(0.3)  # more passes over the same moment
         assert [e[0] for e in await escalations(db, task.task_id)] == [LIAISON]
         async with db.session() as session:
             again = await storage.get_task(session, task.task_id)
         assert again is not None and again.deadline_at == START + timedelta(minutes=60)
-    assert [n.recipient.level for n in await notices_of(settings, task.task_id)] == [LIAISON]
+    # The outbox published what the watcher fired as it stopped.
+    assert [n.recipient.level for n in await notices_of(settings, task.task_id, None)] == [LIAISON]
 
 
 async def test_two_replicas_on_postgresql_fire_each_of_1000_deadlines_once(
@@ -175,6 +226,10 @@ async def test_two_replicas_on_postgresql_fire_each_of_1000_deadlines_once(
         )
         for _ in range(2)
     ]  # fmt: skip
+    # Firing takes well under a second: start both only once both are set up.
+    for replica in replicas:
+        assert replica.stdout is not None
+        assert await asyncio.wait_for(replica.stdout.readline(), 120) == b"ready\n"
     go.touch()
     outputs = [(await asyncio.wait_for(r.communicate(), 300))[0] for r in replicas]
     assert [replica.returncode for replica in replicas] == [0, 0]
@@ -186,7 +241,8 @@ async def test_two_replicas_on_postgresql_fire_each_of_1000_deadlines_once(
     ids = {t.task_id for t in tasks}
     raised = [
         e.message.task_id
-        for e in await published(broker.bootstrap, topics.ESCALATIONS)
+        # Each replica published what it fired before it exited.
+        for e in await published(broker.bootstrap, topics.ESCALATIONS, after=None)
         if isinstance(e.message, events_pb2.EscalationRaised) and e.message.task_id in ids
     ]
     assert len(raised) == 1000 and set(raised) == ids

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from gridline.bus import topics
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.settings import Settings
@@ -28,7 +28,7 @@ async def stored(db: Database, task: storage.Task) -> str:
 
 
 async def test_a_task_goes_the_whole_way_and_every_change_is_audited(
-    db: Database, producer: EventProducer, settings: Settings, clock: Clock
+    db: Database, outbox: Outbox, settings: Settings, clock: Clock
 ) -> None:
     task_id = await stored(db, new_task(POLICY, clock()))
     steps = [
@@ -40,7 +40,7 @@ async def test_a_task_goes_the_whole_way_and_every_change_is_audited(
     states = []
     for change in steps:
         clock.advance(timedelta(minutes=5))
-        task, _ = await change_task(db, producer, POLICY, task_id, change, clock)
+        task, _ = await change_task(db, POLICY, task_id, change, clock)
         states.append(task.state)
     assert states == ["acknowledged", "visited", "under_control", "closed"]
     assert task.measure == "monitoring"
@@ -61,7 +61,8 @@ async def test_a_task_goes_the_whole_way_and_every_change_is_audited(
     ]
 
     events = [
-        e.message for e in await published(settings.kafka_bootstrap, topics.TASKS)
+        e.message
+        for e in await published(settings.kafka_bootstrap, topics.TASKS, after=outbox)
         if isinstance(e.message, events_pb2.TaskEvent) and e.message.task_id == task_id
     ]  # fmt: skip
     assert [e.kind for e in events] == [
@@ -74,56 +75,46 @@ async def test_a_task_goes_the_whole_way_and_every_change_is_audited(
 
 
 async def test_a_refused_change_names_the_state_and_leaves_no_trace(
-    db: Database, producer: EventProducer, clock: Clock
+    db: Database, clock: Clock
 ) -> None:
     task_id = await stored(db, new_task(POLICY, clock()))
     with pytest.raises(TransitionRefused, match="cannot record_visit a task that is assigned"):
-        await change_task(
-            db, producer, POLICY, task_id, Change(Action.RECORD_VISIT, "x", "http"), clock
-        )
+        await change_task(db, POLICY, task_id, Change(Action.RECORD_VISIT, "x", "http"), clock)
     async with db.session() as session:
         task = await storage.get_task(session, task_id)
         assert task is not None and task.state == "assigned" and task.version == 0
         assert list(await storage.changes_of(session, task_id)) == []
 
 
-async def test_starting_a_measure_needs_its_kind(
-    db: Database, producer: EventProducer, clock: Clock
-) -> None:
+async def test_starting_a_measure_needs_its_kind(db: Database, clock: Clock) -> None:
     task_id = await stored(db, new_task(POLICY, clock()))
     for action in (Action.ACKNOWLEDGE, Action.RECORD_VISIT):
-        await change_task(db, producer, POLICY, task_id, Change(action, "c", "http"), clock)
+        await change_task(db, POLICY, task_id, Change(action, "c", "http"), clock)
     with pytest.raises(MeasureRequired, match="quarantine or monitoring"):
-        await change_task(
-            db, producer, POLICY, task_id, Change(Action.START_MEASURE, "c", "http"), clock
-        )
+        await change_task(db, POLICY, task_id, Change(Action.START_MEASURE, "c", "http"), clock)
     async with db.session() as session:
         task = await storage.get_task(session, task_id)
         assert task is not None and task.state == "visited"
 
 
-async def test_an_unknown_task_is_not_found(db: Database, producer: EventProducer) -> None:
+async def test_an_unknown_task_is_not_found(db: Database) -> None:
     with pytest.raises(TaskNotFound):
-        await change_task(db, producer, POLICY, "nope", Change(Action.ACKNOWLEDGE, "c", "http"))
+        await change_task(db, POLICY, "nope", Change(Action.ACKNOWLEDGE, "c", "http"))
 
 
-async def test_acknowledging_cancels_the_deadline(
-    db: Database, producer: EventProducer, clock: Clock
-) -> None:
+async def test_acknowledging_cancels_the_deadline(db: Database, clock: Clock) -> None:
     task_id = await stored(db, new_task(POLICY, clock()))
-    task, _ = await change_task(
-        db, producer, POLICY, task_id, Change(Action.ACKNOWLEDGE, "c", "http"), clock
-    )
+    task, _ = await change_task(db, POLICY, task_id, Change(Action.ACKNOWLEDGE, "c", "http"), clock)
     assert task.deadline_at is None and task.acknowledged_at == clock()
 
 
 async def test_triage_then_placement_restarts_the_deadlines_and_tells_the_new_assignee(
-    db: Database, producer: EventProducer, settings: Settings, clock: Clock
+    db: Database, outbox: Outbox, settings: Settings, clock: Clock
 ) -> None:
     task_id = await stored(db, new_task(POLICY, clock()))
     clock.advance(timedelta(minutes=10))
     task, _ = await change_task(
-        db, producer, POLICY, task_id,
+        db, POLICY, task_id,
         Change(Action.SEND_TO_TRIAGE, "cadre-zhang", "page", note="不是本网格住户"), clock,
     )  # fmt: skip
     assert task.state == "triage"
@@ -132,7 +123,7 @@ async def test_triage_then_placement_restarts_the_deadlines_and_tells_the_new_as
     clock.advance(timedelta(minutes=10))
     new_cadre = common_pb2.Responsible(level=common_pb2.CHAIN_LEVEL_CADRE, group_id="group-other")
     task, _ = await change_task(
-        db, producer, POLICY, task_id,
+        db, POLICY, task_id,
         Change(Action.REASSIGN, "community-li", "http", assignee=new_cadre, node_id="household-9"),
         clock,
     )  # fmt: skip
@@ -143,7 +134,8 @@ async def test_triage_then_placement_restarts_the_deadlines_and_tells_the_new_as
     assert task.deadline_at == clock() + timedelta(minutes=30)
 
     notices = [
-        e.message for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        e.message
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS, after=outbox)
         if isinstance(e.message, events_pb2.Notification) and e.message.task_id == task_id
     ]  # fmt: skip
     assert [(n.kind, n.recipient.group_id) for n in notices] == [
@@ -154,13 +146,11 @@ async def test_triage_then_placement_restarts_the_deadlines_and_tells_the_new_as
     assert trail == [("send_to_triage", "cadre-zhang"), ("reassign", "community-li")]
 
 
-async def test_a_triage_task_that_was_no_arrival_is_closed(
-    db: Database, producer: EventProducer, clock: Clock
-) -> None:
+async def test_a_triage_task_that_was_no_arrival_is_closed(db: Database, clock: Clock) -> None:
     task_id = await stored(db, new_task(POLICY, clock(), triage=True))
     with pytest.raises(TransitionRefused, match="that is triage"):
-        await change_task(db, producer, POLICY, task_id, Change(Action.ACKNOWLEDGE, "c", "http"))
+        await change_task(db, POLICY, task_id, Change(Action.ACKNOWLEDGE, "c", "http"))
     task, _ = await change_task(
-        db, producer, POLICY, task_id, Change(Action.CLOSE, "community-li", "http"), clock
+        db, POLICY, task_id, Change(Action.CLOSE, "community-li", "http"), clock
     )
     assert task.state == "closed" and task.deadline_at is None

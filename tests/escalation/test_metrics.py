@@ -6,7 +6,6 @@ from datetime import time, timedelta
 
 from prometheus_client import REGISTRY
 
-from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
 from services.escalation import zero_report_flows
@@ -26,7 +25,7 @@ def sample(name: str, **labels: str) -> float:
 
 
 async def test_deadline_compliance_and_escalations_by_level_and_reason(
-    db: Database, producer: EventProducer, clock: Clock
+    db: Database, clock: Clock
 ) -> None:
     early, late = new_task(POLICY, clock()), new_task(POLICY, clock())
     async with db.session() as session:
@@ -39,14 +38,10 @@ async def test_deadline_compliance_and_escalations_by_level_and_reason(
     )  # fmt: skip
 
     clock.advance(timedelta(minutes=10))
-    await change_task(
-        db, producer, POLICY, early.task_id, Change(Action.ACKNOWLEDGE, "c", "http"), clock
-    )
+    await change_task(db, POLICY, early.task_id, Change(Action.ACKNOWLEDGE, "c", "http"), clock)
     clock.advance(timedelta(minutes=30))
-    await fire_due(db, static_chain, producer, POLICY, clock())
-    await change_task(
-        db, producer, POLICY, late.task_id, Change(Action.ACKNOWLEDGE, "c", "http"), clock
-    )
+    await fire_due(db, static_chain, POLICY, clock())
+    await change_task(db, POLICY, late.task_id, Change(Action.ACKNOWLEDGE, "c", "http"), clock)
 
     assert (
         sample("gridline_escalation_acknowledgements_total", outcome="on_time")
@@ -93,9 +88,7 @@ async def test_zero_report_compliance_by_outcome(db: Database) -> None:
         )
 
 
-async def test_grids_missing_at_the_due_time_count_once_each(
-    db: Database, producer: EventProducer
-) -> None:
+async def test_grids_missing_at_the_due_time_count_once_each(db: Database) -> None:
     schedule = Schedule(time(20, 0), timedelta(hours=1))
     day = START.astimezone(SHANGHAI).date()
     office = common_pb2.Responsible(
@@ -110,5 +103,5 @@ async def test_grids_missing_at_the_due_time_count_once_each(
         db, schedule, "grid-0", day, Counts(), actor="c", channel="http", moment=early
     )
     before = sample("gridline_escalation_zero_reports_total", outcome="missing")
-    await zero_report_flows.advance(db, producer, roster, schedule, schedule.due_at(day))
+    await zero_report_flows.advance(db, roster, schedule, schedule.due_at(day))
     assert sample("gridline_escalation_zero_reports_total", outcome="missing") == before + 2

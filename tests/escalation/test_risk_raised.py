@@ -10,7 +10,7 @@ import pytest
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.links import PageLinks
@@ -71,9 +71,8 @@ def raised(task_id: str, risk: int = HIGH) -> events_pb2.TaskEvent:
 class Escalation:
     """The tasks consumer's handler and the deadline watcher's pass, on one database."""
 
-    def __init__(self, db: Database, producer: EventProducer, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
-        self.producer = producer
         self.clock = clock
         self.handle = task_handler(SHIPPED, LINKS, clock)
 
@@ -85,7 +84,7 @@ class Escalation:
     async def fire_at(self, minutes: float) -> list[str]:
         """One watcher pass at `minutes` after START."""
         self.clock.moment = START + timedelta(minutes=minutes)
-        return await fire_due(self.db, static_chain, self.producer, SHIPPED, self.clock())
+        return await fire_due(self.db, static_chain, SHIPPED, self.clock())
 
     async def task(self, task_id: str) -> storage.Task:
         async with self.db.session() as session:
@@ -103,12 +102,12 @@ class Escalation:
 
 
 @pytest.fixture
-def escalation(db: Database, producer: EventProducer, clock: Clock) -> Escalation:
-    return Escalation(db, producer, clock)
+def escalation(db: Database, clock: Clock) -> Escalation:
+    return Escalation(db, clock)
 
 
 async def test_a_medium_task_raised_to_high_goes_up_at_once_then_by_the_tighter_plan(
-    escalation: Escalation, settings: Settings
+    escalation: Escalation, settings: Settings, outbox: Outbox
 ) -> None:
     await escalation.consume(assigned("t-raised", MEDIUM))
     assert await escalation.fire_at(100) == []
@@ -139,7 +138,8 @@ async def test_a_medium_task_raised_to_high_goes_up_at_once_then_by_the_tighter_
         (COUNTY, OVERDUE),
     ]
     notices = [
-        e.message for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        e.message
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS, after=outbox)
         if isinstance(e.message, events_pb2.Notification) and e.message.task_id == "t-raised"
     ]  # fmt: skip
     at_once = [n for n in notices if n.title == HIGH_RISK_REASON]
@@ -148,12 +148,12 @@ async def test_a_medium_task_raised_to_high_goes_up_at_once_then_by_the_tighter_
 
 
 async def test_an_acknowledged_task_goes_up_at_once_and_keeps_no_deadline(
-    escalation: Escalation, db: Database, producer: EventProducer, clock: Clock
+    escalation: Escalation, db: Database, clock: Clock
 ) -> None:
     await escalation.consume(assigned("t-taken", MEDIUM))
     clock.moment = START + timedelta(minutes=10)
     acknowledge = Change(Action.ACKNOWLEDGE, "cadre", "page")
-    await change_task(db, producer, SHIPPED, "t-taken", acknowledge, clock)
+    await change_task(db, SHIPPED, "t-taken", acknowledge, clock)
 
     clock.moment = START + timedelta(minutes=50)
     await escalation.consume(raised("t-taken"))
@@ -177,7 +177,7 @@ async def test_an_acknowledged_task_goes_up_at_once_and_keeps_no_deadline(
         "page",
         assignee=common_pb2.Responsible(level=LIAISON, group_id=f"group-{LIAISON}"),
     )
-    task, _ = await change_task(db, producer, SHIPPED, "t-taken", reassign, clock)
+    task, _ = await change_task(db, SHIPPED, "t-taken", reassign, clock)
     assert (task.plan, task.step, task.deadline_at) == (None, 0, clock.moment)
 
 

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gridline.bus.producer import EventProducer
 from gridline.db import Database
 from gridline.timestamps import now
 from services.escalation import routes
@@ -22,10 +21,10 @@ POLICY = every_level_after(timedelta(minutes=30))
 
 
 @pytest.fixture
-async def client(db: Database, producer: EventProducer) -> AsyncIterator[httpx.AsyncClient]:
+async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(routes.router)
-    app.state.db, app.state.producer, app.state.policy = db, producer, POLICY
+    app.state.db, app.state.policy = db, POLICY
     app.state.check_ins = CheckInRules()
     app.state.schedule = Schedule(time(20, 0), timedelta(hours=1))
     async with httpx.AsyncClient(

@@ -8,7 +8,6 @@ from datetime import timedelta
 import grpc
 import pytest
 
-from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
 from gridline.embedded import free_port
@@ -22,16 +21,12 @@ POLICY = every_level_after(timedelta(minutes=30))
 
 
 @pytest.fixture
-async def stub(db: Database, producer: EventProducer) -> AsyncIterator[tasks_pb2_grpc.TasksStub]:
+async def stub(db: Database) -> AsyncIterator[tasks_pb2_grpc.TasksStub]:
     port = free_port()
     server = RpcServer(
         "127.0.0.1",
         port,
-        [
-            lambda s: tasks_pb2_grpc.add_TasksServicer_to_server(
-                TasksServicer(db, producer, POLICY), s
-            )
-        ],
+        [lambda s: tasks_pb2_grpc.add_TasksServicer_to_server(TasksServicer(db, POLICY), s)],
         [tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name],
     )
     await server.start()

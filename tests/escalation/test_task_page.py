@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, async_playwright
 
 from gridline.bus import topics
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import events_pb2
 from gridline.db import Database
 from gridline.links import PageLinks
@@ -46,7 +46,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-async def served(db: Database, producer: EventProducer) -> AsyncIterator[PageLinks]:
+async def served(db: Database) -> AsyncIterator[PageLinks]:
     """Escalation's page and API over a real database and broker, on a loopback port."""
     port = _free_port()
     links = PageLinks(f"http://127.0.0.1:{port}", b"test-task-link-key", timedelta(days=3))
@@ -54,9 +54,7 @@ async def served(db: Database, producer: EventProducer) -> AsyncIterator[PageLin
     app.include_router(routes.router)
     app.include_router(page.router)
     app.state.check_ins, app.state.chain_of = CHECK_INS, static_chain
-    app.state.db, app.state.producer, app.state.policy, app.state.links = (
-        db, producer, POLICY, links,
-    )  # fmt: skip
+    app.state.db, app.state.policy, app.state.links = db, POLICY, links
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -87,7 +85,7 @@ async def stored_task(db: Database) -> storage.Task:
 
 
 async def test_open_the_link_acknowledge_and_the_later_escalation_does_not_fire(
-    served: PageLinks, browser: Browser, db: Database, producer: EventProducer
+    served: PageLinks, browser: Browser, db: Database
 ) -> None:
     task = await stored_task(db)
     link = served.link(task.task_id, now())
@@ -110,7 +108,7 @@ async def test_open_the_link_acknowledge_and_the_later_escalation_does_not_fire(
     assert await tab.locator("#actions button").all_inner_texts() == ["解除管控措施"]
 
     # The acknowledgement deadline would have fallen 30 minutes after assignment.
-    assert await fire_due(db, static_chain, producer, POLICY, now() + timedelta(hours=5)) == []
+    assert await fire_due(db, static_chain, POLICY, now() + timedelta(hours=5)) == []
     async with db.session() as session:
         assert list(await storage.escalations_of(session, task.task_id)) == []
         trail = [(c.action, c.channel) for c in await storage.changes_of(session, task.task_id)]
@@ -167,7 +165,7 @@ async def test_an_action_the_state_no_longer_allows_names_the_state(
 
 
 async def test_a_fever_checked_in_from_the_phone_is_told_at_once(
-    served: PageLinks, browser: Browser, db: Database, producer: EventProducer,
+    served: PageLinks, browser: Browser, db: Database, outbox: Outbox,
     settings: Settings,
 ) -> None:  # fmt: skip
     task = await stored_task(db)
@@ -176,7 +174,7 @@ async def test_a_fever_checked_in_from_the_phone_is_told_at_once(
         Change(Action.RECORD_VISIT, "c", "http"),
         Change(Action.START_MEASURE, "c", "http", measure=Measure.QUARANTINE),
     ):
-        await change_task(db, producer, POLICY, task.task_id, change, check_ins=CHECK_INS)
+        await change_task(db, POLICY, task.task_id, change, check_ins=CHECK_INS)
     tab = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     await tab.goto(served.link(task.task_id, now()))
     await tab.get_by_label("体温（℃）").fill("38.1")
@@ -187,7 +185,8 @@ async def test_a_fever_checked_in_from_the_phone_is_told_at_once(
     assert await result.inner_text() == "已提交，异常情况已报社区和卫生院：体温38.1℃、咳嗽"
 
     notices = [
-        e.message for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        e.message
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS, after=outbox)
         if isinstance(e.message, events_pb2.Notification) and e.message.task_id == task.task_id
     ]  # fmt: skip
     assert sorted(n.recipient.group_id for n in notices) == ["group-3", "hc-9"]

@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from gridline.bus import topics
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.directory_client import DirectoryClient
@@ -100,7 +100,7 @@ def numbers(body: str) -> dict[str, int]:
 
 
 async def test_a_demo_county_day(
-    db: Database, producer: EventProducer, settings: Settings, roster: list[RosterGrid]
+    db: Database, outbox: Outbox, settings: Settings, roster: list[RosterGrid]
 ) -> None:
     assert len(roster) == 46
     rng = random.Random(6)
@@ -118,22 +118,22 @@ async def test_a_demo_county_day(
         )
     counts[on_time[0].grid_id] = Counts()  # a zero report is a report
 
-    assert await flows.advance(db, producer, roster, SCHEDULE, at(19)) == []
+    assert await flows.advance(db, roster, SCHEDULE, at(19)) == []
     for grid in on_time:
         await flows.submit(db, SCHEDULE, grid.grid_id, DAY, counts[grid.grid_id],
                            actor="cadre", channel="http", moment=at(19, 30))  # fmt: skip
 
-    at_due = await flows.advance(db, producer, roster, SCHEDULE, at(20))
+    at_due = await flows.advance(db, roster, SCHEDULE, at(20))
     for grid in late:
         await flows.submit(db, SCHEDULE, grid.grid_id, DAY, counts[grid.grid_id],
                            actor="cadre", channel="http", moment=at(20, 30))  # fmt: skip
-    assert await flows.advance(db, producer, roster, SCHEDULE, at(20, 59)) == []
-    an_hour_later = await flows.advance(db, producer, roster, SCHEDULE, at(21))
-    assert await flows.advance(db, producer, roster, SCHEDULE, at(23)) == []
+    assert await flows.advance(db, roster, SCHEDULE, at(20, 59)) == []
+    an_hour_later = await flows.advance(db, roster, SCHEDULE, at(21))
+    assert await flows.advance(db, roster, SCHEDULE, at(23)) == []
 
     notices = {
         e.message.notification_id: e.message
-        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS, after=outbox)
         if isinstance(e.message, events_pb2.Notification)
         and e.message.notification_id in {*at_due, *an_hour_later}
     }
@@ -162,7 +162,8 @@ async def test_a_demo_county_day(
     assert not any(g.grid_name in township_told[0].body for g in late)
 
     raised = [
-        e.message for e in await published(settings.kafka_bootstrap, topics.ESCALATIONS)
+        e.message
+        for e in await published(settings.kafka_bootstrap, topics.ESCALATIONS, after=outbox)
         if isinstance(e.message, events_pb2.EscalationRaised)
         and e.message.reason == flows.MISSING_REASON and e.message.grid_id in missing_now
         and e.message.raised_at.ToDatetime().date() == DAY
@@ -229,7 +230,7 @@ def test_the_due_time_is_shanghai_time() -> None:
 
 
 async def test_the_watcher_catches_up_on_a_day_it_was_stopped_across(
-    db: Database, producer: EventProducer, roster: list[RosterGrid]
+    db: Database, roster: list[RosterGrid]
 ) -> None:
     day = date(2026, 2, 3)
     clock = Clock(datetime.combine(day, time(23, 0), SHANGHAI))
@@ -240,7 +241,7 @@ async def test_the_watcher_catches_up_on_a_day_it_was_stopped_across(
         return run is not None and run.stage == 2
 
     async with flows.ZeroReportWatcher(
-        db, producer, FixedRoster(roster[:3]), SCHEDULE, 0.05, clock
+        db, FixedRoster(roster[:3]), SCHEDULE, 0.05, clock
     ) as watcher:
         await eventually(finished, within=30)
         assert await watcher.alive()
@@ -248,7 +249,7 @@ async def test_the_watcher_catches_up_on_a_day_it_was_stopped_across(
 
 async def test_runtime_summaries_take_the_visit_rate_from_the_directory_or_say_it_is_unknown(
     db: Database,
-    producer: EventProducer,
+    outbox: Outbox,
     settings: Settings,
     directory: Directory,
     roster: list[RosterGrid],
@@ -274,7 +275,7 @@ async def test_runtime_summaries_take_the_visit_rate_from_the_directory_or_say_i
                 run = await session.get(storage.ZeroReportRun, day.isoformat())
             return run is not None and run.stage == 2
 
-        async with flows.ZeroReportWatcher(db, producer, source, SCHEDULE, 0.05, clock):
+        async with flows.ZeroReportWatcher(db, source, SCHEDULE, 0.05, clock):
             await eventually(finished, within=30)
 
     port = free_port()
@@ -290,7 +291,7 @@ async def test_runtime_summaries_take_the_visit_rate_from_the_directory_or_say_i
     county_office = roster[0].offices[COUNTY]
     notices = {
         e.message.notification_id: e.message
-        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS)
+        for e in await published(settings.kafka_bootstrap, topics.NOTIFICATIONS, after=outbox)
         if isinstance(e.message, events_pb2.Notification)
     }
 

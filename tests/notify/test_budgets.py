@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from sqlmodel import select
 
 from gridline.bus import topics
-from gridline.bus.producer import EventProducer
+from gridline.bus.output import event_output
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.embedded import EmbeddedBroker
@@ -51,7 +51,7 @@ def settings(broker: EmbeddedBroker, tmp_path: Path, vendors: Vendors) -> Settin
 
 
 class Replica:
-    """One notify replica's delivering parts: its own router, producer and digester."""
+    """One notify replica's delivering parts: its own database, outbox, router and digester."""
 
     def __init__(self, deliverer: Deliverer, digester: Digester) -> None:
         self.deliverer = deliverer
@@ -67,14 +67,15 @@ async def replicas(
     async with (
         Database(settings, "notify", storage.TABLES) as db_a,
         Database(settings, "notify", storage.TABLES) as db_b,
-        EventProducer(settings) as producer,
+        event_output(settings, db_a),
+        event_output(settings, db_b),
     ):
         routers = []
         for db in (db_a, db_b):
             router = build_router(settings)
             routers.append(router)
             deliverer = Deliverer(
-                router, producer, db, RetryPolicy.from_settings(settings), RobotBudget(redis_client)
+                router, db, RetryPolicy.from_settings(settings), RobotBudget(redis_client)
             )
             made.append(Replica(deliverer, Digester(deliverer, db, tick_seconds=0.5)))
         async with made[0].digester, made[1].digester:
@@ -107,8 +108,13 @@ async def test_a_hundred_notices_in_a_minute_stay_in_budget_and_arrive_once(
     replicas: list[Replica], vendors: Vendors
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    # Two replicas share the work, as partitions would share it.
-    await asyncio.gather(*(replicas[n % 2].deliverer.deliver(notice(n, run)) for n in range(100)))
+    # Two replicas share the work, as partitions would share it, each taking its batch at once.
+    await asyncio.gather(
+        *(
+            replica.deliverer.deliver_all([notice(n, run) for n in range(100) if n % 2 == side])
+            for side, replica in enumerate(replicas)
+        )
+    )
 
     async def all_arrived() -> bool:
         return sorted(set(mentioned(vendors))) == list(range(100))
@@ -130,11 +136,11 @@ async def test_a_digest_that_the_robot_refuses_fails_and_dead_letters_each_entry
     run = uuid.uuid4().hex[:8]
     async with (
         Database(settings, "notify", storage.TABLES) as db,
-        EventProducer(settings) as producer,
+        event_output(settings, db),
     ):
         # One send a second: the first goes alone, the other four wait for a digest.
         budget = RobotBudget(redis_client, {"wecom": ((1, 1.0),)})
-        deliverer = Deliverer(router, producer, db, RetryPolicy.from_settings(settings), budget)
+        deliverer = Deliverer(router, db, RetryPolicy.from_settings(settings), budget)
         for n in range(5):
             await deliverer.deliver(notice(n, run))
         async with db.session() as session:

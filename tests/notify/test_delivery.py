@@ -13,7 +13,8 @@ from aiokafka import AIOKafkaConsumer
 
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope, decode
-from gridline.bus.producer import EventProducer
+from gridline.bus.outbox import Outbox
+from gridline.bus.output import event_output
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.embedded import EmbeddedBroker
@@ -25,14 +26,27 @@ from services.notify.budget import RobotBudget
 from services.notify.consumers import Deliverer, RetryPolicy
 from services.notify.groups import seal_secret
 from services.notify.routing import Router, build_router
+from tests.conftest import POSTGRES_URL
 from tests.notify import samples
 from tests.notify import vendors as v
 from tests.notify.vendors import Vendors
 
 
-@pytest.fixture
-def settings(broker: EmbeddedBroker, tmp_path: Path, vendors: Vendors) -> Settings:
-    base = Settings(kafka_bootstrap=broker.bootstrap, kafka_idempotence=False, data_dir=tmp_path)
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(
+    request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: Path, vendors: Vendors
+) -> Settings:
+    database_url = ""
+    if request.param == "postgres":
+        if not POSTGRES_URL:
+            pytest.skip("GRIDLINE_TEST_POSTGRES_URL is not set")
+        database_url = request.getfixturevalue("postgres_database")
+    base = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        kafka_idempotence=False,
+        data_dir=tmp_path,
+        database_url=database_url,
+    )
     sealer = Sealer(base.pii_key.get_secret_value())
     groups = tmp_path / "groups.yaml"
     groups.write_text(
@@ -63,20 +77,23 @@ offices: {{4: g-office}}
     )
 
 
+Parts = tuple[Deliverer, Database, Router, Outbox]
+
+
 @pytest.fixture
-async def parts(
-    settings: Settings, redis_client: aioredis.Redis
-) -> AsyncIterator[tuple[Deliverer, Database, Router]]:
+async def parts(settings: Settings, redis_client: aioredis.Redis) -> AsyncIterator[Parts]:
     await topics.ensure_topics(
         settings.kafka_bootstrap, 1, 1, (topics.NOTIFICATIONS, topics.DELIVERIES)
     )
     router = build_router(settings)
     async with (
         Database(settings, "notify", storage.TABLES) as db,
-        EventProducer(settings) as producer,
+        event_output(settings, db) as outbox,
     ):
         retry = RetryPolicy.from_settings(settings)
-        yield Deliverer(router, producer, db, retry, RobotBudget(redis_client)), db, router
+        budget = RobotBudget(redis_client)
+        deliverer = Deliverer(router, db, retry, budget, settings.notify_concurrency)
+        yield deliverer, db, router, outbox
     await router.close()
 
 
@@ -121,9 +138,9 @@ async def delivery_rows(db: Database, nid: str) -> dict[str, storage.Delivery]:
 
 
 async def test_a_robot_answering_5xx_then_recovering_gets_every_message(
-    parts: tuple[Deliverer, Database, Router], vendors: Vendors
+    parts: Parts, vendors: Vendors
 ) -> None:
-    deliverer, db, _ = parts
+    deliverer, db, _, _ = parts
     notices = [notice("g-wecom") for _ in range(3)]
     vendors.script("wecom", 503, {"errmsg": "service unavailable"}, times=4)
     for n in notices:
@@ -141,9 +158,9 @@ async def test_a_robot_answering_5xx_then_recovering_gets_every_message(
 
 
 async def test_a_wrong_key_dead_letters_and_tells_the_office_once(
-    parts: tuple[Deliverer, Database, Router], vendors: Vendors, settings: Settings
+    parts: Parts, vendors: Vendors, settings: Settings
 ) -> None:
-    deliverer, db, _ = parts
+    deliverer, db, _, outbox = parts
     prefix = uuid.uuid4().hex[:8]
     notices = [notice("g-broken", level=3, prefix=prefix) for _ in range(3)]
     for n in notices:
@@ -154,6 +171,7 @@ async def test_a_wrong_key_dead_letters_and_tells_the_office_once(
     rows = await delivery_rows(db, notices[0].notification_id)
     assert rows["wecom"].outcome == storage.FAILED
     assert rows["sms-gateway"].outcome == storage.DELIVERED
+    await outbox.drained()
     dead = await read(
         settings.kafka_bootstrap,
         topics.dead_letter(topics.NOTIFICATIONS),
@@ -182,10 +200,8 @@ async def test_a_wrong_key_dead_letters_and_tells_the_office_once(
     assert len(vendors.of("gateway")) == sms_before + 1
 
 
-async def test_a_crash_mid_call_never_sends_twice(
-    parts: tuple[Deliverer, Database, Router], vendors: Vendors
-) -> None:
-    deliverer, db, _ = parts
+async def test_a_crash_mid_call_never_sends_twice(parts: Parts, vendors: Vendors) -> None:
+    deliverer, db, _, _ = parts
     n = notice("g-wecom")
     # What a SIGKILL between the vendor call and its outcome leaves: `sending` rows.
     async with db.session() as session:
@@ -209,9 +225,9 @@ async def test_a_crash_mid_call_never_sends_twice(
 
 
 async def test_retries_running_out_fail_the_delivery_into_the_dead_letters(
-    parts: tuple[Deliverer, Database, Router], vendors: Vendors, settings: Settings
+    parts: Parts, vendors: Vendors, settings: Settings
 ) -> None:
-    deliverer, db, _ = parts
+    deliverer, db, _, outbox = parts
     n = notice("g-wecom")
     with vendors.failing("wecom", 502, {}):
         await deliverer.deliver(n)
@@ -219,6 +235,7 @@ async def test_retries_running_out_fail_the_delivery_into_the_dead_letters(
     rows = await delivery_rows(db, n.notification_id)
     assert rows["wecom"].outcome == storage.FAILED
     assert rows["wecom"].attempts == settings.notify_max_attempts
+    await outbox.drained()
     [dead] = await read(
         settings.kafka_bootstrap,
         topics.dead_letter(topics.NOTIFICATIONS),

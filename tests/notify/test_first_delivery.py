@@ -6,12 +6,9 @@ from datetime import timedelta
 
 from prometheus_client import REGISTRY
 
-from gridline.db import Database
 from gridline.timestamps import now, to_timestamp
 from services.notify import storage
-from services.notify.consumers import Deliverer
-from services.notify.routing import Router
-from tests.notify.test_delivery import notice, parts, settings
+from tests.notify.test_delivery import Parts, notice, parts, settings
 from tests.notify.vendors import Vendors
 
 __all__ = ["parts", "settings"]
@@ -27,9 +24,9 @@ def observed() -> tuple[float, float]:
 
 
 async def test_only_the_first_delivery_about_a_report_is_timed(
-    parts: tuple[Deliverer, Database, Router], vendors: Vendors
+    parts: Parts, vendors: Vendors
 ) -> None:
-    deliverer, db, _ = parts
+    deliverer, db, _, _ = parts
     accepted_at = now() - timedelta(seconds=3)
     about_report = [notice("g-wecom"), notice("g-office", level=4)]
     for n in about_report:

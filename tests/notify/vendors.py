@@ -73,8 +73,9 @@ class Vendors:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Seconds each answer takes, to stretch a batch for a crash test.
     delay: float = 0.0
-    # Requests being answered now, per vendor.
+    # Requests being answered now, per vendor, and the most at once so far.
     in_flight: dict[str, int] = field(default_factory=dict)
+    peak_in_flight: dict[str, int] = field(default_factory=dict)
     # Send times per robot, for the vendors' documented rate limits.
     sends: dict[str, list[float]] = field(default_factory=dict)
 
@@ -404,6 +405,12 @@ RATE_LIMITS: dict[str, tuple[tuple[tuple[int, float], ...], str, tuple[int, str,
 }
 
 
+class _Server(ThreadingHTTPServer):
+    # Concurrent deliveries open many connections at once; the default backlog of 5 would
+    # make the rest wait a second for a SYN retry.
+    request_queue_size = 128
+
+
 @contextmanager
 def running_vendors() -> Iterator[Vendors]:
     """Start the server on a free loopback port."""
@@ -452,6 +459,9 @@ def running_vendors() -> Iterator[Vendors]:
                         answer = {code: body[0], body[1]: body[2]}
             with state.lock:
                 state.in_flight[vendor] = state.in_flight.get(vendor, 0) + 1
+                state.peak_in_flight[vendor] = max(
+                    state.peak_in_flight.get(vendor, 0), state.in_flight[vendor]
+                )
             time.sleep(state.delay)
             with state.lock:
                 state.in_flight[vendor] -= 1
@@ -469,7 +479,7 @@ def running_vendors() -> Iterator[Vendors]:
     def _404() -> dict[str, Any]:
         raise Refused(404, {"error": "not found"})
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = _Server(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

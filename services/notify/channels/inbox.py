@@ -11,7 +11,11 @@ from services.notify.channels.base import Outgoing
 
 
 class InboxChannel:
-    """Appends each message to a JSON-lines file."""
+    """Appends each message to a JSON-lines file.
+
+    Lines sent at the same time are appended together, with one trip to a thread: concurrent
+    deliveries cost one file write, not one each.
+    """
 
     name = "inbox"
     # A resend after a crash finds the line already there.
@@ -20,8 +24,10 @@ class InboxChannel:
     def __init__(self, path: Path) -> None:
         self._path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = asyncio.Lock()
         self._written = self._ids_in(path)
+        # Lines waiting for the writer: notification id, line, and the sender waiting for it.
+        self._waiting: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @staticmethod
     def _ids_in(path: Path) -> set[str]:
@@ -37,20 +43,47 @@ class InboxChannel:
         return ids
 
     async def send(self, outgoing: Outgoing) -> None:
-        """Append the message with its delivery time, unless it is already there."""
+        """Append the message with its delivery time, unless it is already there; returns once
+        the line is written."""
         message = outgoing.message
         if message.notification_id in self._written:
             return
         line = json.dumps(
             {**message.as_json(), "delivered_at": now().isoformat()}, ensure_ascii=False
         )
-        async with self._lock:
-            await asyncio.to_thread(self._append, line)
-            self._written.add(message.notification_id)
+        written = asyncio.get_running_loop().create_future()
+        self._waiting.append((message.notification_id, line, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name="inbox writer")
+        await written
 
-    def _append(self, line: str) -> None:
+    async def _write_waiting(self) -> None:
+        """Append everything waiting, in turns, until nothing is."""
+        while self._waiting:
+            turn, self._waiting = self._waiting, []
+            fresh: dict[str, str] = {}
+            for notification_id, line, _ in turn:
+                if notification_id not in self._written:
+                    fresh.setdefault(notification_id, line)
+            try:
+                await asyncio.to_thread(self._append, list(fresh.values()))
+            except Exception as exc:
+                for _, _, written in turn:
+                    if not written.done():
+                        written.set_exception(exc)
+                continue
+            self._written.update(fresh)
+            for _, _, written in turn:
+                if not written.done():
+                    written.set_result(None)
+
+    def _append(self, lines: list[str]) -> None:
+        if not lines:
+            return
         with self._path.open("a", encoding="utf-8") as inbox:
-            inbox.write(line + "\n")
+            inbox.write("".join(line + "\n" for line in lines))
 
     async def close(self) -> None:
-        """Nothing to release."""
+        """Let the writer finish what it holds."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)

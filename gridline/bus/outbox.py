@@ -1,0 +1,340 @@
+"""The transactional outbox: an event is written with the effect that produced it, then published.
+
+A consumer's handler or an HTTP action stages what it produces with `stage(session, topic,
+envelope)`. The rows are written in the same transaction as the effect (and the consumer's
+ledger mark), so an effect is never kept without its events nor its events without it. Once the
+transaction has committed, the relay publishes them, all that are waiting with one wait for the
+broker, and marks them published. Rows a crash or a broker outage left unpublished are found by
+the sweep and published then. Consumers dedup on the event id, so a row published twice is
+applied once, and no handler ever waits for the broker inside a transaction.
+
+On a broker that keeps nothing across restarts (the embedded tansu), a service that meets a new
+broker (a new `broker_epoch`) re-publishes everything it produced within the replay window, and
+the services that consume it drop what their ledgers already hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gridline.bus.envelope import Envelope
+from gridline.bus.producer import EventProducer, RawRecord
+from gridline.db import STAGED, Database, after_commit, utc_timestamp
+from gridline.logging import get_logger
+from gridline.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
+from gridline.settings import Settings
+from gridline.timestamps import now
+from gridline.tracing import producer_span
+from gridline.workers import PeriodicWorker
+
+log = get_logger(__name__)
+
+# Rows published per wait for the broker.
+_CHUNK = 2_000
+# An unpublished row this old was left by a crash or an outage: the sweep publishes it.
+_SWEEP_AGE = timedelta(seconds=10)
+_RETRY_SECONDS = 1.0
+
+
+class OutboxRecord(SQLModel, table=True):
+    """An event produced in a committed transaction, published or waiting to be."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=200)
+    event_id: str = Field(max_length=200)
+    key: bytes | None = None
+    value: bytes
+    # The Kafka headers as a JSON object of strings (schema, event id, trace context, ...).
+    headers: str
+    created_at: datetime = Field(sa_type=utc_timestamp(), index=True)  # type: ignore[call-overload]
+    published_at: datetime | None = Field(
+        default=None,
+        sa_type=utc_timestamp(),  # type: ignore[call-overload]
+        index=True,
+    )
+
+
+class ReplayedEpoch(SQLModel, table=True):
+    """A broker epoch this service has re-published its outbox to."""
+
+    __tablename__ = "outbox_replayed_epoch"
+
+    epoch: str = Field(primary_key=True, max_length=100)
+    replayed_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+
+
+OUTBOX: Table = OutboxRecord.__table__  # type: ignore[attr-defined]
+REPLAYED_EPOCH: Table = ReplayedEpoch.__table__  # type: ignore[attr-defined]
+# Every service that produces adds these to its own tables.
+OUTBOX_TABLES: list[Table] = [OUTBOX, REPLAYED_EPOCH]
+
+
+def stage(session: AsyncSession, topic: str, envelope: Envelope) -> None:
+    """Publish `envelope` on `topic` once the session's transaction commits (and only then)."""
+    with producer_span(topic, envelope.event_id, envelope.trace_context):
+        headers = envelope.kafka_headers()
+    stage_raw(
+        session,
+        topic,
+        event_id=envelope.event_id,
+        key=envelope.key.encode(),
+        value=envelope.message.SerializeToString(),
+        headers=headers,
+    )
+
+
+def stage_raw(
+    session: AsyncSession,
+    topic: str,
+    *,
+    event_id: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Sequence[tuple[str, bytes]],
+) -> None:
+    """Stage a record as bytes (a dead letter keeps the source record's own bytes)."""
+    session.info.setdefault(STAGED, []).append(
+        {
+            "topic": topic,
+            "event_id": event_id[:200],
+            "key": key,
+            "value": value,
+            "headers": json.dumps({k: v.decode(errors="replace") for k, v in headers}),
+            "created_at": now(),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: str
+
+    def record(self) -> RawRecord:
+        return (
+            self.topic,
+            self.key,
+            self.value,
+            [(k, v.encode()) for k, v in json.loads(self.headers).items()],
+        )
+
+
+class Outbox:
+    """Writes staged events with their transaction and relays them to the broker after it.
+
+    Use as an async context manager around the service's work: on entry it replays for a new
+    broker epoch (in the background) and starts the relay and the sweep; on exit it publishes
+    what is still waiting, within the shutdown bound, and leaves the rest to the next start.
+    """
+
+    def __init__(self, db: Database, producer: EventProducer, settings: Settings) -> None:
+        self._db = db
+        self.producer = producer
+        self._replay_seconds = settings.outbox_replay_seconds
+        self._epoch = settings.broker_epoch
+        self._drain_seconds = settings.shutdown_drain_seconds
+        self._pending: dict[int, _Row] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sweeper = _Sweeper(self)
+        self.replayed = asyncio.Event()
+        db.before_commit.append(self._write)
+
+    @property
+    def keeps_published(self) -> bool:
+        """Whether published records are kept for a replay (the broker may forget them)."""
+        return self._replay_seconds > 0
+
+    async def __aenter__(self) -> Outbox:
+        self._tasks = [asyncio.create_task(self._relay(), name="outbox relay")]
+        if self.keeps_published and self._epoch:
+            self._tasks.append(asyncio.create_task(self._replay(), name="outbox replay"))
+        else:
+            self.replayed.set()
+        await self._sweeper.__aenter__()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._sweeper.__aexit__(None, None, None)
+        try:
+            await asyncio.wait_for(self.drained(), self._drain_seconds)
+        except TimeoutError:
+            log.warning(
+                "outbox not drained; the next start publishes the rest", waiting=len(self._pending)
+            )
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drained(self) -> None:
+        """Wait until every committed row this process knows of is published."""
+        await self._idle.wait()
+
+    async def alive(self) -> bool:
+        """Readiness: the relay is running."""
+        return bool(self._tasks) and not self._tasks[0].done()
+
+    async def remember_published(self, topic: str, envelopes: Sequence[Envelope]) -> None:
+        """Keep records already confirmed by the broker, for a replay after the broker forgets.
+
+        Intake calls this before answering 202 when `keeps_published`: the report is then held
+        on disk as well as by the broker.
+        """
+        if not envelopes:
+            return
+        moment = now()
+        rows = [
+            {
+                "topic": topic,
+                "event_id": e.event_id[:200],
+                "key": e.key.encode(),
+                "value": e.message.SerializeToString(),
+                "headers": json.dumps({k: v.decode() for k, v in e.kafka_headers()}),
+                "created_at": moment,
+                "published_at": moment,
+            }
+            for e in envelopes
+        ]
+        async with self._db.session() as session:
+            await session.exec(insert(OUTBOX), params=rows)
+
+    async def _write(self, session: AsyncSession) -> None:
+        staged = session.info.pop(STAGED, None)
+        if not staged:
+            return
+        # Unsorted RETURNING: on SQLite the sorted form costs one statement per row. The ids
+        # of one insert rise in the order the rows were staged, so sorting by id restores it.
+        result = await session.exec(
+            insert(OUTBOX).returning(
+                OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.value, OUTBOX.c.headers
+            ),
+            params=staged,
+        )
+        rows = sorted((_Row(*found) for found in result.all()), key=lambda row: row.id)
+        after_commit(session, lambda: self._enqueue(rows))
+
+    def _enqueue(self, rows: Sequence[_Row]) -> None:
+        for row in rows:
+            self._pending.setdefault(row.id, row)
+        if self._pending:
+            self._idle.clear()
+            self._wake.set()
+            OUTBOX_PENDING.set(len(self._pending))
+
+    async def _relay(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                if not await self._publish(list(self._pending.values())[:_CHUNK]):
+                    await asyncio.sleep(_RETRY_SECONDS)
+            self._idle.set()
+
+    async def _publish(self, rows: list[_Row]) -> bool:
+        """Publish rows in order with one wait; mark and forget the confirmed ones.
+
+        Returns whether all were confirmed.
+        """
+        confirmed = await self.producer.send_many([row.record() for row in rows])
+        done = [row.id for row, ok in zip(rows, confirmed, strict=True) if ok]
+        if done:
+            try:
+                async with self._db.session() as session:
+                    await session.exec(
+                        update(OUTBOX).where(OUTBOX.c.id.in_(done)).values(published_at=now())
+                    )
+            except Exception:
+                # Published but not marked: the sweep publishes them again, and dedup absorbs it.
+                log.exception("could not mark outbox rows published")
+            for row_id in done:
+                self._pending.pop(row_id, None)
+            OUTBOX_PUBLISHED.inc(len(done))
+        OUTBOX_PENDING.set(len(self._pending))
+        if len(done) < len(rows):
+            log.warning("outbox rows not confirmed; retrying", waiting=len(rows) - len(done))
+            return False
+        return True
+
+    async def sweep(self) -> int:
+        """Queue rows a crash or an outage left unpublished; returns how many were found."""
+        cutoff = now() - _SWEEP_AGE
+        async with self._db.session() as session:
+            result = await session.exec(
+                select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.value, OUTBOX.c.headers)
+                .where(OUTBOX.c.published_at.is_(None), OUTBOX.c.created_at < cutoff)
+                .order_by(OUTBOX.c.id)
+                .limit(_CHUNK)
+            )
+            rows = [_Row(*found) for found in result.all()]
+        self._enqueue([row for row in rows if row.id not in self._pending])
+        return len(rows)
+
+    async def purge(self, retention_seconds: int) -> int:
+        """Delete published rows older than the retention; returns how many."""
+        cutoff = now() - timedelta(seconds=retention_seconds)
+        async with self._db.session() as session:
+            result = await session.exec(
+                delete(OUTBOX).where(
+                    OUTBOX.c.published_at.is_not(None), OUTBOX.c.created_at < cutoff
+                )
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def _replay(self) -> None:
+        """Re-publish what was produced within the window, once per new broker epoch."""
+        async with self._db.session() as session:
+            done = await session.get(ReplayedEpoch, self._epoch)
+        if done is not None:
+            self.replayed.set()
+            return
+        since = now() - timedelta(seconds=self._replay_seconds)
+        last_id, total = 0, 0
+        while True:
+            async with self._db.session() as session:
+                result = await session.exec(
+                    select(
+                        OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.value, OUTBOX.c.headers
+                    )
+                    .where(OUTBOX.c.id > last_id, OUTBOX.c.created_at >= since)
+                    .order_by(OUTBOX.c.id)
+                    .limit(_CHUNK)
+                )
+                rows = [_Row(*found) for found in result.all()]
+            if not rows:
+                break
+            self._enqueue(rows)
+            await self.drained()
+            last_id, total = rows[-1].id, total + len(rows)
+        async with self._db.session() as session:
+            session.add(ReplayedEpoch(epoch=self._epoch, replayed_at=now()))
+        log.info("outbox replayed to a new broker", epoch=self._epoch, records=total)
+        self.replayed.set()
+
+
+class _Sweeper(PeriodicWorker):
+    """Publishes rows left unpublished by a crash or an outage."""
+
+    name = "outbox sweep"
+
+    def __init__(self, outbox: Outbox) -> None:
+        super().__init__(tick=5.0)
+        self._outbox = outbox
+
+    async def run_pass(self) -> None:
+        """One sweep."""
+        await self._outbox.sweep()

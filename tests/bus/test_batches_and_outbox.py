@@ -1,0 +1,234 @@
+"""Batches, the outbox relay, replay to a new broker and retention, on the real embedded broker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gridline.bus.consumer import ConsumerRunner
+from gridline.bus.envelope import Envelope
+from gridline.bus.ledger import PROCESSED_EVENT_TABLE
+from gridline.bus.outbox import OUTBOX, OUTBOX_TABLES, Outbox, stage
+from gridline.bus.producer import EventProducer
+from gridline.bus.retention import Retention
+from gridline.bus.topics import dead_letter, ensure_topics
+from gridline.db import Database
+from gridline.embedded import EmbeddedBroker
+from gridline.settings import Settings
+from gridline.timestamps import now
+from tests.bus.test_consumer_runner import Effect, dead_letters, effects, task
+from tests.helpers import eventually
+
+TABLES = [PROCESSED_EVENT_TABLE, *OUTBOX_TABLES, Effect.__table__]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def plain_db(settings: Settings) -> AsyncIterator[Database]:
+    async with Database(settings, "batches", TABLES) as database:
+        yield database
+
+
+async def event_ids_on(bootstrap: str, topic: str, count: int) -> Counter[str]:
+    """Event ids of the first `count` records of a topic (waits for them)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: Counter[str] = Counter()
+    try:
+        async with asyncio.timeout(20):
+            while sum(found.values()) < count:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    found.update(dict(r.headers)["event-id"].decode() for r in records)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def batches(topic: str, group: str, mode: str) -> float:
+    labels = {"topic": topic, "group": group, "mode": mode}
+    return REGISTRY.get_sample_value("gridline_consumer_batches_total", labels) or 0.0
+
+
+async def test_a_poison_record_in_a_batch_is_dead_lettered_once_and_the_rest_applied_once(
+    settings: Settings, plain_db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    ids = [f"t{i}" for i in range(40)]
+    envelopes = [Envelope(event_id=f"e-{t}", key="k", message=task(t)) for t in ids]
+    assert all(await producer.publish_many(topic_name, envelopes))
+    calls: Counter[str] = Counter()
+
+    async def handle(envelope: Envelope, session: AsyncSession) -> None:
+        assert isinstance(envelope.message, type(task("")))
+        calls[envelope.message.task_id] += 1
+        if envelope.message.task_id == "t17":
+            raise RuntimeError("poison")
+        session.add(Effect(task_id=envelope.message.task_id))
+
+    async with (
+        Outbox(plain_db, producer, settings),
+        ConsumerRunner(
+            settings=settings, topic=topic_name, group="poison", db=plain_db, handler=handle
+        ),
+    ):
+
+        async def all_applied() -> bool:
+            return len(await effects(plain_db)) == 39
+
+        await eventually(all_applied, within=20)
+        [letter] = await dead_letters(settings, topic_name, 1)
+    assert letter["event-id"] == b"e-t17"
+    assert letter["dlq-attempts"] == b"3"
+    assert sorted(await effects(plain_db)) == sorted(t for t in ids if t != "t17")
+    # The whole batch was tried together once, then record by record.
+    assert batches(topic_name, "poison", "fallback") == 1
+    assert calls["t17"] == 3
+    assert calls["t16"] == 2 and calls["t18"] == 1  # before the poison: batch, then alone
+
+
+async def test_a_database_outage_pauses_the_consumer_and_dead_letters_nothing(
+    settings: Settings, plain_db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    await producer.publish(topic_name, Envelope(event_id="e1", key="k", message=task("t1")))
+    failures = 5  # more than consumer_max_attempts
+
+    async def handle(envelope: Envelope, session: AsyncSession) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        session.add(Effect(task_id="t1"))
+
+    async with (
+        Outbox(plain_db, producer, settings),
+        ConsumerRunner(
+            settings=settings, topic=topic_name, group="outage", db=plain_db, handler=handle
+        ),
+    ):
+
+        async def applied() -> bool:
+            return await effects(plain_db) == ["t1"]
+
+        await eventually(applied, within=30)
+    consumer = AIOKafkaConsumer(
+        dead_letter(topic_name), bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        assert not any((await consumer.getmany(timeout_ms=1000)).values())
+    finally:
+        await consumer.stop()
+
+
+async def test_the_relay_publishes_what_was_committed_during_a_broker_outage(
+    tmp_path: Path, topic_name: str
+) -> None:
+    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
+    broker.start()
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        kafka_idempotence=False,
+        kafka_confirm_timeout_seconds=1.0,
+        data_dir=tmp_path,
+    )
+    await ensure_topics(broker.bootstrap, 1, 1, (topic_name,))
+    try:
+        async with (
+            Database(settings, "relay", TABLES) as db,
+            EventProducer(settings) as producer,
+            Outbox(db, producer, settings) as outbox,
+        ):
+            broker.stop()
+            # Effects commit while the broker is away; nothing waits for it.
+            for n in range(30):
+                async with db.session() as session:
+                    session.add(Effect(task_id=f"t{n}"))
+                    stage(
+                        session, topic_name, Envelope(event_id=f"e{n}", key="k", message=task(""))
+                    )
+            async with db.session() as session:
+                waiting = (
+                    await session.exec(select(func.count()).where(OUTBOX.c.published_at.is_(None)))
+                ).one()
+            assert waiting[0] == 30
+            # The broker is back (the same address, empty): the relay publishes every row.
+            broker.process = None
+            broker.start()
+            await ensure_topics(broker.bootstrap, 1, 1, (topic_name,))
+            await asyncio.wait_for(outbox.drained(), 30)
+        found = await event_ids_on(broker.bootstrap, topic_name, 30)
+        assert set(found) == {f"e{n}" for n in range(30)}
+    finally:
+        broker.stop()
+
+
+async def test_a_new_broker_epoch_replays_the_window_once(
+    settings: Settings, plain_db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    replaying = settings.model_copy(update={"outbox_replay_seconds": 3600, "broker_epoch": "first"})
+    async with Outbox(plain_db, producer, replaying) as outbox:
+        await asyncio.wait_for(outbox.replayed.wait(), 10)
+        for n in range(5):
+            async with plain_db.session() as session:
+                stage(session, topic_name, Envelope(event_id=f"e{n}", key="k", message=task("")))
+        await asyncio.wait_for(outbox.drained(), 10)
+    # One row is older than the window: not replayed.
+    async with plain_db.session() as session:
+        await session.exec(
+            update(OUTBOX)
+            .where(OUTBOX.c.event_id == "e0")
+            .values(created_at=now() - timedelta(hours=2))
+        )
+    second = replaying.model_copy(update={"broker_epoch": "second"})
+    async with Outbox(plain_db, producer, second) as outbox:
+        await asyncio.wait_for(outbox.replayed.wait(), 10)
+    async with Outbox(plain_db, producer, second) as outbox:  # the same epoch: nothing again
+        await asyncio.wait_for(outbox.replayed.wait(), 10)
+    found = await event_ids_on(settings.kafka_bootstrap, topic_name, 9)
+    assert found == Counter({"e0": 1, "e1": 2, "e2": 2, "e3": 2, "e4": 2})
+
+
+async def test_retention_purges_old_ledger_marks_and_published_rows_only(
+    settings: Settings, plain_db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    kept = settings.model_copy(
+        update={"ledger_retention_seconds": 3600, "outbox_retention_seconds": 3600}
+    )
+    async with Outbox(plain_db, producer, kept) as outbox:
+        async with plain_db.session() as session:
+            for n in range(4):
+                stage(session, topic_name, Envelope(event_id=f"e{n}", key="k", message=task("")))
+        await asyncio.wait_for(outbox.drained(), 10)
+        old = now() - timedelta(hours=2)
+        async with plain_db.session() as session:
+            await session.exec(
+                update(OUTBOX).where(OUTBOX.c.event_id.in_(["e0", "e1"])).values(created_at=old)
+            )
+            await session.exec(
+                PROCESSED_EVENT_TABLE.insert(),
+                params=[
+                    {"consumer": "g", "event_id": "old", "processed_at": old},
+                    {"consumer": "g", "event_id": "new", "processed_at": now()},
+                ],
+            )
+        async with Retention(plain_db, kept, outbox):
+            await asyncio.sleep(0.5)
+    async with plain_db.session() as session:
+        left = (await session.exec(select(OUTBOX.c.event_id).order_by(OUTBOX.c.id))).all()
+        marks = (await session.exec(select(PROCESSED_EVENT_TABLE.c.event_id))).all()
+    assert [row[0] for row in left] == ["e2", "e3"]
+    assert [row[0] for row in marks] == ["new"]
