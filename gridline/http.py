@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gridline.logging import configure_logging
+from gridline.logging import configure_logging, get_logger
 from gridline.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from gridline.settings import ServiceName, Settings
 from gridline.tracing import configure_tracing
@@ -25,6 +29,8 @@ _NO_NATIVE_TELEMETRY: TelemetryConfig = {
     "logs": False,
     "operation_spans": False,
 }
+
+log = get_logger(__name__)
 
 # A readiness check: a name and an async probe answering whether that dependency is usable.
 ReadinessChecks = Mapping[str, Callable[[], Awaitable[bool]]]
@@ -56,8 +62,13 @@ def service_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.state.stopping = False
+
     @app.get("/readyz", tags=["operations"], operation_id="readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
+        if app.state.stopping:
+            # A load balancer stops sending work the moment shutdown begins.
+            return JSONResponse({"status": "stopping", "checks": {}}, status_code=503)
         checks: ReadinessChecks = app.state.readiness
         results = {name: await probe() for name, probe in checks.items()}
         ready = bool(results) and all(results.values())
@@ -103,12 +114,55 @@ class RequestMetricsMiddleware:
             HTTP_REQUEST_SECONDS.labels(template, method).observe(time.perf_counter() - started)
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run the app until SIGTERM or SIGINT, then let its lifespan shut everything down."""
+class _BoundedServer(uvicorn.Server):
+    """uvicorn that reports not ready from the first signal and exits within a bound after it.
+
+    A dependency that is gone (a broker, a database) can make a graceful stop wait without end;
+    at the bound the process exits at once. Nothing is lost by it: offsets are committed only
+    after effects, and the outbox keeps what was not published, so what was cut short is redone
+    after a restart and deduplicated.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, bound: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._bound = bound
+        self._watchdog: threading.Thread | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._app.state.stopping = True
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._exit_at_bound, daemon=True)
+            self._watchdog.start()
+        super().handle_exit(sig, frame)
+
+    def _exit_at_bound(self) -> None:
+        time.sleep(self._bound)
+        waiting = REGISTRY.get_sample_value("gridline_outbox_pending_records") or 0
+        log.error(
+            "shutdown bound reached; exiting now",
+            bound_seconds=self._bound,
+            abandoned="the batch in hand (uncommitted, redone after a restart)",
+            outbox_waiting=int(waiting),
+        )
+        logging.shutdown()
+        os._exit(70)  # EX_SOFTWARE: not a clean stop, nothing committed is lost
+
+
+def serve(app: FastAPI, host: str, port: int, shutdown_timeout: float = 10.0) -> None:
+    """Run the app until SIGTERM or SIGINT, then let its lifespan shut everything down.
+
+    The process exits at most `shutdown_timeout` seconds after the signal.
+    """
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=max(1, int(shutdown_timeout / 2)),
     )
-    uvicorn.Server(config).run()
+    _BoundedServer(config, app, shutdown_timeout).run()
 
 
 class BodySizeLimitMiddleware:
@@ -167,10 +221,10 @@ def run_service(service: ServiceName, create_app: Callable[[Settings], FastAPI])
     tracing = configure_tracing(settings, service)
     app = create_app(settings)
     if tracing is None:
-        serve(app, settings.host, settings.http_port(service))
+        serve(app, settings.host, settings.http_port(service), settings.shutdown_timeout_seconds)
         return
     tracing.instrument_app(app)
     try:
-        serve(app, settings.host, settings.http_port(service))
+        serve(app, settings.host, settings.http_port(service), settings.shutdown_timeout_seconds)
     finally:
         tracing.shutdown()
