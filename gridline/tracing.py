@@ -252,25 +252,55 @@ def producer_span(topic: str, event_id: str, parent: Context | None = None) -> I
         yield
 
 
+def _consumer_attributes(record: ConsumerRecord, group: str) -> dict[str, str | int]:
+    return {
+        messaging.MESSAGING_SYSTEM: "kafka",
+        messaging.MESSAGING_OPERATION_TYPE: "process",
+        messaging.MESSAGING_OPERATION_NAME: "process",
+        messaging.MESSAGING_DESTINATION_NAME: record.topic,
+        messaging.MESSAGING_DESTINATION_PARTITION_ID: str(record.partition),
+        messaging.MESSAGING_KAFKA_OFFSET: record.offset,
+        messaging.MESSAGING_CONSUMER_GROUP_NAME: group,
+    }
+
+
+def _producer_context(record: ConsumerRecord) -> Context:
+    return propagate.extract({k: v.decode(errors="replace") for k, v in record.headers})
+
+
 @contextlib.contextmanager
 def consumer_span(record: ConsumerRecord, group: str) -> Iterator[None]:
     """A CONSUMER span, child of the producer's context in the headers, around one record."""
     if _provider is None:
         yield
         return
-    carrier = {k: v.decode(errors="replace") for k, v in record.headers}
     with _tracer.start_as_current_span(
         f"process {record.topic}",
-        context=propagate.extract(carrier),
+        context=_producer_context(record),
         kind=SpanKind.CONSUMER,
-        attributes={
-            messaging.MESSAGING_SYSTEM: "kafka",
-            messaging.MESSAGING_OPERATION_TYPE: "process",
-            messaging.MESSAGING_OPERATION_NAME: "process",
-            messaging.MESSAGING_DESTINATION_NAME: record.topic,
-            messaging.MESSAGING_DESTINATION_PARTITION_ID: str(record.partition),
-            messaging.MESSAGING_KAFKA_OFFSET: record.offset,
-            messaging.MESSAGING_CONSUMER_GROUP_NAME: group,
-        },
+        attributes=_consumer_attributes(record, group),
     ):
         yield
+
+
+@contextlib.contextmanager
+def consumer_spans(records: Sequence[ConsumerRecord], group: str) -> Iterator[list[Context | None]]:
+    """A CONSUMER span per record, open together while a batch is handled; yields the context
+    of each (None when tracing is off), for the work done on that record's behalf."""
+    if _provider is None:
+        yield [None] * len(records)
+        return
+    spans = [
+        _tracer.start_span(
+            f"process {record.topic}",
+            context=_producer_context(record),
+            kind=SpanKind.CONSUMER,
+            attributes=_consumer_attributes(record, group),
+        )
+        for record in records
+    ]
+    try:
+        yield [trace.set_span_in_context(span) for span in spans]
+    finally:
+        for span in spans:
+            span.end()

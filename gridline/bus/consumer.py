@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -43,7 +43,7 @@ from gridline.metrics import (
     CONSUMER_RECORDS,
 )
 from gridline.settings import Settings
-from gridline.tracing import consumer_span
+from gridline.tracing import consumer_span, consumer_spans
 
 # A handler applies one event inside the runner's transaction. What it produces it stages in
 # the outbox (`gridline.bus.outbox.stage`), with event ids derived from the input so that a
@@ -283,7 +283,7 @@ class ConsumerRunner:
             async with self._db.session() as session:
                 fresh = await self._fresh(session, items)
             if fresh:
-                await self._batch_handler([item.envelope for item in fresh])
+                await self._handle_batch(fresh)
         async with self._db.session() as session:
             if self._handler is not None:
                 fresh = await self._fresh(session, items)
@@ -298,6 +298,17 @@ class ConsumerRunner:
             await mark_all_processed(session, self.group, [i.envelope.event_id for i in fresh])
         self._count("processed", len(fresh))
         self._count("duplicate", len(items) - len(fresh))
+
+    async def _handle_batch(self, items: list[_Item]) -> None:
+        """Give the batch handler its events, each carrying the context of its CONSUMER span."""
+        assert self._batch_handler is not None
+        with consumer_spans([item.record for item in items], self.group) as contexts:
+            await self._batch_handler(
+                [
+                    replace(item.envelope, trace_context=context)
+                    for item, context in zip(items, contexts, strict=True)
+                ]
+            )
 
     async def _fresh(self, session: AsyncSession, items: list[_Item]) -> list[_Item]:
         """The items whose events the ledger does not hold, each event id once."""
@@ -383,7 +394,7 @@ class ConsumerRunner:
             async with self._db.session() as session:
                 if not await self._fresh(session, [item]):
                     return "duplicate"
-            await self._batch_handler([item.envelope])
+            await self._handle_batch([item])
             async with self._db.session() as session:
                 await mark_all_processed(session, self.group, [item.envelope.event_id])
             return "processed"

@@ -27,19 +27,15 @@ import asyncio
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from opentelemetry import context as trace_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.semconv._incubating.attributes import messaging_attributes as messaging
-from opentelemetry.trace import Span, SpanKind
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gridline import tracing
 from gridline.bus import topics
 from gridline.bus.consumer import BatchHandler
 from gridline.bus.envelope import Envelope
@@ -518,38 +514,6 @@ def _digest_entry(s: Settled) -> dict[str, object]:
     }
 
 
-@contextmanager
-def _consumer_spans(envelopes: Sequence[Envelope]) -> Iterator[dict[str, Context]]:
-    """A CONSUMER span per notification, child of its producer's context, while the batch is
-    delivered; by notification id, the context its calls run in. None when tracing is off."""
-    if not tracing.enabled():
-        yield {}
-        return
-    spans: list[Span] = []
-    traces: dict[str, Context] = {}
-    for envelope in envelopes:
-        span = _tracer.start_span(
-            f"process {topics.NOTIFICATIONS}",
-            context=propagate.extract(envelope.headers),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                messaging.MESSAGING_SYSTEM: "kafka",
-                messaging.MESSAGING_OPERATION_TYPE: "process",
-                messaging.MESSAGING_OPERATION_NAME: "process",
-                messaging.MESSAGING_DESTINATION_NAME: topics.NOTIFICATIONS,
-                messaging.MESSAGING_CONSUMER_GROUP_NAME: GROUP,
-                messaging.MESSAGING_MESSAGE_ID: envelope.event_id,
-            },
-        )
-        spans.append(span)
-        traces[envelope.message.notification_id] = trace.set_span_in_context(span)
-    try:
-        yield traces
-    finally:
-        for span in spans:
-            span.end()
-
-
 def notification_batch_handler(deliverer: Deliverer) -> BatchHandler:
     """The runner's batch handler: deliver the batch's new notifications, each settled once."""
 
@@ -561,7 +525,12 @@ def notification_batch_handler(deliverer: Deliverer) -> BatchHandler:
                     f"{topics.NOTIFICATIONS} carries Notification, not {envelope.schema}"
                 )
             notices.append(envelope.message)
-        with _consumer_spans(envelopes) as traces:
-            await deliverer.deliver_all(notices, traces)
+        # Each notification's calls and the events they produce continue its CONSUMER span.
+        traces = {
+            e.message.notification_id: e.trace_context
+            for e in envelopes
+            if e.trace_context is not None and isinstance(e.message, events_pb2.Notification)
+        }
+        await deliverer.deliver_all(notices, traces)
 
     return handle
