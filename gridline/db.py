@@ -93,14 +93,13 @@ class Database:
         """
         async with self.engine.begin() as conn:
             if self.schema:
+                # Replicas starting together create and migrate one after the other.
+                lock = zlib.crc32(f"gridline migrate {self.schema}".encode())
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             if self._migrations is None:
                 await conn.run_sync(lambda sync: _create(sync, self._tables))
                 return
-            if self.schema:
-                # Replicas starting together migrate one after the other.
-                lock = zlib.crc32(f"gridline migrate {self.schema}".encode())
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
             migrations = self._migrations
             await conn.run_sync(lambda sync: upgrade(sync, migrations, self._tables, self.schema))
 
@@ -120,6 +119,10 @@ class Database:
                     raise RuntimeError("events were staged in a database that has no outbox")
             for callback in session.info.pop(_AFTER_COMMIT, ()):
                 callback()
+
+    def has_table(self, name: str) -> bool:
+        """Whether the service declared a table of that name."""
+        return any(table.name == name for table in self._tables)
 
     async def ping(self) -> bool:
         """Whether the database answers."""

@@ -29,10 +29,12 @@ class Retention(PeriodicWorker):
         self._outbox_seconds = settings.outbox_retention_seconds
 
     async def run_pass(self) -> None:
-        """One purge of each table."""
-        async with self._db.session() as session:
-            RETENTION_PURGED.labels("processed_event").inc(
-                await ledger.purge(session, self._ledger_seconds)
-            )
+        """One purge of each table the service has (a service that consumes nothing has no
+        ledger)."""
+        if self._db.has_table(ledger.PROCESSED_EVENT_TABLE.name):
+            async with self._db.session() as session:
+                RETENTION_PURGED.labels("processed_event").inc(
+                    await ledger.purge(session, self._ledger_seconds)
+                )
         if self._outbox is not None:
             RETENTION_PURGED.labels("outbox").inc(await self._outbox.purge(self._outbox_seconds))
