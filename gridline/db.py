@@ -24,8 +24,18 @@ _ALEMBIC_ENV = Path(__file__).resolve().parent / "migrations"
 # Run inside a session's transaction just before it commits (the outbox writes its rows here).
 BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
 _AFTER_COMMIT = "gridline.after_commit"
+_BEFORE_COMMIT = "gridline.before_commit"
 # Where the outbox keeps what a transaction staged until its hook writes it.
 STAGED = "gridline.staged"
+
+
+def before_commit(session: AsyncSession, key: str, hook: BeforeCommit) -> None:
+    """Run `hook` once, inside the session's transaction, just before it commits.
+
+    Registered under `key` once however often it is asked, so that handlers applied in one
+    batch transaction can gather rows and have them written by one statement at the end.
+    """
+    session.info.setdefault(_BEFORE_COMMIT, {}).setdefault(key, hook)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -113,6 +123,9 @@ class Database:
         async with self._sessions() as session:
             async with session.begin():
                 yield session
+                # The session's own hooks first: what they write may stage events.
+                for hook in session.info.pop(_BEFORE_COMMIT, {}).values():
+                    await hook(session)
                 for hook in self.before_commit:
                     await hook(session)
                 if session.info.get(STAGED):

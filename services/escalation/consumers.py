@@ -12,6 +12,7 @@ from gridline.bus import topics
 from gridline.bus.consumer import Handler
 from gridline.bus.envelope import Envelope
 from gridline.contracts.v1 import events_pb2
+from gridline.db import before_commit
 from gridline.links import PageLinks
 from gridline.timestamps import from_timestamp, now
 from services.escalation import flows, metrics, storage
@@ -51,6 +52,7 @@ def task_handler(
         if not isinstance(event, events_pb2.TaskEvent):
             raise TypeError(f"{topics.TASKS} carries TaskEvent, not {envelope.schema}")
         if event.kind == events_pb2.TASK_EVENT_KIND_RISK_RAISED:
+            await write_tasks(session)  # the task may be one of this batch's new ones
             await flows.raise_risk(session, policy, event, clock())
             return
         if event.kind != events_pb2.TASK_EVENT_KIND_ASSIGNED:
@@ -58,7 +60,7 @@ def task_handler(
         assigned_at = clock()
         # Plan by the risk assignment decided (the risk-area list may raise a reported risk).
         risk = event.decided_risk or event.origin_risk
-        opened = await storage.insert_new_task(
+        storage.add_new_task(
             session,
             {
                 "task_id": event.task_id,
@@ -81,7 +83,13 @@ def task_handler(
                 "deadline_at": policy.deadline(risk, 0, assigned_at),
             },
         )
-        if opened:
-            metrics.TASKS_OPENED.labels("triage" if event.triage else "household").inc()
+        # The batch's new tasks are written together as its transaction commits.
+        before_commit(session, "escalation.new_tasks", write_tasks)
 
     return handle
+
+
+async def write_tasks(session: AsyncSession) -> None:
+    """Store the new tasks gathered in the transaction and count the ones that were new."""
+    for triage in await storage.write_new_tasks(session):
+        metrics.TASKS_OPENED.labels("triage" if triage else "household").inc()

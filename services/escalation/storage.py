@@ -199,15 +199,27 @@ async def get_task(session: AsyncSession, task_id: str, *, for_update: bool = Fa
     return task
 
 
-async def insert_new_task(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Insert a task unless one with its id is stored already; whether it was inserted.
+_NEW_TASKS = "escalation.new_tasks"
 
-    One statement and no read first: a task id seen before (a replay, or twice in one batch) is
-    left as it is.
+
+def add_new_task(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Gather a task to store with the transaction's other new tasks (`write_new_tasks`)."""
+    pending: dict[str, dict[str, Any]] = session.info.setdefault(_NEW_TASKS, {})
+    pending.setdefault(values["task_id"], values)
+
+
+async def write_new_tasks(session: AsyncSession) -> list[bool]:
+    """Store the gathered tasks in one statement, each unless its id is stored already.
+
+    No read first: a task id seen before (a replay, or twice in one batch) is left as it is.
+    Returns the `triage` flag of each task stored.
     """
+    pending: dict[str, dict[str, Any]] = session.info.pop(_NEW_TASKS, {})
+    if not pending:
+        return []
     statement = _INSERT_NEW_TASK[session.bind.dialect.name]  # type: ignore[union-attr]
-    result = await session.exec(statement, params=values)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.exec(statement.returning(TASK.c.triage), params=[*pending.values()])
+    return [bool(row[0]) for row in result.all()]
 
 
 async def tasks_by_id(session: AsyncSession, task_ids: Collection[str]) -> dict[str, Task]:
