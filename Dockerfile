@@ -28,6 +28,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # Then the project itself, installed as a wheel (not editable) so the runtime needs no sources.
 COPY pyproject.toml uv.lock README.md ./
 COPY gridline ./gridline
+COPY gridline_cli ./gridline_cli
 COPY services ./services
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable

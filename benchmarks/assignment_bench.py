@@ -34,6 +34,7 @@ from services.assignment.address_index import COMPOUND_SUFFIXES, core_name
 from services.assignment.assignee import CadreLoad
 from services.assignment.demo_county import generate
 from services.assignment.directory import Directory, Node, NodeKind
+from services.assignment.following import Current
 from services.assignment.servicer import DirectoryServicer
 
 CHINESE = "零一二三四五六七八九"
@@ -75,7 +76,7 @@ def _serve(households: int, port: int, ready: multiprocessing.synchronize.Event)
     county = generate(households=households)
     directory = Directory(county.nodes, county.people, county.groups, county.micro_grids)
     settings = Settings(data_dir=Path("/tmp"))
-    servicer = DirectoryServicer(directory, Database(settings, "bench", []), CadreLoad())
+    servicer = DirectoryServicer(Current(directory), Database(settings, "bench", []), CadreLoad())
 
     async def run() -> None:
         server = RpcServer(

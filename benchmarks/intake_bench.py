@@ -46,10 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gridline.bus import topics
 from gridline.bus.envelope import EVENT_ID_HEADER
 from gridline.bus.topics import ensure_topics
-from gridline.cli.demo import build_reports
 from gridline.db import Database
 from gridline.embedded import EmbeddedBroker, EmbeddedValkey, free_port, stop_process
 from gridline.settings import Settings
+from gridline_cli.demo import build_reports
 from services.intake.integrators import IntegratorRegistry
 from services.intake.storage import TABLES
 

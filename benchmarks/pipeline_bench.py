@@ -1,6 +1,6 @@
 """The whole pipeline under a surge, and each consumer alone on a backlog, in one run.
 
-1. Surge: the platform (`gridline.cli.platform`, embedded broker, SQLite and Valkey unless
+1. Surge: the platform (`gridline_cli.platform`, embedded broker, SQLite and Valkey unless
    `--database-url` / `--redis-url` are given) takes `--warm` reports to warm up, then
    `--reports` demo reports offered at `--rate` a second by `paced_load.py` in its own process
    (unsigned posts, allowed in development). Measured: CPU ms per report of every process
@@ -59,8 +59,6 @@ from gridline.bus import topics
 from gridline.bus.envelope import Envelope
 from gridline.bus.producer import EventProducer
 from gridline.bus.topics import ensure_topics
-from gridline.cli.demo import DemoReport, build_reports
-from gridline.cli.platform import EMBEDDED_BROKER_ENV, Platform, PlatformOptions
 from gridline.db import Database
 from gridline.embedded import (
     EmbeddedBroker,
@@ -74,6 +72,8 @@ from gridline.links import PageLinks
 from gridline.personal import Sealer
 from gridline.settings import Settings
 from gridline.timestamps import now
+from gridline_cli.demo import DemoReport, build_reports
+from gridline_cli.platform import EMBEDDED_BROKER_ENV, Platform, PlatformOptions
 from services.assignment import demo_county
 from services.assignment.directory import Directory
 from services.assignment.placement import place
@@ -638,16 +638,13 @@ async def _prepare_database(service: str, settings: Settings) -> None:
     so that no replica seeds it at its start."""
     storage = importlib.import_module(f"services.{service}.storage")
     # As the service opens it (with its migrations once it has them), so that it finds its own.
-    migrations = getattr(storage, "MIGRATIONS", None)
-    async with Database(settings, service, storage.TABLES, migrations) as db:
+    async with Database(settings, service, storage.TABLES, storage.MIGRATIONS) as db:
         if service != "assignment":
             return
         county = demo_county.generate()
         directory = Directory(county.nodes, county.people, county.groups, county.micro_grids)
         async with db.session() as session:
-            await storage.replace_directory(
-                session, directory, Sealer(settings.pii_key.get_secret_value())
-            )
+            await storage.replace_directory(session, directory)
 
 
 def replica_env(service: str, base: dict[str, str]) -> tuple[dict[str, str], str]:

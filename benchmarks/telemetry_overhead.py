@@ -1,6 +1,6 @@
 """What tracing costs: the platform's throughput with tracing off and on, in one run.
 
-Each round starts the whole platform (`gridline.cli.platform`, embedded broker and Valkey,
+Each round starts the whole platform (`gridline_cli.platform`, embedded broker and Valkey,
 SQLite, notify delivering to a loopback webhook) twice: tracing off, then on (by default every
 trace recorded, `--sample-ratio 1.0`, exported over OTLP/gRPC to a loopback collector process
 that only counts them). In each:
@@ -51,14 +51,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridline.cli.demo import build_reports
-from gridline.cli.platform import Platform, PlatformOptions
 from gridline.metrics import (
     CONSUMER_HANDLE_SECONDS,
     CONSUMER_RECORDS,
     HTTP_REQUEST_SECONDS,
     HTTP_REQUESTS,
 )
+from gridline_cli.demo import build_reports
+from gridline_cli.platform import Platform, PlatformOptions
 from tests.otlp_sink import OtlpSink
 
 _CONSUMERS = {

@@ -16,7 +16,14 @@ class RedisHandle:
     def __init__(self, settings: Settings) -> None:
         self._url = settings.redis_url
         self._embedded: EmbeddedValkey | None = None
-        self.client: aioredis.Redis | None = None
+        self._client: aioredis.Redis | None = None
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The connected client; there is none before `start`."""
+        if self._client is None:
+            raise RuntimeError("Redis is not started")
+        return self._client
 
     async def __aenter__(self) -> RedisHandle:
         await self.start()
@@ -32,20 +39,20 @@ class RedisHandle:
             self._embedded = EmbeddedValkey()
             await asyncio.to_thread(self._embedded.start)
             url = self._embedded.url
-        self.client = aioredis.from_url(url, decode_responses=True)
-        await self.client.ping()
-        return self.client
+        self._client = aioredis.from_url(url, decode_responses=True)
+        await self._client.ping()
+        return self._client
 
     async def ping(self) -> bool:
         """Whether Redis answers."""
         try:
-            return self.client is not None and bool(await self.client.ping())
+            return self._client is not None and bool(await self._client.ping())
         except Exception:
             return False
 
     async def stop(self) -> None:
         """Close the client and stop the embedded server."""
-        if self.client is not None:
-            await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)

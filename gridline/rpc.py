@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -57,6 +57,14 @@ class RpcServer:
         """Report not serving, then stop after letting calls in flight finish."""
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+
+
+async def abort(
+    context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
+) -> NoReturn:
+    """End the call with a status: grpc's own `abort` raises, which its missing types don't say."""
+    await context.abort(code, details)
+    raise AssertionError("unreachable: grpc's abort raises")
 
 
 def channel(target: str) -> grpc.aio.Channel:

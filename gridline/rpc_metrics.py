@@ -12,7 +12,10 @@ import grpc
 
 from gridline.metrics import RPC_REQUEST_SECONDS, RPC_REQUESTS
 
-_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+# Each status code's name, by the code and by its number (a servicer may set either).
+_NAMES: dict[object, str] = {
+    key: code.name for code in grpc.StatusCode for key in (code, code.value[0])
+}
 
 
 def split_method(full_method: str) -> tuple[str, str]:
@@ -23,15 +26,13 @@ def split_method(full_method: str) -> tuple[str, str]:
 
 def status_name(context: grpc.aio.ServicerContext[Any, Any], error: BaseException | None) -> str:
     """The status code name a call ended with, as the client sees it."""
-    code = context.code()
-    if isinstance(code, int):
-        code = _BY_NUMBER.get(code)
-    if isinstance(code, grpc.StatusCode):
-        return code.name
+    name = _NAMES.get(context.code())
+    if name is not None:
+        return name
     if isinstance(error, asyncio.CancelledError):
-        return grpc.StatusCode.CANCELLED.name
+        return _NAMES[grpc.StatusCode.CANCELLED]
     # An exception escaping the servicer without a code set reaches the client as UNKNOWN.
-    return "OK" if error is None else grpc.StatusCode.UNKNOWN.name
+    return "OK" if error is None else _NAMES[grpc.StatusCode.UNKNOWN]
 
 
 class _Measured:
@@ -88,7 +89,7 @@ class _Measured:
         return self.unary(behavior)
 
 
-class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
+class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """Counts calls by service, method and status code and times them, on every method."""
 
     async def intercept_service(

@@ -198,6 +198,12 @@ class Settings(BaseSettings):
         description="Assignment's risk policy (YAML: measures, plans, rules), checked at start; "
         "empty: the bundled services/assignment/policy.yaml.",
     )
+    assignment_follow_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How often each assignment replica looks for directory, duty and risk-area "
+        "changes made through another replica or `gridline directory import`.",
+    )
     ack_deadline_seconds: float = Field(
         1800.0, gt=0, description="Time to acknowledge a task before it goes one level up."
     )

@@ -16,7 +16,9 @@ def to_timestamp(moment: datetime) -> Timestamp:
 
 def from_timestamp(stamp: Timestamp) -> datetime:
     """An aware UTC datetime of a protobuf Timestamp."""
-    return stamp.ToDatetime(tzinfo=UTC)
+    # Named for the checker: protobuf's runtime is untyped without its stub package.
+    moment: datetime = stamp.ToDatetime(tzinfo=UTC)
+    return moment
 
 
 def now() -> datetime:

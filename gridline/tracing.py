@@ -64,6 +64,7 @@ class Tracing:
         """
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from starlette.middleware.errors import ServerErrorMiddleware
 
         FastAPIInstrumentor.instrument_app(
             app,
@@ -74,15 +75,16 @@ class Tracing:
         instrumented = app.build_middleware_stack
         ratio = self._sample_ratio
 
-        def build_middleware_stack() -> ASGIApp:
+        def build() -> ASGIApp:
             # The instrumented stack is ServerErrorMiddleware(OpenTelemetryMiddleware(rest)).
             outer = instrumented()
-            traced = getattr(outer, "app", None)
-            if isinstance(traced, OpenTelemetryMiddleware):
-                outer.app = EdgeSampling(traced, traced.app, ratio)  # type: ignore[attr-defined]
+            if isinstance(outer, ServerErrorMiddleware) and isinstance(
+                outer.app, OpenTelemetryMiddleware
+            ):
+                outer.app = EdgeSampling(outer.app, outer.app.app, ratio)
             return outer
 
-        app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
+        app.build_middleware_stack = build  # type: ignore[method-assign]  # on this app alone
 
     def shutdown(self) -> None:
         """Export what is still buffered and stop."""

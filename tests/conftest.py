@@ -114,3 +114,12 @@ def webhook() -> Iterator[WebhookServer]:
     yield server_state
     httpd.shutdown()
     httpd.server_close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what the quick loop leaves out: whole-platform tests and tests on the real broker."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.e2e)
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)

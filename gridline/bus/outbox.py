@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, insert, select, update
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.envelope import Envelope
 from gridline.bus.producer import EventProducer, RawRecord
-from gridline.db import STAGED, Database, after_commit, utc_timestamp
+from gridline.db import STAGED, Database, after_commit, table_of, utc_timestamp
 from gridline.logging import get_logger
 from gridline.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
 from gridline.settings import Settings
@@ -56,10 +56,10 @@ class OutboxRecord(SQLModel, table=True):
     value: bytes
     # The Kafka headers as a JSON object of strings (schema, event id, trace context, ...).
     headers: str
-    created_at: datetime = Field(sa_type=utc_timestamp(), index=True)  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=utc_timestamp(), index=True)
     published_at: datetime | None = Field(
         default=None,
-        sa_type=utc_timestamp(),  # type: ignore[call-overload]
+        sa_type=utc_timestamp(),
         index=True,
     )
 
@@ -70,11 +70,11 @@ class ReplayedEpoch(SQLModel, table=True):
     __tablename__ = "outbox_replayed_epoch"
 
     epoch: str = Field(primary_key=True, max_length=100)
-    replayed_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    replayed_at: datetime = Field(sa_type=utc_timestamp())
 
 
-OUTBOX: Table = OutboxRecord.__table__  # type: ignore[attr-defined]
-REPLAYED_EPOCH: Table = ReplayedEpoch.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = table_of(OutboxRecord)
+REPLAYED_EPOCH: Table = table_of(ReplayedEpoch)
 # Every service that produces adds these to its own tables.
 OUTBOX_TABLES: list[Table] = [OUTBOX, REPLAYED_EPOCH]
 
@@ -274,13 +274,9 @@ class Outbox:
         """Queue rows a crash or an outage left unpublished; returns how many were found."""
         cutoff = now() - _SWEEP_AGE
         async with self._db.session() as session:
-            result = await session.exec(
-                select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.value, OUTBOX.c.headers)
-                .where(OUTBOX.c.published_at.is_(None), OUTBOX.c.created_at < cutoff)
-                .order_by(OUTBOX.c.id)
-                .limit(_CHUNK)
+            rows = await _first_rows(
+                session, OUTBOX.c.published_at.is_(None), OUTBOX.c.created_at < cutoff
             )
-            rows = [_Row(*found) for found in result.all()]
         self._enqueue([row for row in rows if row.id not in self._pending])
         return len(rows)
 
@@ -293,7 +289,7 @@ class Outbox:
                     OUTBOX.c.published_at.is_not(None), OUTBOX.c.created_at < cutoff
                 )
             )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(result.rowcount or 0)
 
     async def _replay(self) -> None:
         """Re-publish what was produced within the window, once per new broker epoch."""
@@ -306,15 +302,9 @@ class Outbox:
         last_id, total = 0, 0
         while True:
             async with self._db.session() as session:
-                result = await session.exec(
-                    select(
-                        OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.value, OUTBOX.c.headers
-                    )
-                    .where(OUTBOX.c.id > last_id, OUTBOX.c.created_at >= since)
-                    .order_by(OUTBOX.c.id)
-                    .limit(_CHUNK)
+                rows = await _first_rows(
+                    session, OUTBOX.c.id > last_id, OUTBOX.c.created_at >= since
                 )
-                rows = [_Row(*found) for found in result.all()]
             if not rows:
                 break
             self._enqueue(rows)
@@ -324,6 +314,18 @@ class Outbox:
             session.add(ReplayedEpoch(epoch=self._epoch, replayed_at=now()))
         log.info("outbox replayed to a new broker", epoch=self._epoch, records=total)
         self.replayed.set()
+
+
+async def _first_rows(session: AsyncSession, *where: ColumnElement[bool]) -> list[_Row]:
+    """The first chunk of outbox rows, in order, that match every condition."""
+    # On the session's connection: SQLModel's `exec` types selects of at most four columns.
+    result = await (await session.connection()).execute(
+        select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.value, OUTBOX.c.headers)
+        .where(*where)
+        .order_by(OUTBOX.c.id)
+        .limit(_CHUNK)
+    )
+    return [_Row(*found) for found in result.all()]
 
 
 class _Sweeper(PeriodicWorker):

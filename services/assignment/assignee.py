@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.assignment.directory import Directory, Link, NodeKind, Person, Role
+from services.assignment.directory import Directory, Link, Person, Role
+from services.assignment.grid import NodeKind
 
 
 @dataclass(frozen=True, slots=True)

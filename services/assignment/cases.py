@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from gridline.contracts.enums import chain_level, risk_level
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.timestamps import to_timestamp
@@ -64,7 +65,7 @@ def holder(directory: Directory, case: Case) -> common_pb2.Responsible:
     if person is not None and group is not None and person.group_id == group.id:
         return responsible(Link(role=person.role, person=person, group=group))
     return common_pb2.Responsible(
-        level=case.holder_level,  # type: ignore[arg-type]
+        level=chain_level(case.holder_level),
         group_id=case.holder_group_id,
         group_name=group.name if group else "",
     )
@@ -161,7 +162,7 @@ def risk_raised(
         accepted_at=report.accepted_at,
         occurred_at=to_timestamp(now),
         actor="assignment",
-        decided_risk=RISK_LEVELS[decision.risk],  # type: ignore[arg-type]
+        decided_risk=risk_level(RISK_LEVELS[decision.risk]),
         measure_id=decision.measure_id,
         measure_name=decision.measure.name,
         policy_version=decision.policy_version,

@@ -27,9 +27,9 @@ from services.assignment.cases import (
     risk_raised,
     risk_raised_event_id,
 )
-from services.assignment.directory import Directory
+from services.assignment.following import Current
 from services.assignment.placement import place
-from services.assignment.risk import RISK_LEVELS, SOURCES, Policy, RiskAreas, decide
+from services.assignment.risk import RISK_LEVELS, SOURCES, Policy, decide
 
 GROUP = "assignment.reports"
 
@@ -54,13 +54,7 @@ def _stage_notices(session: AsyncSession, notices: Sequence[events_pb2.Notificat
         stage(session, topics.NOTIFICATIONS, envelope)
 
 
-def report_handler(
-    directory: Directory,
-    links: PageLinks,
-    load: CadreLoad,
-    policy: Policy,
-    areas: RiskAreas,
-) -> Handler:
+def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: Policy) -> Handler:
     """Place each report, decide its measure, stage task and notices, record the placement.
 
     A report of a person whose case is open joins that case instead: no task, one notice to
@@ -68,13 +62,15 @@ def report_handler(
     RISK_RAISED task event for escalation to re-plan the task. The measure is decided from the
     risk areas as they stand when the report is placed, so a change of the areas applies to the
     next report and never rewrites a task already created. A record's task event is staged
-    before its notices; the load grows by its task once the transaction commits.
+    before its notices; the load grows by its task once the transaction commits. Each record
+    is decided by the directory and areas `current` holds when its handling starts.
     """
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
         report = envelope.message
         if not isinstance(report, events_pb2.ReportAccepted):
             raise TypeError(f"{topics.REPORTS} carries ReportAccepted, not {envelope.schema}")
+        directory, areas = current.directory, current.areas
         moment = now()
         decision = decide(
             policy,

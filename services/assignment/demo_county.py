@@ -13,7 +13,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from services.assignment.directory import Group, MicroGrid, Node, NodeKind, Person, Role
+from services.assignment.directory import Group, MicroGrid, Person, Role
+from services.assignment.grid import Node, NodeKind
 
 COUNTY_NAME = "皋兰县"
 TOWNSHIP_NAME = "石洞镇"

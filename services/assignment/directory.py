@@ -50,15 +50,11 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """A chat group and its robot: the webhook that posts to it and the secret that signs posts.
-
-    The secret is clear only in memory; storage keeps it sealed.
-    """
+    """A chat group the chain reaches. How it is reached (its robot, SMS) is configured in
+    notify's groups file alone, keyed by this id."""
 
     id: str
     name: str
-    robot_webhook: str = ""
-    robot_secret: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,16 @@
 """The directory as a file people edit (CSV, YAML or JSON), checked row by row before use.
 
 One format for import, export and the demo county. CSV has one row per record with a `record`
-column (group, person, micro_grid, node); YAML and JSON hold a list per record kind. Robot secrets
-are written sealed (`sealed:` and urlsafe base64) and read sealed or clear.
+column (group, person, micro_grid, node); YAML and JSON hold a list per record kind.
+
+A group is an id and a name: its robot and secrets live in notify's groups file alone
+(`GRIDLINE_NOTIFY_GROUPS_FILE`, docs/notify.md). A robot value in a group record is refused,
+so that no one believes a robot configured here reaches the group; the empty robot columns of
+files exported before that are accepted.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -19,12 +22,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gridline.personal import Sealer
 from services.assignment.directory import Directory, Group, MicroGrid, Person, Role
 from services.assignment.grid import Node, NodeKind
 
-SEALED_PREFIX = "sealed:"
-SECRET_CONTEXT = "assignment.directory_file.robot_secret"
 ALIAS_SEPARATOR = "|"
 # The kind a node's parent must have.
 PARENT_KIND = {
@@ -36,6 +36,12 @@ PARENT_KIND = {
     NodeKind.HOUSEHOLD: NodeKind.UNIT,
 }
 _ID = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+# Group fields of files before notify's groups file became the one place robots are configured.
+ROBOT_FIELDS = ("robot_webhook", "robot_secret")
+ROBOT_MOVED = (
+    "群机器人及其密钥不再登记在目录文件中，请写入通知服务的群组文件"
+    "（GRIDLINE_NOTIFY_GROUPS_FILE，见 docs/notify.md），并删去此项"
+)
 
 
 class _Row(BaseModel):
@@ -43,12 +49,10 @@ class _Row(BaseModel):
 
 
 class GroupRow(_Row):
-    """A chat group and its robot."""
+    """A chat group."""
 
     id: str = _ID
     name: str = Field(min_length=1, max_length=100)
-    robot_webhook: str = Field(default="", max_length=500, pattern=r"^(https?://\S+)?$")
-    robot_secret: str = Field(default="", max_length=500)
 
 
 class PersonRow(_Row):
@@ -153,7 +157,7 @@ def _records(path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
             yield f"{section}[{i}]", kind, item if isinstance(item, dict) else {"": item}
 
 
-def read(path: Path, sealer: Sealer) -> Directory:
+def read(path: Path) -> Directory:
     """The directory in a file, or DirectoryFileError naming each bad row and field."""
     errors: list[RowError] = []
     rows: dict[str, list[tuple[str, Any]]] = {kind: [] for kind in ROWS}
@@ -162,13 +166,16 @@ def read(path: Path, sealer: Sealer) -> Directory:
         if model is None:
             errors.append(RowError(where, "record", f"unknown record {kind!r}; use {list(ROWS)}"))
             continue
+        if kind == "group":
+            errors.extend(RowError(where, f, ROBOT_MOVED) for f in ROBOT_FIELDS if fields.get(f))
+            fields = {k: v for k, v in fields.items() if k not in ROBOT_FIELDS}
         try:
             rows[kind].append((where, model.model_validate(fields)))
         except ValidationError as error:
             for problem in error.errors():
                 field = ".".join(str(p) for p in problem["loc"]) or "record"
                 errors.append(RowError(where, field, problem["msg"]))
-    groups = [(w, _group(w, r, sealer, errors)) for w, r in rows["group"]]
+    groups = [(w, Group(**r.model_dump())) for w, r in rows["group"]]
     people = [(w, Person(**r.model_dump())) for w, r in rows["person"]]
     micro_grids = [(w, MicroGrid(**r.model_dump())) for w, r in rows["micro_grid"]]
     nodes = [(w, Node(**(r.model_dump() | {"aliases": tuple(r.aliases)}))) for w, r in rows["node"]]
@@ -181,19 +188,6 @@ def read(path: Path, sealer: Sealer) -> Directory:
         [g for _, g in groups],
         [m for _, m in micro_grids],
     )
-
-
-def _group(where: str, row: GroupRow, sealer: Sealer, errors: list[RowError]) -> Group:
-    secret = row.robot_secret
-    if secret.startswith(SEALED_PREFIX):
-        try:
-            secret = sealer.unseal(
-                base64.urlsafe_b64decode(secret.removeprefix(SEALED_PREFIX)), SECRET_CONTEXT
-            )
-        except Exception:
-            errors.append(RowError(where, "robot_secret", "sealed with another key or damaged"))
-            secret = ""
-    return Group(row.id, row.name, row.robot_webhook, secret)
 
 
 def _duplicates(items: Iterable[tuple[str, Any]]) -> Iterator[RowError]:
@@ -259,13 +253,7 @@ def _cross_check(
         yield RowError("file", "kind", f"exactly one county is needed, found {counties}")
 
 
-def _sealed(secret: str, sealer: Sealer) -> str:
-    if not secret:
-        return ""
-    return SEALED_PREFIX + base64.urlsafe_b64encode(sealer.seal(secret, SECRET_CONTEXT)).decode()
-
-
-def _plain(directory: Directory, sealer: Sealer) -> dict[str, list[dict[str, Any]]]:
+def _plain(directory: Directory) -> dict[str, list[dict[str, Any]]]:
     """Each record as the plain fields the file holds, in section order."""
 
     def person(p: Person) -> dict[str, Any]:
@@ -275,19 +263,16 @@ def _plain(directory: Directory, sealer: Sealer) -> dict[str, list[dict[str, Any
         return asdict(n) | {"kind": n.kind.value, "aliases": list(n.aliases)}
 
     return {
-        "groups": [
-            asdict(g) | {"robot_secret": _sealed(g.robot_secret, sealer)}
-            for g in directory.groups.values()
-        ],
+        "groups": [asdict(g) for g in directory.groups.values()],
         "people": [person(p) for p in directory.people.values()],
         "micro_grids": [asdict(m) for m in directory.micro_grids.values()],
         "nodes": [node(n) for n in directory.nodes.values()],
     }
 
 
-def write(directory: Directory, path: Path, sealer: Sealer) -> None:
+def write(directory: Directory, path: Path) -> None:
     """Write the directory in the format its suffix names (what `read` takes back)."""
-    sections = _plain(directory, sealer)
+    sections = _plain(directory)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         buffer = io.StringIO()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gridline.contracts.enums import risk_level
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.links import PageLinks
 from gridline.timestamps import to_timestamp
 from services.assignment.assignee import CadreLoad, choose
-from services.assignment.directory import Directory, Link, NodeKind, Person, Role
+from services.assignment.directory import Directory, Link, Person, Role
+from services.assignment.grid import NodeKind
 from services.assignment.risk import RISK_LEVELS, Decision
 
 CHAIN_LEVELS = {
@@ -22,7 +24,7 @@ CHAIN_LEVELS = {
     # Told beside the cadre, at the cadre's rung; never a level work escalates to.
     Role.MICRO_GRID_LEADER: common_pb2.CHAIN_LEVEL_CADRE,
 }
-RISK_NAMES = {
+RISK_NAMES: dict[int, str] = {
     common_pb2.RISK_LEVEL_LOW: "低",
     common_pb2.RISK_LEVEL_MEDIUM: "中",
     common_pb2.RISK_LEVEL_HIGH: "高",
@@ -129,7 +131,7 @@ def place(
         placed_node_id=node.id,
         placement_confidence=resolution.confidence,
         candidate_node_ids=resolution.candidates,
-        decided_risk=RISK_LEVELS[decision.risk],  # type: ignore[arg-type]
+        decided_risk=risk_level(RISK_LEVELS[decision.risk]),
         measure_id=decision.measure_id,
         measure_name=decision.measure.name,
         follow_up=_follow_up(decision, report, now),

@@ -16,7 +16,17 @@ RiskName = Literal["low", "medium", "high"]
 SourceName = Literal[
     "health_code_feed", "self_report", "cadre_visit", "checkpoint_scan", "neighbour"
 ]
-RISK_LEVELS: dict[str, int] = {
+
+
+def risk_name(stored: str) -> RiskName:
+    """A risk level as stored, checked to be one of the names."""
+    for name in ("low", "medium", "high"):
+        if stored == name:
+            return name
+    raise ValueError(f"unknown risk level {stored!r}")
+
+
+RISK_LEVELS: dict[RiskName, int] = {
     "low": common_pb2.RISK_LEVEL_LOW,
     "medium": common_pb2.RISK_LEVEL_MEDIUM,
     "high": common_pb2.RISK_LEVEL_HIGH,
@@ -56,10 +66,6 @@ class RiskAreas:
 
     def __init__(self, history: list[RiskArea] | None = None) -> None:
         self.history = sorted(history or [], key=lambda a: a.changed_at)
-
-    def record(self, area: RiskArea) -> None:
-        """Add a change (already stored)."""
-        self.history.append(area)
 
     def level_of(self, region_code: str, at: datetime) -> RiskName | None:
         """The region's level at that moment, if any change covers it."""
@@ -182,7 +188,7 @@ def decide(
 ) -> Decision:
     """The measure and plan for an arrival: the risk areas' level for the origin if listed,
     else the level the report came with (unknown counts as low)."""
-    reported = next((n for n, v in RISK_LEVELS.items() if v == reported_risk), "low")
+    reported: RiskName = next((n for n, v in RISK_LEVELS.items() if v == reported_risk), "low")
     risk = areas.level_of(region_code, at) or reported
     source_name = SOURCES.get(source)
     rule = next(r for r in policy.rules if r.risk == risk and r.source in (None, source_name))

@@ -1,4 +1,8 @@
-"""Assignment's HTTP API: cadre duty state (leave and backup) and risk areas with history."""
+"""Assignment's HTTP API: cadre duty state (leave and backup) and risk areas with history.
+
+A change is stored with its count in `directory_version`; this replica follows it before it
+answers, every other replica within `GRIDLINE_ASSIGNMENT_FOLLOW_SECONDS`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from gridline.db import Database
 from services.assignment import storage
-from services.assignment.directory import Directory
-from services.assignment.risk import RiskArea, RiskAreas, RiskName
+from services.assignment.following import Follower
+from services.assignment.risk import RiskArea, RiskName
 
 router = APIRouter(prefix="/v1", tags=["directory"])
 
@@ -26,9 +30,11 @@ class Duty(BaseModel):
 
 @router.put("/cadres/{person_id}/duty", operation_id="set_duty", response_model=Duty)
 async def set_duty(person_id: str, duty: Duty, request: Request) -> Duty:
-    """Put a cadre on leave with a backup, or back on duty; applies to the next report."""
-    directory: Directory = request.app.state.directory
+    """Put a cadre on leave with a backup, or back on duty; applies to the next report on
+    every replica."""
+    follower: Follower = request.app.state.follower
     db: Database = request.app.state.db
+    directory = follower.current.directory
     if person_id not in directory.people:
         raise HTTPException(404, f"no person {person_id!r}")
     try:
@@ -37,7 +43,7 @@ async def set_duty(person_id: str, duty: Duty, request: Request) -> Duty:
         raise HTTPException(422, str(error)) from error
     async with db.session() as session:
         await storage.save_duty(session, person)
-    directory.put_person(person)
+    await follower.refresh()
     return Duty(on_leave=person.on_leave, backup_id=person.backup_id)
 
 
@@ -82,8 +88,9 @@ def _out(area: RiskArea) -> RiskAreaOut:
     "/risk-areas", operation_id="change_risk_area", response_model=RiskAreaOut, status_code=201
 )
 async def change_risk_area(change: RiskAreaIn, request: Request) -> RiskAreaOut:
-    """Record a region's new risk level; it decides the measure of reports placed from now on."""
-    areas: RiskAreas = request.app.state.risk_areas
+    """Record a region's new risk level; it decides the measure of reports placed from now on,
+    on every replica."""
+    follower: Follower = request.app.state.follower
     db: Database = request.app.state.db
     moment = datetime.now(UTC)
     area = RiskArea(
@@ -94,16 +101,16 @@ async def change_risk_area(change: RiskAreaIn, request: Request) -> RiskAreaOut:
         changed_at=moment,
     )
     async with db.session() as session:
-        storage.add_risk_area(session, area)
-    areas.record(area)
+        await storage.add_risk_area(session, area)
+    await follower.refresh()
     return _out(area)
 
 
 @router.get("/risk-areas", operation_id="list_risk_areas", response_model=list[RiskAreaOut])
 async def list_risk_areas(request: Request) -> list[RiskAreaOut]:
     """The risk areas in force now (the latest change of each region)."""
-    areas: RiskAreas = request.app.state.risk_areas
-    return [_out(a) for a in areas.current(datetime.now(UTC))]
+    follower: Follower = request.app.state.follower
+    return [_out(a) for a in follower.current.areas.current(datetime.now(UTC))]
 
 
 @router.get(
@@ -111,5 +118,5 @@ async def list_risk_areas(request: Request) -> list[RiskAreaOut]:
 )
 async def risk_area_history(request: Request) -> list[RiskAreaOut]:
     """Every change ever recorded, oldest first."""
-    areas: RiskAreas = request.app.state.risk_areas
-    return [_out(a) for a in areas.history]
+    follower: Follower = request.app.state.follower
+    return [_out(a) for a in follower.current.areas.history]

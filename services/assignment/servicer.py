@@ -6,10 +6,13 @@ import grpc
 
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
 from gridline.db import Database
+from gridline.rpc import abort
 from gridline.timestamps import to_timestamp
 from services.assignment import storage
 from services.assignment.assignee import CadreLoad
-from services.assignment.directory import Directory, Node, NodeKind
+from services.assignment.directory import Directory
+from services.assignment.following import Current
+from services.assignment.grid import Node, NodeKind
 from services.assignment.placement import responsible
 
 
@@ -38,19 +41,36 @@ def _candidate(node: Node) -> directory_pb2.Candidate:
     )
 
 
-class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
-    """Answers from the directory loaded in memory."""
+class _Counted:
+    """What the servicer derives from one directory's nodes, which change only with the
+    directory: counted once per directory."""
 
-    def __init__(self, directory: Directory, db: Database, load: CadreLoad) -> None:
-        self._directory = directory
-        self._db = db
-        self._load = load
-        self._cadre_grids = directory.cadre_grids()
-        # The directory's nodes do not change while the service runs: counted once.
-        self._grid_households = [
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self.cadre_grids = directory.cadre_grids()
+        self.grid_households = [
             directory_pb2.GridHouseholdCount(grid_id=grid_id, households=count)
             for grid_id, count in sorted(directory.grid_households().items())
         ]
+
+
+class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
+    """Answers from the directory this replica holds now (`current`)."""
+
+    def __init__(self, current: Current, db: Database, load: CadreLoad) -> None:
+        self._current = current
+        self._db = db
+        self._load = load
+        self._counted = _Counted(current.directory)
+
+    @property
+    def _directory(self) -> Directory:
+        return self._current.directory
+
+    def _counts(self) -> _Counted:
+        if self._counted.directory is not self._current.directory:
+            self._counted = _Counted(self._current.directory)
+        return self._counted
 
     async def ResolveAddress(
         self, request: directory_pb2.ResolveAddressRequest, context: grpc.aio.ServicerContext
@@ -88,8 +108,8 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         async with self._db.session() as session:
             placement = await storage.get_placement(session, request.report_id)
         if placement is None:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND, f"report {request.report_id!r} not placed"
+            await abort(
+                context, grpc.StatusCode.NOT_FOUND, f"report {request.report_id!r} not placed"
             )
         return directory_pb2.Placement(
             report_id=placement.report_id,
@@ -110,25 +130,28 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         """One household and its place in the grid."""
         node = self._directory.nodes.get(request.household_id)
         if node is None or node.kind is not NodeKind.HOUSEHOLD:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no household {request.household_id!r}")
+            await abort(
+                context, grpc.StatusCode.NOT_FOUND, f"no household {request.household_id!r}"
+            )
         return _household(self._directory, node)
 
     async def ListCadreLoad(
         self, request: directory_pb2.ListCadreLoadRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.CadreLoadList:
         """The cadres of a grid (or all), least loaded first."""
+        cadre_grids = self._counts().cadre_grids
         if request.grid_id:
             grid = self._directory.nodes.get(request.grid_id)
             if grid is None or grid.kind is not NodeKind.GRID:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no grid {request.grid_id!r}")
             cadre_ids = [c.id for c in self._directory.grid_cadres(request.grid_id)]
         else:
-            cadre_ids = list(self._cadre_grids)
+            cadre_ids = list(cadre_grids)
         cadres = [
             directory_pb2.CadreLoad(
                 person_id=person.id,
                 name=person.name,
-                grid_ids=self._cadre_grids.get(person.id, []),
+                grid_ids=cadre_grids.get(person.id, []),
                 open_tasks=self._load.of(person.id),
                 on_leave=person.on_leave,
                 backup_id=person.backup_id or "",
@@ -144,4 +167,4 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         context: grpc.aio.ServicerContext,
     ) -> directory_pb2.GridHouseholdCounts:
         """Every grid with its number of households, by grid id."""
-        return directory_pb2.GridHouseholdCounts(grids=self._grid_households)
+        return directory_pb2.GridHouseholdCounts(grids=self._counts().grid_households)

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from sqlalchemy import LargeBinary, Table, bindparam, event, func, insert, update
+from sqlalchemy import Row, Table, bindparam, event, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Session
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.bus.outbox import OUTBOX_TABLES
-from gridline.db import utc_timestamp
-from gridline.personal import Sealer
+from gridline.db import table_of, utc_timestamp
 from gridline.timestamps import now
 from services.assignment.cases import Case
-from services.assignment.directory import (
-    Directory,
-    Group,
-    MicroGrid,
-    Node,
-    NodeKind,
-    Person,
-    Role,
-)
-from services.assignment.risk import RiskArea
+from services.assignment.directory import Directory, Group, MicroGrid, Person, Role
+from services.assignment.grid import Node, NodeKind
+from services.assignment.risk import RiskArea, risk_name
 
-# Binds a sealed robot secret to its field, so it cannot be passed off as another sealed value.
-ROBOT_SECRET_CONTEXT = "assignment.group.robot_secret"
 _ALIAS_SEPARATOR = "|"
 
 
@@ -64,14 +58,12 @@ class DirectoryPerson(SQLModel, table=True):
 
 
 class DirectoryGroup(SQLModel, table=True):
-    """A chat group and its robot; the robot's secret only sealed."""
+    """A chat group (its robot is configured in notify's groups file, not here)."""
 
     __tablename__ = "directory_group"
 
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=100)
-    robot_webhook: str = Field(default="", max_length=500)
-    robot_secret_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
 
 
 class DirectoryMicroGrid(SQLModel, table=True):
@@ -82,6 +74,18 @@ class DirectoryMicroGrid(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=100)
     leader_id: str = Field(max_length=64)
+
+
+class DirectoryVersion(SQLModel, table=True):
+    """How many times each part that replicas hold in memory has changed: one row (its
+    migration writes it), each count raised in the transaction of the change it counts."""
+
+    __tablename__ = "directory_version"
+
+    id: int = Field(default=1, primary_key=True)
+    directory: int = 0  # imports: the whole directory
+    duty: int = 0  # cadres' leave and backups
+    risk_areas: int = 0
 
 
 class Placement(SQLModel, table=True):
@@ -110,9 +114,9 @@ class Placement(SQLModel, table=True):
     policy_version: str = Field(default="", max_length=64)
     placed_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
-        sa_type=utc_timestamp(),  # type: ignore[call-overload]
+        sa_type=utc_timestamp(),
     )
-    completed_at: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
+    completed_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
 
 
 class RiskAreaChange(SQLModel, table=True):
@@ -123,30 +127,54 @@ class RiskAreaChange(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     region_code: str = Field(max_length=12, index=True)
     level: str = Field(max_length=8)
-    valid_from: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
-    valid_to: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
-    changed_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    valid_from: datetime = Field(sa_type=utc_timestamp())
+    valid_to: datetime | None = Field(default=None, sa_type=utc_timestamp())
+    changed_at: datetime = Field(sa_type=utc_timestamp())
 
 
-PLACEMENT: Table = Placement.__table__  # type: ignore[attr-defined]
+PLACEMENT: Table = table_of(Placement)
+_NODE: Table = table_of(DirectoryNode)
+_PERSON: Table = table_of(DirectoryPerson)
+_GROUP: Table = table_of(DirectoryGroup)
+_MICRO_GRID: Table = table_of(DirectoryMicroGrid)
+_VERSION: Table = table_of(DirectoryVersion)
+_RISK_AREA_CHANGE: Table = table_of(RiskAreaChange)
 # This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 TABLES: list[Table] = [
     PROCESSED_EVENT_TABLE,
     *OUTBOX_TABLES,
-    *(
-        m.__table__  # type: ignore[attr-defined]
-        for m in (
-            DirectoryNode,
-            DirectoryPerson,
-            DirectoryGroup,
-            DirectoryMicroGrid,
-            Placement,
-            RiskAreaChange,
-        )
-    ),
+    _NODE,
+    _PERSON,
+    _GROUP,
+    _MICRO_GRID,
+    _VERSION,
+    PLACEMENT,
+    _RISK_AREA_CHANGE,
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """The counts of `DirectoryVersion`: a part whose count moved has changed."""
+
+    directory: int
+    duty: int
+    risk_areas: int
+
+
+async def versions(session: AsyncSession) -> Versions:
+    """How many times the directory, duty and risk areas have changed so far."""
+    row = (
+        await session.exec(select(_VERSION.c.directory, _VERSION.c.duty, _VERSION.c.risk_areas))
+    ).one()
+    return Versions(*row)
+
+
+async def _bump(session: AsyncSession, part: Literal["directory", "duty", "risk_areas"]) -> None:
+    """Count a change of `part`; it commits (or not) with the change itself."""
+    await session.exec(update(_VERSION).values({part: _VERSION.c[part] + 1}))
 
 
 async def directory_size(session: AsyncSession) -> int:
@@ -155,21 +183,12 @@ async def directory_size(session: AsyncSession) -> int:
     return int(result.one())
 
 
-async def replace_directory(session: AsyncSession, directory: Directory, sealer: Sealer) -> None:
-    """Store a whole directory in place of what was there (one transaction)."""
-    for model in (DirectoryNode, DirectoryPerson, DirectoryGroup, DirectoryMicroGrid):
-        await session.exec(model.__table__.delete())  # type: ignore[attr-defined, call-overload]
-    groups = [
-        {
-            "id": g.id,
-            "name": g.name,
-            "robot_webhook": g.robot_webhook,
-            "robot_secret_sealed": (
-                sealer.seal(g.robot_secret, ROBOT_SECRET_CONTEXT) if g.robot_secret else None
-            ),
-        }
-        for g in directory.groups.values()
-    ]
+async def replace_directory(session: AsyncSession, directory: Directory) -> None:
+    """Store a whole directory in place of what was there (one transaction), counted as an
+    import for the replicas to load."""
+    for table in (_NODE, _PERSON, _GROUP, _MICRO_GRID):
+        await session.exec(table.delete())
+    groups = [{"id": g.id, "name": g.name} for g in directory.groups.values()]
     people = [
         {
             "id": p.id,
@@ -200,69 +219,86 @@ async def replace_directory(session: AsyncSession, directory: Directory, sealer:
         }
         for n in directory.nodes.values()
     ]
-    for model, values in (
-        (DirectoryGroup, groups),
-        (DirectoryPerson, people),
-        (DirectoryMicroGrid, micro_grids),
-        (DirectoryNode, nodes),
+    for table, values in (
+        (_GROUP, groups),
+        (_PERSON, people),
+        (_MICRO_GRID, micro_grids),
+        (_NODE, nodes),
     ):
         if values:
             # A core bulk insert: one statement per table, not one ORM object per row.
-            await (await session.connection()).execute(insert(model), values)
+            await (await session.connection()).execute(insert(table), values)
+    await _bump(session, "directory")
 
 
-async def load_directory(session: AsyncSession, sealer: Sealer) -> Directory:
-    """The stored directory as domain objects, robot secrets unsealed."""
-    nodes = [
-        Node(
-            r.id,
-            NodeKind(r.kind),
-            r.name,
-            r.parent_id,
-            r.responsible_id,
-            r.address,
-            tuple(a for a in r.aliases.split(_ALIAS_SEPARATOR) if a),
-            r.micro_grid_id,
-        )
-        for r in (await session.exec(select(DirectoryNode))).all()
+async def load_directory(session: AsyncSession) -> Directory:
+    """The stored directory as domain objects.
+
+    Only the rows are fetched on the event loop; the objects and the directory's indexes (about
+    a second for 20,000 households) are built in a worker thread, so that a replica reloading
+    the directory goes on placing reports meanwhile.
+    """
+    conn = await session.connection()
+    nodes, people, groups, micro_grids = [
+        (await conn.execute(table.select())).all()
+        for table in (_NODE, _PERSON, _GROUP, _MICRO_GRID)
     ]
-    people = [
-        Person(r.id, r.name, Role(r.role), r.phone, r.group_id, r.chat_id, r.on_leave, r.backup_id)
-        for r in (await session.exec(select(DirectoryPerson))).all()
-    ]
-    groups = [
-        Group(
-            r.id,
-            r.name,
-            r.robot_webhook,
-            sealer.unseal(r.robot_secret_sealed, ROBOT_SECRET_CONTEXT)
-            if r.robot_secret_sealed
-            else "",
-        )
-        for r in (await session.exec(select(DirectoryGroup))).all()
-    ]
-    micro_grids = [
-        MicroGrid(r.id, r.name, r.leader_id)
-        for r in (await session.exec(select(DirectoryMicroGrid))).all()
-    ]
-    return Directory(nodes, people, groups, micro_grids)
+    return await asyncio.to_thread(_directory, nodes, people, groups, micro_grids)
+
+
+def _directory(
+    nodes: Sequence[Row[tuple[object, ...]]],
+    people: Sequence[Row[tuple[object, ...]]],
+    groups: Sequence[Row[tuple[object, ...]]],
+    micro_grids: Sequence[Row[tuple[object, ...]]],
+) -> Directory:
+    return Directory(
+        [
+            Node(
+                r.id,
+                NodeKind(r.kind),
+                r.name,
+                r.parent_id,
+                r.responsible_id,
+                r.address,
+                tuple(a for a in r.aliases.split(_ALIAS_SEPARATOR) if a),
+                r.micro_grid_id,
+            )
+            for r in nodes
+        ],
+        [
+            Person(
+                r.id, r.name, Role(r.role), r.phone, r.group_id, r.chat_id, r.on_leave, r.backup_id
+            )
+            for r in people
+        ],
+        [Group(r.id, r.name) for r in groups],
+        [MicroGrid(r.id, r.name, r.leader_id) for r in micro_grids],
+    )
 
 
 async def save_duty(session: AsyncSession, person: Person) -> None:
-    """Store a cadre's duty state (on leave, backup)."""
-    await (await session.connection()).execute(
-        update(DirectoryPerson)
-        .where(DirectoryPerson.id == person.id)  # type: ignore[arg-type]
+    """Store a cadre's duty state (on leave, backup), counted as a duty change."""
+    await session.exec(
+        update(_PERSON)
+        .where(_PERSON.c.id == person.id)
         .values(on_leave=person.on_leave, backup_id=person.backup_id)
     )
+    await _bump(session, "duty")
+
+
+async def load_duty(session: AsyncSession) -> dict[str, tuple[bool, str | None]]:
+    """Every person's duty state: on leave, and their backup."""
+    rows = await session.exec(select(_PERSON.c.id, _PERSON.c.on_leave, _PERSON.c.backup_id))
+    return {person_id: (on_leave, backup_id) for person_id, on_leave, backup_id in rows.all()}
 
 
 async def open_counts(session: AsyncSession) -> dict[str, int]:
     """How many open cases each person holds (a case counts once, however many reports)."""
     await _write_unwritten(session)
     rows = await session.exec(
-        select(Placement.assignee_id, func.count())  # type: ignore[arg-type]
-        .where(Placement.completed_at.is_(None), Placement.merged_into == "")  # type: ignore[union-attr]
+        select(Placement.assignee_id, func.count())
+        .where(col(Placement.completed_at).is_(None), Placement.merged_into == "")
         .group_by(Placement.assignee_id)
     )
     return {assignee: int(count) for assignee, count in rows.all() if assignee}
@@ -373,7 +409,8 @@ def record_placement(
 _JOINED = PLACEMENT.alias("joined")
 # The latest open case of a case id, its risk the highest any of its reports decided.
 _OPEN_CASE = (
-    select(  # type: ignore[call-overload]
+    # SQLAlchemy's own select: SQLModel's is typed for at most four columns.
+    sa_select(
         PLACEMENT.c.report_id,
         PLACEMENT.c.task_id,
         PLACEMENT.c.node_id,
@@ -407,8 +444,10 @@ async def open_case(session: AsyncSession, case_id: str) -> Case | None:
     """
     unwritten = session.info.get(_UNWRITTEN)
     if unwritten is not None and case_id in unwritten.cases:
-        return unwritten.cases[case_id]
-    found = (await session.exec(_OPEN_CASE, params={"case_id": case_id})).first()
+        case: Case = unwritten.cases[case_id]
+        return case
+    connection = await session.connection()
+    found = (await connection.execute(_OPEN_CASE, {"case_id": case_id})).first()
     if found is None:
         return None
     report_id, task_id, node_id, grid_id, triage, risk, *holder = found
@@ -464,14 +503,16 @@ async def complete_placement(
 
 
 def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _utc_at(moment)
+
+
+def _utc_at(moment: datetime) -> datetime:
     # SQLite hands timestamps back without their zone; they were stored in UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def add_risk_area(session: AsyncSession, area: RiskArea) -> None:
-    """Record one risk area change (commits with the session)."""
+async def add_risk_area(session: AsyncSession, area: RiskArea) -> None:
+    """Record one risk area change (commits with the session), counted for the replicas."""
     session.add(
         RiskAreaChange(
             region_code=area.region_code,
@@ -481,18 +522,19 @@ def add_risk_area(session: AsyncSession, area: RiskArea) -> None:
             changed_at=area.changed_at,
         )
     )
+    await _bump(session, "risk_areas")
 
 
 async def risk_area_history(session: AsyncSession) -> list[RiskArea]:
     """Every risk area change, oldest first."""
-    rows = await session.exec(select(RiskAreaChange).order_by(RiskAreaChange.id))  # type: ignore[arg-type]
+    rows = await session.exec(select(RiskAreaChange).order_by(col(RiskAreaChange.id)))
     return [
         RiskArea(
             region_code=r.region_code,
-            level=r.level,  # type: ignore[arg-type]
-            valid_from=_utc(r.valid_from),  # type: ignore[arg-type]
+            level=risk_name(r.level),
+            valid_from=_utc_at(r.valid_from),
             valid_to=_utc(r.valid_to),
-            changed_at=_utc(r.changed_at),  # type: ignore[arg-type]
+            changed_at=_utc_at(r.changed_at),
         )
         for r in rows.all()
     ]
@@ -503,5 +545,5 @@ async def get_placement(session: AsyncSession, report_id: str) -> Placement | No
     await _write_unwritten(session)
     placement = await session.get(Placement, report_id)
     if placement is not None:
-        placement.placed_at = _utc(placement.placed_at)  # type: ignore[assignment]
+        placement.placed_at = _utc_at(placement.placed_at)
     return placement

@@ -21,7 +21,7 @@ from gridline.timestamps import to_timestamp
 from services.escalation import metrics, storage
 from services.escalation.chains import ChainLookup, resolve
 from services.escalation.check_ins import CheckInRefused, CheckInRules
-from services.escalation.domain import TaskState
+from services.escalation.domain import Measure, TaskState
 from services.escalation.zero_reports import SHANGHAI
 
 # Missed check-ins handled per transaction.
@@ -32,7 +32,10 @@ def schedule(
     session: AsyncSession, task: storage.Task, rules: CheckInRules, start: datetime
 ) -> None:
     """Add the measure's check-in timers to the session."""
-    for due in rules.slots(start, task.measure):  # type: ignore[arg-type]
+    # Scheduled as the measure starts, when the task holds its kind.
+    if task.measure is None:
+        raise ValueError(f"task {task.task_id} has started no measure")
+    for due in rules.slots(start, Measure(task.measure)):
         session.add(
             storage.CheckInSlot(
                 slot_id=derived_id("check-in-slot", task.task_id, due.isoformat()),
@@ -124,8 +127,9 @@ def _alert(
     township = by_level.get(common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE)
     centre = rules.health_centre(township.group_id) if township is not None else None
     # Without a configured health centre, the township office itself is told.
-    if centre is not None or township is not None:
-        recipients.append(centre or township)
+    told = centre if centre is not None else township
+    if told is not None:
+        recipients.append(told)
     reason = f"管控期间健康异常：{check_in.abnormal}"
     sent = []
     for recipient in recipients:

@@ -10,7 +10,8 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.timestamps import to_timestamp
 
-LEVEL_NAMES = {
+# Looked up by the plain int that tasks and events carry for a ChainLevel.
+LEVEL_NAMES: dict[int, str] = {
     common_pb2.CHAIN_LEVEL_CADRE: "包户干部",
     common_pb2.CHAIN_LEVEL_LIAISON: "联络员",
     common_pb2.CHAIN_LEVEL_COMMUNITY: "社区",
@@ -75,7 +76,7 @@ AWAITING_ACKNOWLEDGEMENT = frozenset({TaskState.TRIAGE, TaskState.ASSIGNED})
 # no state and is offered by no page, so it is no Action. It is a row of the audit trail.
 RISK_RAISE = "raise_risk"
 
-RISK_NAMES = {
+RISK_NAMES: dict[int, str] = {
     common_pb2.RISK_LEVEL_LOW: "低",
     common_pb2.RISK_LEVEL_MEDIUM: "中",
     common_pb2.RISK_LEVEL_HIGH: "高",
@@ -97,7 +98,8 @@ ACTION_LABELS = {
     Action.REASSIGN: "改派",
 }
 
-STATE_LABELS = {
+# Looked up by a stored task's state, which is the plain string of its TaskState.
+STATE_LABELS: dict[str, str] = {
     TaskState.TRIAGE: "待分拣",
     TaskState.ASSIGNED: "待接收",
     TaskState.ACKNOWLEDGED: "已接收",

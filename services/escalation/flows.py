@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gridline.bus import topics
 from gridline.bus.envelope import Envelope
 from gridline.bus.outbox import stage
+from gridline.contracts.enums import chain_level, risk_level
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
@@ -240,8 +241,10 @@ def _event(task: storage.Task, change: Change, moment: datetime) -> events_pb2.T
         household_id="" if task.triage else task.node_id,
         grid_id=task.grid_id,
         triage=task.triage,
-        assignee=common_pb2.Responsible(level=task.assignee_level, group_id=task.assignee_group_id),  # type: ignore[arg-type]
-        origin_risk=task.origin_risk,  # type: ignore[arg-type]
+        assignee=common_pb2.Responsible(
+            level=chain_level(task.assignee_level), group_id=task.assignee_group_id
+        ),
+        origin_risk=risk_level(task.origin_risk),
         summary=task.summary,
         accepted_at=to_timestamp(task.report_accepted_at),
         occurred_at=to_timestamp(moment),

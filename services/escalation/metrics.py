@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from gridline.contracts.v1 import common_pb2
+from gridline.contracts.enums import chain_level_label
 
 TASKS_OPENED = Counter(
     "gridline_escalation_tasks_opened_total",
@@ -46,13 +46,11 @@ OPEN_TASKS = Gauge(
     ["level", "age"],
 )
 
+# The `level` label of every metric by chain level: cadre, liaison, community, ...
+level_label = chain_level_label
+
 # Upper bounds of the age buckets of OPEN_TASKS, in hours.
 AGE_BUCKETS = ((1, "lt_1h"), (4, "1h_4h"), (24, "4h_24h"), (72, "1d_3d"))
-
-
-def level_label(level: int) -> str:
-    """The `level` label of a ChainLevel number: cadre, liaison, community, ..."""
-    return common_pb2.ChainLevel.Name(level).removeprefix("CHAIN_LEVEL_").lower()
 
 
 def age_bucket(hours: float) -> str:

@@ -14,7 +14,7 @@ from gridline.contracts.v1 import common_pb2
 
 LevelName = Literal["liaison", "community", "township_office", "county_office"]
 
-LEVELS: dict[str, int] = {
+LEVELS: dict[LevelName, int] = {
     "liaison": common_pb2.CHAIN_LEVEL_LIAISON,
     "community": common_pb2.CHAIN_LEVEL_COMMUNITY,
     "township_office": common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
@@ -116,7 +116,7 @@ def every_level_after(ack_deadline: timedelta) -> DeadlinePolicy:
     minutes = ack_deadline.total_seconds() / 60
     plan = RiskPlan(
         steps=[
-            DeadlineStep(after_minutes=minutes * (i + 1), notify=[name])  # type: ignore[list-item]
+            DeadlineStep(after_minutes=minutes * (i + 1), notify=[name])
             for i, name in enumerate(LEVELS)
         ]
     )

@@ -20,7 +20,7 @@ from gridline.contracts.v1 import common_pb2
 from services.escalation import storage
 from services.escalation.policy import DeadlinePolicy, Step
 
-_RANKS = {
+_RANKS: dict[int, int] = {
     common_pb2.RISK_LEVEL_LOW: 1,
     common_pb2.RISK_LEVEL_MEDIUM: 2,
     common_pb2.RISK_LEVEL_HIGH: 3,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 
+from gridline.contracts.enums import chain_level
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
 from gridline.timestamps import now
@@ -142,7 +143,7 @@ async def start_measure(task_id: str, body: MeasureIn, request: Request) -> Task
 @router.post("/tasks/{task_id}:reassign", operation_id="reassign_task", responses=_ACTION_RESPONSES)
 async def reassign(task_id: str, body: ReassignIn, request: Request) -> TaskOut:
     """Give the task to another holder (or place a triage task); its deadlines start again."""
-    assignee = common_pb2.Responsible(level=body.level, group_id=body.group_id)  # type: ignore[arg-type]
+    assignee = common_pb2.Responsible(level=chain_level(body.level), group_id=body.group_id)
     change = flows.Change(
         Action.REASSIGN, actor=body.actor, channel="http", note=body.note,
         assignee=assignee, node_id=body.node_id,

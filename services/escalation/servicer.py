@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 import grpc
 
+from gridline.contracts.enums import chain_level, risk_level
 from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
+from gridline.rpc import abort
 from gridline.timestamps import to_timestamp
 from services.escalation import flows, storage
 from services.escalation.check_ins import CheckInRules
@@ -27,17 +29,17 @@ def task_message(task: storage.Task, escalations: Sequence[storage.Escalation]) 
         task_id=task.task_id,
         report_id=task.report_id,
         state=task.state,
-        level=task.level,  # type: ignore[arg-type]
+        level=chain_level(task.level),
         triage=task.triage,
         grid_id=task.grid_id,
         summary=task.summary,
         measure=task.measure or "",
-        origin_risk=task.origin_risk,  # type: ignore[arg-type]
+        origin_risk=risk_level(task.origin_risk),
         assignee_group_id=task.assignee_group_id,
         allowed_actions=[a.value for a in actions_allowed(task.state)],
         escalations=[
             tasks_pb2.TaskEscalation(
-                level=e.level,  # type: ignore[arg-type]
+                level=chain_level(e.level),
                 reason=e.reason,
                 group_id=e.group_id,
                 raised_at=to_timestamp(e.raised_at),
@@ -72,7 +74,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         async with self._db.session() as session:
             task = await storage.get_task(session, request.task_id)
             if task is None:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
+                await abort(context, grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
             escalations = await storage.escalations_of(session, request.task_id)
         return task_message(task, escalations)
 
@@ -94,7 +96,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         """The task's audit trail, oldest first."""
         async with self._db.session() as session:
             if await storage.get_task(session, request.task_id) is None:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
+                await abort(context, grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
             changes = await storage.changes_of(session, request.task_id)
         return tasks_pb2.ListTaskChangesResponse(
             changes=[
@@ -144,8 +146,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         """Start home quarantine or home health monitoring."""
         measure = _MEASURES.get(request.measure)
         if measure is None:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "measure: quarantine or monitoring"
+            await abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "measure: quarantine or monitoring"
             )
         change = flows.Change(
             Action.START_MEASURE, request.actor or "grpc", "grpc", note=request.note,
@@ -158,8 +160,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
     ) -> tasks_pb2.Task:
         """Give the task to another holder; its deadlines start again."""
         if not request.assignee.group_id or not request.assignee.level:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "assignee: level and group_id required"
+            await abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "assignee: level and group_id required"
             )
         change = flows.Change(
             Action.REASSIGN, request.actor or "grpc", "grpc", note=request.note,
@@ -184,9 +186,9 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
                 self._db, self._policy, task_id, change, check_ins=self._check_ins
             )
         except flows.TaskNotFound:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {task_id!r}")
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"no task {task_id!r}")
         except TransitionRefused as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except MeasureRequired as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return task_message(task, escalations)

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.bus.outbox import OUTBOX_TABLES
+from gridline.db import dialect, table_of
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -57,21 +58,21 @@ class Task(SQLModel, table=True):
     measure_name: str = Field(default="", max_length=100)
     summary: str = Field(max_length=500)
     link: str = Field(max_length=300)
-    report_accepted_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
-    created_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    report_accepted_at: datetime = Field(sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
     # Deadlines count from the latest (re)assignment; `step` is the next step of the plan.
-    assigned_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    assigned_at: datetime = Field(sa_type=UtcDateTime)
     step: int = 0
     # The task's own plan once a raised risk re-planned it (`replanning.encode`); None: the
     # policy's plan of `origin_risk`.
-    plan: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)  # type: ignore[call-overload]
+    plan: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
     version: int = 0  # changes so far; numbers the audit trail
     deadline_at: datetime | None = Field(
         default=None,
         sa_type=UtcDateTime,
-        index=True,  # type: ignore[call-overload]
+        index=True,
     )
-    acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # type: ignore[call-overload]
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class Escalation(SQLModel, table=True):
@@ -84,7 +85,7 @@ class Escalation(SQLModel, table=True):
     level: int
     reason: str = Field(max_length=200)
     group_id: str = Field(max_length=64)
-    raised_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    raised_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class TaskChange(SQLModel, table=True):
@@ -101,7 +102,7 @@ class TaskChange(SQLModel, table=True):
     actor: str = Field(max_length=100)
     channel: str = Field(max_length=20)  # http, grpc, page, sms, system
     note: str = Field(default="", max_length=500)
-    changed_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    changed_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class ZeroReport(SQLModel, table=True):
@@ -119,7 +120,7 @@ class ZeroReport(SQLModel, table=True):
     found_by_cadres: int
     submitted_by: str = Field(max_length=100)
     channel: str = Field(max_length=20)
-    submitted_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    submitted_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class ZeroReportRun(SQLModel, table=True):
@@ -132,7 +133,7 @@ class ZeroReportRun(SQLModel, table=True):
     next_at: datetime | None = Field(
         default=None,
         sa_type=UtcDateTime,
-        index=True,  # type: ignore[call-overload]
+        index=True,
     )
 
 
@@ -147,7 +148,7 @@ class CheckIn(SQLModel, table=True):
     symptoms: str = Field(default="", max_length=200)
     abnormal: str = Field(default="", max_length=200)  # why people were told at once
     channel: str = Field(max_length=20)
-    received_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    received_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class CheckInSlot(SQLModel, table=True):
@@ -157,13 +158,13 @@ class CheckInSlot(SQLModel, table=True):
 
     slot_id: str = Field(primary_key=True, max_length=64)  # derived from task and due time
     task_id: str = Field(max_length=64, index=True)
-    due_at: datetime = Field(sa_type=UtcDateTime)  # type: ignore[call-overload]
+    due_at: datetime = Field(sa_type=UtcDateTime)
     received: bool = False
     stage: int = 0  # 0 waiting, 1 cadre told, 2 liaison told
     next_at: datetime | None = Field(
         default=None,
         sa_type=UtcDateTime,
-        index=True,  # type: ignore[call-overload]
+        index=True,
     )
 
 
@@ -173,15 +174,15 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TABLES: list[Table] = [
     PROCESSED_EVENT_TABLE,
     *OUTBOX_TABLES,
-    Task.__table__,  # type: ignore[attr-defined]
-    Escalation.__table__,  # type: ignore[attr-defined]
-    TaskChange.__table__,  # type: ignore[attr-defined]
-    ZeroReport.__table__,  # type: ignore[attr-defined]
-    ZeroReportRun.__table__,  # type: ignore[attr-defined]
-    CheckIn.__table__,  # type: ignore[attr-defined]
-    CheckInSlot.__table__,  # type: ignore[attr-defined]
+    table_of(Task),
+    table_of(Escalation),
+    table_of(TaskChange),
+    table_of(ZeroReport),
+    table_of(ZeroReportRun),
+    table_of(CheckIn),
+    table_of(CheckInSlot),
 ]
-TASK: Table = Task.__table__  # type: ignore[attr-defined]
+TASK: Table = table_of(Task)
 
 # INSERT ... ON CONFLICT (task_id) DO NOTHING, by dialect: both build the same SQL clause.
 _INSERT_NEW_TASK: dict[str, Insert] = {
@@ -217,7 +218,7 @@ async def write_new_tasks(session: AsyncSession) -> list[bool]:
     pending: dict[str, dict[str, Any]] = session.info.pop(_NEW_TASKS, {})
     if not pending:
         return []
-    statement = _INSERT_NEW_TASK[session.bind.dialect.name]  # type: ignore[union-attr]
+    statement = _INSERT_NEW_TASK[dialect(session)]
     result = await session.exec(statement.returning(TASK.c.triage), params=[*pending.values()])
     return [bool(row[0]) for row in result.all()]
 
@@ -251,7 +252,7 @@ async def due_tasks(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return (await session.exec(query)).all()  # type: ignore[return-value]
+    return (await session.exec(query)).all()
 
 
 async def lock_due_tasks(
@@ -329,7 +330,7 @@ async def summaries_due(session: AsyncSession, now: datetime) -> bool:
 async def open_task_ages(session: AsyncSession) -> Sequence[tuple[int, datetime]]:
     """The level and assignment time of every task not closed."""
     query = select(Task.level, Task.assigned_at).where(Task.state != "closed")
-    return (await session.exec(query)).all()  # type: ignore[return-value]
+    return (await session.exec(query)).all()
 
 
 async def open_slots(session: AsyncSession, task_id: str) -> Sequence[CheckInSlot]:
@@ -361,7 +362,7 @@ async def due_slots(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return (await session.exec(query)).all()  # type: ignore[return-value]
+    return (await session.exec(query)).all()
 
 
 async def lock_due_slots(

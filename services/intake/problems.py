@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from pydantic import BaseModel, Field
+from pydantic_core import ErrorDetails
 
 from services.intake.schemas import SOURCE_NAMES
 
@@ -32,7 +32,7 @@ def field_path(loc: Sequence[int | str], prefix: str = "") -> str:
     return path
 
 
-def problems_from(errors: Iterable[dict[str, Any]], prefix: str = "") -> list[Problem]:
+def problems_from(errors: Iterable[ErrorDetails], prefix: str = "") -> list[Problem]:
     """Problems from pydantic's `errors()`; locations are relative to one record."""
     found = []
     for error in errors:

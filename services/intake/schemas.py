@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -56,6 +56,10 @@ class ReportBase(BaseModel):
     """What every source says about an arrival."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    if TYPE_CHECKING:
+        # Each source's shape declares its own `source` tag, the union's discriminator.
+        source: str
 
     source_record_id: str | None = Field(
         None,
@@ -161,7 +165,7 @@ class ReportBase(BaseModel):
     def event_fields(self) -> dict[str, Any]:
         """The fields `domain.report_event` takes."""
         return {
-            "source": self.source,  # type: ignore[attr-defined]
+            "source": self.source,
             "source_record_id": self.source_record_id,
             "name": self.name,
             "document_type": self.document_type,
@@ -200,7 +204,7 @@ class HealthCodeFeedReport(_RiskReport):
     )
 
     source: Literal["health_code_feed"]
-    source_record_id: str = Field(  # type: ignore[assignment]
+    source_record_id: str = Field(
         min_length=1, max_length=128, description="The feed's record id (required for feeds)."
     )
 

@@ -10,7 +10,7 @@ import grpc
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
-from gridline.contracts.v1 import common_pb2
+from gridline.contracts.enums import chain_level_label
 from gridline.directory_client import DirectoryClient
 from gridline.tasks_client import TasksClient
 from gridline.timestamps import from_timestamp
@@ -80,10 +80,6 @@ def accepted_value(source: str, accepted_at: datetime) -> str:
     return json.dumps({"source": source, "accepted_at": accepted_at.isoformat()})
 
 
-def _level(level: int) -> str:
-    return common_pb2.ChainLevel.Name(level).removeprefix("CHAIN_LEVEL_").lower()
-
-
 async def report_status(
     report_id: str,
     redis: aioredis.Redis,
@@ -132,7 +128,7 @@ async def report_status(
             TaskOut(
                 task_id=task.task_id,
                 state=task.state,
-                level=_level(task.level),
+                level=chain_level_label(task.level),
                 escalations=len(task.escalations),
                 deadline_at=from_timestamp(task.deadline_at)
                 if task.HasField("deadline_at")

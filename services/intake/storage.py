@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.outbox import OUTBOX_TABLES
-from gridline.db import utc_timestamp
+from gridline.db import table_of, utc_timestamp
 
 
 class Integrator(SQLModel, table=True):
@@ -21,8 +21,8 @@ class Integrator(SQLModel, table=True):
     integrator_id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=100)
     scopes: str = Field(max_length=200, description="Space-separated sources it may post.")
-    created_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
-    revoked_at: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=utc_timestamp())
+    revoked_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
 
     @property
     def scope_set(self) -> set[str]:
@@ -38,16 +38,16 @@ class ApiKey(SQLModel, table=True):
     key_id: str = Field(primary_key=True, max_length=64)
     integrator_id: str = Field(index=True, max_length=64)
     secret_sha256: str = Field(max_length=64)
-    created_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
-    revoked_at: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
+    created_at: datetime = Field(sa_type=utc_timestamp())
+    revoked_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
 
 
 # This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 TABLES: list[Table] = [
-    Integrator.__table__,  # type: ignore[attr-defined]
-    ApiKey.__table__,  # type: ignore[attr-defined]
+    table_of(Integrator),
+    table_of(ApiKey),
     # Intake keeps what it published only when the broker may forget it (the embedded one).
     *OUTBOX_TABLES,
 ]

@@ -44,7 +44,6 @@ def create_app(settings: Settings) -> FastAPI:
                 # then publishes what it committed last.
                 event_output(settings, db) as outbox,
             ):
-                assert redis.client is not None
                 deliverer = Deliverer(
                     router,
                     db,

@@ -99,7 +99,9 @@ class RetryPolicy:
     def pause(self, failed: int) -> float:
         """Seconds to wait after `failed` failed tries: doubling from `initial`, plus up to
         `initial` of jitter, at most `maximum`."""
-        return min(self.initial * 2 ** (failed - 1) + random.uniform(0, self.initial), self.maximum)
+        return min(
+            self.initial * 2.0 ** (failed - 1) + random.uniform(0, self.initial), self.maximum
+        )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Per-group channel configuration: which robot and SMS reach a group, and each office group.
 
-Loaded once at start from a YAML file. Keys, tokens and secrets are stored sealed with the PII key
-(`gridline notify seal VALUE` prints the sealed form), so the file at rest holds no credential.
+The one place a group's robot and its secrets are configured: assignment's directory names the
+groups (their ids are the keys here) and refuses robot fields. Loaded once at start from a YAML
+file. Keys, tokens and secrets are stored sealed with the PII key (`gridline notify seal VALUE`
+prints the sealed form), so the file at rest holds no credential.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gridline.personal import Sealer
@@ -65,7 +66,7 @@ def build_router(settings: Settings) -> Router:
     if settings.notify_webhook_url:
         router.common.append(WebhookChannel(settings.notify_webhook_url, timeout))
     kinds = {g.robot.kind for g in config.groups.values() if g.robot is not None}
-    makers = {
+    makers: dict[str, Callable[[], Channel]] = {
         "wecom": lambda: WeComChannel(settings.notify_wecom_base_url, timeout),
         "dingtalk": lambda: DingTalkChannel(settings.notify_dingtalk_base_url, timeout),
         "feishu": lambda: FeishuChannel(settings.notify_feishu_base_url, timeout),

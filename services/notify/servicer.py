@@ -6,6 +6,7 @@ import grpc
 
 from gridline.contracts.v1 import notify_pb2, notify_pb2_grpc
 from gridline.db import Database
+from gridline.rpc import abort
 from gridline.timestamps import to_timestamp
 from services.notify import storage
 
@@ -21,12 +22,12 @@ class NotifyServicer(notify_pb2_grpc.NotifyServicer):
     ) -> notify_pb2.GetDeliveriesResponse:
         """Every channel's delivery of a notification, with each attempt."""
         if not request.notification_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "notification_id is required")
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "notification_id is required")
         async with self._db.session() as session:
             found = await storage.deliveries_with_attempts(session, request.notification_id)
         if not found:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND, f"no deliveries of {request.notification_id}"
+            await abort(
+                context, grpc.StatusCode.NOT_FOUND, f"no deliveries of {request.notification_id}"
             )
         return notify_pb2.GetDeliveriesResponse(
             notification_id=request.notification_id,

@@ -7,14 +7,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, delete, func, insert, update
+from sqlalchemy import Table, bindparam, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.bus.outbox import OUTBOX_TABLES
-from gridline.db import utc_timestamp
+from gridline.db import dialect, table_of, utc_timestamp
 
 # A delivery is `sending` from just before the vendor call until its outcome is written.
 SENDING = "sending"
@@ -40,7 +40,7 @@ class Delivery(SQLModel, table=True):
     outcome: str = Field(max_length=16)
     attempts: int
     error: str = Field(default="", max_length=500)
-    finished_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    finished_at: datetime = Field(sa_type=utc_timestamp())
 
 
 class Attempt(SQLModel, table=True):
@@ -51,7 +51,7 @@ class Attempt(SQLModel, table=True):
     notification_id: str = Field(primary_key=True, max_length=64)
     channel: str = Field(primary_key=True, max_length=32)
     number: int = Field(primary_key=True)
-    at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    at: datetime = Field(sa_type=utc_timestamp())
     ok: bool
     error: str = Field(default="", max_length=500)
 
@@ -69,10 +69,10 @@ class DigestEntry(SQLModel, table=True):
     link: str = Field(max_length=500)
     # The notification as it arrived, for its dead letter should the digest fail for good.
     notice: bytes
-    queued_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    queued_at: datetime = Field(sa_type=utc_timestamp())
     # The digest that took it ("" while waiting), and when, so a replica's crash is recognised.
     digest_id: str = Field(default="", max_length=64, index=True)
-    claimed_at: datetime | None = Field(default=None, sa_type=utc_timestamp())  # type: ignore[call-overload]
+    claimed_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
 
 
 class FirstDelivery(SQLModel, table=True):
@@ -83,13 +83,13 @@ class FirstDelivery(SQLModel, table=True):
     report_id: str = Field(primary_key=True, max_length=64)
     notification_id: str = Field(max_length=64)
     channel: str = Field(max_length=32)
-    delivered_at: datetime = Field(sa_type=utc_timestamp())  # type: ignore[call-overload]
+    delivered_at: datetime = Field(sa_type=utc_timestamp())
 
 
-DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
-ATTEMPT: Table = Attempt.__table__  # type: ignore[attr-defined]
-DIGEST_QUEUE: Table = DigestEntry.__table__  # type: ignore[attr-defined]
-FIRST_DELIVERY: Table = FirstDelivery.__table__  # type: ignore[attr-defined]
+DELIVERY: Table = table_of(Delivery)
+ATTEMPT: Table = table_of(Attempt)
+DIGEST_QUEUE: Table = table_of(DigestEntry)
+FIRST_DELIVERY: Table = table_of(FirstDelivery)
 
 # This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -114,10 +114,9 @@ def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
         yield list(ids[start : start + _IN_CHUNK])
 
 
-def _insert_new(session: AsyncSession, table: Table) -> Insert:
+def _insert_new(session: AsyncSession, table: Table) -> sqlite.Insert | postgresql.Insert:
     """An INSERT of `table` for this session's dialect, ready for ON CONFLICT."""
-    assert session.bind is not None
-    maker = sqlite.insert if session.bind.dialect.name == "sqlite" else postgresql.insert
+    maker = sqlite.insert if dialect(session) == "sqlite" else postgresql.insert
     return maker(table)
 
 
@@ -268,6 +267,6 @@ async def attempts_of(session: AsyncSession, notification_id: str) -> list[Attem
     rows = await session.exec(
         select(Attempt)
         .where(Attempt.notification_id == notification_id)
-        .order_by(Attempt.channel, Attempt.number)  # type: ignore[arg-type]
+        .order_by(col(Attempt.channel), col(Attempt.number))
     )
     return list(rows.all())

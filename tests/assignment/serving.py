@@ -13,6 +13,7 @@ from gridline.settings import Settings
 from services.assignment import storage
 from services.assignment.assignee import CadreLoad
 from services.assignment.directory import Directory
+from services.assignment.following import Current
 from services.assignment.servicer import DirectoryServicer
 
 
@@ -24,7 +25,7 @@ async def directory_server(
     unless given) until the context closes; yields its target."""
     port = port or free_port()
     async with Database(settings, "assignment", storage.TABLES) as db:
-        servicer = DirectoryServicer(directory, db, CadreLoad())
+        servicer = DirectoryServicer(Current(directory), db, CadreLoad())
         server = RpcServer(
             "127.0.0.1", port,
             [lambda s: directory_pb2_grpc.add_DirectoryServicer_to_server(servicer, s)],

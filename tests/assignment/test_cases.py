@@ -28,7 +28,7 @@ from services.assignment.assignee import CadreLoad
 from services.assignment.cases import Case, enrichment
 from services.assignment.consumers import report_handler, task_handler, tasks_accepts
 from services.assignment.directory import Directory
-from services.assignment.risk import RiskAreas
+from services.assignment.following import Current
 from tests.assignment.support import LINKS, POLICY, decision
 
 ADDRESS = "皋兰县石洞镇三川社区文化苑2号楼2单元201室"
@@ -118,7 +118,7 @@ class Service:
         self.outbox = outbox
         self.load = CadreLoad()
         self.out = out
-        self.reports: Handler = report_handler(directory, LINKS, self.load, POLICY, RiskAreas())
+        self.reports: Handler = report_handler(Current(directory), LINKS, self.load, POLICY)
         self.tasks: Handler = task_handler(self.load)
         # Runs after the outbox has written the transaction's rows, just before the commit.
         db.before_commit.append(self._crash_before_commit)

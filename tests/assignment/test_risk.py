@@ -23,7 +23,8 @@ def test_the_latest_change_covering_a_region_decides_and_provinces_cover_their_c
     assert areas.level_of("310115", T0) == "medium"
     assert areas.level_of("310115", T0 - timedelta(seconds=1)) is None
     assert areas.level_of("320115", T0) is None
-    areas.record(_area("310115", "high", T0 + timedelta(days=1), T0 + timedelta(days=15)))
+    later = _area("310115", "high", T0 + timedelta(days=1), T0 + timedelta(days=15))
+    areas = RiskAreas([*areas.history, later])
     assert areas.level_of("310115", T0 + timedelta(days=2)) == "high"
     assert areas.level_of("310104", T0 + timedelta(days=2)) == "medium"
     # Once the high-risk period ends, the older province-wide entry speaks again.

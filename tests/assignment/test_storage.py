@@ -1,4 +1,4 @@
-"""The directory in a real database: round trip, sealed robot secrets, duty state, load."""
+"""The directory in a real database: round trip, duty state, load, the counts of changes."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ import pytest
 from sqlmodel import select
 
 from gridline.db import Database
-from gridline.personal import Sealer
 from gridline.settings import Settings
 from services.assignment import storage
 from services.assignment.directory import Directory, Group, Node, NodeKind, Person, Role
+from services.assignment.risk import RiskArea
 from tests.conftest import POSTGRES_URL
-
-KEY = Sealer(Settings().pii_key.get_secret_value())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,7 +28,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    async with Database(settings, "assignment", storage.TABLES) as database:
+    async with Database(settings, "assignment", storage.TABLES, storage.MIGRATIONS) as database:
         yield database
 
 
@@ -46,22 +44,19 @@ def _small() -> Directory:
         Person("p-b", "李娜", Role.CADRE, "13900000002", "grp-b", "wx-b"),
     ]
     groups = [
-        Group("grp-county", "县联防办群", "https://robot.example/county", "county-robot-secret"),
+        Group("grp-county", "县联防办群"),
         Group("grp-a", "王伟工作群"),
         Group("grp-b", "李娜工作群"),
     ]
     return Directory(nodes, people, groups)
 
 
-async def test_the_directory_round_trips_with_robot_secrets_sealed_at_rest(db: Database) -> None:
+async def test_the_directory_round_trips(db: Database) -> None:
     directory = _small()
     async with db.session() as session:
-        await storage.replace_directory(session, directory, KEY)
+        await storage.replace_directory(session, directory)
     async with db.session() as session:
-        row = await session.get(storage.DirectoryGroup, "grp-county")
-        assert row is not None and row.robot_secret_sealed is not None
-        assert b"county-robot-secret" not in row.robot_secret_sealed
-        loaded = await storage.load_directory(session, KEY)
+        loaded = await storage.load_directory(session)
     assert loaded.groups == directory.groups
     assert loaded.people == directory.people
     assert loaded.nodes == directory.nodes
@@ -70,7 +65,7 @@ async def test_the_directory_round_trips_with_robot_secrets_sealed_at_rest(db: D
 async def test_duty_state_and_load_survive_a_restart(db: Database) -> None:
     directory = _small()
     async with db.session() as session:
-        await storage.replace_directory(session, directory, KEY)
+        await storage.replace_directory(session, directory)
     on_leave = directory.duty_changed("p-a", on_leave=True, backup_id="p-b")
     async with db.session() as session:
         await storage.save_duty(session, on_leave)
@@ -80,7 +75,7 @@ async def test_duty_state_and_load_survive_a_restart(db: Database) -> None:
                 assignee_id="p-b",
             )  # fmt: skip
     async with db.session() as session:
-        loaded = await storage.load_directory(session, KEY)
+        loaded = await storage.load_directory(session)
         counts = await storage.open_counts(session)
         placements = (await session.exec(select(storage.Placement))).all()
     assert loaded.people["p-a"].on_leave and loaded.people["p-a"].backup_id == "p-b"
@@ -119,3 +114,31 @@ async def test_a_case_counts_once_and_completes_with_every_report_that_joined_it
         reopened = await storage.open_case(session, "c1")
     assert (assignee, again, reopened) == ("p-a", None, None)
     assert len(rows) == 2 and all(r.completed_at is not None for r in rows)
+
+
+async def test_each_change_replicas_follow_is_counted_with_it_and_only_if_it_commits(
+    db: Database,
+) -> None:
+    async with db.session() as session:
+        before = await storage.versions(session)
+    directory = _small()
+    async with db.session() as session:
+        await storage.replace_directory(session, directory)
+    async with db.session() as session:
+        await storage.save_duty(
+            session, directory.duty_changed("p-b", on_leave=True, backup_id=None)
+        )
+    moment = datetime.now(UTC)
+    async with db.session() as session:
+        await storage.add_risk_area(session, RiskArea("220100", "high", moment, None, moment))
+    with pytest.raises(RuntimeError):
+        async with db.session() as session:
+            await storage.save_duty(session, directory.people["p-a"])
+            raise RuntimeError("the change fails after it was written")
+    async with db.session() as session:
+        after = await storage.versions(session)
+        duty = await storage.load_duty(session)
+    assert (after.directory, after.duty, after.risk_areas) == (
+        before.directory + 1, before.duty + 1, before.risk_areas + 1
+    )  # fmt: skip
+    assert duty["p-b"] == (True, None) and duty["p-a"] == (False, "p-b")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -14,15 +15,19 @@ from typer.testing import CliRunner, Result
 
 from gridline.bus.consumer import ConsumerRunner
 from gridline.bus.envelope import Envelope
-from gridline.bus.ledger import PROCESSED_EVENT_TABLE
+from gridline.bus.ledger import PROCESSED_EVENT_TABLE, ServiceLedger
 from gridline.bus.outbox import OUTBOX_TABLES, Outbox
 from gridline.bus.producer import EventProducer
 from gridline.bus.topics import ensure_topics
-from gridline.cli.dlq import read_dead_letters
-from gridline.cli.main import app
 from gridline.contracts.v1 import events_pb2
 from gridline.db import Database
 from gridline.settings import Settings
+from gridline_cli import dlq
+from gridline_cli.dlq import DlqError, Ledgers, read_dead_letters, service_ledgers
+from gridline_cli.main import app
+from services.assignment import consumers as assignment
+from services.escalation import consumers as escalation
+from services.notify import consumers as notify
 from tests.helpers import eventually
 
 
@@ -41,8 +46,21 @@ def max_attempts() -> int:
 
 
 @pytest.fixture
+def group(topic_name: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test's consumer group, declared as assignment's the way a service declares its own.
+
+    A group of its own, because the session's broker holds on to the members of a real group
+    that earlier tests left until their sessions expire.
+    """
+    name = f"assignment.{topic_name}"
+    declared = (ServiceLedger("assignment", frozenset({name})), *service_ledgers())
+    monkeypatch.setattr(dlq, "service_ledgers", lambda: declared)
+    return name
+
+
+@pytest.fixture
 async def db(settings: Settings, producer: EventProducer) -> AsyncIterator[Database]:
-    # The database `gridline dlq replay --data-dir` opens for a group named `assignment.…`.
+    # The database `gridline dlq replay --data-dir` opens for the group declared as assignment's.
     tables = [PROCESSED_EVENT_TABLE, *OUTBOX_TABLES, DlqEffect.__table__]  # type: ignore[attr-defined]
     async with (
         Database(settings, "assignment", tables) as database,
@@ -120,7 +138,7 @@ async def gridline(*args: str) -> Result:
 
 
 async def test_dead_letter_is_listed_then_replayed_once(
-    settings: Settings, db: Database, producer: EventProducer, topic_name: str
+    settings: Settings, db: Database, producer: EventProducer, topic_name: str, group: str
 ) -> None:
     await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
     bad = Envelope(event_id="e-bad", key="k1", message=events_pb2.TaskEvent(task_id="bad"))
@@ -129,8 +147,7 @@ async def test_dead_letter_is_listed_then_replayed_once(
         await producer.publish(topic_name, envelope)
     handler = Handler()
     runner = ConsumerRunner(
-        settings=settings, topic=topic_name, group=f"assignment.{topic_name}", handler=handler,
-        db=db,
+        settings=settings, topic=topic_name, group=group, handler=handler, db=db,
     )  # fmt: skip
     async with runner:
         await applied(db, ["good"])
@@ -218,3 +235,31 @@ async def test_unreachable_broker_is_one_line_and_exit_2() -> None:
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0
     assert "cannot reach the broker at 127.0.0.1:1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("consumer_group", "service"),
+    [
+        (assignment.GROUP, "assignment"),
+        (assignment.TASKS_GROUP, "assignment"),
+        (escalation.GROUP, "escalation"),
+        (notify.GROUP, "notify"),
+    ],
+)
+async def test_each_consumer_group_is_found_in_its_service_ledger(
+    settings: Settings, consumer_group: str, service: str
+) -> None:
+    async with AsyncExitStack() as stack:
+        ledgers = Ledgers(settings, stack, service_ledgers())
+        assert ledgers.owner(consumer_group).service == service
+
+
+async def test_a_group_no_service_declares_is_refused(settings: Settings) -> None:
+    async with AsyncExitStack() as stack:
+        ledgers = Ledgers(settings, stack, service_ledgers())
+        with pytest.raises(DlqError) as refused:
+            ledgers.owner("assignment.elsewhere")
+    assert str(refused.value) == (
+        "consumer group 'assignment.elsewhere' belongs to no known service "
+        "(assignment, escalation, notify)"
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gridline.cli.platform import Platform, PlatformOptions
+from gridline_cli.platform import Platform, PlatformOptions
 from services.assignment.demo_county import generate
 from services.assignment.directory import Directory
 from tests.conftest import REDIS_URL, WebhookServer

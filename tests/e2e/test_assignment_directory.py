@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from gridline.cli.platform import Platform
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
+from gridline_cli.platform import Platform
 from services.assignment.directory import Directory, NodeKind
 
 # Every twentieth household plus the first and last: about a thousand chains, each compared.

@@ -24,12 +24,12 @@ import httpx
 import pytest
 import yaml
 
-from gridline.cli.demo import build_reports
-from gridline.cli.platform import SERVICES, Platform
 from gridline.contracts.v1 import common_pb2
 from gridline.directory_client import DirectoryClient
 from gridline.embedded import free_port, stop_process
 from gridline.timestamps import now
+from gridline_cli.demo import build_reports
+from gridline_cli.platform import SERVICES, Platform
 from tests.conftest import WebhookServer
 from tests.e2e.conftest import ACK_DEADLINE_SECONDS, start_platform
 from tests.helpers import eventually

@@ -14,11 +14,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gridline.bus import topics
-from gridline.cli.demo import build_reports
-from gridline.cli.platform import Platform
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
 from gridline.directory_client import DirectoryClient
 from gridline.tasks_client import TasksClient
+from gridline_cli.demo import build_reports
+from gridline_cli.platform import Platform
 from services.assignment.directory import Directory
 from tests.conftest import ReceivedRequest, WebhookServer
 from tests.e2e.conftest import ACK_DEADLINE_SECONDS

@@ -10,17 +10,14 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from gridline.cli.demo import build_reports
-from gridline.cli.platform import Platform
+from gridline_cli.demo import build_reports
+from gridline_cli.platform import Platform
 from tests.conftest import WebhookServer
 from tests.e2e.conftest import start_platform
 from tests.e2e.promises import Up, assert_every_promise_kept
 from tests.e2e.test_up_command import alive
 from tests.helpers import eventually
-
-pytestmark = pytest.mark.e2e
 
 BOUND_SECONDS = 10.0
 REPORTS = 60

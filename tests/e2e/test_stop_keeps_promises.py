@@ -18,17 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from gridline.cli.demo import build_reports
+from gridline_cli.demo import build_reports
 from tests.e2e.promises import Up, assert_every_promise_kept
 
 SURGE_RATE = 600  # reports offered per second, above the 500
 SURGE_REPORTS = 2_400
 STOP_AFTER = 900  # reports answered 202 before the stop
 IN_FLIGHT = 24
-
-pytestmark = pytest.mark.e2e
 
 
 async def surge(intake: str, stop_now: asyncio.Event) -> list[str]:

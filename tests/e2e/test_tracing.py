@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from gridline.cli.platform import Platform
+from gridline_cli.platform import Platform
 from tests.conftest import WebhookServer
 from tests.e2e.conftest import start_platform
 from tests.e2e.test_pipeline import placeable_report, post_report

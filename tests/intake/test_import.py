@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gridline.cli.intake_import import import_file
 from gridline.embedded import EmbeddedBroker
+from gridline_cli.intake_import import import_file
 from tests.intake.conftest import running_intake
 from tests.intake.samples import FEED_RECORD
 from tests.intake.test_routes import reports_on_topic

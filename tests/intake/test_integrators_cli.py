@@ -8,9 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gridline.cli.main import app
 from gridline.db import Database
 from gridline.settings import Settings
+from gridline_cli.main import app
 from services.intake.integrators import IntegratorRegistry, IntegratorView
 from services.intake.storage import TABLES
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gridline.cli.demo import build_reports
-from gridline.cli.platform import Platform
 from gridline.embedded import EmbeddedBroker, free_port
+from gridline_cli.demo import build_reports
+from gridline_cli.platform import Platform
 from tests.conftest import WebhookServer
 from tests.e2e.conftest import start_platform
 from tests.helpers import eventually

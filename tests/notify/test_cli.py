@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gridline.cli.main import app
+from gridline_cli.main import app
 from tests.notify import vendors as v
 from tests.notify.vendors import Vendors
 

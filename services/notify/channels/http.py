@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Container
 from typing import Any
 
 import httpx
@@ -38,7 +39,7 @@ async def call_json(
     return response.status_code, answer
 
 
-def by_code(channel: str, code: object, message: object, transient: set[object]) -> Exception:
+def by_code(channel: str, code: object, message: object, transient: Container[object]) -> Exception:
     """The failure for a vendor error code: transient when listed, else permanent."""
     detail = f"{channel}: error {code}: {str(message)[:200]}"
     return TransientFailure(detail) if code in transient else PermanentFailure(detail)

@@ -7,24 +7,10 @@ redelivered copy is not dead-lettered twice). A replay therefore has two steps: 
 then publish the record again with its original key, value and headers. The consumer then applies
 it once; a copy arriving after that is a duplicate to the ledger.
 
-Where a replay is remembered. Publishing and the ledger cannot share one transaction, and a
-memory kept on the broker (a marker topic, or a consumer group's committed offset) can only be
-written before or after the ledger release: a crash between the two either replays a record
-whose mark was never released (the consumer skips it: lost) or releases, on the next run, a mark
-that by then records a real application (applied twice). So the memory lives in the ledger
-itself: in the transaction that deletes the dead-letter mark `(group, event id)` it inserts a
-release row `(dlq-replay:<group>:<source>, event id)` in the same table. Every run then decides
-from the ledger alone, per dead letter:
-
-- no release row: release the mark and write the release row (one commit), then publish;
-- release row, event applied: skip, the replay took effect;
-- release row, event not applied: publish again (the crash fell between commit and publish, or
-  the copy is still on its way; the consumer's dedup keeps it to one application).
-
-A crash at any point thus leaves at most a record to publish again, never a released mark
-without its release row. The release row is keyed by the record's source position, so a
-duplicate dead letter of the same delivery is not released twice, while a record that fails
-again after its replay (new source position) gets a release of its own.
+The release, and why a crash between it and the publish neither loses a record nor applies it
+twice, is `gridline.bus.ledger.release_for_replay`. Each consuming service exports its ledger
+(`services/<name>/ledger.py`: its consumer groups and its database); a dead letter's `dlq-group`
+is looked up among those groups, so the command never guesses a service from a name.
 
 Listing and replaying read with a throwaway consumer: no group, partitions assigned and read
 from the beginning up to the end offsets taken at the start, nothing committed.
@@ -36,23 +22,21 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from rich.console import Console
 from sqlalchemy.engine import make_url
-from sqlmodel import delete
 
 from gridline.bus.envelope import EVENT_ID_HEADER, SCHEMA_HEADER
-from gridline.bus.ledger import PROCESSED_EVENT_TABLE, ProcessedEvent, already_processed
-from gridline.bus.ledger import mark_processed as mark_in_ledger
+from gridline.bus.ledger import Release, ServiceLedger
 from gridline.bus.producer import BrokerUnavailable, EventProducer
 from gridline.bus.topics import dead_letter
 from gridline.db import Database
@@ -64,8 +48,6 @@ errors = Console(stderr=True)
 
 DLQ_SUFFIX = ".dlq"
 DLQ_HEADER_PREFIX = "dlq-"
-# Services whose consumers keep a ledger; a group is named `<service>.<topic stem>`.
-LEDGER_SERVICES = ("assignment", "escalation", "notify")
 # How long reaching the broker and reading a dead-letter topic to its end may take.
 CONNECT_SECONDS = 10.0
 READ_SECONDS = 60.0
@@ -260,38 +242,70 @@ class ReplayOutcome:
         return self.action in (REPLAYED, PUBLISHED_AGAIN)
 
 
-# The database holding a consumer group's ledger.
-LedgerFor = Callable[[str], Awaitable[Database]]
+# What a replay does after each outcome of the ledger release.
+ACTIONS = {
+    Release.RELEASED: REPLAYED,
+    Release.PENDING: PUBLISHED_AGAIN,
+    Release.APPLIED: ALREADY_APPLIED,
+}
 
 
-def release_key(group: str, source: str) -> str:
-    """The ledger `consumer` of the row that remembers a replay of a delivery to a group."""
-    return f"dlq-replay:{group}:{source}"
+def service_ledgers() -> tuple[ServiceLedger, ...]:
+    """The ledger each consuming service exports.
+
+    Imported when a replay needs them rather than with the command, which then starts without
+    loading the services' consumers.
+    """
+    from services.assignment.ledger import LEDGER as assignment
+    from services.escalation.ledger import LEDGER as escalation
+    from services.notify.ledger import LEDGER as notify
+
+    return (assignment, escalation, notify)
 
 
-async def _release(db: Database, letter: DeadLetter, *, dry_run: bool) -> str:
-    """Release the dead-letter mark and remember it in one transaction; what to do next."""
-    group, event_id = letter.group, letter.event_id
-    marker = release_key(group, letter.source)
-    async with db.session() as session:
-        applied = await already_processed(session, group, event_id)
-        if await already_processed(session, marker, event_id):
-            return ALREADY_APPLIED if applied else PUBLISHED_AGAIN
-        if not dry_run:
-            await session.exec(
-                delete(ProcessedEvent).where(
-                    ProcessedEvent.consumer == group,  # type: ignore[arg-type]
-                    ProcessedEvent.event_id == event_id,  # type: ignore[arg-type]
+class Ledgers:
+    """Releases dead letters in the ledger of the service that owns each one's consumer group,
+    opening each service's database once, when the first of its dead letters needs it."""
+
+    def __init__(
+        self, settings: Settings, stack: AsyncExitStack, ledgers: Sequence[ServiceLedger]
+    ) -> None:
+        self._settings = settings
+        self._stack = stack
+        self._ledgers = ledgers
+        self._open: dict[str, Database] = {}
+
+    def owner(self, group: str) -> ServiceLedger:
+        """The ledger of the service whose consumers form the group."""
+        for ledger in self._ledgers:
+            if group in ledger.groups:
+                return ledger
+        services = ", ".join(ledger.service for ledger in self._ledgers)
+        raise DlqError(f"consumer group {group!r} belongs to no known service ({services})")
+
+    async def release(self, letter: DeadLetter, *, dry_run: bool) -> Release:
+        """Release the letter's mark in its group's ledger (or say what that would do)."""
+        ledger = self.owner(letter.group)
+        db = self._open.get(ledger.service)
+        if db is None:
+            db = ledger.database(self._settings)
+            self._stack.push_async_callback(db.dispose)
+            path = make_url(db.url).database
+            # A wrong data dir would give an empty ledger: nothing released, the replay skipped.
+            if db.is_sqlite and (not path or not await asyncio.to_thread(Path(path).exists)):
+                raise DlqError(
+                    f"no ledger of {letter.group} at {path}; give --data-dir of `gridline up`"
                 )
-            )
-            mark_in_ledger(session, marker, event_id)
-    return REPLAYED
+            self._open[ledger.service] = db
+        return await ledger.release_for_replay(
+            db, letter.group, letter.event_id, letter.source, dry_run=dry_run
+        )
 
 
 async def replay(
     settings: Settings,
     topic: str,
-    ledger_for: LedgerFor,
+    ledgers: Ledgers,
     *,
     event_ids: Sequence[str] = (),
     since: datetime | None = None,
@@ -321,7 +335,7 @@ async def replay(
             elif delivery in seen:
                 action = DUPLICATE
             else:
-                action = await _release(await ledger_for(letter.group), letter, dry_run=dry_run)
+                action = ACTIONS[await ledgers.release(letter, dry_run=dry_run)]
             seen.add(delivery)
             outcome = ReplayOutcome(letter, action)
             if outcome.published and producer is not None:
@@ -352,46 +366,15 @@ async def _started_producer(settings: Settings) -> AsyncIterator[EventProducer]:
         await producer.stop()
 
 
-def service_of(group: str) -> str:
-    """The service whose database holds a consumer group's ledger."""
-    service = group.split(".", 1)[0]
-    if service not in LEDGER_SERVICES:
-        raise DlqError(
-            f"consumer group {group!r} belongs to no known service ({', '.join(LEDGER_SERVICES)})"
-        )
-    return service
-
-
-class ServiceLedgers:
-    """Opens each service's database once, when a dead letter of one of its groups needs it."""
-
-    def __init__(self, settings: Settings, stack: AsyncExitStack) -> None:
-        self._settings = settings
-        self._stack = stack
-        self._open: dict[str, Database] = {}
-
-    async def __call__(self, group: str) -> Database:
-        service = service_of(group)
-        if service not in self._open:
-            db = Database(self._settings, service, [PROCESSED_EVENT_TABLE])
-            self._stack.push_async_callback(db.dispose)
-            path = make_url(db.url).database
-            # A wrong data dir would give an empty ledger: nothing released, the replay skipped.
-            if db.is_sqlite and not (path and await asyncio.to_thread(Path(path).exists)):
-                raise DlqError(f"no ledger of {group} at {path}; give --data-dir of `gridline up`")
-            self._open[service] = db
-        return self._open[service]
-
-
 def _settings(kafka: str, data_dir: Path | None = None) -> Settings:
     # The client logs each failed connection; the command says it once, on one line.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if kafka:
         overrides["kafka_bootstrap"] = kafka
     if data_dir is not None:
         overrides["data_dir"] = data_dir.resolve()
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(**overrides)
 
 
 def _say(line: str) -> None:
@@ -480,7 +463,7 @@ def replay_command(
             return await replay(
                 settings,
                 topic,
-                ServiceLedgers(settings, stack),
+                Ledgers(settings, stack, service_ledgers()),
                 event_ids=event_id or (),
                 since=cutoff,
                 dry_run=dry_run,

@@ -19,7 +19,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from services.assignment.demo_county import generate
-from services.assignment.directory import Directory, NodeKind
+from services.assignment.directory import Directory
+from services.assignment.grid import NodeKind
 from services.intake.domain import id_check_char
 
 # Where arrivals came from at the peak (GB/T 2260 codes, names, risk).
@@ -99,7 +100,8 @@ def build_reports(count: int, seed: int, unplaceable_share: float = 0.1) -> list
     county = generate()
     directory = Directory(county.nodes, county.people, county.groups)
     households = [n for n in county.nodes if n.kind is NodeKind.HOUSEHOLD]
-    sources, weights = zip(*SOURCES, strict=True)
+    sources = [source for source, _ in SOURCES]
+    weights = [weight for _, weight in SOURCES]
     reports = []
     for i in range(count):
         code, origin, risk = rng.choice(ORIGINS)

@@ -14,13 +14,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridline.cli import directory as directory_cli
-from gridline.cli import dlq as dlq_cli
-from gridline.cli import intake_import, integrators
-from gridline.cli import migrate as migrate_cli
-from gridline.cli import notify as notify_cli
-from gridline.cli.platform import Endpoints, Platform, PlatformOptions
 from gridline.settings import settings_table
+from gridline_cli import directory as directory_cli
+from gridline_cli import dlq as dlq_cli
+from gridline_cli import intake_import, integrators
+from gridline_cli import migrate as migrate_cli
+from gridline_cli import notify as notify_cli
+from gridline_cli.platform import Endpoints, Platform, PlatformOptions
 
 app = typer.Typer(
     help="Gridline: find, place, follow up and escalate arrivals.", no_args_is_help=True
@@ -110,7 +110,7 @@ def up(
 
 
 def _demo(endpoints: dict[str, str], reports: int, rate: float, seed: int, wait: float) -> None:
-    from gridline.cli.demo import print_summary, run_demo  # loads the demo county only here
+    from gridline_cli.demo import print_summary, run_demo  # loads the demo county only here
 
     result = asyncio.run(run_demo(endpoints, reports, rate, seed, console, wait))
     print_summary(result, console)

@@ -7,7 +7,7 @@ import importlib
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from alembic import command
@@ -46,12 +46,12 @@ def upgrade(
     """Upgrade every service's database to its newest revision (services do it at start too)."""
     if ctx.invoked_subcommand is not None:
         return
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     if database_url is not None:
         overrides["database_url"] = database_url
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)
     for service in SERVICES:
         revision = asyncio.run(_upgrade(settings, service))
         console.print(f"{service}: at revision {revision}")

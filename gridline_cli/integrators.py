@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridline.db import Database
 from gridline.settings import Settings
-from services.intake.integrators import IntegratorRegistry, IssuedKey, UnknownIntegrator
-from services.intake.schemas import SOURCE_NAMES
-from services.intake.storage import MIGRATIONS, TABLES
+from services.intake import integrator_admin
+from services.intake.integrator_admin import SOURCE_NAMES, IssuedKey
 
 app = typer.Typer(help="Integrators allowed to post reports, and their API keys.")
 console = Console()
@@ -26,19 +24,12 @@ DataDir = Annotated[
 ]
 
 
-def _run(data_dir: Path, action: Callable[[IntegratorRegistry], Awaitable[T]]) -> T:
+def _run(data_dir: Path, action: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    """Run one of intake's exported integrator actions against the data dir's database."""
     settings = Settings(data_dir=data_dir.resolve())
-
-    async def run() -> T:
-        async with Database(settings, "intake", TABLES, MIGRATIONS) as database:
-            registry = IntegratorRegistry(
-                database, settings.intake_api_key_secret.get_secret_value()
-            )
-            return await action(registry)
-
     try:
-        return asyncio.run(run())
-    except (UnknownIntegrator, ValueError) as error:
+        return asyncio.run(action(settings))
+    except (integrator_admin.UnknownIntegrator, ValueError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
 
@@ -59,13 +50,13 @@ def add(
     data_dir: DataDir = Path(".gridline"),
 ) -> None:
     """Create an integrator with one key."""
-    _show_key(_run(data_dir, lambda registry: registry.create(name, scope)))
+    _show_key(_run(data_dir, lambda settings: integrator_admin.create(settings, name, scope)))
 
 
 @app.command("list")
 def list_integrators(data_dir: DataDir = Path(".gridline")) -> None:
     """Every integrator, its scopes and active key ids (never secrets)."""
-    views = _run(data_dir, lambda registry: registry.list())
+    views = _run(data_dir, integrator_admin.list_all)
     table = Table(title="Integrators")
     for column in ("id", "name", "scopes", "active keys", "revoked"):
         table.add_column(column)
@@ -87,7 +78,7 @@ def rotate(
     data_dir: DataDir = Path(".gridline"),
 ) -> None:
     """Issue a new key; the previous one keeps working, an older one is revoked."""
-    _show_key(_run(data_dir, lambda registry: registry.rotate(integrator_id)))
+    _show_key(_run(data_dir, lambda settings: integrator_admin.rotate(settings, integrator_id)))
 
 
 @app.command()
@@ -96,7 +87,7 @@ def revoke(
     data_dir: DataDir = Path(".gridline"),
 ) -> None:
     """Stop an integrator and all its keys at once."""
-    _run(data_dir, lambda registry: registry.revoke(integrator_id))
+    _run(data_dir, lambda settings: integrator_admin.revoke(settings, integrator_id))
     console.print(f"revoked {integrator_id}")
 
 
@@ -106,5 +97,5 @@ def revoke_key(
     data_dir: DataDir = Path(".gridline"),
 ) -> None:
     """Stop one key at once."""
-    _run(data_dir, lambda registry: registry.revoke_key(key_id))
+    _run(data_dir, lambda settings: integrator_admin.revoke_key(settings, key_id))
     console.print(f"revoked {key_id}")

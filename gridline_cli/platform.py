@@ -173,8 +173,12 @@ class Platform:
             **{f"GRIDLINE_{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
             **opts.extra_env,
         }
-        urls = {name: f"http://{host}:{port}" for name, port in ports.items()}
+        url = {name: f"http://{host}:{port}" for name, port in ports.items()}
         self.endpoints = Endpoints(
+            intake=url["intake"],
+            assignment=url["assignment"],
+            escalation=url["escalation"],
+            notify=url["notify"],
             kafka=kafka + (" (embedded tansu)" if self.broker else ""),
             redis=redis_url + (" (embedded valkey)" if self.valkey else ""),
             database=opts.database_url or f"sqlite files in {self.data_dir}",
@@ -182,7 +186,6 @@ class Platform:
             tasks_grpc=f"{host}:{tasks_port}",
             inbox=str(self.data_dir / "inbox.jsonl"),
             logs=str(self.log_dir),
-            **urls,
         )
         for name in SERVICES:
             self.start_service(name)
