@@ -4,15 +4,14 @@ behind when the supervisor dies."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
 from gridline_cli.demo import build_reports
-from gridline_cli.platform import Platform
 from tests.conftest import WebhookServer
 from tests.e2e.conftest import start_platform
 from tests.e2e.promises import Up, assert_every_promise_kept
@@ -23,7 +22,34 @@ BOUND_SECONDS = 10.0
 REPORTS = 60
 
 
-async def test_sigterm_with_the_broker_gone_exits_within_the_bound_and_loses_nothing(
+async def stop_within_the_bound(process: subprocess.Popen[bytes]) -> float:
+    """SIGTERM, then the seconds until the process is gone."""
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(process.wait, BOUND_SECONDS + 5)
+    return time.monotonic() - started
+
+
+async def readiness_after_sigterm(url: str, process: subprocess.Popen[bytes]) -> list[int]:
+    """SIGTERM a ready service and look at its readiness until it refuses or is gone."""
+    async with httpx.AsyncClient(timeout=2) as client:
+        assert (await client.get(url)).status_code == 200
+        # A connection kept open, as a load balancer's probe would.
+        process.send_signal(signal.SIGTERM)
+        statuses: list[int] = []
+
+        async def refused() -> bool:
+            try:
+                statuses.append((await client.get(url)).status_code)
+            except httpx.HTTPError:
+                return True  # the port is closed: nothing is sent here any more
+            return statuses[-1] == 503
+
+        await eventually(refused, within=5)
+    return statuses
+
+
+async def test_a_stop_is_bounded_with_the_broker_gone_and_loses_nothing(
     tmp_path: Path, webhook: WebhookServer
 ) -> None:
     data_dir = tmp_path / "data"
@@ -38,16 +64,20 @@ async def test_sigterm_with_the_broker_gone_exits_within_the_bound_and_loses_not
                 accepted.append(response.json()["report_id"])
         inbox = Path(platform.endpoints.inbox)
         await assert_every_promise_kept(platform.endpoints.escalation, inbox, accepted)
+        # Readiness goes false the moment shutdown begins, before the service is gone.
+        intake = platform.processes["intake"]
+        statuses = await readiness_after_sigterm(f"{platform.endpoints.intake}/readyz", intake)
+        assert 200 not in statuses
+        await asyncio.to_thread(intake.wait, BOUND_SECONDS + 5)
+        # Then the broker dies, and every consumer gets SIGTERM at once.
         assert platform.broker is not None and platform.broker.process is not None
         platform.broker.process.kill()
         platform.broker.process.wait()
         await asyncio.sleep(1.0)  # the services notice the broker is gone
-        for name, process in platform.processes.items():
-            started = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(process.wait, BOUND_SECONDS + 5)
-            took = time.monotonic() - started
-            assert took <= BOUND_SECONDS + 1.5, f"{name} took {took:.1f} s to stop"
+        consumers = {n: p for n, p in platform.processes.items() if n != "intake"}
+        took = await asyncio.gather(*(stop_within_the_bound(p) for p in consumers.values()))
+        slow = {n: round(t, 1) for n, t in zip(consumers, took, strict=True)}
+        assert max(took) <= BOUND_SECONDS + 1.5, f"stop took (s): {slow}"
     finally:
         await asyncio.to_thread(platform.stop, 0)
     # A new start on the same data directory: nothing consumed is lost or applied twice.
@@ -62,40 +92,20 @@ async def test_sigterm_with_the_broker_gone_exits_within_the_bound_and_loses_not
         await asyncio.to_thread(again.stop)
 
 
-async def test_readiness_goes_false_as_soon_as_shutdown_begins(
-    tmp_path: Path, webhook: WebhookServer
-) -> None:
-    platform: Platform = await asyncio.to_thread(
-        start_platform, tmp_path / "data", webhook, ack_deadline=3600
-    )
-    try:
-        assert platform.endpoints is not None
-        url = f"{platform.endpoints.assignment}/readyz"
-        async with httpx.AsyncClient(timeout=2) as client:
-            assert (await client.get(url)).status_code == 200
-            # Keep a connection open, as a load balancer's probe would.
-            platform.processes["assignment"].send_signal(signal.SIGTERM)
-            statuses: list[int] = []
-
-            async def refused() -> bool:
-                try:
-                    statuses.append((await client.get(url)).status_code)
-                except httpx.HTTPError:
-                    return True  # the port is closed: nothing is sent here any more
-                return statuses[-1] == 503
-
-            await eventually(refused, within=5)
-        assert 200 not in statuses[1:]
-    finally:
-        await asyncio.to_thread(platform.stop)
-
-
-def test_sigkill_of_up_leaves_nothing_and_a_second_up_starts_cleanly(tmp_path: Path) -> None:
+def test_up_refuses_a_running_run_and_after_its_sigkill_starts_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = Up(data_dir, tmp_path / "up-1.log")
     try:
         pids = first.endpoints()["pids"]
         assert set(pids) >= {"intake", "assignment", "escalation", "notify", "broker", "valkey"}
+        # While it runs, a second `up` on the same data directory refuses to start.
+        refused = Up(data_dir, tmp_path / "up-2.log")
+        try:
+            assert refused.process.wait(60) != 0
+        finally:
+            refused.close()
+        assert "still run" in (tmp_path / "up-2.log").read_text()
+        # SIGKILL of `up` itself: within 5 s nothing it started is left.
         first.process.kill()
         first.process.wait()
         deadline = time.monotonic() + 5
@@ -105,31 +115,14 @@ def test_sigkill_of_up_leaves_nothing_and_a_second_up_starts_cleanly(tmp_path: P
         assert left == {}, f"still running 5 s after `gridline up` died: {left}"
     finally:
         first.close()
-    second = Up(data_dir, tmp_path / "up-2.log")
+    third = Up(data_dir, tmp_path / "up-3.log")
     try:
-        endpoints = second.endpoints()
+        endpoints = third.endpoints()
         for name in ("intake", "assignment", "escalation", "notify"):
             assert httpx.get(f"{endpoints[name]}/readyz").status_code == 200
-        second.process.send_signal(signal.SIGTERM)
-        assert second.process.wait(120) == 0
+        third.process.send_signal(signal.SIGTERM)
+        assert third.process.wait(120) == 0
     finally:
-        second.close()
-    assert "still run" not in (tmp_path / "up-2.log").read_text()
-
-
-def test_up_refuses_to_start_over_a_run_that_still_runs(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    first = Up(data_dir, tmp_path / "up-1.log")
-    try:
-        first.endpoints()
-        second = Up(data_dir, tmp_path / "up-2.log")
-        try:
-            assert second.process.wait(60) != 0
-        finally:
-            second.close()
-        assert "still run" in (tmp_path / "up-2.log").read_text()
-        first.process.send_signal(signal.SIGTERM)
-        assert first.process.wait(120) == 0
-    finally:
-        first.close()
-    assert not os.path.exists(data_dir / "run.json.tmp")
+        third.close()
+    assert "still run" not in (tmp_path / "up-3.log").read_text()
+    assert not (data_dir / "run.json.tmp").exists()
