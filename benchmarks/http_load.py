@@ -17,6 +17,7 @@ import json
 import secrets
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -170,10 +171,10 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """Read the plan, run it, write the result."""
+def main(runner: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] = run) -> None:
+    """Read the plan (argv 1), run it with `runner`, write the result (argv 2)."""
     plan = json.loads(Path(sys.argv[1]).read_text())
-    result = uvloop.run(run(plan))
+    result = uvloop.run(runner(plan))
     Path(sys.argv[2]).write_text(json.dumps(result))
 
 

@@ -15,14 +15,11 @@ RESULT: {"seconds", "cpu_seconds", "late", "answers": [[status, sent_at, answere
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import uvloop
+import http_load
 from http_load import Connection, Job, Signer
 
 # A request sent this much after its slot counts as late (the generator fell behind the rate).
@@ -74,12 +71,5 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """Read the plan, run it, write the result."""
-    plan = json.loads(Path(sys.argv[1]).read_text())
-    result = uvloop.run(run(plan))
-    Path(sys.argv[2]).write_text(json.dumps(result))
-
-
 if __name__ == "__main__":
-    main()
+    http_load.main(run)

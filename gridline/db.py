@@ -5,21 +5,28 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, DateTime, MetaData, Table, event, inspect, text
+from sqlalchemy import Connection, DateTime, Dialect, MetaData, Select, Table, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Mapped
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.settings import Settings
+from gridline.timestamps import in_utc
 from gridline.tracing import instrument_engine
+
+QueryT = TypeVar("QueryT", bound=Select[*tuple[Any, ...]])
 
 _ALEMBIC_ENV = Path(__file__).resolve().parent / "migrations"
 
@@ -219,6 +226,32 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
-def utc_timestamp() -> DateTime:
-    """The column type of every timestamp: timezone-aware on PostgreSQL."""
-    return DateTime(timezone=True)
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back aware, in UTC, on SQLite (which keeps no zone) as
+    on PostgreSQL; its DDL is that of `DateTime(timezone=True)`."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Any aware moment is stored as UTC (SQLite would drop its zone); a naive one is UTC."""
+        return None if value is None else in_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """SQLite hands the stored UTC value back without its zone."""
+        return None if value is None else in_utc(value)
+
+
+def utc_timestamp() -> UtcDateTime:
+    """The column type of every timestamp (`Field(sa_type=utc_timestamp())`)."""
+    return UtcDateTime()
+
+
+def due_rows(query: QueryT, due_at: Mapped[datetime | None], moment: datetime) -> QueryT:
+    """`query` narrowed to the rows whose `due_at` has come by `moment`, locked for the
+    transaction, ordered by `due_at` after any order the query already has.
+
+    Rows another replica holds locked are skipped (PostgreSQL SKIP LOCKED), so replicas take
+    different rows; SQLite has one writer and takes no row locks.
+    """
+    return query.where(due_at <= moment).order_by(due_at).with_for_update(skip_locked=True)

@@ -13,6 +13,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gridline.rpc_metrics import RpcMetricsInterceptor
 
 ReplyT = TypeVar("ReplyT")
+ServicerT = TypeVar("ServicerT")
 
 # Registers a servicer on a server, e.g. `add_DirectoryServicer_to_server` bound to its servicer.
 Registration = Callable[[grpc.aio.Server], None]
@@ -39,6 +40,23 @@ class RpcServer:
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
         self._server.add_insecure_port(self.address)
+
+    @classmethod
+    def serving(
+        cls,
+        host: str,
+        port: int,
+        register: Callable[[ServicerT, grpc.aio.Server], None],
+        servicer: ServicerT,
+        service: Any,
+    ) -> RpcServer:
+        """A server for one generated service.
+
+        `register` is the generated `add_XServicer_to_server`, `service` the service's
+        descriptor (`x_pb2.DESCRIPTOR.services_by_name["X"]`), whose name health and reflection
+        report.
+        """
+        return cls(host, port, [lambda server: register(servicer, server)], [service.full_name])
 
     async def __aenter__(self) -> RpcServer:
         await self.start()

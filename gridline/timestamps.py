@@ -21,6 +21,11 @@ def from_timestamp(stamp: Timestamp) -> datetime:
     return moment
 
 
+def in_utc(moment: datetime) -> datetime:
+    """The moment in UTC; a naive one is taken to be in UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def now() -> datetime:
     """The current UTC time."""
     return datetime.now(UTC)

@@ -41,6 +41,7 @@ from gridline.bus.producer import BrokerUnavailable, EventProducer
 from gridline.bus.topics import dead_letter
 from gridline.db import Database
 from gridline.settings import Settings
+from gridline.timestamps import in_utc
 
 app = typer.Typer(help="Dead-lettered records: list them, replay them.", no_args_is_help=True)
 console = Console()
@@ -217,7 +218,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         raise DlqError(
             f"--since {text!r}: give an ISO date/time (2026-11-23T08:00) or an age (90m, 6h, 2d)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return in_utc(moment)
 
 
 # What a replay did with one dead letter.

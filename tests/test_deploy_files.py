@@ -231,14 +231,17 @@ def _quantity(value: str | int) -> float:
 
 
 def _code_consumers() -> dict[str, set[tuple[str, str]]]:
-    """Each service's consumers as (group, topic), read from the ConsumerRunner calls of its app."""
+    """Each service's consumers as (group, topic), read from the consumer calls of its app."""
     consumers: dict[str, set[tuple[str, str]]] = {}
     for service in APP_SERVICES:
         module = importlib.import_module(f"services.{service}.app")
         tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
         found = set()
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ConsumerRunner":
+            # `service.consume(...)` (gridline.service) or a ConsumerRunner of its own.
+            called = getattr(node, "func", None)
+            name = getattr(called, "attr", "") or getattr(called, "id", "")
+            if isinstance(node, ast.Call) and name in ("consume", "ConsumerRunner"):
                 kwargs = {k.arg: k.value for k in node.keywords}
                 topic, group = kwargs["topic"], kwargs["group"]
                 assert isinstance(topic, ast.Attribute) and isinstance(group, ast.Name)

@@ -83,3 +83,16 @@ def decode(key: bytes | None, value: bytes | None, headers: list[tuple[str, byte
         message=message,
         headers=found,
     )
+
+
+def notice_envelope(
+    notice: events_pb2.Notification, trace_context: Context | None = None
+) -> Envelope:
+    """A notice as it travels on notifications.v1, keyed by the recipient's group so that a
+    group's notices stay in order."""
+    return Envelope(
+        event_id=notice.notification_id,
+        key=notice.recipient.group_id,
+        message=notice,
+        trace_context=trace_context,
+    )

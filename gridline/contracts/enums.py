@@ -1,15 +1,68 @@
-"""The contracts' enums where services hold them as plain numbers.
+"""The contracts' enums: their names in files and APIs, their words in Chinese, stored numbers.
 
 A protobuf enum value is an int at run time, and that is how the services store a chain level
 or a risk. The generated stubs accept only the enum's own type in a message's constructor, so
-these give a stored number that type, unchanged.
+`chain_level` and `risk_level` give a stored number that type, unchanged. The maps below are
+the one place each name and each word is written.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Literal, cast
 
 from gridline.contracts.v1 import common_pb2
+
+RiskName = Literal["low", "medium", "high"]
+SourceName = Literal[
+    "health_code_feed", "self_report", "cadre_visit", "checkpoint_scan", "neighbour"
+]
+ChainLevelName = Literal["cadre", "liaison", "community", "township_office", "county_office"]
+
+RISK_LEVELS: dict[RiskName, common_pb2.RiskLevel] = {
+    "low": common_pb2.RISK_LEVEL_LOW,
+    "medium": common_pb2.RISK_LEVEL_MEDIUM,
+    "high": common_pb2.RISK_LEVEL_HIGH,
+}
+# As people read a risk: 高风险地区.
+RISK_ZH: dict[int, str] = {
+    common_pb2.RISK_LEVEL_LOW: "低",
+    common_pb2.RISK_LEVEL_MEDIUM: "中",
+    common_pb2.RISK_LEVEL_HIGH: "高",
+}
+
+REPORT_SOURCES: dict[SourceName, common_pb2.ReportSource] = {
+    "health_code_feed": common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED,
+    "self_report": common_pb2.REPORT_SOURCE_SELF_REPORT,
+    "cadre_visit": common_pb2.REPORT_SOURCE_CADRE_VISIT,
+    "checkpoint_scan": common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN,
+    "neighbour": common_pb2.REPORT_SOURCE_NEIGHBOUR,
+}
+REPORT_SOURCE_NAMES: dict[int, SourceName] = {
+    number: name for name, number in REPORT_SOURCES.items()
+}
+SOURCE_ZH: dict[int, str] = {
+    common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED: "健康码平台",
+    common_pb2.REPORT_SOURCE_SELF_REPORT: "本人自报",
+    common_pb2.REPORT_SOURCE_CADRE_VISIT: "干部入户排查",
+    common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN: "卡口扫码",
+    common_pb2.REPORT_SOURCE_NEIGHBOUR: "联户邻里",
+}
+
+# From the bottom of the chain up.
+CHAIN_LEVELS: dict[ChainLevelName, common_pb2.ChainLevel] = {
+    "cadre": common_pb2.CHAIN_LEVEL_CADRE,
+    "liaison": common_pb2.CHAIN_LEVEL_LIAISON,
+    "community": common_pb2.CHAIN_LEVEL_COMMUNITY,
+    "township_office": common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
+    "county_office": common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
+}
+CHAIN_LEVEL_ZH: dict[int, str] = {
+    common_pb2.CHAIN_LEVEL_CADRE: "包户干部",
+    common_pb2.CHAIN_LEVEL_LIAISON: "联络员",
+    common_pb2.CHAIN_LEVEL_COMMUNITY: "社区",
+    common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE: "镇联防联控办",
+    common_pb2.CHAIN_LEVEL_COUNTY_OFFICE: "县联防联控办",
+}
 
 
 def chain_level(number: int) -> common_pb2.ChainLevel:

@@ -12,24 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from gridline.contracts.enums import chain_level, risk_level
+from gridline.contracts.enums import RISK_LEVELS, RISK_ZH, SOURCE_ZH, chain_level, risk_level
+from gridline.contracts.notices import TaskRef, build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.timestamps import to_timestamp
 from services.assignment.address_index import Resolution
 from services.assignment.directory import Directory, Link
 from services.assignment.grid import NodeKind
-from services.assignment.placement import RISK_NAMES, responsible
-from services.assignment.risk import RISK_LEVELS, Decision
+from services.assignment.placement import responsible
+from services.assignment.risk import Decision
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-SOURCE_NAMES = {
-    common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED: "健康码平台",
-    common_pb2.REPORT_SOURCE_SELF_REPORT: "本人自报",
-    common_pb2.REPORT_SOURCE_CADRE_VISIT: "干部入户排查",
-    common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN: "卡口扫码",
-    common_pb2.REPORT_SOURCE_NEIGHBOUR: "联户邻里",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +71,7 @@ def raises_risk(case: Case, decision: Decision) -> bool:
 
 
 def _risk_name(level: int) -> str:
-    return RISK_NAMES.get(level, "未知")
+    return RISK_ZH.get(level, "未知")
 
 
 def _address_news(case: Case, report: events_pb2.ReportAccepted, resolution: Resolution) -> str:
@@ -105,7 +99,7 @@ def enrichment(
     reported_at = (
         report.accepted_at.ToDatetime(tzinfo=now.tzinfo) if report.HasField("accepted_at") else now
     )
-    source = SOURCE_NAMES.get(report.source, "其他来源")
+    source = SOURCE_ZH.get(report.source, "其他来源")
     parts = [
         f"{report.name_masked}（身份证{report.id_number_masked}）已在跟进，"
         f"{source}于{reported_at.astimezone(SHANGHAI):%m月%d日 %H:%M}再次报告此人，"
@@ -121,17 +115,14 @@ def enrichment(
     address = _address_news(case, report, resolution)
     if address:
         parts.append(address)
-    return events_pb2.Notification(
-        notification_id=derived_id("notice", case.task_id, "enriched", report.report_id),
-        kind=events_pb2.NOTIFICATION_KIND_CASE_ENRICHED,
-        recipient=recipient,
+    return build_notice(
+        derived_id("notice", case.task_id, "enriched", report.report_id),
+        events_pb2.NOTIFICATION_KIND_CASE_ENRICHED,
+        recipient,
         title="同一人员再次被报告：风险更高" if higher else "同一人员再次被报告",
         body="".join(parts),
-        task_id=case.task_id,
-        report_id=report.report_id,
-        link=link,
-        created_at=to_timestamp(now),
-        report_accepted_at=report.accepted_at,
+        at=now,
+        about=TaskRef(case.task_id, report.report_id, link, report.accepted_at),
     )
 
 

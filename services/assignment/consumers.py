@@ -10,8 +10,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.consumer import Handler
-from gridline.bus.envelope import Envelope
+from gridline.bus.envelope import Envelope, notice_envelope
 from gridline.bus.outbox import stage
+from gridline.contracts.enums import REPORT_SOURCE_NAMES, RISK_LEVELS
 from gridline.contracts.v1 import events_pb2
 from gridline.db import after_commit
 from gridline.ids import derived_id
@@ -29,7 +30,7 @@ from services.assignment.cases import (
 )
 from services.assignment.following import Current
 from services.assignment.placement import place
-from services.assignment.risk import RISK_LEVELS, SOURCES, Policy, decide
+from services.assignment.risk import Policy, decide
 
 GROUP = "assignment.reports"
 
@@ -48,10 +49,7 @@ def _pending_load(session: AsyncSession, load: CadreLoad) -> PendingLoad:
 
 def _stage_notices(session: AsyncSession, notices: Sequence[events_pb2.Notification]) -> None:
     for notice in notices:
-        envelope = Envelope(
-            event_id=notice.notification_id, key=notice.recipient.group_id, message=notice
-        )
-        stage(session, topics.NOTIFICATIONS, envelope)
+        stage(session, topics.NOTIFICATIONS, notice_envelope(notice))
 
 
 def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: Policy) -> Handler:
@@ -111,7 +109,9 @@ def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: 
                 case_id=person_case,
                 risk=RISK_LEVELS[decision.risk],
             )
-            metrics.REPORTS_MERGED.labels(SOURCES.get(report.source, "unspecified")).inc()
+            metrics.REPORTS_MERGED.labels(
+                REPORT_SOURCE_NAMES.get(report.source, "unspecified")
+            ).inc()
             return
         pending = _pending_load(session, load)
         placement = place(

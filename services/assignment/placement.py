@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gridline.contracts.enums import risk_level
+from gridline.contracts.enums import RISK_LEVELS, RISK_ZH, risk_level
+from gridline.contracts.notices import TaskRef, build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.links import PageLinks
@@ -13,7 +14,7 @@ from gridline.timestamps import to_timestamp
 from services.assignment.assignee import CadreLoad, choose
 from services.assignment.directory import Directory, Link, Person, Role
 from services.assignment.grid import NodeKind
-from services.assignment.risk import RISK_LEVELS, Decision
+from services.assignment.risk import Decision
 
 CHAIN_LEVELS = {
     Role.CADRE: common_pb2.CHAIN_LEVEL_CADRE,
@@ -23,11 +24,6 @@ CHAIN_LEVELS = {
     Role.COUNTY_OFFICE: common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
     # Told beside the cadre, at the cadre's rung; never a level work escalates to.
     Role.MICRO_GRID_LEADER: common_pb2.CHAIN_LEVEL_CADRE,
-}
-RISK_NAMES: dict[int, str] = {
-    common_pb2.RISK_LEVEL_LOW: "低",
-    common_pb2.RISK_LEVEL_MEDIUM: "中",
-    common_pb2.RISK_LEVEL_HIGH: "高",
 }
 
 
@@ -44,7 +40,7 @@ def responsible(link: Link) -> common_pb2.Responsible:
 
 
 @dataclass(frozen=True)
-class Placement:
+class PlacedReport:
     """What a report became: its task, the notice to whoever must act first, and the notice
     to the household's micro-grid leader when it has one."""
 
@@ -92,7 +88,7 @@ def place(
     links: PageLinks,
     decision: Decision,
     load: CadreLoad | None = None,
-) -> Placement:
+) -> PlacedReport:
     """Place a report on its household (else unit or building), else triage at the community.
 
     Every report yields exactly one task; ids derive from the report id so replays repeat them.
@@ -104,13 +100,12 @@ def place(
     household = resolution.household
     first = choose(directory, node.id, load or CadreLoad()).link
     task_id = derived_id("task", report.report_id)
-    stamp = to_timestamp(now)
     grid = directory.ancestor(node.id, NodeKind.GRID)
     community = directory.ancestor(node.id, NodeKind.COMMUNITY)
     grid_id = grid.id if grid else (community.id if community else node.id)
     summary = (
         f"{report.name_masked}（身份证{report.id_number_masked}，电话{report.phone_masked}）"
-        f"自{report.origin_name}（{RISK_NAMES.get(report.origin_risk, '未知')}风险地区）来，"
+        f"自{report.origin_name}（{RISK_ZH.get(report.origin_risk, '未知')}风险地区）来，"
         f"住{report.address}"
     )
     task = events_pb2.TaskEvent(
@@ -126,7 +121,7 @@ def place(
         origin_risk=report.origin_risk,
         summary=summary,
         accepted_at=report.accepted_at,
-        occurred_at=stamp,
+        occurred_at=to_timestamp(now),
         actor="assignment",
         placed_node_id=node.id,
         placement_confidence=resolution.confidence,
@@ -137,40 +132,34 @@ def place(
         follow_up=_follow_up(decision, report, now),
         policy_version=decision.policy_version,
     )
-    link = links.link(task_id, now)
+    about = TaskRef(task_id, report.report_id, links.link(task_id, now), report.accepted_at)
     title = "地址待核实的来返人员" if household is None else "新来返人员待核实"
-    notification = events_pb2.Notification(
-        notification_id=derived_id("notice", task_id, "assigned", first.group.id),
-        kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-        recipient=responsible(first),
+    notification = build_notice(
+        derived_id("notice", task_id, "assigned", first.group.id),
+        events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
+        responsible(first),
         title=title,
         body=(
             f"{summary}。措施：{decision.measure.name}，"
             f"请{decision.plan.verify_within_hours}小时内核实并在链接中确认接收。"
         ),
-        task_id=task_id,
-        report_id=report.report_id,
-        link=link,
-        created_at=stamp,
-        report_accepted_at=report.accepted_at,
+        at=now,
+        about=about,
     )
     leader = directory.micro_grid_leader(household.id) if household else None
     leader_notification = None
     if leader is not None:
         told = _link(directory, leader)
-        leader_notification = events_pb2.Notification(
-            notification_id=derived_id("notice", task_id, "assigned", told.group.id),
-            kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-            recipient=responsible(told),
+        leader_notification = build_notice(
+            derived_id("notice", task_id, "assigned", told.group.id),
+            events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
+            responsible(told),
             title="联户内有来返人员",
             body=f"{summary}。包户干部{first.person.name}负责核实，请协助留意。",
-            task_id=task_id,
-            report_id=report.report_id,
-            link=link,
-            created_at=stamp,
-            report_accepted_at=report.accepted_at,
+            at=now,
+            about=about,
         )
-    return Placement(
+    return PlacedReport(
         node_id=node.id,
         triage=resolution.triage,
         task=task,

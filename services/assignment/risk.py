@@ -5,39 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gridline.contracts.v1 import common_pb2
-
-RiskName = Literal["low", "medium", "high"]
-SourceName = Literal[
-    "health_code_feed", "self_report", "cadre_visit", "checkpoint_scan", "neighbour"
-]
+from gridline.contracts.enums import REPORT_SOURCE_NAMES, RISK_LEVELS, RiskName, SourceName
 
 
 def risk_name(stored: str) -> RiskName:
     """A risk level as stored, checked to be one of the names."""
-    for name in ("low", "medium", "high"):
+    for name in RISK_LEVELS:
         if stored == name:
             return name
     raise ValueError(f"unknown risk level {stored!r}")
 
 
-RISK_LEVELS: dict[RiskName, int] = {
-    "low": common_pb2.RISK_LEVEL_LOW,
-    "medium": common_pb2.RISK_LEVEL_MEDIUM,
-    "high": common_pb2.RISK_LEVEL_HIGH,
-}
-SOURCES: dict[int, str] = {
-    common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED: "health_code_feed",
-    common_pb2.REPORT_SOURCE_SELF_REPORT: "self_report",
-    common_pb2.REPORT_SOURCE_CADRE_VISIT: "cadre_visit",
-    common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN: "checkpoint_scan",
-    common_pb2.REPORT_SOURCE_NEIGHBOUR: "neighbour",
-}
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.yaml")
 
 
@@ -190,7 +172,7 @@ def decide(
     else the level the report came with (unknown counts as low)."""
     reported: RiskName = next((n for n, v in RISK_LEVELS.items() if v == reported_risk), "low")
     risk = areas.level_of(region_code, at) or reported
-    source_name = SOURCES.get(source)
+    source_name = REPORT_SOURCE_NAMES.get(source)
     rule = next(r for r in policy.rules if r.risk == risk and r.source in (None, source_name))
     return Decision(
         risk=risk,

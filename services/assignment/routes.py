@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from gridline.contracts.enums import RiskName
 from gridline.db import Database
 from services.assignment import storage
 from services.assignment.following import Follower
-from services.assignment.risk import RiskArea, RiskName
+from services.assignment.risk import RiskArea
 
 router = APIRouter(prefix="/v1", tags=["directory"])
 

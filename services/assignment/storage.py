@@ -502,15 +502,6 @@ async def complete_placement(
     return next((assignee for merged_into, assignee in completed.all() if not merged_into), None)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else _utc_at(moment)
-
-
-def _utc_at(moment: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they were stored in UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 async def add_risk_area(session: AsyncSession, area: RiskArea) -> None:
     """Record one risk area change (commits with the session), counted for the replicas."""
     session.add(
@@ -532,9 +523,9 @@ async def risk_area_history(session: AsyncSession) -> list[RiskArea]:
         RiskArea(
             region_code=r.region_code,
             level=risk_name(r.level),
-            valid_from=_utc_at(r.valid_from),
-            valid_to=_utc(r.valid_to),
-            changed_at=_utc_at(r.changed_at),
+            valid_from=r.valid_from,
+            valid_to=r.valid_to,
+            changed_at=r.changed_at,
         )
         for r in rows.all()
     ]
@@ -543,7 +534,4 @@ async def risk_area_history(session: AsyncSession) -> list[RiskArea]:
 async def get_placement(session: AsyncSession, report_id: str) -> Placement | None:
     """Where a report was placed, if it was."""
     await _write_unwritten(session)
-    placement = await session.get(Placement, report_id)
-    if placement is not None:
-        placement.placed_at = _utc_at(placement.placed_at)
-    return placement
+    return await session.get(Placement, report_id)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
 
 from gridline.bus import topics
-from gridline.bus.consumer import ConsumerRunner
-from gridline.bus.output import event_output
 from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
-from gridline.db import Database
 from gridline.directory_client import DirectoryClient
-from gridline.http import service_app
 from gridline.links import PageLinks
-from gridline.rpc import RpcServer
+from gridline.service import ServiceRuntime, assembled_app
 from gridline.settings import Settings
 from services.escalation import page, routes, storage
 from services.escalation.check_ins import load_rules
@@ -42,68 +36,39 @@ def create_app(settings: Settings) -> FastAPI:
         settings.escalation_deadlines_file, timedelta(seconds=settings.ack_deadline_seconds)
     )
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            Database(settings, "escalation", storage.TABLES, storage.MIGRATIONS) as db,
-            # Before the consumer, the watchers and the servers that stage events, so that they
-            # stop first and the outbox then publishes what they committed last.
-            event_output(settings, db) as outbox,
-            DirectoryClient(settings.directory_target) as directory,
-            ConsumerRunner(
-                settings=settings,
-                topic=topics.TASKS,
-                group=GROUP,
-                handler=task_handler(policy, links),
-                accepts=accepts,
-                db=db,
-            ) as runner,
-            DeadlineWatcher(
-                db,
-                directory.chain,
-                policy,
-                settings.escalation_tick_seconds,
-                check_ins=check_ins,
-            ) as deadlines,
-            ZeroReportWatcher(
-                db,
-                DirectoryRoster(directory),
-                schedule,
-                settings.escalation_tick_seconds,
-            ) as zero_reports,
-            RpcServer(
-                settings.host,
-                settings.tasks_grpc_port,
-                [
-                    lambda server: tasks_pb2_grpc.add_TasksServicer_to_server(
-                        TasksServicer(db, policy, check_ins), server
-                    )
-                ],
-                [tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name],
-            ),
-        ):
-            app.state.db = db
-            app.state.policy = policy
-            app.state.links = links
-            app.state.check_ins = check_ins
-            app.state.chain_of = directory.chain
-            app.state.schedule = schedule
-            app.state.readiness = {
-                "database": db.ping,
-                "broker": outbox.producer.is_connected,
-                "outbox": outbox.alive,
-                "consumer": runner.alive,
-                "deadlines": deadlines.alive,
-                "zero_reports": zero_reports.alive,
-            }
-            yield
+    async def assemble(service: ServiceRuntime) -> None:
+        db, tick = service.db, settings.escalation_tick_seconds
+        directory = await service.open(DirectoryClient(settings.directory_target))
+        await service.consume(
+            "consumer",
+            topic=topics.TASKS,
+            group=GROUP,
+            handler=task_handler(policy, links),
+            accepts=accepts,
+        )
+        await service.run(
+            "deadlines", DeadlineWatcher(db, directory.chain, policy, tick, check_ins=check_ins)
+        )
+        await service.run(
+            "zero_reports", ZeroReportWatcher(db, DirectoryRoster(directory), schedule, tick)
+        )
+        await service.serve(
+            settings.tasks_grpc_port,
+            tasks_pb2_grpc.add_TasksServicer_to_server,
+            TasksServicer(db, policy, check_ins),
+            tasks_pb2.DESCRIPTOR.services_by_name["Tasks"],
+        )
+        service.state.policy = policy
+        service.state.links = links
+        service.state.check_ins = check_ins
+        service.state.chain_of = directory.chain
+        service.state.schedule = schedule
 
-    app = service_app(
-        title="Gridline escalation",
-        version="1",
+    return assembled_app(
+        settings,
+        "escalation",
+        storage,
         description="Tasks, their deadlines and escalations up the chain.",
-        lifespan=lifespan,
+        assemble=assemble,
+        routers=[routes.router, page.router],
     )
-    app.include_router(routes.router)
-    app.include_router(page.router)
-    return app

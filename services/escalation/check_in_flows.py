@@ -12,8 +12,9 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
-from gridline.bus.envelope import Envelope
+from gridline.bus.envelope import Envelope, notice_envelope
 from gridline.bus.outbox import stage
+from gridline.contracts.notices import build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
@@ -220,21 +221,14 @@ def _notify(
     key: str,
     moment: datetime,
 ) -> str:
-    notice = events_pb2.Notification(
-        notification_id=derived_id("notice", key, recipient.group_id),
-        kind=events_pb2.NOTIFICATION_KIND_ESCALATION,
-        recipient=recipient,
+    notice = build_notice(
+        derived_id("notice", key, recipient.group_id),
+        events_pb2.NOTIFICATION_KIND_ESCALATION,
+        recipient,
         title=reason,
         body=f"{task.summary}。{reason}，请立即处置。",
-        task_id=task.task_id,
-        report_id=task.report_id,
-        link=task.link,
-        created_at=to_timestamp(moment),
-        report_accepted_at=to_timestamp(task.report_accepted_at),
+        at=moment,
+        about=task,
     )
-    stage(
-        session,
-        topics.NOTIFICATIONS,
-        Envelope(event_id=notice.notification_id, key=recipient.group_id, message=notice),
-    )
+    stage(session, topics.NOTIFICATIONS, notice_envelope(notice))
     return notice.notification_id

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
-from gridline.bus.envelope import Envelope
+from gridline.bus.envelope import Envelope, notice_envelope
 from gridline.bus.outbox import stage
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
@@ -101,11 +101,7 @@ def _fire(
             topics.ESCALATIONS,
             Envelope(event_id=escalation.escalation_id, key=task.grid_id, message=escalation),
         )
-        stage(
-            session,
-            topics.NOTIFICATIONS,
-            Envelope(event_id=notice.notification_id, key=recipient.group_id, message=notice),
-        )
+        stage(session, topics.NOTIFICATIONS, notice_envelope(notice))
         session.add(
             storage.Escalation(
                 escalation_id=escalation.escalation_id,

@@ -6,18 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from gridline.contracts.enums import CHAIN_LEVEL_ZH
+from gridline.contracts.notices import build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.timestamps import to_timestamp
-
-# Looked up by the plain int that tasks and events carry for a ChainLevel.
-LEVEL_NAMES: dict[int, str] = {
-    common_pb2.CHAIN_LEVEL_CADRE: "包户干部",
-    common_pb2.CHAIN_LEVEL_LIAISON: "联络员",
-    common_pb2.CHAIN_LEVEL_COMMUNITY: "社区",
-    common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE: "镇联防联控办",
-    common_pb2.CHAIN_LEVEL_COUNTY_OFFICE: "县联防联控办",
-}
 
 
 class TaskState(StrEnum):
@@ -75,12 +68,6 @@ AWAITING_ACKNOWLEDGEMENT = frozenset({TaskState.TRIAGE, TaskState.ASSIGNED})
 # A later report of the person raising the task's risk is nobody's action on the task: it moves
 # no state and is offered by no page, so it is no Action. It is a row of the audit trail.
 RISK_RAISE = "raise_risk"
-
-RISK_NAMES: dict[int, str] = {
-    common_pb2.RISK_LEVEL_LOW: "低",
-    common_pb2.RISK_LEVEL_MEDIUM: "中",
-    common_pb2.RISK_LEVEL_HIGH: "高",
-}
 
 
 def takes_risk_raise(state: str) -> bool:
@@ -168,7 +155,7 @@ HIGH_RISK_REASON = "高风险地区来返人员，立即上报"
 
 def overdue_reason(assignee_level: int) -> str:
     """Why a task went up at a deadline: its assignee did not acknowledge it in time."""
-    return f"{LEVEL_NAMES.get(assignee_level, '上一级')}未在时限内确认接收"
+    return f"{CHAIN_LEVEL_ZH.get(assignee_level, '上一级')}未在时限内确认接收"
 
 
 def recipients_for(
@@ -204,16 +191,13 @@ def escalation_for(
         recipient=recipient,
         raised_at=to_timestamp(now),
     )
-    notice = events_pb2.Notification(
-        notification_id=derived_id("notice", *parts[:-1], "escalated", recipient.group_id),
-        kind=events_pb2.NOTIFICATION_KIND_ESCALATION,
-        recipient=recipient,
+    notice = build_notice(
+        derived_id("notice", *parts[:-1], "escalated", recipient.group_id),
+        events_pb2.NOTIFICATION_KIND_ESCALATION,
+        recipient,
         title=f"逾期未处置上报：{reason}" if reason != HIGH_RISK_REASON else reason,
-        body=f"{task.summary}。{reason}，请{LEVEL_NAMES.get(recipient.level, '')}督促处置。",
-        task_id=task.task_id,
-        report_id=task.report_id,
-        link=task.link,
-        created_at=to_timestamp(now),
-        report_accepted_at=to_timestamp(task.report_accepted_at),
+        body=f"{task.summary}。{reason}，请{CHAIN_LEVEL_ZH.get(recipient.level, '')}督促处置。",
+        at=now,
+        about=task,
     )
     return escalation, notice

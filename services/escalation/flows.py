@@ -9,9 +9,10 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
-from gridline.bus.envelope import Envelope
+from gridline.bus.envelope import Envelope, notice_envelope
 from gridline.bus.outbox import stage
-from gridline.contracts.enums import chain_level, risk_level
+from gridline.contracts.enums import CHAIN_LEVEL_ZH, RISK_ZH, chain_level, risk_level
+from gridline.contracts.notices import build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
@@ -20,8 +21,6 @@ from services.escalation import check_in_flows, metrics, replanning, storage
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
     AWAITING_ACKNOWLEDGEMENT,
-    LEVEL_NAMES,
-    RISK_NAMES,
     RISK_RAISE,
     Action,
     Measure,
@@ -101,13 +100,7 @@ async def change_task(
         )
         if change.action is Action.REASSIGN and change.assignee is not None:
             notice = _assigned_notice(task, change.assignee, moment)
-            stage(
-                session,
-                topics.NOTIFICATIONS,
-                Envelope(
-                    event_id=notice.notification_id, key=change.assignee.group_id, message=notice
-                ),
-            )
+            stage(session, topics.NOTIFICATIONS, notice_envelope(notice))
         session.add(task)
         escalations = list(await storage.escalations_of(session, task_id))
     metrics.TASK_CHANGES.labels(change.action.value).inc()
@@ -129,7 +122,7 @@ async def raise_risk(
     the consumer's transaction; raises TaskNotFound for a task never stored (the record is
     retried, then dead-lettered for replay) and ValueError for an event without a known risk.
     """
-    if event.decided_risk not in RISK_NAMES:
+    if event.decided_risk not in RISK_ZH:
         raise ValueError(f"RISK_RAISED of task {event.task_id!r} carries no decided_risk")
     task = await storage.get_task(session, event.task_id, for_update=True)
     if task is None:
@@ -188,12 +181,12 @@ def _record_change(
 
 
 def _raise_note(task: storage.Task, event: events_pb2.TaskEvent, applies: bool) -> str:
-    new = RISK_NAMES[event.decided_risk]
+    new = RISK_ZH[event.decided_risk]
     report = event.raised_by_report_id or event.report_id
     said = f"报告{report}显示{new}风险（{event.measure_name}）"
     if task.state == TaskState.CLOSED:
         return f"{said}；任务已办结，不重新打开"
-    old = RISK_NAMES.get(task.origin_risk, "未定")
+    old = RISK_ZH.get(task.origin_risk, "未定")
     if not applies:
         return f"{said}，不高于当前的{old}风险，任务不变"
     # Only a task still awaiting acknowledgement has deadlines to re-plan.
@@ -255,15 +248,13 @@ def _event(task: storage.Task, change: Change, moment: datetime) -> events_pb2.T
 def _assigned_notice(
     task: storage.Task, assignee: common_pb2.Responsible, moment: datetime
 ) -> events_pb2.Notification:
-    return events_pb2.Notification(
-        notification_id=derived_id("notice", task.task_id, "reassigned", str(task.version)),
-        kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-        recipient=assignee,
+    level = CHAIN_LEVEL_ZH.get(assignee.level, "")
+    return build_notice(
+        derived_id("notice", task.task_id, "reassigned", str(task.version)),
+        events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
+        assignee,
         title="改派任务：请核查来返人员",
-        body=f"{task.summary}。任务已改派给{LEVEL_NAMES.get(assignee.level, '')}，请及时确认接收。",
-        task_id=task.task_id,
-        report_id=task.report_id,
-        link=task.link,
-        created_at=to_timestamp(moment),
-        report_accepted_at=to_timestamp(task.report_accepted_at),
+        body=f"{task.summary}。任务已改派给{level}，请及时确认接收。",
+        at=moment,
+        about=task,
     )

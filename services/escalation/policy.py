@@ -5,27 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gridline.contracts.enums import CHAIN_LEVELS, RISK_LEVELS
 from gridline.contracts.v1 import common_pb2
 
+# The levels a task can go up to, from the bottom of the chain.
 LevelName = Literal["liaison", "community", "township_office", "county_office"]
-
-LEVELS: dict[LevelName, int] = {
-    "liaison": common_pb2.CHAIN_LEVEL_LIAISON,
-    "community": common_pb2.CHAIN_LEVEL_COMMUNITY,
-    "township_office": common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
-    "county_office": common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
-}
-
-RISKS: dict[str, int] = {
-    "low": common_pb2.RISK_LEVEL_LOW,
-    "medium": common_pb2.RISK_LEVEL_MEDIUM,
-    "high": common_pb2.RISK_LEVEL_HIGH,
-}
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -84,7 +73,9 @@ class DeadlinePolicy:
     """The validated plans, as steps counted from the assignment."""
 
     def __init__(self, config: DeadlineConfig) -> None:
-        self._plans = {RISKS[name]: _steps(getattr(config, name)) for name in RISKS}
+        self._plans: dict[int, list[Step]] = {
+            level: _steps(getattr(config, name)) for name, level in RISK_LEVELS.items()
+        }
 
     def steps(self, origin_risk: int) -> list[Step]:
         """The steps of a risk; an unspecified risk is treated as medium."""
@@ -104,9 +95,9 @@ class DeadlinePolicy:
 def _steps(plan: RiskPlan) -> list[Step]:
     steps = []
     if plan.immediate:
-        steps.append(Step(timedelta(0), tuple(LEVELS[n] for n in plan.immediate), True))
+        steps.append(Step(timedelta(0), tuple(CHAIN_LEVELS[n] for n in plan.immediate), True))
     for step in plan.steps:
-        levels = tuple(LEVELS[n] for n in step.notify)
+        levels = tuple(CHAIN_LEVELS[n] for n in step.notify)
         steps.append(Step(timedelta(minutes=step.after_minutes), levels, False))
     return steps
 
@@ -117,7 +108,7 @@ def every_level_after(ack_deadline: timedelta) -> DeadlinePolicy:
     plan = RiskPlan(
         steps=[
             DeadlineStep(after_minutes=minutes * (i + 1), notify=[name])
-            for i, name in enumerate(LEVELS)
+            for i, name in enumerate(get_args(LevelName))
         ]
     )
     return DeadlinePolicy(DeadlineConfig(low=plan, medium=plan, high=plan))

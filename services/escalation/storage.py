@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Insert, Table
+from sqlalchemy import JSON, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.bus.outbox import OUTBOX_TABLES
-from gridline.db import dialect, table_of
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and read back zone-aware, on SQLite (which keeps no zone) too."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Any aware moment is stored as UTC; a naive one is taken to be UTC already."""
-        if value is None or value.tzinfo is None:
-            return value
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """SQLite hands the UTC value back without its zone."""
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+from gridline.db import dialect, due_rows, table_of, utc_timestamp
 
 
 class Task(SQLModel, table=True):
@@ -58,10 +38,10 @@ class Task(SQLModel, table=True):
     measure_name: str = Field(default="", max_length=100)
     summary: str = Field(max_length=500)
     link: str = Field(max_length=300)
-    report_accepted_at: datetime = Field(sa_type=UtcDateTime)
-    created_at: datetime = Field(sa_type=UtcDateTime)
+    report_accepted_at: datetime = Field(sa_type=utc_timestamp())
+    created_at: datetime = Field(sa_type=utc_timestamp())
     # Deadlines count from the latest (re)assignment; `step` is the next step of the plan.
-    assigned_at: datetime = Field(sa_type=UtcDateTime)
+    assigned_at: datetime = Field(sa_type=utc_timestamp())
     step: int = 0
     # The task's own plan once a raised risk re-planned it (`replanning.encode`); None: the
     # policy's plan of `origin_risk`.
@@ -69,10 +49,10 @@ class Task(SQLModel, table=True):
     version: int = 0  # changes so far; numbers the audit trail
     deadline_at: datetime | None = Field(
         default=None,
-        sa_type=UtcDateTime,
+        sa_type=utc_timestamp(),
         index=True,
     )
-    acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
 
 
 class Escalation(SQLModel, table=True):
@@ -85,7 +65,7 @@ class Escalation(SQLModel, table=True):
     level: int
     reason: str = Field(max_length=200)
     group_id: str = Field(max_length=64)
-    raised_at: datetime = Field(sa_type=UtcDateTime)
+    raised_at: datetime = Field(sa_type=utc_timestamp())
 
 
 class TaskChange(SQLModel, table=True):
@@ -102,7 +82,7 @@ class TaskChange(SQLModel, table=True):
     actor: str = Field(max_length=100)
     channel: str = Field(max_length=20)  # http, grpc, page, sms, system
     note: str = Field(default="", max_length=500)
-    changed_at: datetime = Field(sa_type=UtcDateTime)
+    changed_at: datetime = Field(sa_type=utc_timestamp())
 
 
 class ZeroReport(SQLModel, table=True):
@@ -120,7 +100,7 @@ class ZeroReport(SQLModel, table=True):
     found_by_cadres: int
     submitted_by: str = Field(max_length=100)
     channel: str = Field(max_length=20)
-    submitted_at: datetime = Field(sa_type=UtcDateTime)
+    submitted_at: datetime = Field(sa_type=utc_timestamp())
 
 
 class ZeroReportRun(SQLModel, table=True):
@@ -132,7 +112,7 @@ class ZeroReportRun(SQLModel, table=True):
     stage: int = 0  # 0 before the due time, 1 community told, 2 township told and summaries sent
     next_at: datetime | None = Field(
         default=None,
-        sa_type=UtcDateTime,
+        sa_type=utc_timestamp(),
         index=True,
     )
 
@@ -148,7 +128,7 @@ class CheckIn(SQLModel, table=True):
     symptoms: str = Field(default="", max_length=200)
     abnormal: str = Field(default="", max_length=200)  # why people were told at once
     channel: str = Field(max_length=20)
-    received_at: datetime = Field(sa_type=UtcDateTime)
+    received_at: datetime = Field(sa_type=utc_timestamp())
 
 
 class CheckInSlot(SQLModel, table=True):
@@ -158,12 +138,12 @@ class CheckInSlot(SQLModel, table=True):
 
     slot_id: str = Field(primary_key=True, max_length=64)  # derived from task and due time
     task_id: str = Field(max_length=64, index=True)
-    due_at: datetime = Field(sa_type=UtcDateTime)
+    due_at: datetime = Field(sa_type=utc_timestamp())
     received: bool = False
     stage: int = 0  # 0 waiting, 1 cadre told, 2 liaison told
     next_at: datetime | None = Field(
         default=None,
-        sa_type=UtcDateTime,
+        sa_type=utc_timestamp(),
         index=True,
     )
 
@@ -245,14 +225,8 @@ async def due_tasks(
     Rows another replica holds locked are skipped (PostgreSQL), so replicas take different
     tasks; the caller commits at once, before asking anything over the network.
     """
-    query = (
-        select(Task.task_id, Task.node_id, Task.step)
-        .where(col(Task.deadline_at).is_not(None), col(Task.deadline_at) <= now)
-        .order_by(col(Task.deadline_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.exec(query)).all()
+    query = select(Task.task_id, Task.node_id, Task.step)
+    return (await session.exec(due_rows(query, col(Task.deadline_at), now).limit(limit))).all()
 
 
 async def lock_due_tasks(
@@ -260,13 +234,8 @@ async def lock_due_tasks(
 ) -> Sequence[Task]:
     """Those of the tasks still due, locked for the transaction; rows another replica holds
     are skipped (PostgreSQL SKIP LOCKED; SQLite has one writer)."""
-    query = (
-        select(Task)
-        .where(col(Task.task_id).in_(list(task_ids)), col(Task.deadline_at) <= now)
-        .order_by(col(Task.deadline_at))
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.exec(query)).all()
+    query = select(Task).where(col(Task.task_id).in_(list(task_ids)))
+    return (await session.exec(due_rows(query, col(Task.deadline_at), now))).all()
 
 
 async def list_tasks(
@@ -304,13 +273,8 @@ async def zero_reports_of(session: AsyncSession, day: str) -> Sequence[ZeroRepor
 
 async def due_runs(session: AsyncSession, now: datetime) -> Sequence[ZeroReportRun]:
     """Reporting days whose next step fell due, locked and skipped by other replicas."""
-    query = (
-        select(ZeroReportRun)
-        .where(col(ZeroReportRun.next_at).is_not(None), col(ZeroReportRun.next_at) <= now)
-        .order_by(col(ZeroReportRun.day))
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.exec(query)).all()
+    query = select(ZeroReportRun).order_by(col(ZeroReportRun.day))
+    return (await session.exec(due_rows(query, col(ZeroReportRun.next_at), now))).all()
 
 
 async def summaries_due(session: AsyncSession, now: datetime) -> bool:
@@ -355,27 +319,16 @@ async def due_slots(
 
     Rows another replica holds locked are skipped, as `due_tasks`; commit at once.
     """
-    query = (
-        select(CheckInSlot.slot_id, CheckInSlot.task_id, CheckInSlot.stage)
-        .where(col(CheckInSlot.next_at).is_not(None), col(CheckInSlot.next_at) <= now)
-        .order_by(col(CheckInSlot.next_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.exec(query)).all()
+    query = select(CheckInSlot.slot_id, CheckInSlot.task_id, CheckInSlot.stage)
+    return (await session.exec(due_rows(query, col(CheckInSlot.next_at), now).limit(limit))).all()
 
 
 async def lock_due_slots(
     session: AsyncSession, slot_ids: Collection[str], now: datetime
 ) -> Sequence[CheckInSlot]:
     """Those of the check-in slots still due, locked; rows another replica holds are skipped."""
-    query = (
-        select(CheckInSlot)
-        .where(col(CheckInSlot.slot_id).in_(list(slot_ids)), col(CheckInSlot.next_at) <= now)
-        .order_by(col(CheckInSlot.next_at))
-        .with_for_update(skip_locked=True)
-    )
-    return (await session.exec(query)).all()
+    query = select(CheckInSlot).where(col(CheckInSlot.slot_id).in_(list(slot_ids)))
+    return (await session.exec(due_rows(query, col(CheckInSlot.next_at), now))).all()
 
 
 async def task_by_code(session: AsyncSession, code: str) -> Sequence[Task]:

@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
-from gridline.bus.envelope import Envelope
+from gridline.bus.envelope import Envelope, notice_envelope
 from gridline.bus.outbox import stage
+from gridline.contracts.notices import build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
@@ -200,16 +201,9 @@ def _notify(
     body: str,
     kind: events_pb2.NotificationKind,
 ) -> str:
-    notice = events_pb2.Notification(
-        notification_id=derived_id("zero-report", what, day.isoformat(), str(office.level),
-                                   office.group_id),
-        kind=kind, recipient=office, title=title, body=body, created_at=to_timestamp(moment),
-    )  # fmt: skip
-    stage(
-        session,
-        topics.NOTIFICATIONS,
-        Envelope(event_id=notice.notification_id, key=office.group_id, message=notice),
-    )
+    key = derived_id("zero-report", what, day.isoformat(), str(office.level), office.group_id)
+    notice = build_notice(key, kind, office, title=title, body=body, at=moment)
+    stage(session, topics.NOTIFICATIONS, notice_envelope(notice))
     return notice.notification_id
 
 

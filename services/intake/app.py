@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from gridline.bus.output import event_output
 from gridline.cache import RedisHandle
-from gridline.db import Database
 from gridline.directory_client import DirectoryClient
-from gridline.http import service_app
 from gridline.personal import Sealer
+from gridline.service import ServiceRuntime, assembled_app
 from gridline.settings import Settings
 from gridline.tasks_client import TasksClient
 from services.intake import page, routes, storage
@@ -36,53 +31,42 @@ def signatures_required(settings: Settings) -> bool:
 def create_app(settings: Settings) -> FastAPI:
     """Build intake's ASGI app."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            Database(settings, "intake", storage.TABLES, storage.MIGRATIONS) as database,
-            event_output(settings, database) as outbox,
-            RedisHandle(settings) as redis,
-            DirectoryClient(settings.directory_target) as directory,
-            TasksClient(settings.tasks_target) as tasks,
-        ):
-            app.state.directory = directory
-            app.state.tasks = tasks
-            app.state.redis = redis.client
-            app.state.integrators = CachedRegistry(
-                database,
-                settings.intake_api_key_secret.get_secret_value(),
-                settings.intake_key_cache_seconds,
-            )
-            app.state.require_signatures = signatures_required(settings)
-            app.state.rate_limit = TokenBucket(
-                redis.client, "records", settings.intake_rate_per_second, settings.intake_rate_burst
-            )
-            app.state.self_report_limit = TokenBucket(
-                redis.client,
-                "self-report",
-                settings.intake_self_report_per_hour / 3600,
-                min(settings.intake_self_report_per_hour, SELF_REPORT_BURST),
-            )
-            app.state.producer = outbox.producer
-            app.state.settings = settings
-            app.state.submitter = Submitter(
-                settings, outbox, redis.client, Sealer(settings.pii_key.get_secret_value())
-            )
-            app.state.readiness = {
-                "broker": outbox.producer.is_connected,
-                "redis": redis.ping,
-                "database": database.ping,
-            }
-            yield
+    async def assemble(service: ServiceRuntime) -> None:
+        state, outbox = service.state, service.outbox
+        redis = await service.open(RedisHandle(settings))
+        service.ready("redis", redis.ping)
+        state.directory = await service.open(DirectoryClient(settings.directory_target))
+        state.tasks = await service.open(TasksClient(settings.tasks_target))
+        state.redis = redis.client
+        state.integrators = CachedRegistry(
+            service.db,
+            settings.intake_api_key_secret.get_secret_value(),
+            settings.intake_key_cache_seconds,
+        )
+        state.require_signatures = signatures_required(settings)
+        state.rate_limit = TokenBucket(
+            redis.client, "records", settings.intake_rate_per_second, settings.intake_rate_burst
+        )
+        state.self_report_limit = TokenBucket(
+            redis.client,
+            "self-report",
+            settings.intake_self_report_per_hour / 3600,
+            min(settings.intake_self_report_per_hour, SELF_REPORT_BURST),
+        )
+        state.producer = outbox.producer
+        state.settings = settings
+        state.submitter = Submitter(
+            settings, outbox, redis.client, Sealer(settings.pii_key.get_secret_value())
+        )
 
-    app = service_app(
-        title="Gridline intake",
-        version="1",
+    app = assembled_app(
+        settings,
+        "intake",
+        storage,
         description="Arrival reports from health-code feeds, residents, cadres and checkpoints.",
-        lifespan=lifespan,
+        assemble=assemble,
+        routers=[routes.router, page.router],
     )
-    app.include_router(routes.router)
-    app.include_router(page.router)
     app.add_exception_handler(RequestValidationError, routes.on_request_invalid)
     app.add_middleware(
         PathBodyLimits,

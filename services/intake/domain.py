@@ -6,7 +6,8 @@ import re
 import unicodedata
 from datetime import date, datetime
 
-from gridline.contracts.v1 import common_pb2, events_pb2
+from gridline.contracts.enums import REPORT_SOURCES, RISK_LEVELS, RiskName, SourceName
+from gridline.contracts.v1 import events_pb2
 from gridline.personal import Sealer, mask_id_number, mask_name, mask_phone, person_key
 from gridline.timestamps import to_timestamp
 from services.intake.regions import region_table
@@ -17,18 +18,6 @@ _CHECK_CHARS = "10X98765432"
 _EXTRA_ID_PROVINCES = {"83"}
 _EARLIEST_BIRTH = date(1900, 1, 1)
 
-SOURCES = {
-    "health_code_feed": common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED,
-    "self_report": common_pb2.REPORT_SOURCE_SELF_REPORT,
-    "cadre_visit": common_pb2.REPORT_SOURCE_CADRE_VISIT,
-    "checkpoint_scan": common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN,
-    "neighbour": common_pb2.REPORT_SOURCE_NEIGHBOUR,
-}
-RISKS = {
-    "low": common_pb2.RISK_LEVEL_LOW,
-    "medium": common_pb2.RISK_LEVEL_MEDIUM,
-    "high": common_pb2.RISK_LEVEL_HIGH,
-}
 _RISK_ORDER = ("none", "low", "medium", "high")
 
 # Each other document type by its own rule (the permits as issued since 2013 and before).
@@ -179,7 +168,7 @@ def report_event(
     *,
     report_id: str,
     accepted_at: datetime,
-    source: str,
+    source: SourceName,
     source_record_id: str | None,
     name: str,
     document_type: str,
@@ -187,7 +176,7 @@ def report_event(
     phone: str,
     origin_region_code: str,
     origin_name: str,
-    origin_risk: str,
+    origin_risk: RiskName,
     arrived_at: datetime,
     address: str,
     person_key_secret: str,
@@ -197,7 +186,7 @@ def report_event(
     return events_pb2.ReportAccepted(
         report_id=report_id,
         person_key=document_person_key(person_key_secret, document_type, id_number),
-        source=SOURCES[source],
+        source=REPORT_SOURCES[source],
         source_record_id=source_record_id or "",
         name_masked=mask_name(name),
         id_number_masked=mask_id_number(id_number),
@@ -206,7 +195,7 @@ def report_event(
         phone_sealed=sealer.seal(phone, "phone"),
         origin_region_code=origin_region_code,
         origin_name=origin_name,
-        origin_risk=RISKS[origin_risk],
+        origin_risk=RISK_LEVELS[origin_risk],
         arrived_at=to_timestamp(arrived_at),
         address=address,
         accepted_at=to_timestamp(accepted_at),

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
 from gridline.ids import new_id
+from gridline.pages import Pages
 from gridline.personal import mask_id_number, mask_name, mask_phone
 from services.intake import metrics
 from services.intake.problems import problems_from
@@ -22,7 +23,7 @@ from services.intake.schemas import parse_report
 from services.intake.submission import Submission, Submitter
 
 router = APIRouter(include_in_schema=False)
-_PAGE = (Path(__file__).parent / "page" / "report.html").read_text(encoding="utf-8")
+PAGES = Pages(Path(__file__).parent / "templates")
 HONEYPOT_FIELD = "website"
 RETRY_AFTER_SECONDS = "5"
 
@@ -40,9 +41,9 @@ _CHINESE = {
 
 
 @router.get("/report", response_class=HTMLResponse)
-async def report_page() -> str:
+async def report_page() -> HTMLResponse:
     """The self-report form."""
-    return _PAGE
+    return PAGES.response("report.html")
 
 
 @router.post("/report")

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from gridline.contracts.enums import REPORT_SOURCES, RiskName
 from services.intake.domain import (
     RuleViolation,
     check_document,
@@ -27,7 +28,6 @@ from services.intake.domain import (
     resolve_origin,
 )
 
-Risk = Literal["low", "medium", "high"]
 DocumentType = Literal["resident_id", "passport", "hk_macau_permit", "taiwan_permit"]
 
 # Clocks of phones and feeds drift; a few minutes ahead is not a mistake.
@@ -180,7 +180,7 @@ class ReportBase(BaseModel):
 
 
 class _RiskReport(ReportBase):
-    origin_risk: Risk = Field(description="Risk level of the origin area.")
+    origin_risk: RiskName = Field(description="Risk level of the origin area.")
 
     def risk(self) -> str | None:
         """The risk the source gave."""
@@ -306,7 +306,7 @@ ReportIn = Annotated[
     HealthCodeFeedReport | SelfReport | CadreVisitReport | CheckpointScan | NeighbourReport,
     Field(discriminator="source"),
 ]
-SOURCE_NAMES = ("health_code_feed", "self_report", "cadre_visit", "checkpoint_scan", "neighbour")
+SOURCE_NAMES = tuple(REPORT_SOURCES)
 REPORT_ADAPTER: TypeAdapter[ReportIn] = TypeAdapter(ReportIn)
 
 

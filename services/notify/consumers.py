@@ -38,8 +38,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.consumer import BatchHandler
-from gridline.bus.envelope import Envelope
+from gridline.bus.envelope import Envelope, notice_envelope
 from gridline.bus.outbox import stage
+from gridline.contracts.notices import build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database, after_commit
 from gridline.ids import derived_id
@@ -471,19 +472,15 @@ class Deliverer:
         broken_id = derived_id(
             "channel-broken", channel, notice.recipient.group_id, s.at.date().isoformat()
         )
-        broken = events_pb2.Notification(
-            notification_id=broken_id,
-            kind=events_pb2.NOTIFICATION_KIND_CHANNEL_BROKEN,
-            recipient=common_pb2.Responsible(group_id=office, group_name=office),
+        broken = build_notice(
+            broken_id,
+            events_pb2.NOTIFICATION_KIND_CHANNEL_BROKEN,
+            common_pb2.Responsible(group_id=office, group_name=office),
             title=f"{notice.recipient.group_name} 的 {channel} 通道无法发送",
             body=f"错误：{error[:200]}。该群的通知改由其他通道送达，请尽快修复配置。",
-            created_at=to_timestamp(s.at),
+            at=s.at,
         )
-        stage(
-            session,
-            topics.NOTIFICATIONS,
-            Envelope(event_id=broken_id, key=office, message=broken, trace_context=s.trace),
-        )
+        stage(session, topics.NOTIFICATIONS, notice_envelope(broken, s.trace))
 
 
 def _sending_row(job: _Job) -> dict[str, object]:

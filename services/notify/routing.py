@@ -50,6 +50,12 @@ class Router:
         """Every channel, to close at the end."""
         return [*self.common, *self.robots.values(), *([self.sms] if self.sms else [])]
 
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         """Close every channel's connections."""
         for channel in self.all_channels():

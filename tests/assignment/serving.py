@@ -26,10 +26,10 @@ async def directory_server(
     port = port or free_port()
     async with Database(settings, "assignment", storage.TABLES) as db:
         servicer = DirectoryServicer(Current(directory), db, CadreLoad())
-        server = RpcServer(
+        server = RpcServer.serving(
             "127.0.0.1", port,
-            [lambda s: directory_pb2_grpc.add_DirectoryServicer_to_server(servicer, s)],
-            [directory_pb2.DESCRIPTOR.services_by_name["Directory"].full_name],
+            directory_pb2_grpc.add_DirectoryServicer_to_server, servicer,
+            directory_pb2.DESCRIPTOR.services_by_name["Directory"],
         )  # fmt: skip
         async with server:
             yield f"127.0.0.1:{port}"

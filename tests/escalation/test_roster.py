@@ -54,10 +54,10 @@ class Directory(directory_pb2_grpc.DirectoryServicer):
 @pytest.fixture
 async def directory() -> AsyncIterator[tuple[str, Directory]]:
     port, servicer = free_port(), Directory()
-    server = RpcServer(
+    server = RpcServer.serving(
         "127.0.0.1", port,
-        [lambda s: directory_pb2_grpc.add_DirectoryServicer_to_server(servicer, s)],
-        [directory_pb2.DESCRIPTOR.services_by_name["Directory"].full_name],
+        directory_pb2_grpc.add_DirectoryServicer_to_server, servicer,
+        directory_pb2.DESCRIPTOR.services_by_name["Directory"],
     )  # fmt: skip
     await server.start()
     yield f"127.0.0.1:{port}", servicer

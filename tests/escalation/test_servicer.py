@@ -23,11 +23,12 @@ POLICY = every_level_after(timedelta(minutes=30))
 @pytest.fixture
 async def stub(db: Database) -> AsyncIterator[tasks_pb2_grpc.TasksStub]:
     port = free_port()
-    server = RpcServer(
+    server = RpcServer.serving(
         "127.0.0.1",
         port,
-        [lambda s: tasks_pb2_grpc.add_TasksServicer_to_server(TasksServicer(db, POLICY), s)],
-        [tasks_pb2.DESCRIPTOR.services_by_name["Tasks"].full_name],
+        tasks_pb2_grpc.add_TasksServicer_to_server,
+        TasksServicer(db, POLICY),
+        tasks_pb2.DESCRIPTOR.services_by_name["Tasks"],
     )
     await server.start()
     client = channel(f"127.0.0.1:{port}")

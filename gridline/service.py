@@ -1,0 +1,161 @@
+"""How every service is put together: its database, its event output, then its own parts.
+
+A service's `app.py` builds its app with `assembled_app(...)`, giving the routers and an
+`assemble` step that adds what is the service's own, in the order it needs them: clients of
+other services, consumers, periodic workers, gRPC servers. Everything is closed in the reverse
+order when the lifespan ends, so consumers, workers and servers stop before the outbox publishes
+what they committed last, and the database closes last. Each part that can fail while the
+process runs joins `/readyz` under its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import grpc
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Table
+
+from gridline.bus.consumer import Accepts, BatchHandler, ConsumerRunner, Handler
+from gridline.bus.outbox import Outbox
+from gridline.bus.output import event_output
+from gridline.db import Database
+from gridline.http import service_app
+from gridline.rpc import RpcServer
+from gridline.settings import ServiceName, Settings
+
+PartT = TypeVar("PartT")
+LiveT = TypeVar("LiveT", bound="Live")
+ServicerT = TypeVar("ServicerT")
+
+
+class Live(Protocol):
+    """A part that runs in the background and says whether it still does."""
+
+    async def alive(self) -> bool:
+        """Whether the part is running."""
+        ...
+
+
+class Storage(Protocol):
+    """A service's storage module: its tables and its Alembic revisions (module constants)."""
+
+    @property
+    def TABLES(self) -> Sequence[Table]:
+        """Every table of the service, the ledger's and the outbox's included."""
+        ...
+
+    @property
+    def MIGRATIONS(self) -> Path:
+        """The folder of the service's revisions."""
+        ...
+
+
+class ServiceRuntime:
+    """A service's open database and outbox, and the parts it adds while its lifespan starts."""
+
+    def __init__(
+        self, app: FastAPI, settings: Settings, db: Database, outbox: Outbox, stack: AsyncExitStack
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.outbox = outbox
+        # The app's state, where routes find what the service opened (`request.app.state`).
+        self.state = app.state
+        self._stack = stack
+        # The app's readiness checks, by the names dashboards and probes know them by.
+        self.readiness: dict[str, Callable[[], Awaitable[bool]]] = {
+            "database": db.ping,
+            "broker": outbox.producer.is_connected,
+            "outbox": outbox.alive,
+        }
+
+    async def open(self, part: AbstractAsyncContextManager[PartT]) -> PartT:
+        """Enter `part` until the service stops (a client of another service, say)."""
+        return await self._stack.enter_async_context(part)
+
+    def ready(self, name: str, check: Callable[[], Awaitable[bool]]) -> None:
+        """Add a readiness check under `name`."""
+        self.readiness[name] = check
+
+    async def run(self, name: str, part: AbstractAsyncContextManager[LiveT]) -> LiveT:
+        """Enter a background part until the service stops; it is ready while it runs."""
+        running = await self.open(part)
+        self.ready(name, running.alive)
+        return running
+
+    async def consume(
+        self,
+        name: str,
+        *,
+        topic: str,
+        group: str,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+        accepts: Accepts | None = None,
+    ) -> ConsumerRunner:
+        """Run a consumer of `topic` in `group` on the service's database (see ConsumerRunner)."""
+        runner = ConsumerRunner(
+            settings=self.settings,
+            topic=topic,
+            group=group,
+            db=self.db,
+            handler=handler,
+            batch_handler=batch_handler,
+            accepts=accepts,
+        )
+        return await self.run(name, runner)
+
+    async def serve(
+        self,
+        port: int,
+        register: Callable[[ServicerT, grpc.aio.Server], None],
+        servicer: ServicerT,
+        service: Any,
+    ) -> None:
+        """Serve one gRPC service on `port` until the service stops (see `RpcServer.serving`)."""
+        await self.open(RpcServer.serving(self.settings.host, port, register, servicer, service))
+
+
+# Adds a service's own parts to its runtime, in the order they start.
+Assemble = Callable[[ServiceRuntime], Awaitable[None]]
+
+
+def assembled_app(
+    settings: Settings,
+    service: ServiceName,
+    storage: Storage,
+    *,
+    description: str,
+    assemble: Assemble,
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    """A service's app: its routers beside `/healthz`, `/readyz` and `/metrics`, and a lifespan.
+
+    The lifespan opens the service's database (migrated to its newest revision) and its event
+    output, then lets `assemble` add the service's own parts; the app takes requests once they
+    have all started. `app.state.db` is the database and `app.state.readiness` the checks.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            db = await stack.enter_async_context(
+                Database(settings, service, storage.TABLES, storage.MIGRATIONS)
+            )
+            outbox = await stack.enter_async_context(event_output(settings, db))
+            runtime = ServiceRuntime(app, settings, db, outbox, stack)
+            await assemble(runtime)
+            app.state.db = db
+            app.state.readiness = runtime.readiness
+            yield
+
+    app = service_app(
+        title=f"Gridline {service}", version="1", description=description, lifespan=lifespan
+    )
+    for router in routers:
+        app.include_router(router)
+    return app
