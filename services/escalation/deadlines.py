@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -135,6 +136,10 @@ async def count_open_tasks(db: Database, moment: datetime) -> dict[tuple[int, st
     return counts
 
 
+# How often the open-task gauge is recounted (Prometheus scrapes every 15 s by default).
+_GAUGE_SECONDS = 15.0
+
+
 class DeadlineWatcher(PeriodicWorker):
     """Looks for due deadlines (and missed check-ins) every `tick` seconds while it is open."""
 
@@ -150,6 +155,7 @@ class DeadlineWatcher(PeriodicWorker):
         self._db, self._chain_of, self._policy = db, chain_of, policy
         self._check_ins = check_ins
         self._clock = clock
+        self._counted_at: float | None = None
         super().__init__(tick)
 
     name = "deadlines"
@@ -166,4 +172,8 @@ class DeadlineWatcher(PeriodicWorker):
                 self._db, chain_of, self._check_ins, self._clock()
             ):
                 pass
-        await count_open_tasks(self._db, self._clock())
+        # The gauge reads every open task: refreshed at a scrape's pace, not at every tick.
+        at = time.monotonic()
+        if self._counted_at is None or at - self._counted_at >= _GAUGE_SECONDS:
+            await count_open_tasks(self._db, self._clock())
+            self._counted_at = at
