@@ -15,9 +15,10 @@ from gridline.db import Database
 from gridline.settings import Settings
 from services.assignment import storage
 from services.assignment.demo_county import generate
-from services.assignment.directory import Directory, Group, Node, NodeKind, Person, Role
+from services.assignment.directory import Directory, Node, NodeKind
 from services.assignment.following import Follower
 from services.assignment.risk import RiskArea
+from tests.assignment.support import small_county
 
 
 @pytest.fixture
@@ -35,17 +36,7 @@ def _small(*extra: Node) -> Directory:
         Node("h1", NodeKind.HOUSEHOLD, "101室", "u1", address="1单元101室"),
         *extra,
     ]
-    people = [
-        Person("p-county", "县联防办", Role.COUNTY_OFFICE, "13900000000", "grp-county"),
-        Person("p-a", "王伟", Role.CADRE, "13900000001", "grp-a"),
-        Person("p-b", "李娜", Role.CADRE, "13900000002", "grp-b"),
-    ]
-    groups = [
-        Group("grp-county", "县联防办群"),
-        Group("grp-a", "王伟工作群"),
-        Group("grp-b", "李娜工作群"),
-    ]
-    return Directory(nodes, people, groups)
+    return small_county(nodes)
 
 
 async def test_a_follower_reloads_only_the_part_whose_count_moved(db: Database) -> None:

@@ -24,9 +24,10 @@ from gridline.settings import Settings
 from gridline.timestamps import now
 from services.assignment import directory_file
 from services.assignment.app import create_app
-from services.assignment.directory import Directory, Group, Node, NodeKind, Person, Role
+from services.assignment.directory import Directory, Node, NodeKind
 from services.assignment.directory_admin import import_directory
 from services.assignment.following import Follower
+from tests.assignment.support import small_county
 from tests.conftest import POSTGRES_URL
 from tests.helpers import eventually
 
@@ -77,17 +78,7 @@ def _directory(*, with_new_household: bool) -> Directory:
     ]
     if with_new_household:
         nodes.append(Node("h-new", NodeKind.HOUSEHOLD, "102室", "u1", address=NEW_ADDRESS))
-    people = [
-        Person("p-county", "县联防办", Role.COUNTY_OFFICE, "13900000000", "grp-county"),
-        Person("p-a", "王伟", Role.CADRE, "13900000001", "grp-a"),
-        Person("p-b", "李娜", Role.CADRE, "13900000002", "grp-b"),
-    ]
-    groups = [
-        Group("grp-county", "县联防办群"),
-        Group("grp-a", "王伟工作群"),
-        Group("grp-b", "李娜工作群"),
-    ]
-    return Directory(nodes, people, groups)
+    return small_county(nodes)
 
 
 async def _import(settings: Settings, directory: Directory, path: Path) -> None:
