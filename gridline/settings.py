@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     consumer_batch_records: int = Field(
         500, ge=1, description="Most records a consumer applies in one transaction."
     )
+    consumer_linger_ms: int = Field(
+        100,
+        ge=0,
+        le=5_000,
+        description="When a poll brings fewer records than a batch holds, how long a consumer "
+        "waits for more before applying them: larger batches, less CPU a record, that much "
+        "more latency.",
+    )
     ledger_retention_seconds: int = Field(
         7 * 86_400,
         ge=60,
@@ -180,6 +188,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Reports of one person within this window join the first one's case.",
     )
+    intake_wave_linger_ms: float = Field(
+        10,
+        ge=0,
+        le=200,
+        description="How long intake gathers concurrent reports into one round trip to Redis, "
+        "the broker and its disk: each report's answer waits up to this much longer, and a "
+        "surge costs a fraction of the CPU.",
+    )
     idempotency_ttl_seconds: int = Field(
         86_400, gt=0, description="How long intake remembers an Idempotency-Key."
     )
@@ -208,7 +224,13 @@ class Settings(BaseSettings):
         1800.0, gt=0, description="Time to acknowledge a task before it goes one level up."
     )
     escalation_tick_seconds: float = Field(
-        0.5, gt=0, description="How often escalation looks for deadlines that fell due."
+        1.0, gt=0, description="How often escalation looks for deadlines that fell due."
+    )
+    escalation_zero_report_tick_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often escalation looks whether a zero-report step (reminder, "
+        "summary) fell due: they come at set times of day, so seconds late is on time.",
     )
     zero_report_due_time: time = Field(
         time(20, 0), description="When each grid's daily zero-report is due (Asia/Shanghai)."

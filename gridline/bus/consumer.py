@@ -1,12 +1,14 @@
 """The consumer runner: take a batch, dedup it, apply it in one transaction, commit after.
 
-Per poll and partition: decode every record (what cannot be decoded is dead-lettered at once),
-skip what the consumer does not act on, look the rest up in the ledger with one query, then
-apply the new ones in one transaction together with their ledger marks and whatever they stage
-in the outbox, commit, and commit the offsets. When anything in the batch fails, the
-transaction is rolled back and the batch is applied again record by record, each with bounded
-retries, so that only the poison record is dead-lettered. Dead letters go through the outbox in
-the same transaction as the record's ledger mark, so a dead letter is neither lost nor doubled.
+Per poll, over every partition it brought: decode every record (what cannot be decoded is
+dead-lettered at once), skip what the consumer does not act on, look the rest up in the ledger
+with one query, then apply the new ones in one transaction together with their ledger marks and
+whatever they stage in the outbox, commit, and commit the offsets. When anything in the batch
+fails, the transaction is rolled back and the batch is applied again, partition by partition and
+record by record, each with bounded retries, so that only the poison record is dead-lettered.
+Dead letters go through the outbox in the same transaction as the record's ledger mark, so a
+dead letter is neither lost nor doubled. A poll that brings few records may wait a short linger
+for more (`consumer_linger_ms`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,14 @@ class _Item:
     envelope: Envelope
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One partition's share of a poll: what to apply and what cannot be decoded."""
+
+    items: list[_Item]
+    undecodable: list[tuple[ConsumerRecord, UndecodableRecord]]
+
+
 class _Outage(Exception):
     """A dependency went down while records were applied one by one, at `offset`."""
 
@@ -118,6 +128,7 @@ class ConsumerRunner:
         self._accepts = accepts
         self._db = db
         self._batch_records = settings.consumer_batch_records
+        self._linger = settings.consumer_linger_ms / 1000
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
             topic,
@@ -160,17 +171,33 @@ class ConsumerRunner:
         self.started.set()
         try:
             while not self._stopping.is_set():
-                batch = await self._consumer.getmany(
-                    timeout_ms=200, max_records=self._batch_records
-                )
-                for tp, records in batch.items():
-                    await self._process_partition(tp, records)
-                    if self._stopping.is_set():
-                        break
+                batch = await self._poll()
+                if batch:
+                    await self._process(batch)
                 await self._record_lag()
         finally:
             self._forget_lag(self._lag_partitions)
             await self._consumer.stop()
+
+    async def _poll(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The next records; a short poll waits up to the linger for more to join it.
+
+        A record's fixed costs (transaction, ledger query, offset commit, outbox relay) are paid
+        once per batch, so records arriving a few at a time cost several times what a backlog
+        does; the linger trades that for a bounded wait.
+        """
+        batch: dict[TopicPartition, list[ConsumerRecord]] = await self._consumer.getmany(
+            timeout_ms=200, max_records=self._batch_records
+        )
+        taken = sum(len(records) for records in batch.values())
+        if not taken or taken >= self._batch_records or not self._linger:
+            return batch
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), self._linger)
+        more = await self._consumer.getmany(timeout_ms=0, max_records=self._batch_records - taken)
+        for tp, records in more.items():
+            batch.setdefault(tp, []).extend(records)
+        return batch
 
     async def _join(self) -> bool:
         """Start the consumer unless stopped first; whether it started."""
@@ -211,24 +238,17 @@ class ConsumerRunner:
         for partition in partitions:
             CONSUMER_LAG.remove(self.topic, self.group, str(partition))
 
-    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Apply one poll's records, of every partition, in one transaction; commit after.
+
+        When the transaction fails the records are applied again partition by partition,
+        record by record; a dependency outage seeks back and pauses instead.
+        """
         started = time.perf_counter()
-        items: list[_Item] = []
-        undecodable: list[tuple[ConsumerRecord, UndecodableRecord]] = []
-        skipped = 0
-        for record in records:
-            try:
-                envelope = decode(record.key, record.value, list(record.headers))
-            except UndecodableRecord as exc:
-                undecodable.append((record, exc))
-                continue
-            if self._accepts is not None and not self._accepts(envelope):
-                skipped += 1
-                continue
-            items.append(_Item(record, envelope))
-        if skipped:
-            CONSUMER_RECORDS.labels(self.topic, self.group, "skipped").inc(skipped)
-        done_until = records[-1].offset + 1
+        parts = {tp: self._decode(records) for tp, records in batch.items()}
+        items = [item for part in parts.values() for item in part.items]
+        undecodable = [pair for part in parts.values() for pair in part.undecodable]
+        done = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         if items or undecodable:
             try:
                 await self._apply_batch(items, undecodable)
@@ -236,7 +256,9 @@ class ConsumerRunner:
             except Exception as exc:
                 cause = exc.error if isinstance(exc, _BatchFailed) else exc
                 if isinstance(cause, _OUTAGE):
-                    await self._pause(tp, records[0].offset, cause)
+                    await self._pause(
+                        {tp: records[0].offset for tp, records in batch.items()}, cause
+                    )
                     return
                 log.warning(
                     "batch failed; applying it record by record",
@@ -245,34 +267,70 @@ class ConsumerRunner:
                     error=str(exc),
                 )
                 CONSUMER_BATCHES.labels(self.topic, self.group, "fallback").inc()
-                try:
-                    await self._apply_one_by_one(
-                        items, undecodable, exc if isinstance(exc, _BatchFailed) else None
-                    )
-                except _Outage as outage:
-                    await self._commit(tp, outage.offset)
-                    await self._pause(tp, outage.offset, outage.error)
-                    return
+                failed = exc if isinstance(exc, _BatchFailed) else None
+                finished: dict[TopicPartition, int] = {}
+                for tp, part in parts.items():
+                    try:
+                        await self._apply_one_by_one(part.items, part.undecodable, failed)
+                    except _Outage as outage:
+                        # What is applied stays committed; this partition and the ones not
+                        # reached yet are taken up again after the pause.
+                        finished[tp] = outage.offset
+                        await self._commit(finished)
+                        await self._pause(
+                            {tp: outage.offset}
+                            | {
+                                later: batch[later][0].offset
+                                for later in parts
+                                if later not in finished
+                            },
+                            outage.error,
+                        )
+                        return
+                    finished[tp] = done[tp]
             CONSUMER_HANDLE_SECONDS.labels(self.topic, self.group).observe(
                 (time.perf_counter() - started) / max(1, len(items))
             )
-        await self._commit(tp, done_until)
+        await self._commit(done)
 
-    async def _pause(self, tp: TopicPartition, offset: int, error: BaseException) -> None:
-        """A dependency is down: take the partition up again from `offset` after a pause."""
+    def _decode(self, records: list[ConsumerRecord]) -> _Part:
+        """One partition's records decoded; the ones this consumer does not act on skipped."""
+        part = _Part([], [])
+        skipped = 0
+        for record in records:
+            try:
+                envelope = decode(record.key, record.value, list(record.headers))
+            except UndecodableRecord as exc:
+                part.undecodable.append((record, exc))
+                continue
+            if self._accepts is not None and not self._accepts(envelope):
+                skipped += 1
+                continue
+            part.items.append(_Item(record, envelope))
+        if skipped:
+            CONSUMER_RECORDS.labels(self.topic, self.group, "skipped").inc(skipped)
+        return part
+
+    async def _pause(self, resume_at: dict[TopicPartition, int], error: BaseException) -> None:
+        """A dependency is down: take the partitions up again from these offsets after a pause."""
         log.warning(
             "dependency unavailable; pausing", topic=self.topic, error=f"{type(error).__name__}"
         )
-        self._consumer.seek(tp, offset)
+        for tp, offset in resume_at.items():
+            self._consumer.seek(tp, offset)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), _OUTAGE_PAUSE_SECONDS)
 
-    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
         try:
-            await self._consumer.commit({tp: OffsetAndMetadata(offset, "")})
+            await self._consumer.commit(
+                {tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()}
+            )
         except (CommitFailedError, KafkaError) as exc:
-            # The partition moved to another member; it replays from the last commit and dedups.
-            log.warning("commit failed", topic=self.topic, partition=tp.partition, error=str(exc))
+            # A partition moved to another member; it replays from the last commit and dedups.
+            log.warning("commit failed", topic=self.topic, error=str(exc))
 
     async def _apply_batch(
         self, items: list[_Item], undecodable: list[tuple[ConsumerRecord, UndecodableRecord]]

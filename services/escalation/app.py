@@ -50,7 +50,13 @@ def create_app(settings: Settings) -> FastAPI:
             "deadlines", DeadlineWatcher(db, directory.chain, policy, tick, check_ins=check_ins)
         )
         await service.run(
-            "zero_reports", ZeroReportWatcher(db, DirectoryRoster(directory), schedule, tick)
+            "zero_reports",
+            ZeroReportWatcher(
+                db,
+                DirectoryRoster(directory),
+                schedule,
+                settings.escalation_zero_report_tick_seconds,
+            ),
         )
         await service.serve(
             settings.tasks_grpc_port,

@@ -45,7 +45,11 @@ def create_app(settings: Settings) -> FastAPI:
         )
         state.require_signatures = signatures_required(settings)
         state.rate_limit = TokenBucket(
-            redis.client, "records", settings.intake_rate_per_second, settings.intake_rate_burst
+            redis.client,
+            "records",
+            settings.intake_rate_per_second,
+            settings.intake_rate_burst,
+            linger=settings.intake_wave_linger_ms / 1000,
         )
         state.self_report_limit = TokenBucket(
             redis.client,

@@ -65,12 +65,14 @@ class TokenBucket:
     Takes of requests arriving together go to Redis in one round trip.
     """
 
-    def __init__(self, redis: aioredis.Redis, name: str, rate: float, burst: int) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, name: str, rate: float, burst: int, linger: float = 0.0
+    ) -> None:
         self._script = redis.register_script(_TAKE)
         self._prefix = f"intake:bucket:{name}:"
         self._rate = rate
         self._burst = burst
-        self._takes = Waves(self._take_all)
+        self._takes = Waves(self._take_all, linger)
 
     async def take(
         self, subject: str, cost: int = 1, nonce: tuple[str, int] | None = None

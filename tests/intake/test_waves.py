@@ -51,3 +51,21 @@ async def test_a_wave_runs_to_its_end_when_a_caller_goes_away() -> None:
     with pytest.raises(asyncio.CancelledError):
         await leaving
     assert finished == [[1, 2]]
+
+
+async def test_a_linger_gathers_the_calls_of_the_next_moments_into_the_wave() -> None:
+    runs: list[list[int]] = []
+
+    async def keep(items: list[int]) -> list[int]:
+        runs.append(items)
+        return items
+
+    waves = Waves(keep, linger=0.2)
+
+    async def later(item: int, delay: float) -> int:
+        await asyncio.sleep(delay)
+        return await waves(item)
+
+    # Two calls in different turns within the linger share a wave; one after it starts another.
+    assert await asyncio.gather(later(1, 0), later(2, 0.05), later(3, 0.5)) == [1, 2, 3]
+    assert runs == [[1, 2], [3]]
