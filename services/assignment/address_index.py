@@ -7,14 +7,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gridline.divisions import division_table
 from services.assignment.address_text import Parts, clean, parse_parts
 from services.assignment.grid import Node, NodeKind
 
 # Suffixes people drop when they name a compound ("三汇小区" → "三汇").
 COMPOUND_SUFFIXES = ("家属院", "小区", "花园", "家园", "楼院", "新村", "佳苑", "人家", "苑", "里")
 COMMUNITY_SUFFIXES = ("社区", "村委会", "村")
-# Provinces and cities people write before the county.
-OUTER_PREFIXES = ("甘肃省", "甘肃", "兰州市", "兰州")
 MAX_CANDIDATES = 25
 _NUMBER = re.compile(r"\d+")
 
@@ -56,6 +55,24 @@ def core_name(name: str, suffixes: tuple[str, ...]) -> str:
     return name
 
 
+def outer_prefixes(counties: Iterable[Node]) -> set[str]:
+    """What people write before the county's own name: its province and prefecture, each with
+    and without its ending (甘肃省, 甘肃, 兰州市, 兰州), from GB/T 2260.
+
+    The county is found by its name or an alias in the directory. A name several counties share
+    (朝阳区) gives the prefixes of all of them, unless an alias names one (北京市朝阳区).
+    """
+    table = division_table()
+    prefixes: set[str] = set()
+    for county in counties:
+        found = [table.by_name(name) for name in (county.name, *county.aliases)]
+        named = [divisions[0] for divisions in found if len(divisions) == 1]
+        for division in named or [d for divisions in found for d in divisions]:
+            for above in table.ancestors(division.code):
+                prefixes |= {clean(form) for form in table.written_forms(above.code)}
+    return prefixes
+
+
 def _number(name: str) -> int | None:
     match = _NUMBER.search(clean(name))
     return int(match.group()) if match else None
@@ -83,7 +100,7 @@ class AddressIndex:
         for node in nodes.values():
             kinds[node.kind].append(node)
         self._townships = kinds[NodeKind.TOWNSHIP]
-        prefixes = set(OUTER_PREFIXES)
+        prefixes = outer_prefixes(kinds[NodeKind.COUNTY])
         for node in kinds[NodeKind.COUNTY] + kinds[NodeKind.TOWNSHIP]:
             prefixes |= {clean(node.name), *map(clean, node.aliases)}
         self._prefixes = tuple(sorted(prefixes, key=len, reverse=True))

@@ -6,21 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Traditional characters met in county addresses and their simplified forms. Kept to the
-# characters of place names and address words; an unknown character is left as it is.
-_TRADITIONAL = str.maketrans(
-    dict(
-        zip(
-            "號樓棟單區縣鎮鄉屬園華豐匯蘭樂東灣關場陽濱麗書環師電務長壽鴻運錦繡醫興銀稅馨荊黃澤潤"
-            "滿聖雲臺門隊戶間層鳳頭寧橋廣順義舊開衛營憂瑞慶歡國葉劉張陳楊趙鄭謝許馮鄧蕭董蔣蘇呂"
-            "新村苑",
-            "号楼栋单区县镇乡属园华丰汇兰乐东湾关场阳滨丽书环师电务长寿鸿运锦绣医兴银税馨荆黄泽润"
-            "满圣云台门队户间层凤头宁桥广顺义旧开卫营忧瑞庆欢国叶刘张陈杨赵郑谢许冯邓萧董蒋苏吕"
-            "新村苑",
-            strict=True,
-        )
-    )
-)
+from gridline.divisions import to_simplified
+
 _SPACES = re.compile(r"[\s\u3000·•,，、。.()（）]+")
 _DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4}
 _DIGITS |= {"五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -53,7 +40,9 @@ def arabic_numerals(text: str) -> str:
 
 def clean(address: str) -> str:
     """NFKC (full-width digits and letters), simplified script, no spaces or punctuation."""
-    text = unicodedata.normalize("NFKC", address).translate(_TRADITIONAL)
+    # OpenCC converts whole words first, so a place name keeps the characters it is written
+    # with in simplified script (乾县 stays 乾县), which a character table cannot do.
+    text = to_simplified(unicodedata.normalize("NFKC", address))
     return _DASHES.sub("-", _SPACES.sub("", text))
 
 

@@ -10,7 +10,7 @@ from gridline.contracts.enums import REPORT_SOURCES, RISK_LEVELS, RiskName, Sour
 from gridline.contracts.v1 import events_pb2
 from gridline.personal import Sealer, mask_id_number, mask_name, mask_phone, person_key
 from gridline.timestamps import to_timestamp
-from services.intake.regions import region_table
+from services.intake.regions import Region, RegionTable, region_table
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
@@ -111,40 +111,65 @@ def parse_mobile(raw: str) -> str:
     return digits
 
 
+class AmbiguousOrigin(RuleViolation):
+    """A place name that names several divisions; `candidates` are the ones to offer."""
+
+    def __init__(self, name: str, candidates: list[Region]) -> None:
+        choices = "、".join(f"{r.code} {r.full_name}" for r in candidates)
+        super().__init__(
+            "origin.ambiguous_name",
+            f"“{name}”有{len(candidates)}处同名地区，请写上省市。可能是：{choices}",
+        )
+        self.candidates = tuple(candidates)
+
+
 def resolve_origin(code: str | None, name: str | None) -> tuple[str, str]:
     """The origin as (GB/T 2260 code, place name) from a code, a name, or both.
 
-    A code must belong to a known province; a name must name exactly one region of the table;
-    given both, they must not contradict each other.
+    A code must belong to a known province. A name names the most specific division it reaches
+    (江苏省苏州市工业园区 is 苏州市), and must name exactly one. Given both, they must not
+    contradict each other: one lies inside the other, and the more specific of them is the
+    origin.
     """
     table = region_table()
     if code:
         if not (len(code) == 6 and code.isdigit() and code.isascii()):
-            raise RuleViolation("origin.code_format", f"region code {code!r} is not 6 digits")
+            raise RuleViolation("origin.code_format", f"地区代码 {code} 应为6位数字")
         nearest = table.nearest(code)
         if nearest is None:
             raise RuleViolation(
-                "origin.unknown_code", f"region code {code} names no known province (GB/T 2260)"
+                "origin.unknown_code", f"地区代码 {code} 不属于任何省份（GB/T 2260）"
             )
         named = table.by_name(name) if name else []
-        ancestors = {code, code[:4] + "00", code[:2] + "0000"}
-        if named and not any(r.code in ancestors for r in named):
+        agreeing = [r for r in named if _nested(table, code, r.code)]
+        if named and not agreeing:
             raise RuleViolation(
-                "origin.mismatch", f"{name} is not in region {code} ({nearest.full_name})"
+                "origin.mismatch", f"“{name}”不在地区代码 {code}（{nearest.full_name}）范围内"
             )
+        inner = [r for r in agreeing if r.code != code and table.within(r.code, code)]
+        if len(inner) == 1:
+            return inner[0].code, inner[0].full_name
         exact = table.by_code(code)
         if exact is not None:
             return code, exact.full_name
         return code, name or nearest.full_name
     if not name:
-        raise RuleViolation("origin.missing", "give origin_region_code or origin_name")
+        raise RuleViolation("origin.missing", "请填写来源地：地区代码或地名")
     named = table.by_name(name)
     if not named:
-        raise RuleViolation("origin.unknown_name", f"place name {name} is not a known region")
+        raise RuleViolation(
+            "origin.unknown_name", f"未找到地名“{name}”，请写到区县，如“江苏省苏州市吴中区”"
+        )
     if len(named) > 1:
-        choices = ", ".join(f"{r.code} {r.full_name}" for r in named)
-        raise RuleViolation("origin.ambiguous_name", f"place name {name} may be: {choices}")
+        raise AmbiguousOrigin(name, named)
     return named[0].code, named[0].full_name
+
+
+def _nested(table: RegionTable, code: str, other: str) -> bool:
+    """Whether two codes name the same place or one inside the other; a code missing from the
+    table (a division since abolished) is placed by its prefix."""
+    prefixes = {code[:4] + "00", code[:2] + "0000"}
+    return table.within(code, other) or table.within(other, code) or other in prefixes
 
 
 def checkpoint_risk(health_code: str, itinerary_risk: str) -> str | None:

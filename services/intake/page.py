@@ -27,10 +27,10 @@ PAGES = Pages(Path(__file__).parent / "templates")
 HONEYPOT_FIELD = "website"
 RETRY_AFTER_SECONDS = "5"
 
-# What residents read for the rules the page cannot check itself.
+# What residents read for the rules the page cannot check itself. An ambiguous origin keeps
+# its own message, which lists the places the name may mean.
 _CHINESE = {
     "origin.unknown_name": "未找到该地名，请写到区县，如“上海市浦东新区”",
-    "origin.ambiguous_name": "该地名有多个地区，请写上省市，如“甘肃省兰州市城关区”",
     "id_number.region": "身份证号码前六位地区码不正确",
     "id_number.birth_date": "身份证号码中的出生日期不正确",
     "id_number.check_digit": "身份证号码校验位不正确",
