@@ -87,6 +87,7 @@ class Database:
             self.url,
             execution_options=options,
             pool_pre_ping=not self.is_sqlite,
+            hide_parameters=True,  # bound values are addresses and links: never in an error
         )
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

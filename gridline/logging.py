@@ -1,5 +1,5 @@
 """Structured logging: one JSON (or console) line per event, with the service name and, inside a
-traced operation, its trace and span ids."""
+traced operation, its trace and span ids; personal data, secrets and SQL parameters redacted."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import structlog
 from opentelemetry import trace
 from structlog.types import EventDict, WrappedLogger
 
+from gridline.privacy import redact_error
 from gridline.settings import Settings
 
 
@@ -23,9 +24,12 @@ def configure_logging(settings: Settings, service: str) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        structlog.processors.format_exc_info,
+        # After the traceback is text and before ids and time are added (hex and digits that
+        # need no scrubbing).
+        redact_personal_data,
         add_trace_ids,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -46,6 +50,28 @@ def configure_logging(settings: Settings, service: str) -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def _redacted(value: object) -> object:
+    if isinstance(value, str):
+        return redact_error(value)
+    if isinstance(value, BaseException):
+        return redact_error(f"{type(value).__name__}: {value}")
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def redact_personal_data(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """Redact every text of a log event, the message and traceback included, as `redact_error`
+    does: SQL parameters, URL queries and tokens, robot keys, ID numbers and mobiles."""
+    for key, value in event.items():
+        # The stdlib record rides along for the formatter; its message is already `event`.
+        if not key.startswith("_"):
+            event[key] = _redacted(value)
+    return event
 
 
 def add_trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:

@@ -38,10 +38,13 @@ class Sealer:
 
 
 def mask_id_number(id_number: str) -> str:
-    """`620102********1234`: region prefix and last four only."""
-    if len(id_number) <= 10:
-        return id_number[:2] + "*" * max(len(id_number) - 2, 0)
-    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+    """`**************1234`: the last four characters of an ID number, nothing else.
+
+    A shorter document number (passport, permit: `*******78`) shows its last two, so that a
+    mask never shows more than four characters of any number.
+    """
+    shown = 4 if len(id_number) >= 15 else 2 if len(id_number) >= 6 else 0
+    return "*" * (len(id_number) - shown) + id_number[len(id_number) - shown :]
 
 
 def mask_phone(phone: str) -> str:

@@ -3,16 +3,16 @@
 Off (no `GRIDLINE_OTLP_ENDPOINT`) nothing is installed: the API's no-op tracer stays in place,
 no library is instrumented and the helpers below return at their first line. On, a
 TracerProvider exports in batches over OTLP gRPC, and FastAPI, gRPC, SQLAlchemy, Redis and httpx
-are traced by their official instrumentations. Kafka has none for aiokafka, so the W3C trace
-context rides in each record's headers: `inject_context` on the way out, `consumer_span` on
-the way in.
+are traced by their official instrumentations; query strings and tokens in URLs and error texts
+are redacted before a span is exported. Kafka has none for aiokafka, so the W3C trace context
+rides in each record's headers: `inject_context` on the way out, `consumer_span` on the way in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import TYPE_CHECKING
 
 from opentelemetry import context as context_api
@@ -22,12 +22,14 @@ from opentelemetry.semconv._incubating.attributes import messaging_attributes as
 from opentelemetry.trace import SpanContext, SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gridline.privacy import redact_error, redact_query, redact_url
 from gridline.settings import Settings
 
 if TYPE_CHECKING:
     from aiokafka import ConsumerRecord
     from fastapi import FastAPI
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.trace import Link, TraceState
     from opentelemetry.util.types import Attributes
@@ -136,17 +138,10 @@ def configure_tracing(settings: Settings, service: str) -> Tracing | None:
     )
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased
 
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.namespace": "gridline"}),
-        sampler=ParentBased(_entry_point_sampler(settings.trace_sample_ratio)),
+    provider = build_provider(
+        service, settings.trace_sample_ratio, OTLPSpanExporter(settings.otlp_endpoint)
     )
-    # Batch size and delay follow the standard OTEL_BSP_* variables.
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(settings.otlp_endpoint)))
     trace.set_tracer_provider(provider)
     _provider = provider
     _tracer = provider.get_tracer("gridline")
@@ -156,6 +151,99 @@ def configure_tracing(settings: Settings, service: str) -> Tracing | None:
     RedisInstrumentor().instrument(tracer_provider=provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     return Tracing(provider, settings.trace_sample_ratio)
+
+
+def build_provider(service: str, sample_ratio: float, exporter: SpanExporter) -> TracerProvider:
+    """The tracer provider of a service: sampled at entry points, URLs and errors redacted,
+    exported in batches to `exporter` (batch size and delay follow the OTEL_BSP_* variables)."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service, "service.namespace": "gridline"}),
+        sampler=ParentBased(_entry_point_sampler(sample_ratio)),
+    )
+    provider.add_span_processor(_redacting(BatchSpanProcessor(exporter)))
+    return provider
+
+
+# Span attributes that hold a URL, a path or a query, as the HTTP instrumentations set them
+# (old and stable semantic conventions), and how each is redacted.
+_URL_ATTRIBUTES: dict[str, Callable[[str], str]] = {
+    "http.url": redact_url,
+    "url.full": redact_url,
+    "http.target": redact_url,
+    "url.path": redact_url,
+    "url.query": redact_query,
+}
+_EXCEPTION_TEXTS = ("exception.message", "exception.stacktrace")
+
+
+def _redacting(exporting: SpanProcessor) -> SpanProcessor:
+    """Hands `exporting` each ended span with its URLs and error texts redacted.
+
+    Task-link signatures and robot keys ride in query strings and paths (`?s=`, `?key=`,
+    `?access_token=`, `/hook/TOKEN`, `/t/ID`), which the HTTP instrumentations record whole
+    (their own redaction knows a few cloud parameter names only), and they set them again after
+    a span starts; exception events and statuses quote errors. So the span is rewritten once it
+    has ended, as the copy the SDK hands every processor.
+    """
+    from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+    from opentelemetry.trace import Status
+
+    def redacted(span: ReadableSpan) -> ReadableSpan:
+        attributes = dict(span.attributes or {})
+        for key, redact in _URL_ATTRIBUTES.items():
+            value = attributes.get(key)
+            if isinstance(value, str):
+                attributes[key] = redact(value)
+        events = [
+            Event(
+                event.name,
+                {
+                    key: redact_error(value)
+                    if key in _EXCEPTION_TEXTS and isinstance(value, str)
+                    else value
+                    for key, value in (event.attributes or {}).items()
+                },
+                event.timestamp,
+            )
+            for event in span.events
+        ]
+        status = span.status
+        if status.description:
+            status = Status(status.status_code, redact_error(status.description))
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=attributes,
+            events=events,
+            links=span.links,
+            kind=span.kind,
+            status=status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    class Redacting(SpanProcessor):
+        def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+            exporting.on_start(span, parent_context)
+
+        def on_end(self, span: ReadableSpan) -> None:
+            exporting.on_end(redacted(span))
+
+        def shutdown(self) -> None:
+            exporting.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return exporting.force_flush(timeout_millis)
+
+    return Redacting()
 
 
 def _entry_point_sampler(ratio: float) -> Sampler:

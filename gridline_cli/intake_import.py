@@ -3,7 +3,8 @@
 Rows stream in chunks through the same validation as every post. A row without a
 `source_record_id` gets one derived from its content, so a rerun after an interruption is
 answered `duplicate` for what already went in and produces nothing twice. Rejected rows are
-written, with their reasons, to `<FILE>.rejected.jsonl`.
+written to `<FILE>.rejected.jsonl` by line number, record id and the rules they broke, without the
+person's data: the file stays next to the export and outlives it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import csv
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections import Counter
@@ -26,12 +28,15 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from gridline.privacy import scrub_text
 from services.intake.signing import signed_headers
 
 CHUNK = 500
 BATCH_PATH = "/v1/reports:batch"
 # Retries of one chunk while intake answers 503 (broker) or 429 (rate): reposting is idempotent.
 MAX_TRIES = 8
+# Rule messages quote what they refused (a region prefix, a birth date): pieces of an ID number.
+_QUOTED_DIGITS = re.compile(r"[0-9]{4,}")
 
 
 @dataclass
@@ -134,13 +139,23 @@ async def _send(
         summary.rows += 1
         summary.counts[result["status"]] += 1
         if result["status"] == "rejected":
-            rejects.write(
-                json.dumps(
-                    {"line": line, "record": record, "problems": result["problems"]},
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
+            rejects.write(json.dumps(rejected_row(line, record, result), ensure_ascii=False) + "\n")
+
+
+def rejected_row(line: int, record: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """What the reject file keeps of a row: where it is and what it broke, no personal data."""
+    return {
+        "line": line,
+        "source_record_id": scrub_text(str(record.get("source_record_id", ""))),
+        "problems": [
+            {
+                "field": problem["field"],
+                "rule": problem["rule"],
+                "message": _QUOTED_DIGITS.sub(lambda m: "*" * len(m[0]), problem["message"]),
+            }
+            for problem in result["problems"]
+        ],
+    }
 
 
 def command(

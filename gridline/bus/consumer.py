@@ -44,6 +44,7 @@ from gridline.metrics import (
     CONSUMER_LAG,
     CONSUMER_RECORDS,
 )
+from gridline.privacy import redact_error
 from gridline.settings import Settings
 from gridline.tracing import consumer_span, consumer_spans
 
@@ -469,7 +470,7 @@ class ConsumerRunner:
     ) -> None:
         headers = [
             *[(k, v) for k, v in record.headers if not k.startswith("dlq-")],
-            ("dlq-error", f"{type(error).__name__}: {error}"[:2000].encode()),
+            ("dlq-error", redact_error(f"{type(error).__name__}: {error}")[:2000].encode()),
             ("dlq-attempts", str(attempts).encode()),
             ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             ("dlq-group", self.group.encode()),

@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gridline.contracts.enums import REPORT_SOURCES, RiskName
+from gridline.privacy import scrub_text
 from services.intake.domain import (
     RuleViolation,
     check_document,
@@ -101,6 +102,13 @@ class ReportBase(BaseModel):
             key: unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else value
             for key, value in data.items()
         }
+
+    @field_validator("name", "address", mode="before")
+    @classmethod
+    def _scrubbed(cls, value: Any) -> Any:
+        # Free text goes on the bus and into chat messages as written: numbers of people in it
+        # are masked and invisible characters removed here, before anything else sees it.
+        return scrub_text(value) if isinstance(value, str) else value
 
     @field_validator("arrived_at")
     @classmethod

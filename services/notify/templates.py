@@ -8,8 +8,8 @@ which read the same to people and mean nothing to a renderer.
 
 from __future__ import annotations
 
+from gridline.privacy import scrub_text
 from services.notify.channels.base import Message, Rendered
-from services.notify.masking import mask_personal
 
 _INERT = str.maketrans(
     {
@@ -55,7 +55,7 @@ _ACTIONS = {
 
 def inert(text: str) -> str:
     """Masked user text that no markdown renderer or mention parser acts on."""
-    return mask_personal(text).translate(_INERT)
+    return scrub_text(text).translate(_INERT)
 
 
 def kind_label(kind: str) -> str:
@@ -90,9 +90,9 @@ def render(message: Message) -> Rendered:
     link_text = f"\n办理：{message.link}" if message.link else ""
     markdown = f"### 【{label}】{title}\n\n> 接收群：{group}\n\n{body}\n\n{action}{link_md}"
     text = f"【{label}】{title}\n接收群：{group}\n{body}\n{action}{link_text}"
-    short_title = fit_chars(mask_personal(message.title), SMS_PARAM_CHARS)
+    short_title = fit_chars(scrub_text(message.title), SMS_PARAM_CHARS)
     sms_text = fit_chars(
-        f"{label}：{mask_personal(message.title)}，请登录网格通处理。",
+        f"{label}：{scrub_text(message.title)}，请登录网格通处理。",
         SMS_SEGMENT_CHARS - _SMS_SIGNATURE_ALLOWANCE,
     )
     return Rendered(

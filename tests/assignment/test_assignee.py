@@ -32,7 +32,7 @@ def _report(report_id: str, address: str) -> events_pb2.ReportAccepted:
         report_id=report_id,
         person_key=f"k-{report_id}",
         name_masked="王*",
-        id_number_masked="620102********1234",
+        id_number_masked="**************1234",
         phone_masked="139****0000",
         origin_name="上海市浦东新区",
         origin_risk=common_pb2.RISK_LEVEL_MEDIUM,
@@ -113,7 +113,7 @@ def test_the_micro_grid_leader_is_told_with_masked_data(directory: Directory) ->
     assert notice is not None
     assert notice.recipient.person_id == leader.id
     assert notice.task_id == placed.task.task_id
-    assert "620102********1234" in notice.body and "139****0000" in notice.body
+    assert "**************1234" in notice.body and "139****0000" in notice.body
     assert [n.notification_id for n in placed.notifications] == [
         placed.notification.notification_id,
         notice.notification_id,

@@ -90,7 +90,7 @@ def accepted(
         person_key=person,
         source=source,  # type: ignore[arg-type]
         name_masked="张*",
-        id_number_masked="620102********0011",
+        id_number_masked="**************0011",
         phone_masked="138****0000",
         origin_region_code="310115",
         origin_name="上海市浦东新区",

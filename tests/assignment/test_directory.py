@@ -78,7 +78,7 @@ def _report(address: str) -> events_pb2.ReportAccepted:
         report_id="r-1",
         person_key="k",
         name_masked="张*",
-        id_number_masked="620102********1234",
+        id_number_masked="**************1234",
         phone_masked="138****5678",
         origin_name="上海市浦东新区",
         origin_risk=common_pb2.RISK_LEVEL_HIGH,
@@ -101,7 +101,7 @@ def test_placement_assigns_the_households_cadre(directory: Directory) -> None:
     assert placed.task.household_id == household.id
     assert placed.task.assignee.group_id == cadre.group.id
     assert placed.notification.recipient.group_id == cadre.group.id
-    assert "620102********1234" in placed.notification.body
+    assert "**************1234" in placed.notification.body
     link = placed.notification.link
     assert link.startswith(f"http://x/t/{placed.task.task_id}?e=")
     expires, signature = (part.split("=", 1)[1] for part in link.split("?", 1)[1].split("&"))

@@ -180,7 +180,7 @@ async def test_changes_through_one_replica_and_an_import_decide_the_other_s_next
             person_key=f"k-{uuid.uuid4().hex[:12]}",
             source=common_pb2.REPORT_SOURCE_SELF_REPORT,
             name_masked="张*",
-            id_number_masked="220102********0011",
+            id_number_masked="**************0011",
             phone_masked="138****0000",
             origin_region_code="220102",
             origin_name="长春市南关区",

@@ -68,7 +68,7 @@ class Assignment:
             person_key=f"k-{case_of or report_id}",
             source=source,  # type: ignore[arg-type]
             name_masked="张*",
-            id_number_masked="220102********0011",
+            id_number_masked="**************0011",
             phone_masked="138****0000",
             origin_region_code=region_code,
             origin_name="长春市南关区",

@@ -47,7 +47,7 @@ def assigned(task_id: str, risk: int) -> events_pb2.TaskEvent:
         grid_id="grid-1",
         assignee=common_pb2.Responsible(level=CADRE, group_id=f"group-{CADRE}"),
         origin_risk=risk,  # type: ignore[arg-type]
-        summary="王* 620102********1234 自北京返回",
+        summary="王* **************1234 自北京返回",
         decided_risk=risk,  # type: ignore[arg-type]
         measure_id="home_monitoring_7d",
         measure_name="7天居家健康监测",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notify.masking import mask_personal
+from gridline.privacy import scrub_text
 from services.notify.templates import (
     SMS_PARAM_CHARS,
     SMS_SEGMENT_CHARS,
@@ -27,9 +27,23 @@ def test_personal_data_is_masked_at_render_time() -> None:
         assert samples.RESIDENT_ID not in text
         assert samples.RESIDENT_PHONE not in text
     # In markdown the mask's stars are full-width too, so they cannot pair into emphasis.
-    assert "620102＊＊＊＊＊＊＊＊1234" in rendered.markdown
+    assert "＊＊＊＊＊＊＊＊＊＊＊＊＊＊1234" in rendered.markdown
     assert "138＊＊＊＊1111" in rendered.markdown
-    assert "620102********1234" in mask_personal(samples.message().text)
+    assert "**************1234" in scrub_text(samples.message().text)
+
+
+def test_grouped_and_full_width_numbers_and_bidi_controls_do_not_reach_a_chat() -> None:
+    leaky = (
+        "房东 138 1234 5678，租客 ＋８６ １３９－８７６５－４３２１，"
+        "身份证 620102 19900101 1234，护照 E12345678，住 三和\u202e小区\u200b2号楼"
+    )
+    rendered = render(samples.message(title="到达：\u202e138-1234-5678", text=leaky))
+    for text in (rendered.markdown, rendered.text, rendered.sms_text, rendered.title):
+        for clear in ("1234 5678", "12345678", "８７６５", "19900101", "\u202e", "\u200b"):
+            assert clear not in text, (clear, text)
+    assert "138＊＊＊＊5678" in rendered.markdown and "139＊＊＊＊4321" in rendered.markdown
+    assert "＊＊＊＊＊＊＊＊＊＊＊＊＊＊1234" in rendered.markdown
+    assert "三和小区2号楼" in rendered.markdown
 
 
 def test_markdown_and_mentions_from_user_text_are_inert() -> None:
@@ -62,5 +76,5 @@ def test_fit_utf8_never_exceeds_the_limit(text: str, limit: int) -> None:
 
 @given(st.from_regex(r"1[3-9]\d{9}", fullmatch=True), st.text(alphabet="张三住址，", max_size=5))
 def test_any_mobile_in_text_is_masked(phone: str, around: str) -> None:
-    assert phone not in mask_personal(f"{around}{phone}{around}")
+    assert phone not in scrub_text(f"{around}{phone}{around}")
     assert phone not in inert(f"{around}+86 {phone}")

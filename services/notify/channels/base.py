@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from gridline.privacy import scrub_text
 from services.notify.groups import Robot
-from services.notify.masking import mask_personal
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,9 @@ class Message:
         """The message with any ID number or mobile in its free text masked."""
         return replace(
             self,
-            title=mask_personal(self.title),
-            text=mask_personal(self.text),
-            group_name=mask_personal(self.group_name),
+            title=scrub_text(self.title),
+            text=scrub_text(self.text),
+            group_name=scrub_text(self.group_name),
         )
 
 
