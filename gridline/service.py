@@ -19,7 +19,7 @@ import grpc
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Table
 
-from gridline.bus.consumer import Accepts, BatchHandler, ConsumerRunner, Handler
+from gridline.bus.consumer import Accepts, BatchHandler, ConsumerRunner, Handler, Prepare
 from gridline.bus.outbox import Outbox
 from gridline.bus.output import event_output
 from gridline.db import Database
@@ -96,6 +96,7 @@ class ServiceRuntime:
         handler: Handler | None = None,
         batch_handler: BatchHandler | None = None,
         accepts: Accepts | None = None,
+        prepare: Prepare | None = None,
     ) -> ConsumerRunner:
         """Run a consumer of `topic` in `group` on the service's database (see ConsumerRunner)."""
         runner = ConsumerRunner(
@@ -106,6 +107,7 @@ class ServiceRuntime:
             handler=handler,
             batch_handler=batch_handler,
             accepts=accepts,
+            prepare=prepare,
         )
         return await self.run(name, runner)
 

@@ -58,6 +58,9 @@ Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
 # Whether the consumer acts on an event at all; the rest are skipped without a ledger lookup.
 Accepts = Callable[[Envelope], bool]
+# Reads at once, in the runner's transaction and before the handler sees them, what a batch's
+# events would otherwise make the handler query one by one.
+Prepare = Callable[[Sequence[Envelope], AsyncSession], Awaitable[None]]
 
 # Errors that retrying cannot fix: the record is dead-lettered at its first failure.
 _PERMANENT = (PermanentError, TypeError, UndecodableRecord)
@@ -104,7 +107,8 @@ class _BatchFailed(Exception):
 class ConsumerRunner:
     """Runs one consumer group member on one topic until `stop()`.
 
-    Give exactly one of `handler` (applied in the runner's transaction) and `batch_handler`.
+    Give exactly one of `handler` (applied in the runner's transaction) and `batch_handler`;
+    `prepare` goes with `handler`.
     The database must have an outbox (`gridline.bus.outbox.Outbox`), which carries dead letters.
     """
 
@@ -118,6 +122,7 @@ class ConsumerRunner:
         handler: Handler | None = None,
         batch_handler: BatchHandler | None = None,
         accepts: Accepts | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler and batch_handler")
@@ -127,6 +132,7 @@ class ConsumerRunner:
         self._handler = handler
         self._batch_handler = batch_handler
         self._accepts = accepts
+        self._prepare = prepare
         self._db = db
         self._batch_records = settings.consumer_batch_records
         self._linger = settings.consumer_linger_ms / 1000
@@ -346,6 +352,8 @@ class ConsumerRunner:
         async with self._db.session() as session:
             if self._handler is not None:
                 fresh = await self._fresh(session, items)
+                if fresh and self._prepare is not None:
+                    await self._prepare([item.envelope for item in fresh], session)
                 for item in fresh:
                     with consumer_span(item.record, self.group):
                         try:

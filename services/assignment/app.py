@@ -21,6 +21,7 @@ from services.assignment.assignee import CadreLoad
 from services.assignment.consumers import (
     GROUP,
     TASKS_GROUP,
+    prepare_reports,
     report_handler,
     task_handler,
     tasks_accepts,
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
             topic=topics.REPORTS,
             group=GROUP,
             handler=report_handler(follower.current, links, load, policy),
+            prepare=prepare_reports,
         )
         await service.consume(
             "tasks consumer",

@@ -52,6 +52,18 @@ def _stage_notices(session: AsyncSession, notices: Sequence[events_pb2.Notificat
         stage(session, topics.NOTIFICATIONS, notice_envelope(notice))
 
 
+async def prepare_reports(envelopes: Sequence[Envelope], session: AsyncSession) -> None:
+    """Read the open cases of a batch's reports in one query instead of one each."""
+    await storage.prefetch_open_cases(
+        session,
+        [
+            case_id(envelope.message)
+            for envelope in envelopes
+            if isinstance(envelope.message, events_pb2.ReportAccepted)
+        ],
+    )
+
+
 def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: Policy) -> Handler:
     """Place each report, decide its measure, stage task and notices, record the placement.
 

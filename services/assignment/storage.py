@@ -323,6 +323,7 @@ class _Unwritten:
 @event.listens_for(Session, "before_commit")
 def _write_at_commit(session: Session) -> None:
     # Runs inside the commit, in the async session's greenlet: the sync API is the one to use.
+    session.info.pop(_PREFETCHED, None)
     unwritten = session.info.pop(_UNWRITTEN, None)
     if unwritten is not None and unwritten.rows:
         session.connection().execute(insert(PLACEMENT), unwritten.rows)
@@ -331,10 +332,12 @@ def _write_at_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_at_rollback(session: Session) -> None:
     session.info.pop(_UNWRITTEN, None)
+    session.info.pop(_PREFETCHED, None)
 
 
 async def _write_unwritten(session: AsyncSession) -> None:
     """Write the transaction's placements now and forget its cases, which may change next."""
+    session.info.pop(_PREFETCHED, None)
     unwritten = session.info.pop(_UNWRITTEN, None)
     if unwritten is not None and unwritten.rows:
         await session.exec(insert(PLACEMENT), params=unwritten.rows)
@@ -407,10 +410,12 @@ def record_placement(
 
 
 _JOINED = PLACEMENT.alias("joined")
-# The latest open case of a case id, its risk the highest any of its reports decided.
-_OPEN_CASE = (
+# The open cases of some case ids, latest first, each one's risk the highest any of its reports
+# decided.
+_OPEN_CASES = (
     # SQLAlchemy's own select: SQLModel's is typed for at most four columns.
     sa_select(
+        PLACEMENT.c.case_id,
         PLACEMENT.c.report_id,
         PLACEMENT.c.task_id,
         PLACEMENT.c.node_id,
@@ -426,45 +431,66 @@ _OPEN_CASE = (
         PLACEMENT.c.policy_version,
     )
     .where(
-        PLACEMENT.c.case_id == bindparam("case_id"),
+        PLACEMENT.c.case_id.in_(bindparam("case_ids", expanding=True)),
         PLACEMENT.c.merged_into == "",
         PLACEMENT.c.completed_at.is_(None),
     )
     .order_by(PLACEMENT.c.placed_at.desc())
-    .limit(1)
 )
+# Open cases read for a whole batch before its reports are handled, by case id (None: none).
+_PREFETCHED = "assignment.prefetched_cases"
+
+
+async def _read_open_cases(session: AsyncSession, case_ids: list[str]) -> dict[str, Case | None]:
+    """The latest open case of each case id (None where there is none), in one query."""
+    connection = await session.connection()
+    found: dict[str, Case | None] = dict.fromkeys(case_ids)
+    for row in await connection.execute(_OPEN_CASES, {"case_ids": case_ids}):
+        case_id, report_id, task_id, node_id, grid_id, triage, risk, *holder = row
+        if found[case_id] is not None:
+            continue  # an older one: the latest came first
+        assignee_id, holder_group_id, holder_level, measure_id, policy_version = holder
+        found[case_id] = Case(
+            report_id=report_id,
+            task_id=task_id,
+            node_id=node_id,
+            grid_id=grid_id,
+            triage=triage,
+            risk=int(risk or 0),
+            assignee_id=assignee_id,
+            holder_group_id=holder_group_id,
+            holder_level=holder_level,
+            measure_id=measure_id,
+            policy_version=policy_version,
+        )
+    return found
+
+
+async def prefetch_open_cases(session: AsyncSession, case_ids: Sequence[str]) -> None:
+    """Read the open cases of a batch's case ids at once, for `open_case` to answer from.
+
+    Valid until the transaction ends or writes its placements (a case may change then).
+    """
+    wanted = sorted(set(case_ids))
+    if wanted:
+        session.info[_PREFETCHED] = await _read_open_cases(session, wanted)
 
 
 async def open_case(session: AsyncSession, case_id: str) -> Case | None:
     """The open case a report of intake's case `case_id` joins, if assignment holds one.
 
     The latest, should a completed case have been followed by a fresh one; its risk is the
-    highest any of its reports decided. A case the session's transaction opened or joined
-    is answered from what the transaction keeps, without a query.
+    highest any of its reports decided. A case the session's transaction opened or joined, or
+    one read for its batch (`prefetch_open_cases`), is answered without a query.
     """
     unwritten = session.info.get(_UNWRITTEN)
     if unwritten is not None and case_id in unwritten.cases:
         case: Case = unwritten.cases[case_id]
         return case
-    connection = await session.connection()
-    found = (await connection.execute(_OPEN_CASE, {"case_id": case_id})).first()
-    if found is None:
-        return None
-    report_id, task_id, node_id, grid_id, triage, risk, *holder = found
-    assignee_id, holder_group_id, holder_level, measure_id, policy_version = holder
-    return Case(
-        report_id=report_id,
-        task_id=task_id,
-        node_id=node_id,
-        grid_id=grid_id,
-        triage=triage,
-        risk=int(risk or 0),
-        assignee_id=assignee_id,
-        holder_group_id=holder_group_id,
-        holder_level=holder_level,
-        measure_id=measure_id,
-        policy_version=policy_version,
-    )
+    prefetched: dict[str, Case | None] | None = session.info.get(_PREFETCHED)
+    if prefetched is not None and case_id in prefetched:
+        return prefetched[case_id]
+    return (await _read_open_cases(session, [case_id]))[case_id]
 
 
 def record_merge(

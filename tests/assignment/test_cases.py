@@ -26,7 +26,12 @@ from gridline.settings import Settings
 from services.assignment import demo_county, storage
 from services.assignment.assignee import CadreLoad
 from services.assignment.cases import Case, enrichment
-from services.assignment.consumers import report_handler, task_handler, tasks_accepts
+from services.assignment.consumers import (
+    prepare_reports,
+    report_handler,
+    task_handler,
+    tasks_accepts,
+)
 from services.assignment.directory import Directory
 from services.assignment.following import Current
 from tests.assignment.support import LINKS, POLICY, decision
@@ -163,11 +168,15 @@ class Service:
     async def batch(
         self, reports: Sequence[events_pb2.ReportAccepted], *, crash: bool = False
     ) -> None:
-        """Hand reports to the handler in one transaction, as the consumer does with a batch,
-        and wait for the outbox to publish what they staged (`crash`: as for `report`)."""
+        """Hand reports to the handler in one transaction, their open cases read first, as the
+        consumer does with a batch, and wait for the outbox to publish what they staged
+        (`crash`: as for `report`)."""
         with contextlib.suppress(_Crash):
             async with self.db.session() as session:
                 session.info[_CRASHING] = crash
+                await prepare_reports(
+                    [Envelope(r.report_id, r.person_key, r) for r in reports], session
+                )
                 for report in reports:
                     await self.reports(
                         Envelope(report.report_id, report.person_key, report), session
