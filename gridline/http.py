@@ -1,22 +1,30 @@
-"""What every service's HTTP server has: health, readiness, metrics and request metrics."""
+"""What every service's HTTP server has: health, readiness, metrics and request metrics, body
+limits, client addresses through trusted proxies, and answers other than 500 to odd input and
+to a Redis outage."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gridline.logging import configure_logging, get_logger
 from gridline.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
@@ -36,16 +44,28 @@ log = get_logger(__name__)
 ReadinessChecks = Mapping[str, Callable[[], Awaitable[bool]]]
 
 
+# How long a client waits before trying again after a 503 for a dependency that is down.
+RETRY_AFTER_SECONDS = 5
+
+
 def service_app(
     *,
     title: str,
     version: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    max_body_bytes: int,
     description: str = "",
+    body_limits: Mapping[str, int] | None = None,
+    trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """A FastAPI app with `/healthz`, `/readyz` and `/metrics`.
 
     The lifespan stores its readiness checks in `app.state.readiness` (a ReadinessChecks).
+    Bodies over `max_body_bytes` (or a path's own limit in `body_limits`) are refused with 413
+    (`BodyLimits`); the client address comes from X-Forwarded-For only when the peer is one
+    of the `trusted_proxies` (addresses or CIDR networks). Redis down is a 503 with
+    Retry-After, input nested too deep a 400, and a refused body is answered 422 even when
+    it holds numbers JSON cannot write (`1e400`, `NaN`), instead of a 500.
     """
     app = FastAPI(
         title=title,
@@ -81,8 +101,65 @@ def service_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(RedisConnectionError, _redis_unavailable)
+    app.add_exception_handler(RedisTimeoutError, _redis_unavailable)
+    app.add_exception_handler(RecursionError, _nested_too_deep)
     app.add_middleware(RequestMetricsMiddleware)
+    # Each added around the ones before: a body is refused before anything reads it, and the
+    # address is the client's before any route or limit sees it.
+    app.add_middleware(BodyLimits, max_bytes=max_body_bytes, paths=body_limits or {})
+    if trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))
     return app
+
+
+def problem(
+    status_code: int, rule: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An error answer: `detail` says what happened for people, `rule` names it for programs."""
+    return JSONResponse(
+        {"detail": detail, "rule": rule},
+        status_code=status_code,
+        headers=headers,
+        media_type="application/problem+json",
+    )
+
+
+async def request_invalid(_: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 (`detail`: each field's `loc`, `msg`, `type`), written even when the input
+    it echoes has no form in JSON or UTF-8: `1e400` reads as infinity, `"\\ud800"` as a lone
+    surrogate."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": _writable(jsonable_encoder(error.errors()))}, status_code=422)
+
+
+def _writable(value: Any) -> Any:
+    """`value` with infinite and NaN floats as text and lone surrogates escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, dict):
+        return {_writable(key): _writable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_writable(item) for item in value]
+    return value
+
+
+async def _redis_unavailable(_: Request, error: Exception) -> JSONResponse:
+    log.warning("redis unavailable", error=type(error).__name__)
+    return problem(
+        503,
+        "redis.unavailable",
+        "暂时无法连接缓存服务（Redis），本次请求未被受理，请稍后重试",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _nested_too_deep(_: Request, error: Exception) -> JSONResponse:
+    # Python's JSON reader recurses once per level: thousands of nested arrays exhaust it.
+    return problem(400, "body.too_deep", "请求内容嵌套层级过深，无法读取")
 
 
 class RequestMetricsMiddleware:
@@ -160,50 +237,68 @@ def serve(app: FastAPI, host: str, port: int, shutdown_timeout: float = 10.0) ->
         port=port,
         log_config=None,
         access_log=False,
+        # The app decides whom to believe about the client's address (`trusted_proxies`).
+        proxy_headers=False,
         timeout_graceful_shutdown=max(1, int(shutdown_timeout / 2)),
     )
     _BoundedServer(config, app, shutdown_timeout).run()
 
 
-class BodySizeLimitMiddleware:
-    """Refuses bodies over a limit with 413 before reading them whole."""
+class BodyLimits:
+    """Refuses a request body over its limit with 413 before reading it whole.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    The limit is `max_bytes`, or the path's own in `paths` (a batch endpoint may take more).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: Mapping[str, int]) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = dict(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, send)
             return
         received = 0
-        refused = False
+        refused = answered = False
 
         async def limited_receive() -> Message:
             nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     refused = True
                     raise _BodyTooLarge
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            if refused:
-                await self._refuse(send)
+        async def refusing_send(message: Message) -> None:
+            nonlocal answered
+            # Whatever the app made of the cut-off body (FastAPI: "error parsing the body", or
+            # a 500 for a route reading it itself), the answer is the 413.
+            if not refused:
+                await send(message)
+            elif not answered:
+                answered = True
+                await _too_large(limit, send)
 
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body is larger than {self.max_bytes} bytes"}, status_code=413
-        )
-        await response({"type": "http"}, _no_receive, send)
+        try:
+            await self.app(scope, limited_receive, refusing_send)
+        except _BodyTooLarge:
+            if not answered:
+                await _too_large(limit, send)
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    response = problem(
+        413, "body.too_large", f"请求内容超过{limit}字节的上限，未予受理；内容较多时请分批提交"
+    )
+    await response({"type": "http"}, _no_receive, send)
 
 
 class _BodyTooLarge(Exception):

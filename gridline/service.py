@@ -10,7 +10,7 @@ process runs joins `/readyz` under its name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -134,12 +134,16 @@ def assembled_app(
     description: str,
     assemble: Assemble,
     routers: Sequence[APIRouter],
+    max_body_bytes: int | None = None,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """A service's app: its routers beside `/healthz`, `/readyz` and `/metrics`, and a lifespan.
 
     The lifespan opens the service's database (migrated to its newest revision) and its event
     output, then lets `assemble` add the service's own parts; the app takes requests once they
     have all started. `app.state.db` is the database and `app.state.readiness` the checks.
+    Request bodies are limited to `max_body_bytes` (default `GRIDLINE_MAX_BODY_BYTES`), or a
+    path's own limit in `body_limits`; client addresses follow `GRIDLINE_TRUSTED_PROXIES`.
     """
 
     @asynccontextmanager
@@ -156,7 +160,13 @@ def assembled_app(
             yield
 
     app = service_app(
-        title=f"Gridline {service}", version="1", description=description, lifespan=lifespan
+        title=f"Gridline {service}",
+        version="1",
+        description=description,
+        lifespan=lifespan,
+        max_body_bytes=max_body_bytes or settings.max_body_bytes,
+        body_limits=body_limits,
+        trusted_proxies=settings.trusted_proxy_networks,
     )
     for router in routers:
         app.include_router(router)

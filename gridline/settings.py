@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 from datetime import time
 from pathlib import Path
 from typing import Literal
@@ -135,6 +136,18 @@ class Settings(BaseSettings):
     )
 
     host: str = Field("127.0.0.1", description="Address every service binds.")
+    max_body_bytes: int = Field(
+        262_144,
+        gt=0,
+        description="Largest request body assignment, escalation and notify read (413 above it; "
+        "intake has its own limits).",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDR networks of the reverse proxies in front "
+        "of the services: only a request from one of them has its client address taken from "
+        "X-Forwarded-For (per-address limits); empty: the peer is the client.",
+    )
     intake_http_port: int = Field(8001, description="Intake HTTP port.")
     assignment_http_port: int = Field(8002, description="Assignment HTTP port.")
     escalation_http_port: int = Field(8003, description="Escalation HTTP port.")
@@ -204,6 +217,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long intake trusts an integrator key it found active; a revocation "
         "made elsewhere takes effect within it (0: ask the database on every request).",
+    )
+    intake_unknown_keys_per_minute: int = Field(
+        10,
+        gt=0,
+        description="Signed requests with an unknown or revoked key one address may send a "
+        "minute; past it they are refused (429) before any database query.",
     )
 
     seed_demo_county: bool = Field(
@@ -322,6 +341,22 @@ class Settings(BaseSettings):
                 if getattr(self, name).get_secret_value() == dev_value:
                     raise ValueError(f"GRIDLINE_{name.upper()} must be set in production")
         return self
+
+    @model_validator(mode="after")
+    def _proxies_are_networks(self) -> Settings:
+        for entry in self.trusted_proxy_networks:
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(
+                    f"GRIDLINE_TRUSTED_PROXIES: {entry!r} is no address or CIDR network"
+                ) from None
+        return self
+
+    @property
+    def trusted_proxy_networks(self) -> list[str]:
+        """The trusted proxies, one address or CIDR network each."""
+        return [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
 
     def http_port(self, service: ServiceName) -> int:
         """The HTTP port of one service."""

@@ -34,8 +34,9 @@ def signed_query(key: bytes, task_id: str, expires_at: datetime) -> str:
 
 def verify(key: bytes, task_id: str, expires: str, given: str, now: datetime) -> datetime:
     """The link's expiry if it is genuine and not expired; LinkRefused otherwise."""
-    if not expires.isdigit() or not hmac.compare_digest(
-        signature(key, task_id, int(expires)), given
+    # isascii: `²` is a digit to isdigit, not to int; compare_digest takes bytes of any text.
+    if not (expires.isascii() and expires.isdigit()) or not hmac.compare_digest(
+        signature(key, task_id, int(expires)).encode(), given.encode()
     ):
         raise LinkRefused("invalid")
     expires_at = datetime.fromtimestamp(int(expires), UTC)

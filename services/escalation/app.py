@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         await service.serve(
             settings.tasks_grpc_port,
             tasks_pb2_grpc.add_TasksServicer_to_server,
-            TasksServicer(db, policy, check_ins),
+            TasksServicer(db, policy, directory.chain, check_ins),
             tasks_pb2.DESCRIPTOR.services_by_name["Tasks"],
         )
         service.state.policy = policy

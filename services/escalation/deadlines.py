@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,7 +17,14 @@ from gridline.logging import get_logger
 from gridline.timestamps import now
 from gridline.workers import PeriodicWorker
 from services.escalation import check_in_flows, metrics, replanning, storage
-from services.escalation.chains import ChainLookup, for_one_pass, resolve
+from services.escalation.chains import (
+    ChainLookup,
+    described,
+    for_one_pass,
+    look_up,
+    unknown_node,
+    unreachable,
+)
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
     HIGH_RISK_REASON,
@@ -35,6 +42,11 @@ Clock = Callable[[], datetime]
 # Tasks fired per transaction.
 _BATCH = 500
 
+# A step that could not be fired is tried again after as long as it has been overdue, within
+# these bounds: the tries space out, doubling, without a column to count them.
+RETRY_MIN = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+
 
 async def fire_due(
     db: Database,
@@ -50,21 +62,92 @@ async def fire_due(
     each that is still due at the step read, and stage its events in that transaction. So each
     step fires once; event ids derive from task, assignment and step, so a replay of the same
     step repeats the same ids and consumers drop the repeat.
+
+    A task whose step cannot be fired (its node unknown to the Directory, its lookup or its
+    firing failed) is set aside: its deadline moves to a later try (`retry_at`), a WARNING
+    names it and `gridline_escalation_deadlines_set_aside_total` counts it, and the tasks
+    behind it fire all the same; a batch that only set tasks aside is followed by the next.
+    A task whose Directory could not be reached stays due for the next pass.
     """
+    while True:
+        fired, set_aside = await _fire_batch(db, chain_of, policy, moment)
+        if fired or not set_aside:
+            return fired
+
+
+async def _fire_batch(
+    db: Database, chain_of: ChainLookup, policy: DeadlinePolicy, moment: datetime
+) -> tuple[list[str], int]:
+    """Fire one batch of due tasks: the event ids, and how many tasks were set aside."""
     async with db.session() as session:
         due = await storage.due_tasks(session, moment, _BATCH)
     if not due:
-        return []
-    chains = await resolve(chain_of, {node_id for _, node_id, _ in due})
+        return [], 0
+    found = await look_up(chain_of, {node_id for _, node_id, _ in due})
     steps = {task_id: step for task_id, _, step in due}
     fired: list[str] = []
+    set_aside = 0
     async with db.session() as session:
         for task in await storage.lock_due_tasks(session, steps, moment):
-            # Changed since it was read (fired by another replica, reassigned): the next pass
-            # takes it as it is then.
-            if task.step == steps[task.task_id] and task.node_id in chains:
-                fired += _fire(session, task, chains[task.node_id], policy, moment)
-    return fired
+            # Changed since it was read (fired by another replica): the next pass takes it.
+            if task.step != steps[task.task_id]:
+                continue
+            chain = found.chains.get(task.node_id)
+            if chain is None:
+                error = found.failed.get(task.node_id)
+                # Reassigned since it was read, or the Directory could not be reached just
+                # now: the next pass asks for its node again.
+                if error is None or unreachable(error):
+                    continue
+                reason = "node_unknown" if unknown_node(error) else "lookup_failed"
+                _set_aside(session, task, policy, moment, reason, described(error))
+                set_aside += 1
+                continue
+            try:
+                fired += _fire(session, task, chain, policy, moment)
+            except Exception as failure:
+                # Nothing of the task was staged: `_fire` computes everything before it writes.
+                _set_aside(session, task, policy, moment, "fire_failed", repr(failure))
+                set_aside += 1
+    return fired, set_aside
+
+
+def retry_at(due_at: datetime | None, moment: datetime) -> datetime:
+    """When a step due at `due_at` that could not be fired at `moment` is tried again."""
+    if due_at is None:
+        return moment + RETRY_MAX
+    return moment + min(max(moment - due_at, RETRY_MIN), RETRY_MAX)
+
+
+def _set_aside(
+    session: AsyncSession,
+    task: storage.Task,
+    policy: DeadlinePolicy,
+    moment: datetime,
+    reason: str,
+    error: str,
+) -> None:
+    """Move the task's deadline to a later try, so that it no longer holds up the others."""
+    task.deadline_at = retry_at(_step_due_at(policy, task), moment)
+    session.add(task)
+    metrics.DEADLINES_SET_ASIDE.labels(reason).inc()
+    log.warning(
+        "deadline set aside",
+        task_id=task.task_id,
+        node_id=task.node_id,
+        step=task.step,
+        reason=reason,
+        error=error,
+        retry_at=task.deadline_at.isoformat(),
+    )
+
+
+def _step_due_at(policy: DeadlinePolicy, task: storage.Task) -> datetime | None:
+    """When the task's next step fell due by its plan; None if its stored plan is unreadable."""
+    try:
+        return replanning.due_at(replanning.plan_of(policy, task), task.step, task.assigned_at)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _fire(
@@ -74,7 +157,11 @@ def _fire(
     policy: DeadlinePolicy,
     moment: datetime,
 ) -> list[str]:
-    """Raise the task's due step to its recipients and move it to its next step."""
+    """Raise the task's due step to its recipients and move it to its next step.
+
+    Everything is computed before anything is staged or changed, so a step that cannot be
+    computed leaves the transaction as it was.
+    """
     plan = replanning.plan_of(policy, task)
     step = plan[task.step] if task.step < len(plan) else None
     if step is None:
@@ -92,11 +179,13 @@ def _fire(
     )
     reason = HIGH_RISK_REASON if step.immediate else overdue_reason(task.assignee_level)
     round_key = f"{task.assigned_at.isoformat()}#{task.step}"
+    raised = [
+        (recipient, *escalation_for(overdue, recipient, moment, reason=reason, round_key=round_key))
+        for recipient in recipients_for(chain, step.levels, task.assignee_level)
+    ]
+    next_deadline = replanning.due_at(plan, task.step + 1, task.assigned_at)
     fired = []
-    for recipient in recipients_for(chain, step.levels, task.assignee_level):
-        escalation, notice = escalation_for(
-            overdue, recipient, moment, reason=reason, round_key=round_key
-        )
+    for recipient, escalation, notice in raised:
         stage(
             session,
             topics.ESCALATIONS,
@@ -120,7 +209,7 @@ def _fire(
         ).inc()
         fired.append(escalation.escalation_id)
     task.step += 1
-    task.deadline_at = replanning.due_at(plan, task.step, task.assigned_at)
+    task.deadline_at = next_deadline
     session.add(task)
     return fired
 

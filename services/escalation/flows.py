@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import grpc
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
@@ -18,6 +19,7 @@ from gridline.db import Database
 from gridline.ids import derived_id
 from gridline.timestamps import now, to_timestamp
 from services.escalation import check_in_flows, metrics, replanning, storage
+from services.escalation.chains import ChainLookup, unknown_node
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
     AWAITING_ACKNOWLEDGEMENT,
@@ -46,6 +48,33 @@ _EVENT_KINDS = {
 
 class TaskNotFound(Exception):
     """No task has this id."""
+
+
+class NodeUnknown(ValueError):
+    """A reassignment names a node the Directory does not have (rule `NODE_UNKNOWN`)."""
+
+    def __init__(self, node_id: str) -> None:
+        super().__init__(f"目录中没有编号为“{node_id}”的户、网格或社区，不能改派到该处；请核对编号")
+        self.node_id = node_id
+
+
+# The stable name clients match a NodeUnknown refusal by (HTTP `type`, gRPC details prefix).
+NODE_UNKNOWN = "node_id.unknown"
+
+
+async def check_node(chain_of: ChainLookup, node_id: str) -> None:
+    """Raise NodeUnknown unless the Directory knows `node_id`.
+
+    Asked before a reassignment, with no transaction open: a task held at a node the Directory
+    does not know could never go up the chain. Any other failure of the lookup (the Directory
+    unreachable) is raised as it is.
+    """
+    try:
+        await chain_of(node_id)
+    except grpc.aio.AioRpcError as error:
+        if unknown_node(error):
+            raise NodeUnknown(node_id) from error
+        raise
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,15 @@ for _outcome in ("on_time", "late"):
     ACKNOWLEDGEMENTS.labels(_outcome)
     ZERO_REPORTS.labels(_outcome)
 ZERO_REPORTS.labels("missing")
+# A task counted here holds no one up: the others fire, it is tried again later (deadlines.py).
+DEADLINES_SET_ASIDE = Counter(
+    "gridline_escalation_deadlines_set_aside_total",
+    "Due deadline steps that could not be fired and were set aside for a later try, by "
+    "reason: node_unknown (not in the directory), lookup_failed, fire_failed.",
+    ["reason"],
+)
+for _reason in ("node_unknown", "lookup_failed", "fire_failed"):
+    DEADLINES_SET_ASIDE.labels(_reason)
 # Every replica counts the same table, so dashboards take the max over instances, not the sum.
 OPEN_TASKS = Gauge(
     "gridline_escalation_open_tasks",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import grpc
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 
 from gridline.contracts.enums import chain_level
 from gridline.contracts.v1 import common_pb2
@@ -140,9 +142,33 @@ async def start_measure(task_id: str, body: MeasureIn, request: Request) -> Task
     return await apply_change(request, task_id, change)
 
 
-@router.post("/tasks/{task_id}:reassign", operation_id="reassign_task", responses=_ACTION_RESPONSES)
+@router.post(
+    "/tasks/{task_id}:reassign",
+    operation_id="reassign_task",
+    responses={
+        **_ACTION_RESPONSES,
+        422: {"description": f"Among others, `{flows.NODE_UNKNOWN}`: no such node."},
+        503: {"description": "The Directory could not be asked whether the node exists."},
+    },
+)
 async def reassign(task_id: str, body: ReassignIn, request: Request) -> TaskOut:
-    """Give the task to another holder (or place a triage task); its deadlines start again."""
+    """Give the task to another holder (or place a triage task); its deadlines start again.
+
+    A `node_id` the Directory does not know is refused (422, `type` `node_id.unknown`).
+    """
+    if body.node_id:
+        try:
+            await flows.check_node(request.app.state.chain_of, body.node_id)
+        except flows.NodeUnknown as unknown:
+            raise RequestValidationError(
+                [{"loc": ("body", "node_id"), "type": flows.NODE_UNKNOWN, "msg": str(unknown)}]
+            ) from None
+        except grpc.aio.AioRpcError:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail="暂时无法连接目录服务，未能核实改派的节点，任务未改派，请稍后重试",
+                headers={"Retry-After": "5"},
+            ) from None
     assignee = common_pb2.Responsible(level=chain_level(body.level), group_id=body.group_id)
     change = flows.Change(
         Action.REASSIGN, actor=body.actor, channel="http", note=body.note,

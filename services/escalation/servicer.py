@@ -12,6 +12,7 @@ from gridline.db import Database
 from gridline.rpc import abort
 from gridline.timestamps import to_timestamp
 from services.escalation import flows, storage
+from services.escalation.chains import ChainLookup
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import Action, Measure, MeasureRequired, TransitionRefused
 from services.escalation.domain import allowed_actions as actions_allowed
@@ -61,10 +62,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         self,
         db: Database,
         policy: DeadlinePolicy,
+        chain_of: ChainLookup,
         check_ins: CheckInRules | None = None,
     ) -> None:
         self._db = db
         self._policy = policy
+        # Asked whether a reassignment's node exists (`flows.check_node`).
+        self._chain_of = chain_of
         self._check_ins = check_ins
 
     async def GetTask(
@@ -158,11 +162,28 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
     async def Reassign(
         self, request: tasks_pb2.ReassignRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.Task:
-        """Give the task to another holder; its deadlines start again."""
+        """Give the task to another holder; its deadlines start again.
+
+        A `node_id` the Directory does not know is refused: INVALID_ARGUMENT, its details
+        starting with `node_id.unknown`.
+        """
         if not request.assignee.group_id or not request.assignee.level:
             await abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, "assignee: level and group_id required"
             )
+        if request.node_id:
+            try:
+                await flows.check_node(self._chain_of, request.node_id)
+            except flows.NodeUnknown as unknown:
+                await abort(
+                    context, grpc.StatusCode.INVALID_ARGUMENT, f"{flows.NODE_UNKNOWN}: {unknown}"
+                )
+            except grpc.aio.AioRpcError:
+                await abort(
+                    context,
+                    grpc.StatusCode.UNAVAILABLE,
+                    "暂时无法连接目录服务，未能核实改派的节点，任务未改派，请稍后重试",
+                )
         change = flows.Change(
             Action.REASSIGN, request.actor or "grpc", "grpc", note=request.note,
             assignee=request.assignee, node_id=request.node_id,

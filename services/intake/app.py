@@ -12,7 +12,6 @@ from gridline.service import ServiceRuntime, assembled_app
 from gridline.settings import Settings
 from gridline.tasks_client import TasksClient
 from services.intake import page, routes, storage
-from services.intake.body_limits import PathBodyLimits
 from services.intake.key_cache import CachedRegistry
 from services.intake.ratelimit import TokenBucket
 from services.intake.submission import Submitter
@@ -70,11 +69,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="Arrival reports from health-code feeds, residents, cadres and checkpoints.",
         assemble=assemble,
         routers=[routes.router, page.router],
+        max_body_bytes=settings.intake_max_body_bytes,
+        body_limits={routes.BATCH_PATH: settings.intake_batch_max_body_bytes},
     )
     app.add_exception_handler(RequestValidationError, routes.on_request_invalid)
-    app.add_middleware(
-        PathBodyLimits,
-        max_bytes=settings.intake_max_body_bytes,
-        batch_max_bytes=settings.intake_batch_max_body_bytes,
-    )
     return app

@@ -1,14 +1,18 @@
-"""Who is posting: signed integrator requests (401 with a reason) and their scopes (403)."""
+"""Who is posting: signed integrator requests (401 with a reason), their scopes (403), and a
+limit on unknown keys per address (429)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
 
-from services.intake.integrators import Caller, IntegratorRegistry
+from services.intake.integrators import Caller
+from services.intake.key_cache import CachedRegistry
+from services.intake.ratelimit import count_unknown_key, unknown_keys_refused
 from services.intake.signing import (
     KEY_HEADER,
     MAX_CLOCK_SKEW_SECONDS,
@@ -20,6 +24,8 @@ from services.intake.signing import (
 
 # A nonce is remembered a little longer than a timestamp stays acceptable.
 NONCE_TTL_SECONDS = 2 * MAX_CLOCK_SKEW_SECONDS + 60
+# What a key id intake issued can look like (it issues `key_` and hex), within its column's 64.
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _refuse(reason: str) -> HTTPException:
@@ -58,7 +64,9 @@ async def authenticate(request: Request) -> Caller | None:
 async def verify_signature(request: Request) -> Signed | None:
     """Like `authenticate`, but leaves the nonce for the caller to spend (see `Signed`).
 
-    Report posts spend it together with their rate limit, in one round trip to Redis.
+    Report posts spend it together with their rate limit, in one round trip to Redis. An
+    address that sent `GRIDLINE_INTAKE_UNKNOWN_KEYS_PER_MINUTE` unknown or revoked keys this
+    minute is refused (429) before its next key is looked up in the database.
     """
     state = request.app.state
     headers = {name: request.headers[name] for name in SIGNATURE_HEADERS if name in request.headers}
@@ -69,9 +77,19 @@ async def verify_signature(request: Request) -> Signed | None:
     missing = [name for name in SIGNATURE_HEADERS if name not in headers]
     if missing:
         raise _refuse(f"signature headers missing: {', '.join(missing)}")
-    registry: IntegratorRegistry = state.integrators
-    found = await registry.caller(headers[KEY_HEADER])
+    registry: CachedRegistry = state.integrators
+    key_id = headers[KEY_HEADER]
+    address = request.client.host if request.client else "unknown"
+    if not registry.remembers(key_id):
+        refused = await unknown_keys_refused(
+            state.redis, address, state.settings.intake_unknown_keys_per_minute
+        )
+        if refused is not None:
+            raise refused
+    # A key id of another shape was never issued: no query for it.
+    found = await registry.caller(key_id) if _KEY_ID.fullmatch(key_id) else None
     if found is None:
+        await count_unknown_key(state.redis, address)
         raise _refuse("unknown or revoked key")
     caller, secret = found
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -2,7 +2,9 @@
 
 A key found active is trusted for `ttl` seconds; a revocation through this registry forgets it at
 once, one made elsewhere (the `gridline integrators` command, another intake process) takes
-effect within `ttl`. Unknown and revoked keys are not remembered: each try asks the database.
+effect within `ttl`. A key found unknown or revoked is remembered as such for `ttl` seconds too
+(at most `REFUSED_REMEMBERED` of them), so that a client repeating a bad key costs no query
+either; keys issued through this registry are never among them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from collections.abc import Callable
 
 from gridline.db import Database
 from services.intake.integrators import Caller, IntegratorRegistry, IssuedKey
+
+# Keys found not active that are remembered at most: random ids cannot fill the memory.
+REFUSED_REMEMBERED = 10_000
 
 
 class CachedRegistry(IntegratorRegistry):
@@ -29,16 +34,27 @@ class CachedRegistry(IntegratorRegistry):
         self._ttl = ttl
         self._clock = clock
         self._known: dict[str, tuple[float, tuple[Caller, str]]] = {}
+        # Keys found not active, until when; the oldest goes first once the bound is reached.
+        self._refused: dict[str, float] = {}
         # Requests that miss together share one query rather than each asking the database.
         self._lookups: dict[str, asyncio.Future[tuple[Caller, str] | None]] = {}
         # Bumped by every revocation, so a query that started before it remembers nothing.
         self._generation = 0
 
+    def remembers(self, key_id: str) -> bool:
+        """Whether `caller` would answer for this key from memory, without a query."""
+        moment = self._clock()
+        known = self._known.get(key_id)
+        return (known is not None and known[0] > moment) or self._refused.get(key_id, 0) > moment
+
     async def caller(self, key_id: str) -> tuple[Caller, str] | None:
         """The caller an active key stands for, and the key's secret; None if not active."""
+        moment = self._clock()
         known = self._known.get(key_id)
-        if known is not None and known[0] > self._clock():
+        if known is not None and known[0] > moment:
             return known[1]
+        if self._refused.get(key_id, 0) > moment:
+            return None
         lookup = self._lookups.get(key_id)
         if lookup is None:
             lookup = asyncio.ensure_future(self._look_up(key_id))
@@ -53,16 +69,27 @@ class CachedRegistry(IntegratorRegistry):
     async def _look_up(self, key_id: str) -> tuple[Caller, str] | None:
         generation = self._generation
         found = await super().caller(key_id)
-        if found is None or self._ttl <= 0 or generation != self._generation:
+        if self._ttl <= 0 or generation != self._generation:
             self._known.pop(key_id, None)
+        elif found is None:
+            self._known.pop(key_id, None)
+            self._refuse(key_id)
         else:
             self._known[key_id] = (self._clock() + self._ttl, found)
         return found
+
+    def _refuse(self, key_id: str) -> None:
+        """Remember a key found not active, the oldest such key forgotten past the bound."""
+        self._refused.pop(key_id, None)
+        if len(self._refused) >= REFUSED_REMEMBERED:
+            del self._refused[next(iter(self._refused))]
+        self._refused[key_id] = self._clock() + self._ttl
 
     async def rotate(self, integrator_id: str) -> IssuedKey:
         """A new key; the oldest is revoked (and forgotten) when more than two would be active."""
         issued = await super().rotate(integrator_id)
         self._forget_integrator(integrator_id)
+        self._refused.pop(issued.key_id, None)
         return issued
 
     async def revoke_key(self, key_id: str) -> None:

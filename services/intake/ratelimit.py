@@ -114,3 +114,42 @@ def over_limit(wait: int, detail: str) -> HTTPException:
         detail=f"{detail}; retry in {wait} s",
         headers={"Retry-After": str(wait)},
     )
+
+
+# Unknown or revoked keys an address tried in the current minute, shared by every intake process.
+_FAILED_LOOKUPS_WINDOW_SECONDS = 60
+
+
+def _failed_lookups_key(address: str) -> str:
+    return f"intake:bad-keys:{address}"
+
+
+async def unknown_keys_refused(
+    redis: aioredis.Redis, address: str, per_minute: int
+) -> HTTPException | None:
+    """The counted 429 for an address past `per_minute` unknown keys this minute, else None.
+
+    Asked before a key is looked up in the database, so that guessing key ids costs the
+    database nothing once the address is over its allowance.
+    """
+    key = _failed_lookups_key(address)
+    tried = await redis.get(key)
+    if tried is None or int(tried) < per_minute:
+        return None
+    wait = max(1, int(await redis.ttl(key)))
+    metrics.RATE_LIMITED.inc()
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"此地址近一分钟内使用未知或已停用密钥的请求过多，请于{wait}秒后再试，并核对密钥编号",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+async def count_unknown_key(redis: aioredis.Redis, address: str) -> None:
+    """Count one unknown or revoked key tried from `address` in the current minute."""
+    key = _failed_lookups_key(address)
+    async with redis.pipeline(transaction=True) as pipe:
+        # The window starts with the address's first failure and ends a minute later.
+        pipe.set(key, 0, ex=_FAILED_LOOKUPS_WINDOW_SECONDS, nx=True)
+        pipe.incr(key)
+        await pipe.execute()

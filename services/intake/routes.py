@@ -26,7 +26,10 @@ from services.intake.schemas import SOURCE_NAMES, ReportAcceptedOut, ReportIn, p
 from services.intake.status import ReportStatusOut, StatusUnknown, report_status
 from services.intake.submission import Status, Submission, Submitter
 
-router = APIRouter(prefix="/v1", tags=["reports"])
+_PREFIX = "/v1"
+router = APIRouter(prefix=_PREFIX, tags=["reports"])
+# A batch may be larger than a single report (GRIDLINE_INTAKE_BATCH_MAX_BODY_BYTES).
+BATCH_PATH = f"{_PREFIX}/reports:batch"
 
 # How long a client should wait before retrying when the broker could not confirm.
 RETRY_AFTER_SECONDS = "5"
@@ -40,7 +43,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The key may not post this source."},
     429: {"description": "Over the caller's rate limit; see Retry-After."},
     413: {"description": "The body is too large."},
-    503: {"description": "The broker could not confirm the record; retry after a while."},
+    503: {"description": "The broker could not confirm the record, or Redis is down; retry."},
 }
 
 
@@ -57,6 +60,11 @@ async def _admit(request: Request, signed: Signed | None, cost: int) -> None:
         raise nonce_refused() from None
     if wait is not None:
         raise over_limit(wait, "over the rate limit")
+
+
+def _integrator_of(signed: Signed | None) -> str:
+    """Whose keys a request's records claim: its integrator's, or unsigned callers' together."""
+    return signed.caller.integrator_id if signed else ""
 
 
 def _submitter(request: Request) -> Submitter:
@@ -83,11 +91,14 @@ async def create_report(
 ) -> ReportAcceptedOut:
     """Accept one report; answers 202 only once the broker holds it.
 
-    A repeat of the Idempotency-Key or of (source, source_record_id) gets the original id back.
+    A repeat of the Idempotency-Key or of (source, source_record_id) by the same integrator
+    gets the original id back; another integrator's keys and record ids are its own.
     """
     require_scope(signed.caller if signed else None, [report.source])
     await _admit(request, signed, 1)
-    sub = Submission(report=report, idempotency_key=idempotency_key)
+    sub = Submission(
+        report=report, idempotency_key=idempotency_key, integrator_id=_integrator_of(signed)
+    )
     await _submitter(request).submit([sub])
     if sub.status == "unavailable":
         raise HTTPException(
@@ -112,7 +123,7 @@ async def create_report(
     "/reports/{report_id}",
     operation_id="get_report",
     responses={
-        404: {"description": "No service knows this report (or the key may not see it)."},
+        404: {"description": "No service knows this report, or another integrator posted it."},
         503: {"description": "Intake does not remember it and the services cannot be asked."},
         401: _REFUSALS[401],
     },
@@ -125,19 +136,22 @@ async def get_report(
     """What became of a report: accepted, placed on which node, and its tasks' state.
 
     Asks assignment's Directory and escalation's Tasks; a service that cannot be reached is
-    named in `unavailable` and the rest is still answered.
+    named in `unavailable` and the rest is still answered. A signed caller sees only the
+    reports its integrator posted (while intake remembers them, `idempotency_ttl_seconds`).
     """
     state = request.app.state
     try:
-        found = await report_status(report_id, state.redis, state.directory, state.tasks)
+        found = await report_status(
+            report_id, state.redis, state.directory, state.tasks,
+            integrator_id=caller.integrator_id if caller else None,
+        )  # fmt: skip
     except StatusUnknown as unknown:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail=str(unknown),
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         ) from None
-    hidden = caller is not None and found is not None and found.source not in caller.scopes
-    if found is None or hidden:
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report {report_id}")
     return found
 
@@ -207,7 +221,7 @@ def _batch_schema() -> dict[str, Any]:
 
 
 @router.post(
-    "/reports:batch",
+    BATCH_PATH.removeprefix(_PREFIX),
     operation_id="create_reports_batch",
     responses={
         200: {"model": BatchOut},
@@ -227,8 +241,8 @@ async def create_reports_batch(
     """Accept up to 1,000 records (5 MiB); each gets its own result.
 
     Valid records are accepted even when others are refused. A repeat of (source,
-    source_record_id) is answered `duplicate` with the original id and produces nothing, so a
-    whole batch can be posted again after a 503 or a lost answer.
+    source_record_id) by the same integrator is answered `duplicate` with the original id and
+    produces nothing, so a whole batch can be posted again after a 503 or a lost answer.
     """
     records = _records(await request.body())
     require_scope(
@@ -240,6 +254,7 @@ async def create_reports_batch(
     # than the rest of the answer.
     results: list[dict[str, Any]] = []
     submissions: list[tuple[int, Submission]] = []
+    integrator_id = _integrator_of(signed)
     for index, record in enumerate(records):
         try:
             report = parse_report(record)
@@ -248,7 +263,7 @@ async def create_reports_batch(
             _count_rejected(record, [p.rule for p in problems])
             results.append(_result(index, "rejected", None, [p.model_dump() for p in problems]))
             continue
-        submissions.append((index, Submission(report=report)))
+        submissions.append((index, Submission(report=report, integrator_id=integrator_id)))
     await _submitter(request).submit([sub for _, sub in submissions])
     results.extend(_result(i, sub.status, sub.report_id) for i, sub in submissions)
     results.sort(key=lambda r: int(r["index"]))
@@ -274,6 +289,9 @@ def _records(raw: bytes) -> list[Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise _shape_error("body", "json_invalid", f"JSON decode error: {error}") from None
+    except RecursionError:
+        # The reader recurses once per level: thousands of nested arrays exhaust it.
+        raise _shape_error("body", "json_invalid", "JSON 嵌套层级过深，无法读取") from None
     if not isinstance(body, dict) or set(body) != {"records"}:
         raise _shape_error("body", "batch_shape", "the body must be an object with `records` only")
     records = body["records"]

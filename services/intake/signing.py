@@ -79,12 +79,15 @@ def check_signature(
     """Raise SignatureRefused unless the timestamp is fresh and the signature matches."""
     stamp = headers[TIMESTAMP_HEADER]
     nonce = headers[NONCE_HEADER]
-    if not stamp.isdigit():
+    # isascii: a header read as Latin-1 may hold `²`, a digit to isdigit but not to int.
+    if not (stamp.isascii() and stamp.isdigit()):
         raise SignatureRefused(f"{TIMESTAMP_HEADER} must be Unix seconds")
     if abs(now - int(stamp)) > MAX_CLOCK_SKEW_SECONDS:
         raise SignatureRefused("timestamp is outside ±5 minutes of the server's clock")
     if not _NONCE.match(nonce):
         raise SignatureRefused(f"{NONCE_HEADER} must be 8-64 letters, digits, - or _")
     expected = sign(secret, method, path, stamp, nonce, body)
-    if not hmac.compare_digest(expected, headers[SIGNATURE_HEADER].lower()):
+    # As bytes: compare_digest refuses text that is not ASCII, and a header may hold any.
+    given = headers[SIGNATURE_HEADER].lower().encode()
+    if not hmac.compare_digest(expected.encode(), given):
         raise SignatureRefused("signature does not match the request")

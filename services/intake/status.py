@@ -75,9 +75,12 @@ def accepted_key(report_id: str) -> str:
     return f"intake:report:{report_id}"
 
 
-def accepted_value(source: str, accepted_at: datetime) -> str:
-    """What intake remembers of an accepted report."""
-    return json.dumps({"source": source, "accepted_at": accepted_at.isoformat()})
+def accepted_value(source: str, accepted_at: datetime, integrator_id: str) -> str:
+    """What intake remembers of an accepted report: its source, when, and who posted it ("":
+    an unsigned caller)."""
+    return json.dumps(
+        {"source": source, "accepted_at": accepted_at.isoformat(), "integrator": integrator_id}
+    )
 
 
 async def report_status(
@@ -85,15 +88,21 @@ async def report_status(
     redis: aioredis.Redis,
     directory: DirectoryClient,
     tasks: TasksClient,
+    *,
+    integrator_id: str | None,
 ) -> ReportStatusOut | None:
     """The report's status, or None when no service knows it (StatusUnknown: cannot tell).
 
-    A report that joined another report's case follows that case's task.
+    With `integrator_id` (a signed caller), only a report that integrator posted is answered,
+    and only while intake remembers who posted it: any other is None, before any service is
+    asked. A report that joined another report's case follows that case's task.
     """
     remembered = await redis.get(accepted_key(report_id))
+    known = json.loads(remembered) if remembered else None
+    if integrator_id is not None and (known is None or known.get("integrator") != integrator_id):
+        return None
     out = ReportStatusOut(report_id=report_id, status="accepted")
-    if remembered:
-        known = json.loads(remembered)
+    if known is not None:
         out.source = known["source"]
         out.accepted_at = datetime.fromisoformat(known["accepted_at"])
     try:
@@ -141,7 +150,7 @@ async def report_status(
         out.case.task_state = next(
             (t.state for t in out.tasks if t.task_id == out.case.task_id), None
         )
-    if not remembered and out.placement is None and not out.tasks:
+    if known is None and out.placement is None and not out.tasks:
         if out.unavailable:
             raise StatusUnknown(f"cannot ask {', '.join(out.unavailable)} just now")
         return None

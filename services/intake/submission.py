@@ -3,7 +3,9 @@
 A record's idempotency keys (the Idempotency-Key header, and the pair (source, source record id))
 are claimed in Redis as `pending:<id>` before publishing, set to the id once the broker
 confirmed, and released when it did not, so a retry after an outage is a fresh attempt and a
-repeat after success gets the original id without producing anything.
+repeat after success gets the original id without producing anything. The keys are the
+integrator's own: another integrator using the same key or record id neither meets nor
+pre-empts them (unsigned callers share one scope).
 
 Reports of the same person (by person key) within the case window carry the first one's id as
 `case_report_id`, so assignment enriches that case instead of opening another.
@@ -48,6 +50,8 @@ class Submission:
 
     report: ReportBase
     idempotency_key: str | None = None
+    # The integrator posting it, whose keys it claims; "" for an unsigned caller.
+    integrator_id: str = ""
     status: Status = "accepted"
     report_id: str | None = None
     accepted_at: datetime | None = None
@@ -56,9 +60,9 @@ class Submission:
     trace_context: Context | None = None
 
 
-def record_key(source: str, source_record_id: str) -> str:
-    """The Redis key remembering a (source, source record id) pair."""
-    return f"intake:rec:{source}:{source_record_id}"
+def record_key(integrator_id: str, source: str, source_record_id: str) -> str:
+    """The Redis key remembering an integrator's (source, source record id) pair."""
+    return f"intake:rec:{_scope(integrator_id)}:{source}:{source_record_id}"
 
 
 def case_key(person_key: str) -> str:
@@ -66,9 +70,14 @@ def case_key(person_key: str) -> str:
     return f"intake:case:{person_key}"
 
 
-def header_key(idempotency_key: str) -> str:
-    """The Redis key remembering an Idempotency-Key."""
-    return f"intake:idem:{idempotency_key}"
+def header_key(integrator_id: str, idempotency_key: str) -> str:
+    """The Redis key remembering an integrator's Idempotency-Key."""
+    return f"intake:idem:{_scope(integrator_id)}:{idempotency_key}"
+
+
+def _scope(integrator_id: str) -> str:
+    # Integrator ids are `int_` and hex: `-` (unsigned callers) is never one of them.
+    return integrator_id or "-"
 
 
 # Claims the records of a request (or a wave of requests) in one round trip. Per record: its
@@ -185,7 +194,7 @@ class Submitter:
                 for key in sub.keys:
                     remembered[key] = event.report_id
                 remembered[accepted_key(event.report_id)] = accepted_value(
-                    sub.report.source, sub.accepted_at or now()
+                    sub.report.source, sub.accepted_at or now(), sub.integrator_id
                 )
                 if event.case_report_id:
                     metrics.CASES_JOINED.labels(sub.report.source).inc()
@@ -222,9 +231,11 @@ class Submitter:
         sub.report_id = new_id()
         sub.accepted_at = now()
         if sub.idempotency_key:
-            sub.keys.append(header_key(sub.idempotency_key))
+            sub.keys.append(header_key(sub.integrator_id, sub.idempotency_key))
         if sub.report.source_record_id:
-            sub.keys.append(record_key(sub.report.source, sub.report.source_record_id))
+            sub.keys.append(
+                record_key(sub.integrator_id, sub.report.source, sub.report.source_record_id)
+            )
         return report_event(
             report_id=sub.report_id,
             accepted_at=sub.accepted_at,

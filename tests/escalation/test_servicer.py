@@ -15,7 +15,7 @@ from gridline.rpc import RpcServer, channel
 from gridline.timestamps import now
 from services.escalation.policy import every_level_after
 from services.escalation.servicer import TasksServicer
-from tests.escalation.conftest import new_task
+from tests.escalation.conftest import new_task, static_chain
 
 POLICY = every_level_after(timedelta(minutes=30))
 
@@ -27,7 +27,7 @@ async def stub(db: Database) -> AsyncIterator[tasks_pb2_grpc.TasksStub]:
         "127.0.0.1",
         port,
         tasks_pb2_grpc.add_TasksServicer_to_server,
-        TasksServicer(db, POLICY),
+        TasksServicer(db, POLICY, static_chain),
         tasks_pb2.DESCRIPTOR.services_by_name["Tasks"],
     )
     await server.start()
