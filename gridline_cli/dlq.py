@@ -22,17 +22,25 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from sqlalchemy.engine import make_url
 
 from gridline.bus.envelope import EVENT_ID_HEADER, SCHEMA_HEADER
@@ -42,6 +50,7 @@ from gridline.bus.topics import dead_letter
 from gridline.db import Database
 from gridline.settings import Settings
 from gridline.timestamps import in_utc
+from gridline_cli.run_file import DEFAULT_DATA_DIR, DataDir, command_settings
 
 app = typer.Typer(help="Dead-lettered records: list them, replay them.", no_args_is_help=True)
 console = Console()
@@ -303,23 +312,30 @@ class Ledgers:
         )
 
 
-async def replay(
-    settings: Settings,
-    topic: str,
-    ledgers: Ledgers,
-    *,
+def choose(
+    letters: Sequence[DeadLetter],
     event_ids: Sequence[str] = (),
     since: datetime | None = None,
-    dry_run: bool = False,
-) -> list[ReplayOutcome]:
-    """Replay the chosen dead letters of `topic` to their original topic; what each one got."""
-    letters = (await read_dead_letters(settings, topic))[dlq_topic_of(topic)]
-    chosen = [
+) -> list[DeadLetter]:
+    """The dead letters with one of `event_ids` (any, when none) dead-lettered since `since`."""
+    return [
         d
         for d in letters
         if (not event_ids or d.event_id in event_ids)
         and (since is None or d.dead_lettered_at >= since)
     ]
+
+
+async def replay(
+    settings: Settings,
+    chosen: Sequence[DeadLetter],
+    ledgers: Ledgers,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[ReplayOutcome], None] = lambda _: None,
+) -> list[ReplayOutcome]:
+    """Replay the chosen dead letters to their original topic; what each one got, each also
+    told to `progress` as soon as it is done."""
     outcomes: list[ReplayOutcome] = []
     seen: set[tuple[str, str, str]] = set()
     async with AsyncExitStack() as stack:
@@ -350,6 +366,7 @@ async def replay(
                         "run the replay again to finish (nothing is doubled)"
                     ) from exc
             outcomes.append(outcome)
+            progress(outcome)
     return outcomes
 
 
@@ -367,15 +384,25 @@ async def _started_producer(settings: Settings) -> AsyncIterator[EventProducer]:
         await producer.stop()
 
 
-def _settings(kafka: str, data_dir: Path | None = None) -> Settings:
+def _settings(kafka: str, data_dir: Path) -> Settings:
     # The client logs each failed connection; the command says it once, on one line.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    overrides: dict[str, Any] = {}
-    if kafka:
-        overrides["kafka_bootstrap"] = kafka
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir.resolve()
-    return Settings(**overrides)
+    return command_settings(data_dir, kafka_bootstrap=kafka)
+
+
+def _progress() -> Progress:
+    """A progress line on stderr: stdout keeps only the records, for pipes and `--json`."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        # For someone watching: piped or captured output gets the record lines only.
+        disable=not errors.is_terminal,
+    )
 
 
 def _say(line: str) -> None:
@@ -389,7 +416,11 @@ def _fail(error: DlqError) -> typer.Exit:
 
 
 Kafka = Annotated[
-    str, typer.Option(help="Kafka bootstrap servers; empty: GRIDLINE_KAFKA_BOOTSTRAP.")
+    str,
+    typer.Option(
+        help="Kafka bootstrap servers; empty: the broker of `gridline up` on the data dir, "
+        "else GRIDLINE_KAFKA_BOOTSTRAP."
+    ),
 ]
 
 
@@ -403,10 +434,14 @@ def list_command(
     ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
     kafka: Kafka = "",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """The records on each dead-letter topic, with their error; moves nothing."""
     try:
-        found = asyncio.run(read_dead_letters(_settings(kafka), topic))
+        with _progress() as progress:
+            what = dlq_topic_of(topic) if topic else "the dead-letter topics"
+            progress.add_task(f"reading {what} to the end", total=None)
+            found = asyncio.run(read_dead_letters(_settings(kafka, data_dir), topic))
     except DlqError as error:
         raise _fail(error) from None
     if as_json:
@@ -448,33 +483,34 @@ def replay_command(
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Say what would happen; change nothing.")] = False,
     kafka: Kafka = "",
-    data_dir: Annotated[
-        Path,
-        typer.Option(
-            help="Data dir of the services' SQLite ledgers (ignored with a database URL)."
-        ),
-    ] = Path(".gridline"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Publish dead letters to their topic again, with their original key, value and headers."""
     settings = _settings(kafka, data_dir)
+    dlq_topic = dlq_topic_of(topic)
 
-    async def run() -> list[ReplayOutcome]:
+    async def run(progress: Progress) -> list[ReplayOutcome]:
+        cutoff = parse_since(since) if since else None
+        task = progress.add_task(f"reading {dlq_topic} to its end", total=None)
+        letters = (await read_dead_letters(settings, topic))[dlq_topic]
+        chosen = choose(letters, event_id or (), cutoff)
+        verb = "checking" if dry_run else "replaying"
+        progress.update(task, description=f"{verb} {dlq_topic}", total=len(chosen))
         async with AsyncExitStack() as stack:
-            cutoff = parse_since(since) if since else None
             return await replay(
                 settings,
-                topic,
+                chosen,
                 Ledgers(settings, stack, service_ledgers()),
-                event_ids=event_id or (),
-                since=cutoff,
                 dry_run=dry_run,
+                progress=lambda _: progress.advance(task),
             )
 
     try:
-        outcomes = asyncio.run(run())
+        with _progress() as progress:
+            outcomes = asyncio.run(run(progress))
     except DlqError as error:
         raise _fail(error) from None
-    _say(f"{dlq_topic_of(topic)}: {len(outcomes)} chosen")
+    _say(f"{dlq_topic}: {len(outcomes)} chosen")
     for outcome in outcomes:
         d = outcome.letter
         action = f"would be {outcome.action}" if dry_run and outcome.published else outcome.action

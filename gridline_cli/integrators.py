@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gridline.settings import Settings
+from gridline_cli.run_file import DEFAULT_DATA_DIR, DataDir, command_settings
 from services.intake import integrator_admin
 from services.intake.integrator_admin import SOURCE_NAMES, IssuedKey
 
@@ -19,14 +20,10 @@ app = typer.Typer(help="Integrators allowed to post reports, and their API keys.
 console = Console()
 T = TypeVar("T")
 
-DataDir = Annotated[
-    Path, typer.Option(help="Data dir of `gridline up` (ignored with GRIDLINE_DATABASE_URL).")
-]
-
 
 def _run(data_dir: Path, action: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    """Run one of intake's exported integrator actions against the data dir's database."""
-    settings = Settings(data_dir=data_dir.resolve())
+    """Run one of intake's exported integrator actions against the database intake uses."""
+    settings = command_settings(data_dir)
     try:
         return asyncio.run(action(settings))
     except (integrator_admin.UnknownIntegrator, ValueError) as error:
@@ -47,14 +44,14 @@ def add(
     scope: Annotated[
         list[str], typer.Option(help=f"A source it may post: {', '.join(SOURCE_NAMES)}.")
     ],
-    data_dir: DataDir = Path(".gridline"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Create an integrator with one key."""
     _show_key(_run(data_dir, lambda settings: integrator_admin.create(settings, name, scope)))
 
 
 @app.command("list")
-def list_integrators(data_dir: DataDir = Path(".gridline")) -> None:
+def list_integrators(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Every integrator, its scopes and active key ids (never secrets)."""
     views = _run(data_dir, integrator_admin.list_all)
     table = Table(title="Integrators")
@@ -75,7 +72,7 @@ def list_integrators(data_dir: DataDir = Path(".gridline")) -> None:
 @app.command()
 def rotate(
     integrator_id: Annotated[str, typer.Argument(help="The integrator.")],
-    data_dir: DataDir = Path(".gridline"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Issue a new key; the previous one keeps working, an older one is revoked."""
     _show_key(_run(data_dir, lambda settings: integrator_admin.rotate(settings, integrator_id)))
@@ -84,7 +81,7 @@ def rotate(
 @app.command()
 def revoke(
     integrator_id: Annotated[str, typer.Argument(help="The integrator.")],
-    data_dir: DataDir = Path(".gridline"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Stop an integrator and all its keys at once."""
     _run(data_dir, lambda settings: integrator_admin.revoke(settings, integrator_id))
@@ -94,7 +91,7 @@ def revoke(
 @app.command("revoke-key")
 def revoke_key(
     key_id: Annotated[str, typer.Argument(help="The key.")],
-    data_dir: DataDir = Path(".gridline"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Stop one key at once."""
     _run(data_dir, lambda settings: integrator_admin.revoke_key(settings, key_id))

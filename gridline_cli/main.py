@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import threading
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from gridline_cli import intake_import, integrators
 from gridline_cli import migrate as migrate_cli
 from gridline_cli import notify as notify_cli
 from gridline_cli.platform import Endpoints, Platform, PlatformOptions
+from gridline_cli.run_file import DEFAULT_DATA_DIR, DataDir, read_run_file, run_file
 
 app = typer.Typer(
     help="Gridline: find, place, follow up and escalate arrivals.", no_args_is_help=True
@@ -35,7 +35,6 @@ app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(migrate_cli.app, name="migrate")
 console = Console()
 
-DEFAULT_DATA_DIR = Path(".gridline")
 # Twenty reports a second is about 1.7 million a day, far above a county's peak of thousands;
 # one notify process on the embedded stack keeps every cadre notice under 2 s at this rate.
 DEMO_RATE = 20.0
@@ -46,7 +45,7 @@ def _show(endpoints: Endpoints) -> None:
     table.add_column("part")
     table.add_column("listens at / lives in")
     for name, value in asdict(endpoints).items():
-        if name != "pids":
+        if name not in ("pids", "settings"):
             table.add_row(name, value)
     console.print(table)
 
@@ -60,22 +59,41 @@ def up(
         str, typer.Option(help="PostgreSQL URL; empty: SQLite files in the data dir.")
     ] = "",
     redis_url: Annotated[str, typer.Option(help="Redis URL; empty: embedded Valkey.")] = "",
-    data_dir: Annotated[Path, typer.Option(help="Where data and logs go.")] = DEFAULT_DATA_DIR,
-    demo: Annotated[bool, typer.Option(help="Post the demo stream once everything is up.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Also on real infrastructure: seed the demo county and 30 s deadlines; "
+            "and post the demo stream once everything is up."
+        ),
+    ] = False,
     demo_reports: Annotated[int, typer.Option(help="Reports in the demo stream.")] = 200,
     ack_deadline: Annotated[
-        float, typer.Option(help="Seconds to acknowledge a task before it goes up a level.")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            help="Seconds to acknowledge a task before it goes up a level; default: 30 with "
+            "the demo county, else the services' own deadline policy "
+            "(GRIDLINE_ESCALATION_DEADLINES_FILE, GRIDLINE_ACK_DEADLINE_SECONDS).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Start the broker, Valkey, the four services and the demo county; stop on Ctrl-C/SIGTERM."""
+    """Start the platform; stop on Ctrl-C/SIGTERM.
+
+    Alone: embedded broker and Valkey, SQLite files, the demo county, 30 s deadlines.
+    With --kafka, --database-url or --redis-url: a county's own run, which seeds nothing
+    (load the directory with `gridline directory import`, docs/directory.md)
+    and keeps the services' own deadlines. --demo makes either a demo.
+    """
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    options = PlatformOptions(
-        data_dir=data_dir,
+    options = PlatformOptions.for_up(
+        data_dir,
         kafka_bootstrap=kafka,
         database_url=database_url,
         redis_url=redis_url,
+        demo=demo,
         ack_deadline_seconds=ack_deadline,
     )
     platform = Platform(options)
@@ -88,15 +106,13 @@ def up(
         )
         raise typer.Exit(1)
     try:
-        with console.status("starting the broker, Valkey, the services and the demo county"):
+        with console.status(f"starting {_parts(options)}"):
             endpoints = platform.start()
         _show(endpoints)
+        _say_what_runs(options, data_dir)
         if demo and not stop.is_set():
             _demo(asdict(endpoints), demo_reports, rate=DEMO_RATE, seed=2022, wait=15.0)
-            console.print(
-                f"Tasks nobody acknowledges go one level up every {ack_deadline:g} s; "
-                f"watch the deliveries in {endpoints.inbox}"
-            )
+            console.print(f"Watch the deliveries in {endpoints.inbox}")
         console.print("[bold]Running. Ctrl-C stops everything.[/bold]")
         stop.wait()
     finally:
@@ -107,6 +123,39 @@ def up(
     if unclean:
         console.print(f"[red]not a clean shutdown (exit codes): {unclean}[/red]")
         raise typer.Exit(1)
+
+
+def _parts(options: PlatformOptions) -> str:
+    """What `up` starts, in words."""
+    parts = [
+        *(["the embedded broker"] if not options.kafka_bootstrap else []),
+        *(["Valkey"] if not options.redis_url else []),
+        "the four services",
+        *(["the demo county"] if options.seed_demo_county else []),
+    ]
+    return ", ".join(parts[:-1]) + f" and {parts[-1]}"
+
+
+def _say_what_runs(options: PlatformOptions, data_dir: Path) -> None:
+    """Which directory and deadlines the run has, and how to load a county's own."""
+    if options.seed_demo_county:
+        console.print("Directory: the demo county (when the database held none).")
+    else:
+        console.print(
+            "Directory: what the database holds; load the county's with "
+            f"`gridline directory import FILE --data-dir {data_dir}` (docs/directory.md).",
+            soft_wrap=True,  # the command stays whole when copied
+        )
+    if options.ack_deadline_seconds is not None:
+        console.print(
+            f"Deadlines: a task nobody acknowledges goes one level up every "
+            f"{options.ack_deadline_seconds:g} s."
+        )
+    else:
+        console.print(
+            "Deadlines: the services' own (GRIDLINE_ESCALATION_DEADLINES_FILE, else one level "
+            "up every GRIDLINE_ACK_DEADLINE_SECONDS; docs/escalation.md)."
+        )
 
 
 def _demo(endpoints: dict[str, str], reports: int, rate: float, seed: int, wait: float) -> None:
@@ -122,14 +171,16 @@ def demo(
     rate: Annotated[float, typer.Option(help="Reports per second.")] = DEMO_RATE,
     seed: Annotated[int, typer.Option(help="Seed of the stream.")] = 2022,
     wait: Annotated[float, typer.Option(help="Seconds to wait for deliveries.")] = 15.0,
-    data_dir: Annotated[Path, typer.Option(help="Data dir of `gridline up`.")] = DEFAULT_DATA_DIR,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Post a demo stream of reports to a running platform and summarise each stage."""
-    run_file = data_dir / "run.json"
-    if not run_file.exists():
-        console.print(f"[red]no running platform: {run_file} is missing; start `gridline up`[/red]")
+    endpoints = read_run_file(data_dir)
+    if endpoints is None:
+        console.print(
+            f"[red]no running platform: {run_file(data_dir)} is missing; start `gridline up`[/red]"
+        )
         raise typer.Exit(1)
-    _demo(json.loads(run_file.read_text()), reports, rate, seed, wait)
+    _demo(endpoints, reports, rate, seed, wait)
 
 
 @contracts.command("generate")

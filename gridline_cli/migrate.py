@@ -7,7 +7,7 @@ import importlib
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from alembic import command
@@ -17,6 +17,7 @@ from sqlalchemy import MetaData, create_engine
 
 from gridline.db import Database, alembic_config
 from gridline.settings import Settings
+from gridline_cli.run_file import DEFAULT_DATA_DIR, DataDir, command_settings
 
 SERVICES = ("intake", "assignment", "escalation", "notify")
 
@@ -36,22 +37,18 @@ def _storage(service: str) -> ModuleType:
 @app.callback()
 def upgrade(
     ctx: typer.Context,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Data dir of the SQLite files; default: the setting.")
-    ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: Annotated[
-        str | None, typer.Option(help="PostgreSQL URL; default: the setting.")
-    ] = None,
+        str,
+        typer.Option(
+            help="PostgreSQL URL; empty: the one `gridline up` uses, else the setting.",
+        ),
+    ] = "",
 ) -> None:
     """Upgrade every service's database to its newest revision (services do it at start too)."""
     if ctx.invoked_subcommand is not None:
         return
-    overrides: dict[str, Any] = {}
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    if database_url is not None:
-        overrides["database_url"] = database_url
-    settings = Settings(**overrides)
+    settings = command_settings(data_dir, database_url=database_url)
     for service in SERVICES:
         revision = asyncio.run(_upgrade(settings, service))
         console.print(f"{service}: at revision {revision}")

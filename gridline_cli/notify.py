@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from gridline.settings import Settings
+from gridline_cli.run_file import DEFAULT_DATA_DIR, DataDir, command_settings
 from services.notify import robot_check
 
 app = typer.Typer(help="Notify: robots, SMS and the groups file.", no_args_is_help=True)
@@ -19,9 +19,10 @@ console = Console()
 def test_group(
     group: Annotated[str, typer.Argument(help="The group id, as in the groups file.")],
     phone: Annotated[str, typer.Option(help="Also send a test SMS to this mobile.")] = "",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Send a test message through GROUP's robot (and SMS) now; exit 1 if the vendor refuses."""
-    settings = Settings()
+    settings = command_settings(data_dir)
     try:
         results = asyncio.run(robot_check.send_test(settings, group, phone))
     except robot_check.NoTestTarget as exc:
@@ -40,6 +41,9 @@ def test_group(
 
 
 @app.command("seal")
-def seal(value: Annotated[str, typer.Argument(help="A key, token or secret.")]) -> None:
+def seal(
+    value: Annotated[str, typer.Argument(help="A key, token or secret.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
     """Print VALUE sealed with the PII key, as the groups file stores secrets."""
-    typer.echo(robot_check.seal(Settings(), value))
+    typer.echo(robot_check.seal(command_settings(data_dir), value))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from gridline.bus.topics import ensure_topics
 from gridline.embedded import (
@@ -26,6 +26,7 @@ from gridline.embedded import (
     free_port,
     stop_process,
 )
+from gridline_cli.run_file import read_run_file, up_settings, write_run_file
 
 SERVICES = ("assignment", "escalation", "notify", "intake")
 # The services that consume: drained after intake stops taking reports, before they stop.
@@ -48,24 +49,60 @@ EMBEDDED_BROKER_ENV = {
 DRAIN_SECONDS = 60.0
 # The drain is done when every consumer's lag and every outbox stay at zero this many looks.
 _QUIET_LOOKS = 3
+# The demo's acknowledgement deadline: escalations show within a minute of a demo stream.
+DEMO_ACK_DEADLINE_SECONDS = 30.0
 
 
 @dataclass
 class PlatformOptions:
-    """What to run against; empty infrastructure fields mean the embedded parts."""
+    """What to run against; empty infrastructure fields mean the embedded parts.
+
+    `ack_deadline_seconds` None leaves the deadlines to the services' own settings
+    (`GRIDLINE_ESCALATION_DEADLINES_FILE`, `GRIDLINE_ACK_DEADLINE_SECONDS`).
+    """
 
     data_dir: Path
     kafka_bootstrap: str = ""
     database_url: str = ""
     redis_url: str = ""
     seed_demo_county: bool = True
-    ack_deadline_seconds: float = 30.0
+    ack_deadline_seconds: float | None = DEMO_ACK_DEADLINE_SECONDS
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_up(
+        cls,
+        data_dir: Path,
+        *,
+        kafka_bootstrap: str = "",
+        database_url: str = "",
+        redis_url: str = "",
+        demo: bool = False,
+        ack_deadline_seconds: float | None = None,
+    ) -> PlatformOptions:
+        """What `gridline up` runs: the demo on embedded parts, a county's own on real ones.
+
+        On the embedded parts alone, or with `demo`, assignment seeds the demo county into an
+        empty directory and tasks go up a level every 30 s. Given any real infrastructure it
+        seeds nothing (the county's directory is imported, docs/directory.md) and the
+        deadlines are the services' own. An explicit `ack_deadline_seconds` wins either way.
+        """
+        demo_county = demo or not (kafka_bootstrap or database_url or redis_url)
+        if ack_deadline_seconds is None and demo_county:
+            ack_deadline_seconds = DEMO_ACK_DEADLINE_SECONDS
+        return cls(
+            data_dir=data_dir,
+            kafka_bootstrap=kafka_bootstrap,
+            database_url=database_url,
+            redis_url=redis_url,
+            seed_demo_county=demo_county,
+            ack_deadline_seconds=ack_deadline_seconds,
+        )
 
 
 @dataclass
 class Endpoints:
-    """Where everything listens, written to `<data_dir>/run.json` for `gridline demo`."""
+    """Where everything listens, written to `<data_dir>/run.json` for the other commands."""
 
     kafka: str
     redis: str
@@ -80,6 +117,8 @@ class Endpoints:
     logs: str
     # Process ids of everything `up` started, so that an operator (or a test) can find them.
     pids: dict[str, int] = field(default_factory=dict)
+    # The settings `up` gave the services (`gridline_cli.run_file`): the other commands use them.
+    settings: dict[str, str] = field(default_factory=dict)
 
     def service_url(self, name: str) -> str:
         """The HTTP base URL of a service."""
@@ -158,7 +197,8 @@ class Platform:
             **os.environ,
             "GRIDLINE_DATA_DIR": str(self.data_dir),
             "GRIDLINE_KAFKA_BOOTSTRAP": kafka,
-            **(self._embedded_env() if self.broker else {"GRIDLINE_KAFKA_IDEMPOTENCE": "true"}),
+            # A broker of the operator's: its producer settings are the environment's.
+            **(self._embedded_env() if self.broker else {}),
             "GRIDLINE_DATABASE_URL": opts.database_url,
             "GRIDLINE_REDIS_URL": redis_url,
             "GRIDLINE_HOST": host,
@@ -169,7 +209,11 @@ class Platform:
             "GRIDLINE_NOTIFY_GRPC_PORT": str(notify_grpc_port),
             "GRIDLINE_PUBLIC_BASE_URL": f"http://{host}:{ports['escalation']}",
             "GRIDLINE_SEED_DEMO_COUNTY": str(opts.seed_demo_county).lower(),
-            "GRIDLINE_ACK_DEADLINE_SECONDS": str(opts.ack_deadline_seconds),
+            **(
+                {"GRIDLINE_ACK_DEADLINE_SECONDS": str(opts.ack_deadline_seconds)}
+                if opts.ack_deadline_seconds is not None
+                else {}
+            ),
             **{f"GRIDLINE_{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
             **opts.extra_env,
         }
@@ -181,11 +225,16 @@ class Platform:
             notify=url["notify"],
             kafka=kafka + (" (embedded tansu)" if self.broker else ""),
             redis=redis_url + (" (embedded valkey)" if self.valkey else ""),
-            database=opts.database_url or f"sqlite files in {self.data_dir}",
+            database=(
+                make_url(opts.database_url).render_as_string(hide_password=True)
+                if opts.database_url
+                else f"sqlite files in {self.data_dir}"
+            ),
             directory_grpc=f"{host}:{grpc_port}",
             tasks_grpc=f"{host}:{tasks_port}",
             inbox=str(self.data_dir / "inbox.jsonl"),
             logs=str(self.log_dir),
+            settings=up_settings(self.env),
         )
         for name in SERVICES:
             self.start_service(name)
@@ -195,9 +244,8 @@ class Platform:
 
     def stale_processes(self) -> dict[str, int]:
         """Processes an earlier run on this data directory started that still run."""
-        run_file = self.data_dir / "run.json"
         try:
-            pids: dict[str, int] = json.loads(run_file.read_text()).get("pids", {})
+            pids: dict[str, int] = (read_run_file(self.data_dir) or {}).get("pids", {})
         except (OSError, ValueError):
             return {}
         return {name: pid for name, pid in pids.items() if _runs(pid, name)}
@@ -215,10 +263,7 @@ class Platform:
         if self.valkey is not None and self.valkey.pid is not None:
             pids["valkey"] = self.valkey.pid
         self.endpoints.pids = pids
-        # Written whole or not at all: readers poll for it.
-        staged = self.data_dir / "run.json.tmp"
-        staged.write_text(json.dumps(asdict(self.endpoints), indent=2))
-        staged.replace(self.data_dir / "run.json")
+        write_run_file(self.data_dir, asdict(self.endpoints))
 
     def start_service(self, name: str) -> None:
         """Start one service process (again, after a kill) with the platform's environment."""

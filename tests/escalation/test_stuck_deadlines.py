@@ -31,9 +31,14 @@ GONE = "h-gone"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    settings = database_settings(request, Settings(data_dir=tmp_path))
-    async with escalation_db(settings) as database:
+def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    # Not async: the PostgreSQL database is made with a loop of its own, before the test's.
+    return database_settings(request, Settings(data_dir=tmp_path))
+
+
+@pytest.fixture
+async def db(db_settings: Settings) -> AsyncIterator[Database]:
+    async with escalation_db(db_settings) as database:
         yield database
 
 
