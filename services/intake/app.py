@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
@@ -14,6 +16,7 @@ from gridline.tasks_client import TasksClient
 from services.intake import page, routes, storage
 from services.intake.key_cache import CachedRegistry
 from services.intake.ratelimit import TokenBucket
+from services.intake.signing import SECURITY_SCHEMES
 from services.intake.submission import Submitter
 
 # Residents may send a few reports in a row (a family), then the hourly rate applies.
@@ -73,4 +76,33 @@ def create_app(settings: Settings) -> FastAPI:
         body_limits={routes.BATCH_PATH: settings.intake_batch_max_body_bytes},
     )
     app.add_exception_handler(RequestValidationError, routes.on_request_invalid)
+    _document_signing(app, signatures_required(settings))
     return app
+
+
+def _document_signing(app: FastAPI, required: bool) -> None:
+    """Declare the X-Gridline-* headers in the OpenAPI document, so generated clients sign.
+
+    The four are one security requirement (all sent together) on the operations that check
+    them; where unsigned posts are allowed (`required` false), no credentials at all is
+    another alternative, as the server answers. Schemes and requirements declared otherwise
+    (by dependencies) are kept beside them.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            components = document.setdefault("components", {})
+            components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+            signed: dict[str, list[str]] = {name: [] for name in SECURITY_SCHEMES}
+            security = [signed] if required else [signed, {}]
+            for path in document["paths"].values():
+                for operation in path.values():
+                    if operation.get("operationId") in routes.SIGNED_OPERATIONS:
+                        operation["security"] = [*operation.get("security", []), *security]
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    # FastAPI's documented way to change the document: replace the method that builds it.
+    app.openapi = openapi  # type: ignore[method-assign]

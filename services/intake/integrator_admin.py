@@ -40,10 +40,15 @@ async def _registry(settings: Settings) -> AsyncIterator[IntegratorRegistry]:
         yield IntegratorRegistry(database, settings.intake_api_key_secret.get_secret_value())
 
 
-async def create(settings: Settings, name: str, scopes: Iterable[str]) -> IssuedKey:
-    """A new integrator with one key; ValueError when a scope is not one of `SOURCE_NAMES`."""
+async def create(
+    settings: Settings, name: str, scopes: Iterable[str], *, sandbox: bool = False
+) -> IssuedKey:
+    """A new integrator with one key; ValueError when a scope is not one of `SOURCE_NAMES`.
+
+    A sandbox integrator's posts are all validate-only (docs/integrators/README.md).
+    """
     async with _registry(settings) as registry:
-        return await registry.create(name, scopes)
+        return await registry.create(name, scopes, sandbox=sandbox)
 
 
 async def list_all(settings: Settings) -> list[IntegratorView]:

@@ -53,6 +53,8 @@ class Caller:
     integrator_id: str
     key_id: str
     scopes: frozenset[str]
+    # A sandbox integrator's posts are validate-only: answered, never published.
+    sandbox: bool = False
 
 
 class IntegratorRegistry:
@@ -62,8 +64,8 @@ class IntegratorRegistry:
         self._db = database
         self._server_secret = server_secret
 
-    async def create(self, name: str, scopes: Iterable[str]) -> IssuedKey:
-        """A new integrator with one key."""
+    async def create(self, name: str, scopes: Iterable[str], *, sandbox: bool = False) -> IssuedKey:
+        """A new integrator with one key; a sandbox one's posts are all validate-only."""
         scope_list = sorted(set(scopes))
         unknown = set(scope_list) - set(SOURCE_NAMES)
         if unknown or not scope_list:
@@ -77,6 +79,7 @@ class IntegratorRegistry:
                     integrator_id=integrator_id,
                     name=name,
                     scopes=" ".join(scope_list),
+                    sandbox=sandbox,
                     created_at=now(),
                 )
             )
@@ -155,4 +158,7 @@ class IntegratorRegistry:
         secret = key_secret(self._server_secret, key_id)
         if secret_hash(secret) != key.secret_sha256:
             return None  # the server's key secret changed since the key was issued
-        return Caller(integrator.integrator_id, key_id, frozenset(integrator.scope_set)), secret
+        caller = Caller(
+            integrator.integrator_id, key_id, frozenset(integrator.scope_set), integrator.sandbox
+        )
+        return caller, secret

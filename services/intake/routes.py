@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -36,6 +46,20 @@ RETRY_AFTER_SECONDS = "5"
 # A repeat of a record still being confirmed: its outcome is known within a confirm timeout.
 IN_PROGRESS_RETRY_AFTER_SECONDS = "1"
 MAX_BATCH_RECORDS = 1000
+# The operations that check the X-Gridline-* signature: the OpenAPI document says so (app.py).
+SIGNED_OPERATIONS = frozenset({"create_report", "create_reports_batch", "get_report"})
+
+# `?validate_only=true`: a query parameter rather than a header, so the signature covers it.
+ValidateOnly = Annotated[
+    bool,
+    Query(
+        description="Answer exactly as a real post would (status codes, per-record results, "
+        "validation errors) but publish nothing and claim no idempotency keys; a record that "
+        "would be accepted is `validated`, without a report id. A sandbox integrator's posts "
+        "are always validate-only. The nonce is spent and the records count against the rate "
+        "limit, as for a real post."
+    ),
+]
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body could not be read (e.g. it is not UTF-8)."},
@@ -67,9 +91,15 @@ def _integrator_of(signed: Signed | None) -> str:
     return signed.caller.integrator_id if signed else ""
 
 
-def _submitter(request: Request) -> Submitter:
+async def _submit(
+    request: Request, signed: Signed | None, validate_only: bool, submissions: list[Submission]
+) -> None:
+    """Submit the records, or only validate them: asked for, or the caller is a sandbox."""
     submitter: Submitter = request.app.state.submitter
-    return submitter
+    if validate_only or (signed is not None and signed.caller.sandbox):
+        await submitter.validate(submissions)
+    else:
+        await submitter.submit(submissions)
 
 
 @router.post(
@@ -88,8 +118,10 @@ async def create_report(
     response: Response,
     signed: Annotated[Signed | None, Depends(verify_signature)],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
+    validate_only: ValidateOnly = False,
 ) -> ReportAcceptedOut:
-    """Accept one report; answers 202 only once the broker holds it.
+    """Accept one report; answers 202 only once the broker holds it (validate-only: once
+    it would have been accepted, with nothing published).
 
     A repeat of the Idempotency-Key or of (source, source_record_id) by the same integrator
     gets the original id back; another integrator's keys and record ids are its own.
@@ -99,7 +131,7 @@ async def create_report(
     sub = Submission(
         report=report, idempotency_key=idempotency_key, integrator_id=_integrator_of(signed)
     )
-    await _submitter(request).submit([sub])
+    await _submit(request, signed, validate_only, [sub])
     if sub.status == "unavailable":
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -115,6 +147,8 @@ async def create_report(
     if sub.status == "cleared":
         response.status_code = status.HTTP_200_OK
         return ReportAcceptedOut(status="cleared")
+    if sub.status == "validated":
+        return ReportAcceptedOut(status="validated")
     response.headers["Location"] = f"/v1/reports/{sub.report_id}"
     return ReportAcceptedOut(report_id=sub.report_id, replayed=sub.status == "duplicate")
 
@@ -126,6 +160,7 @@ async def create_report(
         404: {"description": "No service knows this report, or another integrator posted it."},
         503: {"description": "Intake does not remember it and the services cannot be asked."},
         401: _REFUSALS[401],
+        429: {"description": "Too many unknown keys from this address; see Retry-After."},
     },
 )
 async def get_report(
@@ -177,7 +212,8 @@ class RecordResult(BaseModel):
     status: Status | Literal["rejected"] = Field(
         description="accepted: on the topic; duplicate: seen before, `report_id` is the "
         "original; cleared: a scan that is no report; rejected: see `problems`; in_progress "
-        "or unavailable: not accepted, post it again."
+        "or unavailable: not accepted, post it again; validated: would have been accepted "
+        "(validate-only), nothing was published."
     )
     report_id: str | None = None
     problems: list[Problem] = Field(default_factory=list)
@@ -236,7 +272,9 @@ def _batch_schema() -> dict[str, Any]:
     },
 )
 async def create_reports_batch(
-    request: Request, signed: Annotated[Signed | None, Depends(verify_signature)]
+    request: Request,
+    signed: Annotated[Signed | None, Depends(verify_signature)],
+    validate_only: ValidateOnly = False,
 ) -> JSONResponse:
     """Accept up to 1,000 records (5 MiB); each gets its own result.
 
@@ -264,7 +302,7 @@ async def create_reports_batch(
             results.append(_result(index, "rejected", None, [p.model_dump() for p in problems]))
             continue
         submissions.append((index, Submission(report=report, integrator_id=integrator_id)))
-    await _submitter(request).submit([sub for _, sub in submissions])
+    await _submit(request, signed, validate_only, [sub for _, sub in submissions])
     results.extend(_result(i, sub.status, sub.report_id) for i, sub in submissions)
     results.sort(key=lambda r: int(r["index"]))
     counts: dict[str, int] = {}

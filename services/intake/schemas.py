@@ -325,10 +325,14 @@ def parse_report(data: Any) -> ReportBase:
 
 
 class ReportAcceptedOut(BaseModel):
-    """The answer once the broker holds the report (or a scan that is not a report)."""
+    """The answer once the broker holds the report (or a scan that is not a report, or a
+    validate-only post)."""
 
     report_id: str | None = Field(None, description="Set when the record became a report.")
-    status: Literal["accepted", "cleared"] = "accepted"
+    status: Literal["accepted", "cleared", "validated"] = Field(
+        "accepted",
+        description="validated: validate-only, would have been accepted; nothing was published.",
+    )
     replayed: bool = Field(
         False, description="True when the Idempotency-Key or (source, record id) was seen before."
     )

@@ -16,6 +16,8 @@ import base64
 import hashlib
 import hmac
 import re
+import textwrap
+from typing import Any
 
 KEY_HEADER = "X-Gridline-Key"
 TIMESTAMP_HEADER = "X-Gridline-Timestamp"
@@ -91,3 +93,56 @@ def check_signature(
     given = headers[SIGNATURE_HEADER].lower().encode()
     if not hmac.compare_digest(expected.encode(), given):
         raise SignatureRefused("signature does not match the request")
+
+
+# An example request, its canonical string written out in the OpenAPI document by `canonical`.
+_EXAMPLE = ("POST", "/v1/reports:batch?validate_only=true", "1767225600", "3f9c1b2a7d0e", b"{}")
+_EXAMPLE_CANONICAL = textwrap.indent(canonical(*_EXAMPLE).decode(), "    ")
+
+# The four headers as OpenAPI apiKey schemes (`in: header`), sent together: the routes that
+# check them require all four as one requirement (services/intake/app.py).
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "GridlineKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": KEY_HEADER,
+        "description": "The key id issued by `gridline integrators add` (`key_` and hex).",
+    },
+    "GridlineTimestamp": {
+        "type": "apiKey",
+        "in": "header",
+        "name": TIMESTAMP_HEADER,
+        "description": "The time of signing in Unix seconds; refused beyond ±5 minutes of "
+        "the server's clock.",
+    },
+    "GridlineNonce": {
+        "type": "apiKey",
+        "in": "header",
+        "name": NONCE_HEADER,
+        "description": "8-64 letters, digits, `-` or `_`, new for every request: a nonce "
+        "used before is refused.",
+    },
+    "GridlineSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": SIGNATURE_HEADER,
+        "description": f"""\
+Lower-case hex HMAC-SHA256 of the canonical string, keyed with the key's secret (its UTF-8
+bytes, as issued). The canonical string is five lines joined by `\\n` (LF, no newline at the
+end):
+
+1. the method in upper case;
+2. the path, with `?` and the query string exactly as sent when there is one (no scheme, no
+   host);
+3. the `{TIMESTAMP_HEADER}` value;
+4. the `{NONCE_HEADER}` value;
+5. the lower-case hex SHA-256 of the body's bytes exactly as sent (of no bytes for a GET).
+
+For `{_EXAMPLE[0]} {_EXAMPLE[1]}` at {_EXAMPLE[2]} with nonce {_EXAMPLE[3]} and the
+body `{_EXAMPLE[4].decode()}` it is:
+
+{_EXAMPLE_CANONICAL}
+
+Examples that run (curl + openssl, Python, Java): docs/integrators/README.md.""",
+    },
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Table
+from sqlalchemy import Table, false
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +21,12 @@ class Integrator(SQLModel, table=True):
     integrator_id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=100)
     scopes: str = Field(max_length=200, description="Space-separated sources it may post.")
+    sandbox: bool = Field(
+        default=False,
+        # Integrators of the release before sandboxes are real ones.
+        sa_column_kwargs={"server_default": false()},
+        description="Every post of its keys is validate-only: answered, never published.",
+    )
     created_at: datetime = Field(sa_type=utc_timestamp())
     revoked_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
 

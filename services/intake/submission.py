@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 import redis.asyncio as aioredis
 from opentelemetry.context import Context
@@ -40,7 +40,7 @@ from services.intake.waves import Waves
 
 log = get_logger(__name__)
 
-Status = Literal["accepted", "duplicate", "cleared", "in_progress", "unavailable"]
+Status = Literal["accepted", "duplicate", "cleared", "in_progress", "unavailable", "validated"]
 _PENDING = "pending:"
 
 
@@ -208,11 +208,42 @@ class Submitter:
             await self._settle_script(
                 keys=[*remembered, *released], args=[self._ttl, *remembered.values()]
             )
-        for (source, status), count in Counter(
-            (sub.report.source, sub.status) for sub in submissions
-        ).items():
-            metrics.REPORTS.labels(source, status).inc(count)
+        _count(submissions)
         return [None] * len(requests)
+
+    async def validate(self, submissions: list[Submission]) -> None:
+        """Answer each submission as `submit` would, claiming, publishing and keeping nothing.
+
+        A record `submit` would accept is `validated` and has no report id. Keys are only read
+        (one MGET), so a key already known answers `duplicate` with its original id, or
+        `in_progress`, exactly as `submit` would; a record repeating a key of an earlier
+        record of the same request is `duplicate` without an id (the earlier one has none).
+        Nothing is remembered, so a real post of the same records afterwards is accepted.
+        """
+        for sub in submissions:
+            if sub.report.risk() is None:
+                sub.status = "cleared"
+        candidates = [s for s in submissions if s.status == "accepted"]
+        for sub in candidates:
+            sub.keys = self._keys(sub)
+        keys = [key for sub in candidates for key in sub.keys]
+        # The client decodes answers (decode_responses): a str, or None for a key not set.
+        known = iter(cast(list[str | None], await self._redis.mget(keys)) if keys else [])
+        # Keys of earlier records of this request that `submit` would have claimed.
+        claimed: set[str] = set()
+        for sub in candidates:
+            # Like the claim script: the first of the record's keys that is known decides.
+            value = next((v for v in [next(known) for _ in sub.keys] if v is not None), None)
+            if value is not None and value.startswith(_PENDING):
+                sub.status, sub.report_id = "in_progress", None
+            elif value is not None:
+                sub.status, sub.report_id = "duplicate", value
+            elif claimed.intersection(sub.keys):
+                sub.status, sub.report_id = "duplicate", None
+            else:
+                sub.status, sub.report_id = "validated", None
+                claimed.update(sub.keys)
+        _count(submissions)
 
     async def _keep(self, envelopes: list[Envelope], confirmed: list[bool]) -> list[bool]:
         """Hold the confirmed records on disk too, for a broker that forgets on restart.
@@ -227,15 +258,22 @@ class Submitter:
             return [False] * len(confirmed)
         return confirmed
 
+    @staticmethod
+    def _keys(sub: Submission) -> list[str]:
+        """The idempotency keys a submission claims: its header's, then its record id's."""
+        keys = []
+        if sub.idempotency_key:
+            keys.append(header_key(sub.integrator_id, sub.idempotency_key))
+        if sub.report.source_record_id:
+            keys.append(
+                record_key(sub.integrator_id, sub.report.source, sub.report.source_record_id)
+            )
+        return keys
+
     def _event(self, sub: Submission) -> events_pb2.ReportAccepted:
         sub.report_id = new_id()
         sub.accepted_at = now()
-        if sub.idempotency_key:
-            sub.keys.append(header_key(sub.integrator_id, sub.idempotency_key))
-        if sub.report.source_record_id:
-            sub.keys.append(
-                record_key(sub.integrator_id, sub.report.source, sub.report.source_record_id)
-            )
+        sub.keys = self._keys(sub)
         return report_event(
             report_id=sub.report_id,
             accepted_at=sub.accepted_at,
@@ -284,3 +322,11 @@ class Submitter:
             else:
                 sub.status, sub.report_id = "duplicate", original_id or None
         return claimed, openers
+
+
+def _count(submissions: list[Submission]) -> None:
+    """Count each record once, under the status it is answered with."""
+    for (source, status), count in Counter(
+        (sub.report.source, sub.status) for sub in submissions
+    ).items():
+        metrics.REPORTS.labels(source, status).inc(count)
