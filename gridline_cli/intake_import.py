@@ -29,6 +29,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from gridline.privacy import scrub_text
+from gridline_cli.run_file import DEFAULT_DATA_DIR, DataDir, read_run_file, run_file
 from services.intake.signing import signed_headers
 
 CHUNK = 500
@@ -163,7 +164,7 @@ def command(
     intake: Annotated[
         str, typer.Option(help="Intake's base URL; empty: the one `gridline up` runs.")
     ] = "",
-    data_dir: Annotated[Path, typer.Option(help="Data dir of `gridline up`.")] = Path(".gridline"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     key_id: Annotated[
         str, typer.Option(envvar="GRIDLINE_IMPORT_KEY_ID", help="Integrator key id to sign with.")
     ] = "",
@@ -174,11 +175,13 @@ def command(
     """Import a feed export through intake's validation; rerunning it doubles nothing."""
     console = Console()
     if not intake:
-        run_file = data_dir / "run.json"
-        if not run_file.exists():
-            console.print(f"[red]no --intake and no running platform ({run_file} is missing)[/red]")
+        running = read_run_file(data_dir)
+        if running is None:
+            console.print(
+                f"[red]no --intake and no running platform ({run_file(data_dir)} is missing)[/red]"
+            )
             raise typer.Exit(1)
-        intake = json.loads(run_file.read_text())["intake"]
+        intake = running["intake"]
     key = SigningKey(key_id, secret) if key_id else None
     with Progress(console=console) as bar:
         task = bar.add_task(f"importing {file.name}", total=count_rows(file))

@@ -45,9 +45,18 @@ def add(
         list[str], typer.Option(help=f"A source it may post: {', '.join(SOURCE_NAMES)}.")
     ],
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    sandbox: Annotated[
+        bool,
+        typer.Option(help="Every post is validate-only: answered as for real, nothing published."),
+    ] = False,
 ) -> None:
     """Create an integrator with one key."""
-    _show_key(_run(data_dir, lambda settings: integrator_admin.create(settings, name, scope)))
+    _show_key(
+        _run(
+            data_dir,
+            lambda settings: integrator_admin.create(settings, name, scope, sandbox=sandbox),
+        )
+    )
 
 
 @app.command("list")
