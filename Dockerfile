@@ -46,14 +46,21 @@ RUN groupadd --system --gid 10001 gridline \
 # Owned by root: the app user can run the code but not change it.
 COPY --from=build /app/.venv /app/.venv
 
+# Every service serves its staff routes, probes and metrics on a listener apart from its public
+# one (docs/security.md, "Two surfaces").
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     GRIDLINE_HOST=0.0.0.0 \
-    GRIDLINE_DATA_DIR=/data
+    GRIDLINE_DATA_DIR=/data \
+    GRIDLINE_INTAKE_STAFF_HTTP_PORT=9001 \
+    GRIDLINE_ASSIGNMENT_STAFF_HTTP_PORT=9002 \
+    GRIDLINE_ESCALATION_STAFF_HTTP_PORT=9003 \
+    GRIDLINE_NOTIFY_STAFF_HTTP_PORT=9004
 WORKDIR /app
 USER 10001:10001
-# intake, assignment, escalation, notify (HTTP); Directory, Tasks and Notify (gRPC).
-EXPOSE 8001 8002 8003 8004 50051 50052 50053
+# Public: intake, escalation (HTTP). Staff: intake, assignment, escalation, notify (HTTP).
+# Directory, Tasks and Notify (gRPC).
+EXPOSE 8001 8003 9001 9002 9003 9004 50051 50052 50053
 
 CMD ["python", "-m", "services.intake"]

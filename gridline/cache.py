@@ -7,6 +7,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from gridline.embedded import EmbeddedValkey
+from gridline.redis_metrics import instrument_redis
 from gridline.settings import Settings
 
 
@@ -40,6 +41,7 @@ class RedisHandle:
             await asyncio.to_thread(self._embedded.start)
             url = self._embedded.url
         self._client = aioredis.from_url(url, decode_responses=True)
+        instrument_redis(self._client)
         await self._client.ping()
         return self._client
 

@@ -22,6 +22,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gridline.db_metrics import instrument_pool
 from gridline.settings import Settings
 from gridline.timestamps import in_utc
 from gridline.tracing import instrument_engine
@@ -92,6 +93,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         instrument_engine(self.engine)
+        instrument_pool(self.engine, service)
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
-from gridline.rpc import RpcClient
+from gridline.rpc import RpcClient, TlsIdentity
+from gridline.staff.identity import Place
 
 
 class DirectoryClient(RpcClient):
     """Typed calls to the Directory with a deadline and a few retries on transient errors."""
 
-    def __init__(self, target: str, timeout: float = 2.0, attempts: int = 3) -> None:
-        super().__init__(target, timeout, attempts)
+    def __init__(
+        self,
+        target: str,
+        timeout: float = 2.0,
+        attempts: int = 3,
+        *,
+        tls: TlsIdentity | None = None,
+    ) -> None:
+        super().__init__(target, timeout, attempts, tls=tls)
         self._stub = directory_pb2_grpc.DirectoryStub(self._channel)
 
     async def chain(self, node_id: str) -> list[common_pb2.Responsible]:
@@ -19,6 +27,16 @@ class DirectoryClient(RpcClient):
             self._stub.GetChain, directory_pb2.GetChainRequest(node_id=node_id)
         )
         return list(reply.levels)
+
+    async def place(self, node_id: str) -> Place:
+        """Where a node sits: its township, community and grid (grpc NOT_FOUND for a node the
+        Directory lacks)."""
+        reply = await self._call(
+            self._stub.GetChain, directory_pb2.GetChainRequest(node_id=node_id)
+        )
+        return Place(
+            township_id=reply.township_id, community_id=reply.community_id, grid_id=reply.grid_id
+        )
 
     async def placement(self, report_id: str) -> directory_pb2.Placement:
         """Where a report was placed (grpc NOT_FOUND while it is not)."""

@@ -1,24 +1,34 @@
 """What every service's HTTP server has: health, readiness, metrics and request metrics, body
-limits, client addresses through trusted proxies, and answers other than 500 to odd input and
-to a Redis outage."""
+limits, client addresses through trusted proxies, answers other than 500 to odd input and to a
+Redis outage, and two surfaces.
+
+The public surface (task pages, the self-report page, the integrator API, vendor callbacks) and
+the staff surface (staff and admin APIs, `/healthz`, `/readyz`, `/metrics`, the API docs) are
+served by one app on two listeners once a staff port is set: each listener answers only the
+routes of its surface (`SurfaceGate`). Without a staff port one listener serves both, as in
+development on loopback.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
+import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -28,6 +38,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gridline.logging import configure_logging, get_logger
 from gridline.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+from gridline.production import ProductionRefused, refuse_unsafe_production
 from gridline.settings import ServiceName, Settings
 from gridline.tracing import configure_tracing
 
@@ -47,6 +58,42 @@ ReadinessChecks = Mapping[str, Callable[[], Awaitable[bool]]]
 # How long a client waits before trying again after a 503 for a dependency that is down.
 RETRY_AFTER_SECONDS = 5
 
+# Which listener serves a route: the public one (people, integrators, vendors) or the staff one.
+Surface = Literal["public", "staff"]
+
+
+class Surfaces:
+    """Which of an app's routes are public; every other route is on the staff surface.
+
+    `public` holds route paths as declared (`/v1/reports/{report_id}`) and prefixes ending in
+    `/` (`/t/`). A route named nowhere is staff, so a new route is never public by mistake.
+    """
+
+    def __init__(self, public: Iterable[str] = ()) -> None:
+        self.public = tuple(public)
+
+    def of(self, path: str) -> Surface:
+        """The surface of the route declared at `path`."""
+        return "public" if any(_names(entry, path) for entry in self.public) else "staff"
+
+    def routes(self, app: FastAPI, surface: Surface) -> list[RouteContext]:
+        """The app's routes on `surface` (each with its full `path` and its `methods`)."""
+        return [
+            route
+            for route in iter_route_contexts(app.routes)
+            if self.of(route.path or "") == surface
+        ]
+
+    def unmatched(self, app: FastAPI) -> list[str]:
+        """The public entries naming no route of `app` (a typo would leave a route staff)."""
+        paths = [route.path or "" for route in iter_route_contexts(app.routes)]
+        return [entry for entry in self.public if not any(_names(entry, p) for p in paths)]
+
+
+def _names(entry: str, path: str) -> bool:
+    """Whether a public entry (a route path, or a prefix ending in `/`) names `path`."""
+    return path == entry or (entry.endswith("/") and path.startswith(entry))
+
 
 def service_app(
     *,
@@ -57,8 +104,12 @@ def service_app(
     description: str = "",
     body_limits: Mapping[str, int] | None = None,
     trusted_proxies: Sequence[str] = (),
+    public_paths: Iterable[str] = (),
 ) -> FastAPI:
     """A FastAPI app with `/healthz`, `/readyz` and `/metrics`.
+
+    `public_paths` names the routes of the public surface (see `Surfaces`), kept in
+    `app.state.surfaces`; the operations endpoints are on the staff surface.
 
     The lifespan stores its readiness checks in `app.state.readiness` (a ReadinessChecks).
     Bodies over `max_body_bytes` (or a path's own limit in `body_limits`) are refused with 413
@@ -77,6 +128,7 @@ def service_app(
         telemetry=_NO_NATIVE_TELEMETRY,
     )
     app.state.readiness = {}
+    app.state.surfaces = Surfaces(public_paths)
 
     @app.get("/healthz", tags=["operations"], operation_id="healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -226,22 +278,120 @@ class _BoundedServer(uvicorn.Server):
         os._exit(70)  # EX_SOFTWARE: not a clean stop, nothing committed is lost
 
 
-def serve(app: FastAPI, host: str, port: int, shutdown_timeout: float = 10.0) -> None:
-    """Run the app until SIGTERM or SIGINT, then let its lifespan shut everything down.
+@dataclass(frozen=True)
+class Listener:
+    """An address a service's HTTP server listens on and the surface it serves there (None:
+    every route, when one listener serves both)."""
+
+    host: str
+    port: int
+    surface: Surface | None = None
+
+
+def service_listeners(
+    settings: Settings, service: ServiceName, *, has_public_routes: bool
+) -> list[Listener]:
+    """Where `service` listens: with a staff port, a public listener (only if it has public
+    routes) and a staff one; without, one listener for every route."""
+    staff_port = settings.staff_http_port(service)
+    if staff_port is None:
+        return [Listener(settings.host, settings.http_port(service))]
+    staff = Listener(settings.staff_host or settings.host, staff_port, "staff")
+    if not has_public_routes:
+        return [staff]
+    return [Listener(settings.host, settings.http_port(service), "public"), staff]
+
+
+class SurfaceGate:
+    """Lets a request reach only the routes of the surface its listener serves.
+
+    The listener is told by the local port the connection came in on (`ports`). A port no
+    listener was declared for, a path that is no route, or a route of the other surface is
+    answered 404, as a path nobody serves would be: the public listener does not even reveal
+    that a staff route exists (no 405, no redirect to it).
+    """
+
+    def __init__(self, app: FastAPI, ports: Mapping[int, Surface]) -> None:
+        self.app = app
+        self.ports = dict(ports)
+        surfaces: Surfaces = app.state.surfaces
+        # In the router's order, as it picks: the first route matching path and method, else
+        # the first matching the path alone (which the router answers 405).
+        self._routes = [
+            (route.path_regex, route.methods, surfaces.of(route.path or ""))
+            for route in iter_route_contexts(app.routes)
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        server = scope.get("server")
+        listener = self.ports.get(server[1]) if server else None
+        if listener is None or self._surface(scope["path"], scope["method"]) != listener:
+            await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _surface(self, path: str, method: str) -> Surface | None:
+        """The surface of the route the app would take the request to; None: no route."""
+        by_path = None
+        for regex, methods, surface in self._routes:
+            if regex.match(path):
+                if methods is None or method in methods:
+                    return surface
+                by_path = by_path or surface
+        return by_path
+
+
+def serve(app: FastAPI, listeners: Sequence[Listener], shutdown_timeout: float = 10.0) -> None:
+    """Run the app on its listeners until SIGTERM or SIGINT, then let its lifespan shut
+    everything down; a listener with a surface serves only that surface's routes.
 
     The process exits at most `shutdown_timeout` seconds after the signal.
     """
+    server, sockets = serving(app, listeners, shutdown_timeout)
+    server.run(sockets=sockets)
+
+
+def serving(
+    app: FastAPI, listeners: Sequence[Listener], shutdown_timeout: float = 10.0
+) -> tuple[uvicorn.Server, list[socket.socket]]:
+    """The server `serve` runs and its sockets, bound to the listeners' addresses (port 0: any
+    free one) but not yet accepting: `server.serve(sockets=sockets)` runs it."""
+    sockets = [_bound(app, listener) for listener in listeners]
+    asgi: ASGIApp = app
+    if any(listener.surface for listener in listeners):
+        # The bound port, not the configured one: port 0 takes any free port.
+        ports = {
+            sock.getsockname()[1]: listener.surface
+            for sock, listener in zip(sockets, listeners, strict=True)
+            if listener.surface is not None
+        }
+        asgi = SurfaceGate(app, ports)
     config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
+        asgi,
         log_config=None,
         access_log=False,
         # The app decides whom to believe about the client's address (`trusted_proxies`).
         proxy_headers=False,
         timeout_graceful_shutdown=max(1, int(shutdown_timeout / 2)),
     )
-    _BoundedServer(config, app, shutdown_timeout).run()
+    log.info(
+        "listening",
+        listeners=[
+            f"{listener.surface or 'every route'} on {sock.getsockname()[0]}:"
+            f"{sock.getsockname()[1]}"
+            for sock, listener in zip(sockets, listeners, strict=True)
+        ],
+    )
+    return _BoundedServer(config, app, shutdown_timeout), sockets
+
+
+def _bound(app: FastAPI, listener: Listener) -> socket.socket:
+    """A socket bound to the listener's address; it accepts connections only once the app has
+    started (uvicorn listens after the lifespan's startup)."""
+    return uvicorn.Config(app, host=listener.host, port=listener.port).bind_socket()
 
 
 class BodyLimits:
@@ -310,16 +460,25 @@ async def _no_receive() -> Message:
 
 
 def run_service(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
-    """The `python -m services.<name>` entry point: settings, logging, tracing, then serve."""
+    """The `python -m services.<name>` entry point: settings, logging, tracing, then serve.
+
+    In production a service with unsafe settings exits before it serves, listing every problem.
+    """
     settings = Settings()
     configure_logging(settings, service)
     tracing = configure_tracing(settings, service)
-    app = create_app(settings)
-    if tracing is None:
-        serve(app, settings.host, settings.http_port(service), settings.shutdown_timeout_seconds)
-        return
-    tracing.instrument_app(app)
     try:
-        serve(app, settings.host, settings.http_port(service), settings.shutdown_timeout_seconds)
+        app = create_app(settings)
+        has_public_routes = bool(app.state.surfaces.routes(app, "public"))
+        try:
+            refuse_unsafe_production(settings, service, has_public_routes=has_public_routes)
+        except ProductionRefused as refused:
+            log.error("refusing to start", problems=refused.problems)
+            raise SystemExit(str(refused)) from None
+        if tracing is not None:
+            tracing.instrument_app(app)
+        listeners = service_listeners(settings, service, has_public_routes=has_public_routes)
+        serve(app, listeners, settings.shutdown_timeout_seconds)
     finally:
-        tracing.shutdown()
+        if tracing is not None:
+            tracing.shutdown()

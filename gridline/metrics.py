@@ -86,3 +86,39 @@ RETENTION_PURGED = Counter(
     "Ledger and outbox rows deleted after their retention, by table.",
     ["table"],
 )
+
+# Rows deleted because the personal data they hold is past GRIDLINE_PERSONAL_DATA_RETENTION_DAYS
+# (gridline/bus/retention.py), outbox and ledger rows included.
+PERSONAL_DATA_PURGED = Counter(
+    "gridline_personal_data_purged_total",
+    "Rows deleted after the personal-data retention, by table.",
+    ["table"],
+)
+
+# The SQLAlchemy pool of each service's database (gridline/db_metrics.py). Saturation: when the
+# connections in use reach the capacity, callers queue for one (and time out after 30 s).
+DB_POOL_CHECKED_OUT = Gauge(
+    "gridline_db_pool_checked_out_connections",
+    "Database connections in use (checked out of the pool), by database.",
+    ["database"],
+)
+DB_POOL_CAPACITY = Gauge(
+    "gridline_db_pool_capacity_connections",
+    "Connections the pool opens at most (its size plus its overflow), by database.",
+    ["database"],
+)
+
+# Redis as its clients see it (gridline/redis_metrics.py): one observation per command or
+# pipeline, failures included, so a slow or failing Redis shows before requests answer 503.
+REDIS_COMMAND_SECONDS = Histogram(
+    "gridline_redis_command_duration_seconds",
+    "Seconds one Redis command or pipeline took, by operation (command or pipeline).",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+REDIS_ERRORS = Counter(
+    "gridline_redis_errors_total",
+    "Redis commands or pipelines that failed, by operation and error: connection, timeout, "
+    "response (an error answered by Redis) or other.",
+    ["operation", "error"],
+)

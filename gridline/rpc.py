@@ -1,16 +1,25 @@
-"""gRPC on asyncio: a server with health checking and reflection, and client channels."""
+"""gRPC on asyncio: a server with health checking and reflection, and client channels.
+
+With a TLS identity (`TlsIdentity`: this service's certificate and key and the CA of every
+peer) servers and clients speak mutual TLS: a server refuses clients without a certificate of
+the CA and may restrict callers to named peers; a client checks that the server's certificate
+is the CA's for the name it dialled. Without one, they speak plaintext (development).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn, Self, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection as _reflection
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from gridline.rpc_metrics import RpcMetricsInterceptor
+from gridline.settings import Settings
 
 ReplyT = TypeVar("ReplyT")
 ServicerT = TypeVar("ServicerT")
@@ -19,8 +28,46 @@ ServicerT = TypeVar("ServicerT")
 Registration = Callable[[grpc.aio.Server], None]
 
 
+@dataclass(frozen=True)
+class TlsIdentity:
+    """A service's gRPC identity: its certificate chain and key, and the CA its peers' chain to."""
+
+    certificate: bytes
+    key: bytes
+    ca: bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TlsIdentity | None:
+        """The identity in the GRIDLINE_GRPC_TLS_* files; None when they are not set."""
+        cert, key, ca = (
+            settings.grpc_tls_cert_file,
+            settings.grpc_tls_key_file,
+            settings.grpc_tls_ca_file,
+        )
+        if cert is None or key is None or ca is None:
+            return None
+        return cls(cert.read_bytes(), key.read_bytes(), ca.read_bytes())
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        """Credentials of a server that requires a client certificate of the CA."""
+        return grpc.ssl_server_credentials(
+            [(self.key, self.certificate)], root_certificates=self.ca, require_client_auth=True
+        )
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        """Credentials of a client presenting this identity and trusting only the CA."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca, private_key=self.key, certificate_chain=self.certificate
+        )
+
+
 class RpcServer:
-    """A grpc.aio server serving the given services plus health and reflection."""
+    """A grpc.aio server serving the given services plus health and, if asked, reflection.
+
+    With `tls` it serves mutual TLS only; `clients` then names the peers (certificate DNS
+    names) that may call it, every other one is refused with PERMISSION_DENIED (empty: any
+    certificate of the CA).
+    """
 
     def __init__(
         self,
@@ -28,18 +75,33 @@ class RpcServer:
         port: int,
         registrations: Sequence[Registration],
         service_names: Sequence[str],
+        *,
+        tls: TlsIdentity | None = None,
+        clients: Collection[str] = (),
+        reflection: bool = True,
     ) -> None:
+        if clients and tls is None:
+            raise ValueError("callers can be restricted to named peers only under mutual TLS")
         self.address = f"{host}:{port}"
-        self._server = grpc.aio.server(interceptors=[RpcMetricsInterceptor()])
+        interceptors: list[grpc.aio.ServerInterceptor] = [RpcMetricsInterceptor()]
+        if clients:
+            # After the metrics one, so that refused calls are counted too.
+            interceptors.append(PeerCheck(clients))
+        self._server = grpc.aio.server(interceptors=interceptors)
         for register in registrations:
             register(self._server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._service_names = list(service_names)
-        reflection.enable_server_reflection(
-            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
-        )
-        self._server.add_insecure_port(self.address)
+        if reflection:
+            _reflection.enable_server_reflection(
+                [*self._service_names, health.SERVICE_NAME, _reflection.SERVICE_NAME],
+                self._server,
+            )
+        if tls is None:
+            self._server.add_insecure_port(self.address)
+        else:
+            self._server.add_secure_port(self.address, tls.server_credentials())
 
     @classmethod
     def serving(
@@ -49,14 +111,26 @@ class RpcServer:
         register: Callable[[ServicerT, grpc.aio.Server], None],
         servicer: ServicerT,
         service: Any,
+        *,
+        tls: TlsIdentity | None = None,
+        clients: Collection[str] = (),
+        reflection: bool = True,
     ) -> RpcServer:
         """A server for one generated service.
 
         `register` is the generated `add_XServicer_to_server`, `service` the service's
         descriptor (`x_pb2.DESCRIPTOR.services_by_name["X"]`), whose name health and reflection
-        report.
+        report; `tls`, `clients` and `reflection` as for the constructor.
         """
-        return cls(host, port, [lambda server: register(servicer, server)], [service.full_name])
+        return cls(
+            host,
+            port,
+            [lambda server: register(servicer, server)],
+            [service.full_name],
+            tls=tls,
+            clients=clients,
+            reflection=reflection,
+        )
 
     async def __aenter__(self) -> RpcServer:
         await self.start()
@@ -85,9 +159,69 @@ async def abort(
     raise AssertionError("unreachable: grpc's abort raises")
 
 
-def channel(target: str) -> grpc.aio.Channel:
-    """A client channel to a gRPC server (plaintext inside the cluster network)."""
-    return grpc.aio.insecure_channel(target)
+class PeerCheck(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """Refuses every call whose peer's certificate names none of `allowed` (PERMISSION_DENIED).
+
+    A certificate's identities are its DNS names (or its common name without any), as grpc
+    reports them; health and reflection are refused alike, so a stranger learns nothing.
+    """
+
+    def __init__(self, allowed: Collection[str]) -> None:
+        self._allowed = frozenset(allowed)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        """The method's handler, checking the peer before its behaviour runs."""
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        codec = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(self._guard(handler.unary_unary), **codec)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(self._guard(handler.stream_unary), **codec)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(self._guard(handler.unary_stream), **codec)
+        return grpc.stream_stream_rpc_method_handler(self._guard(handler.stream_stream), **codec)
+
+    def _guard(self, behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        # A streaming method either yields its replies or writes them through its context;
+        # grpc tells the two apart by the kind of function, so the guard keeps that kind.
+        if inspect.isasyncgenfunction(behavior):
+
+            async def streaming(request: Any, context: Any) -> AsyncIterator[Any]:
+                await self._admit(context)
+                async for reply in behavior(request, context):
+                    yield reply
+
+            return streaming
+
+        async def unary(request: Any, context: Any) -> Any:
+            await self._admit(context)
+            return await behavior(request, context)
+
+        return unary
+
+    async def _admit(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        identities = {name.decode() for name in context.peer_identities() or ()}
+        if not identities & self._allowed:
+            named = ", ".join(sorted(identities)) or "no certificate"
+            await abort(
+                context, grpc.StatusCode.PERMISSION_DENIED, f"{named} may not call this service"
+            )
+
+
+def channel(target: str, tls: TlsIdentity | None = None) -> grpc.aio.Channel:
+    """A client channel to a gRPC server: mutual TLS with `tls`, plaintext without."""
+    if tls is None:
+        return grpc.aio.insecure_channel(target)
+    return grpc.aio.secure_channel(target, tls.channel_credentials())
 
 
 _TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -113,10 +247,20 @@ async def call(
 
 
 class RpcClient:
-    """A channel to one server; typed clients call through `_call` with a deadline and retries."""
+    """A channel to one server; typed clients call through `_call` with a deadline and retries.
 
-    def __init__(self, target: str, timeout: float = 2.0, attempts: int = 3) -> None:
-        self._channel = channel(target)
+    With `tls` the channel is mutual TLS (`TlsIdentity`).
+    """
+
+    def __init__(
+        self,
+        target: str,
+        timeout: float = 2.0,
+        attempts: int = 3,
+        *,
+        tls: TlsIdentity | None = None,
+    ) -> None:
+        self._channel = channel(target, tls)
         self._timeout = timeout
         self._attempts = attempts
 

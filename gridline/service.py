@@ -1,6 +1,7 @@
 """How every service is put together: its database, its event output, then its own parts.
 
-A service's `app.py` builds its app with `assembled_app(...)`, giving the routers and an
+A service's `app.py` builds its app with `assembled_app(...)`, giving the routers, which of
+their routes are public (every other one is staff: `gridline.http.Surfaces`) and an
 `assemble` step that adds what is the service's own, in the order it needs them: clients of
 other services, consumers, periodic workers, gRPC servers. Everything is closed in the reverse
 order when the lifespan ends, so consumers, workers and servers stop before the outbox publishes
@@ -10,7 +11,7 @@ process runs joins `/readyz` under its name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -24,7 +25,7 @@ from gridline.bus.outbox import Outbox
 from gridline.bus.output import event_output
 from gridline.db import Database
 from gridline.http import service_app
-from gridline.rpc import RpcServer
+from gridline.rpc import RpcServer, TlsIdentity
 from gridline.settings import ServiceName, Settings
 
 PartT = TypeVar("PartT")
@@ -58,9 +59,18 @@ class ServiceRuntime:
     """A service's open database and outbox, and the parts it adds while its lifespan starts."""
 
     def __init__(
-        self, app: FastAPI, settings: Settings, db: Database, outbox: Outbox, stack: AsyncExitStack
+        self,
+        app: FastAPI,
+        settings: Settings,
+        service: ServiceName,
+        db: Database,
+        outbox: Outbox,
+        stack: AsyncExitStack,
     ) -> None:
         self.settings = settings
+        self.service = service
+        # This service's gRPC identity (None: plaintext), for its servers and its clients.
+        self.tls = TlsIdentity.from_settings(settings)
         self.db = db
         self.outbox = outbox
         # The app's state, where routes find what the service opened (`request.app.state`).
@@ -118,8 +128,23 @@ class ServiceRuntime:
         servicer: ServicerT,
         service: Any,
     ) -> None:
-        """Serve one gRPC service on `port` until the service stops (see `RpcServer.serving`)."""
-        await self.open(RpcServer.serving(self.settings.host, port, register, servicer, service))
+        """Serve one gRPC service on `port` until the service stops (see `RpcServer.serving`).
+
+        It binds the staff address; under mutual TLS (`self.tls`) only the peers in the
+        service's `grpc_clients` setting may call it, if that names any.
+        """
+        settings = self.settings
+        server = RpcServer.serving(
+            settings.staff_host or settings.host,
+            port,
+            register,
+            servicer,
+            service,
+            tls=self.tls,
+            clients=settings.grpc_clients(self.service),
+            reflection=settings.grpc_reflection_on,
+        )
+        await self.open(server)
 
 
 # Adds a service's own parts to its runtime, in the order they start.
@@ -134,10 +159,14 @@ def assembled_app(
     description: str,
     assemble: Assemble,
     routers: Sequence[APIRouter],
+    public_paths: Iterable[str] = (),
     max_body_bytes: int | None = None,
     body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """A service's app: its routers beside `/healthz`, `/readyz` and `/metrics`, and a lifespan.
+
+    `public_paths` names the routes of the public surface (route paths, or prefixes ending in
+    `/`); the others are on the staff surface. Each must name a route: a typo fails here.
 
     The lifespan opens the service's database (migrated to its newest revision) and its event
     output, then lets `assemble` add the service's own parts; the app takes requests once they
@@ -153,7 +182,7 @@ def assembled_app(
                 Database(settings, service, storage.TABLES, storage.MIGRATIONS)
             )
             outbox = await stack.enter_async_context(event_output(settings, db))
-            runtime = ServiceRuntime(app, settings, db, outbox, stack)
+            runtime = ServiceRuntime(app, settings, service, db, outbox, stack)
             await assemble(runtime)
             app.state.db = db
             app.state.readiness = runtime.readiness
@@ -167,7 +196,11 @@ def assembled_app(
         max_body_bytes=max_body_bytes or settings.max_body_bytes,
         body_limits=body_limits,
         trusted_proxies=settings.trusted_proxy_networks,
+        public_paths=public_paths,
     )
     for router in routers:
         app.include_router(router)
+    unmatched = app.state.surfaces.unmatched(app)
+    if unmatched:
+        raise ValueError(f"{service}: public paths naming no route: {', '.join(unmatched)}")
     return app

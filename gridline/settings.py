@@ -11,13 +11,16 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Development-only secrets: refused when env=production so a real deployment must set its own.
+from gridline.personal import derived_key_id, parse_key_ring
+
+# Development-only secrets: a service refuses them when env=production (gridline.production).
 _DEV_PERSON_KEY_SECRET = "gridline-development-person-key"
 _DEV_PII_KEY = base64.urlsafe_b64encode(b"gridline-development-pii-key-32b").decode()
 _DEV_INTAKE_API_KEY_SECRET = "gridline-development-intake-api-key-secret"
 _DEV_TASK_LINK_KEY = "gridline-development-task-link-key"
 
 ServiceName = Literal["intake", "assignment", "escalation", "notify"]
+SERVICES: tuple[ServiceName, ...] = ("intake", "assignment", "escalation", "notify")
 
 
 class Settings(BaseSettings):
@@ -26,7 +29,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDLINE_", extra="ignore")
 
     env: Literal["development", "production"] = Field(
-        "development", description="`production` refuses the built-in development secrets."
+        "development",
+        description="`production`: a service refuses to start on development secrets, "
+        "placeholders, SQLite, an embedded Valkey, the inbox or staff routes on its public "
+        "listener, listing every problem (docs/security.md).",
+    )
+    production_allow: str = Field(
+        "",
+        description="Comma-separated production refusals waived on purpose (a trial): "
+        "`sqlite`, `embedded-valkey`, `inbox`, `shared-listener`; secrets are never waived.",
     )
     data_dir: Path = Field(
         Path(".gridline/data"), description="Where SQLite files and the local inbox are kept."
@@ -58,6 +69,31 @@ class Settings(BaseSettings):
         262_144,
         ge=1_024,
         description="Largest batch of records a producer sends to one partition in one request.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every producer and consumer talks to the brokers: `SSL` and `SASL_SSL` "
+        "encrypt (and verify the brokers against GRIDLINE_KAFKA_SSL_CA_FILE), `SASL_*` log in.",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism of the `SASL_*` protocols."
+    )
+    kafka_sasl_username: str = Field(
+        "", description="This service's Kafka user (`SASL_*`): one user per service."
+    )
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""), description="The password of GRIDLINE_KAFKA_SASL_USERNAME."
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        None,
+        description="CA bundle (PEM) the brokers' certificates must chain to (`SSL`, "
+        "`SASL_SSL`); empty: the system's CAs.",
+    )
+    kafka_ssl_cert_file: Path | None = Field(
+        None, description="Client certificate (PEM) for brokers that authenticate by TLS."
+    )
+    kafka_ssl_key_file: Path | None = Field(
+        None, description="The private key (PEM) of GRIDLINE_KAFKA_SSL_CERT_FILE."
     )
     consumer_session_timeout_ms: int = Field(
         10_000,
@@ -134,8 +170,32 @@ class Settings(BaseSettings):
         SecretStr(_DEV_PII_KEY),
         description="AES-256-GCM key (urlsafe base64 of 32 bytes) sealing ID numbers and phones.",
     )
+    pii_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Key ring for ID numbers and phones, `kid:key,kid2:key2` (urlsafe base64 of "
+        "32 bytes each): the first seals, every one unseals, and GRIDLINE_PII_KEY (unless the "
+        "development value) unseals too; empty: GRIDLINE_PII_KEY alone (docs/security.md).",
+    )
+    personal_data_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Days personal data is kept after its case or task closes (assignment's "
+        "sealed ID numbers and phones, placements; escalation's tasks, check-ins) or after it "
+        "was written (notify's deliveries, every service's outbox and ledger rows); purged "
+        "hourly and by `gridline purge`.",
+    )
 
-    host: str = Field("127.0.0.1", description="Address every service binds.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address every service binds (its public listener, and the rest "
+        "unless GRIDLINE_STAFF_HOST is set).",
+    )
+    staff_host: str = Field(
+        "",
+        description="Address the staff listeners and the gRPC servers bind (the side only "
+        "operators and the other services reach); empty: GRIDLINE_HOST.",
+    )
     max_body_bytes: int = Field(
         262_144,
         gt=0,
@@ -148,10 +208,40 @@ class Settings(BaseSettings):
         "of the services: only a request from one of them has its client address taken from "
         "X-Forwarded-For (per-address limits); empty: the peer is the client.",
     )
-    intake_http_port: int = Field(8001, description="Intake HTTP port.")
-    assignment_http_port: int = Field(8002, description="Assignment HTTP port.")
-    escalation_http_port: int = Field(8003, description="Escalation HTTP port.")
-    notify_http_port: int = Field(8004, description="Notify HTTP port.")
+    intake_http_port: int = Field(
+        8001,
+        description="Intake's public listener (self-report page, integrator API); every route "
+        "when GRIDLINE_INTAKE_STAFF_HTTP_PORT is empty.",
+    )
+    assignment_http_port: int = Field(
+        8002,
+        description="Assignment's HTTP port while GRIDLINE_ASSIGNMENT_STAFF_HTTP_PORT is empty "
+        "(it has no public routes, so no public listener once that is set).",
+    )
+    escalation_http_port: int = Field(
+        8003,
+        description="Escalation's public listener (task pages, SMS check-in webhook); every "
+        "route when GRIDLINE_ESCALATION_STAFF_HTTP_PORT is empty.",
+    )
+    notify_http_port: int = Field(
+        8004,
+        description="Notify's HTTP port while GRIDLINE_NOTIFY_STAFF_HTTP_PORT is empty (it has "
+        "no public routes, so no public listener once that is set).",
+    )
+    intake_staff_http_port: int | None = Field(
+        None,
+        description="Intake's staff listener: staff and admin APIs, `/healthz`, `/readyz`, "
+        "`/metrics`, `/docs`; empty: they share the public listener (development only).",
+    )
+    assignment_staff_http_port: int | None = Field(
+        None, description="Assignment's staff listener (as for intake)."
+    )
+    escalation_staff_http_port: int | None = Field(
+        None, description="Escalation's staff listener (as for intake)."
+    )
+    notify_staff_http_port: int | None = Field(
+        None, description="Notify's staff listener (as for intake)."
+    )
     directory_grpc_port: int = Field(50051, description="Assignment's Directory gRPC port.")
     directory_target: str = Field(
         "127.0.0.1:50051", description="Where the other services reach the Directory."
@@ -161,6 +251,35 @@ class Settings(BaseSettings):
         "127.0.0.1:50052", description="Where the other services reach the Tasks service."
     )
     notify_grpc_port: int = Field(50053, description="Notify's delivery status gRPC port.")
+    grpc_tls_cert_file: Path | None = Field(
+        None,
+        description="This service's certificate (PEM) for gRPC, presented as server and as "
+        "client; with the key and the CA file, every gRPC call is mutual TLS; empty: plaintext.",
+    )
+    grpc_tls_key_file: Path | None = Field(
+        None, description="The private key (PEM) of GRIDLINE_GRPC_TLS_CERT_FILE."
+    )
+    grpc_tls_ca_file: Path | None = Field(
+        None,
+        description="CA bundle (PEM) every gRPC peer's certificate must chain to: a server "
+        "refuses clients without one, a client servers without one for their name.",
+    )
+    directory_grpc_clients: str = Field(
+        "",
+        description="Comma-separated identities (certificate DNS names) that may call the "
+        "Directory under mutual TLS; empty: any certificate of the CA.",
+    )
+    tasks_grpc_clients: str = Field(
+        "", description="Identities that may call the Tasks service (as for the Directory)."
+    )
+    notify_grpc_clients: str = Field(
+        "", description="Identities that may call notify's gRPC service (as for the Directory)."
+    )
+    grpc_reflection: bool | None = Field(
+        None,
+        description="gRPC servers answer reflection (method listing for grpcurl); empty: on in "
+        "development, off in production.",
+    )
     public_base_url: str = Field(
         "http://127.0.0.1:8003", description="Base of links sent to people (escalation's pages)."
     )
@@ -170,6 +289,26 @@ class Settings(BaseSettings):
     )
     task_link_ttl_seconds: int = Field(
         259_200, gt=0, description="How long a signed task-page link stays valid."
+    )
+
+    staff_oidc_issuer: str = Field(
+        "",
+        description="Issuer (`iss`) of staff tokens: the county's OIDC identity provider; "
+        "empty: the local issuer of `gridline staff token`, whose key is kept in data_dir.",
+    )
+    staff_oidc_jwks_url: str = Field(
+        "",
+        description="Where the identity provider publishes its signing keys (JWKS); "
+        "required with GRIDLINE_STAFF_OIDC_ISSUER.",
+    )
+    staff_oidc_audience: str = Field(
+        "gridline", description="Audience (`aud`) every staff token must name."
+    )
+    staff_token_minutes: int = Field(
+        480,
+        ge=1,
+        le=1440,
+        description="How long a token `gridline staff token` mints stays valid (a day at most).",
     )
 
     intake_max_body_bytes: int = Field(
@@ -329,17 +468,55 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> Settings:
-        if self.env == "production":
-            defaults = {
-                "person_key_secret": _DEV_PERSON_KEY_SECRET,
-                "pii_key": _DEV_PII_KEY,
-                "intake_api_key_secret": _DEV_INTAKE_API_KEY_SECRET,
-                "task_link_key": _DEV_TASK_LINK_KEY,
-            }
-            for name, dev_value in defaults.items():
-                if getattr(self, name).get_secret_value() == dev_value:
-                    raise ValueError(f"GRIDLINE_{name.upper()} must be set in production")
+    def _replay_within_personal_retention(self) -> Settings:
+        # Outbox and ledger rows go once personal data does; a replay must find them.
+        if self.outbox_replay_seconds > self.personal_data_retention_days * 86_400:
+            raise ValueError(
+                "GRIDLINE_OUTBOX_REPLAY_SECONDS must not exceed "
+                "GRIDLINE_PERSONAL_DATA_RETENTION_DAYS"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pii_keys_are_a_ring(self) -> Settings:
+        # A malformed ring stops the service at start, not at the first report it seals.
+        parse_key_ring(self.pii_keys.get_secret_value())
+        return self
+
+    @model_validator(mode="after")
+    def _listeners_apart(self) -> Settings:
+        # One port cannot be two listeners: the staff surface would be unreachable.
+        for service in SERVICES:
+            if self.staff_http_port(service) == self.http_port(service):
+                raise ValueError(
+                    f"GRIDLINE_{service.upper()}_STAFF_HTTP_PORT must differ from "
+                    f"GRIDLINE_{service.upper()}_HTTP_PORT"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _grpc_tls_files_together(self) -> Settings:
+        # Half a TLS identity would silently fall back to plaintext or fail at the first call.
+        files = (self.grpc_tls_cert_file, self.grpc_tls_key_file, self.grpc_tls_ca_file)
+        if any(files) and not all(files):
+            raise ValueError(
+                "GRIDLINE_GRPC_TLS_CERT_FILE, GRIDLINE_GRPC_TLS_KEY_FILE and "
+                "GRIDLINE_GRPC_TLS_CA_FILE are set together"
+            )
+        # Only a client certificate names a caller: without TLS a list of callers means nothing.
+        callers = (self.directory_grpc_clients, self.tasks_grpc_clients, self.notify_grpc_clients)
+        if any(callers) and not all(files):
+            raise ValueError("GRIDLINE_*_GRPC_CLIENTS name callers only under mutual TLS")
+        return self
+
+    @model_validator(mode="after")
+    def _staff_issuer_with_its_keys(self) -> Settings:
+        # An issuer without keys could verify nothing; keys without an issuer would be trusted
+        # for any `iss`.
+        if bool(self.staff_oidc_issuer) != bool(self.staff_oidc_jwks_url):
+            raise ValueError(
+                "GRIDLINE_STAFF_OIDC_ISSUER and GRIDLINE_STAFF_OIDC_JWKS_URL are set together"
+            )
         return self
 
     @model_validator(mode="after")
@@ -358,10 +535,52 @@ class Settings(BaseSettings):
         """The trusted proxies, one address or CIDR network each."""
         return [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
 
+    @property
+    def pii_key_ring(self) -> list[tuple[str, str]]:
+        """The (key id, key) pairs sealing personal data, the sealing one first: the ring
+        `GRIDLINE_PII_KEYS`, then `GRIDLINE_PII_KEY` for what it sealed before the ring, unless
+        the ring holds it already or it is the development key; without a ring, that key alone
+        under its derived id."""
+        pii_key = self.pii_key.get_secret_value()
+        ring = parse_key_ring(self.pii_keys.get_secret_value())
+        if not ring:
+            return [(derived_key_id(pii_key), pii_key)]
+        held = {base64.urlsafe_b64decode(key) for _, key in ring}
+        if pii_key != _DEV_PII_KEY and base64.urlsafe_b64decode(pii_key) not in held:
+            ring.append((derived_key_id(pii_key), pii_key))
+        return ring
+
     def http_port(self, service: ServiceName) -> int:
-        """The HTTP port of one service."""
+        """The HTTP port of one service (its public listener when it has a staff one)."""
         port: int = getattr(self, f"{service}_http_port")
         return port
+
+    def staff_http_port(self, service: ServiceName) -> int | None:
+        """The staff listener's port of one service; None: one listener serves every route."""
+        port: int | None = getattr(self, f"{service}_staff_http_port")
+        return port
+
+    def grpc_clients(self, service: ServiceName) -> list[str]:
+        """Who may call the gRPC server of `service` under mutual TLS; empty: any peer the CA
+        signed for."""
+        names = {
+            "assignment": self.directory_grpc_clients,
+            "escalation": self.tasks_grpc_clients,
+            "notify": self.notify_grpc_clients,
+        }.get(service, "")
+        return [name.strip() for name in names.split(",") if name.strip()]
+
+    @property
+    def grpc_reflection_on(self) -> bool:
+        """Whether gRPC servers answer reflection: the setting, else only in development."""
+        if self.grpc_reflection is not None:
+            return self.grpc_reflection
+        return self.env != "production"
+
+    @property
+    def production_allowances(self) -> set[str]:
+        """The production refusals waived by GRIDLINE_PRODUCTION_ALLOW."""
+        return {name.strip() for name in self.production_allow.split(",") if name.strip()}
 
     @property
     def inbox_path(self) -> Path:
@@ -380,7 +599,7 @@ def settings_table() -> str:
     for name, field in Settings.model_fields.items():
         default = field.default
         if isinstance(default, SecretStr):
-            shown = "(development value)"
+            shown = "(development value)" if default.get_secret_value() else "(empty)"
         elif default in ("", None):
             shown = "(empty)"
         else:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
-from gridline.rpc import RpcClient
+from gridline.rpc import RpcClient, TlsIdentity
 
 
 class TasksClient(RpcClient):
     """Typed calls to the Tasks service with a deadline and retries on transient errors."""
 
-    def __init__(self, target: str, timeout: float = 2.0, attempts: int = 3) -> None:
-        super().__init__(target, timeout, attempts)
+    def __init__(
+        self,
+        target: str,
+        timeout: float = 2.0,
+        attempts: int = 3,
+        *,
+        tls: TlsIdentity | None = None,
+    ) -> None:
+        super().__init__(target, timeout, attempts, tls=tls)
         self._stub = tasks_pb2_grpc.TasksStub(self._channel)
 
     async def tasks_of_report(self, report_id: str) -> list[tasks_pb2.Task]:

@@ -19,6 +19,8 @@ from gridline_cli import dlq as dlq_cli
 from gridline_cli import intake_import, integrators
 from gridline_cli import migrate as migrate_cli
 from gridline_cli import notify as notify_cli
+from gridline_cli import purge as purge_cli
+from gridline_cli import staff as staff_cli
 from gridline_cli.platform import Endpoints, Platform, PlatformOptions
 from gridline_cli.run_file import DEFAULT_DATA_DIR, DataDir, read_run_file, run_file
 
@@ -33,6 +35,8 @@ app.add_typer(directory_cli.app, name="directory")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(migrate_cli.app, name="migrate")
+app.command("purge")(purge_cli.command)
+app.add_typer(staff_cli.app, name="staff")
 console = Console()
 
 # Twenty reports a second is about 1.7 million a day, far above a county's peak of thousands;

@@ -116,7 +116,6 @@ def webhook() -> Iterator[WebhookServer]:
     httpd.server_close()
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark what the quick loop leaves out: whole-platform tests and tests on the real broker."""
     for item in items:
@@ -124,9 +123,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         if "e2e" in item.path.parts:
             item.add_marker(pytest.mark.e2e)
-            # One platform at a time (`-n 2 --dist loadgroup`): two on two cores starve both,
-            # while the other worker takes the rest of the suite.
-            item.add_marker(pytest.mark.xdist_group("platform"))
         # Any broker of its own (a crash test's, a paused one) or a running platform counts.
         if any("broker" in name or "platform" in name for name in item.fixturenames):
             item.add_marker(pytest.mark.broker)

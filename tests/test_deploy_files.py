@@ -2,31 +2,39 @@
 
 Runs without Docker, a cluster or the network. docker-compose.yml and the Kubernetes manifests
 (built by `kubectl kustomize` for the base and each overlay) are parsed and cross-checked:
-settings, modules, consumer groups, topics, ports, files, images. The topic scripts run under
-/bin/sh with `kafka-topics.sh` replaced by `echo`. Where the tools are installed, the files are
-also checked against their schemas (compose-spec, Kubernetes' OpenAPI schemas) and promtool.
+settings, modules, consumer groups, topics, ports, files, images, the two surfaces (only public
+routes behind the Ingress or a published port), the NetworkPolicies (each service reaches only
+what its code calls), one Secret per service holding only its keys, and mutual TLS in the
+overlays. The topic scripts run under /bin/sh with `kafka-topics.sh` replaced by `echo`. Where
+the tools are installed, the files are also checked against their schemas (compose-spec,
+Kubernetes' OpenAPI schemas) and promtool.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import fnmatch
 import importlib
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from fastapi.routing import iter_route_contexts
 
 from gridline.bus import topics
-from gridline.settings import Settings, env_name
+from gridline.production import REDIS_USERS, SERVICE_SECRETS, production_problems
+from gridline.settings import ServiceName, Settings, env_name
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -43,15 +51,15 @@ K8S_BASE = K8S / "base"
 SECRET_EXAMPLE = "secret.example.yaml"
 BUILDS = ("base", "overlays/county", "overlays/province")
 
-APP_SERVICES = ("intake", "assignment", "escalation", "notify")
+APP_SERVICES: tuple[ServiceName, ...] = ("intake", "assignment", "escalation", "notify")
 SCALED_ON_LAG = ("assignment", "escalation", "notify")
 SETTING_VARS = frozenset(env_name(field) for field in Settings.model_fields)
-SECRET_VARS = (
-    "GRIDLINE_PERSON_KEY_SECRET",
-    "GRIDLINE_PII_KEY",
-    "GRIDLINE_INTAKE_API_KEY_SECRET",
-    "GRIDLINE_TASK_LINK_KEY",
-)
+# Each service's keys (gridline.production.SERVICE_SECRETS), as variables.
+SERVICE_SECRET_VARS = {
+    service: frozenset(env_name(name) for name in names)
+    for service, names in SERVICE_SECRETS.items()
+}
+SECRET_VARS = frozenset().union(*SERVICE_SECRET_VARS.values())
 # The gRPC server of each service: the setting of its port.
 GRPC_PORT_SETTINGS = {
     "assignment": "GRIDLINE_DIRECTORY_GRPC_PORT",
@@ -72,8 +80,19 @@ KNOWN_KINDS = {
     "Job": "batch/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2",
     "PodDisruptionBudget": "policy/v1",
+    "Ingress": "networking.k8s.io/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
     "ScaledObject": "keda.sh/v1alpha1",
+    "Certificate": "cert-manager.io/v1",
+    "Issuer": "cert-manager.io/v1",
 }
+# The gRPC client classes and the service each one calls.
+GRPC_CLIENTS = {"DirectoryClient": "assignment", "TasksClient": "escalation"}
+# Where a NetworkPolicy lets the services reach their infrastructure, and on which ports.
+INFRASTRUCTURE = {"kafka": {9092, 9093}, "postgres": {5432}, "observability": {4317}}
+# The namespaces whose pods may reach the staff listeners, by their label.
+STAFF_ACCESS = {"gridline.example.org/staff-access": "true"}
+INGRESS_NAMESPACE = "ingress-nginx"
 KUBERNETES_VERSION = "1.32"
 
 
@@ -82,6 +101,10 @@ KUBERNETES_VERSION = "1.32"
 
 def _http_port_var(service: str) -> str:
     return env_name(f"{service}_http_port")
+
+
+def _staff_port_var(service: str) -> str:
+    return env_name(f"{service}_staff_http_port")
 
 
 def _environment(service: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +276,76 @@ def _code_consumers() -> dict[str, set[tuple[str, str]]]:
 CODE_CONSUMERS = _code_consumers()
 
 
+def _code_calls(service: str) -> tuple[set[str], bool]:
+    """The services whose gRPC servers `service` calls and whether it uses Redis, read from the
+    calls of its app."""
+    module = importlib.import_module(f"services.{service}.app")
+    tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+    names = {
+        getattr(node.func, "attr", "") or getattr(node.func, "id", "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
+    return {GRPC_CLIENTS[n] for n in names if n in GRPC_CLIENTS}, "RedisHandle" in names
+
+
+CODE_CALLS = {service: _code_calls(service)[0] for service in APP_SERVICES}
+CODE_USES_REDIS = {service for service in APP_SERVICES if _code_calls(service)[1]}
+
+
+def _public_routes() -> dict[str, list[tuple[str, str]]]:
+    """Each service's public routes as (method, path), from the app its code builds."""
+    found = {}
+    for service in APP_SERVICES:
+        app = importlib.import_module(f"services.{service}.app").create_app(Settings())
+        found[service] = [
+            (method, route.path or "")
+            for route in app.state.surfaces.routes(app, "public")
+            for method in sorted(route.methods or ())
+        ]
+    return found
+
+
+def _all_routes() -> dict[str, list[tuple[str, str]]]:
+    found = {}
+    for service in APP_SERVICES:
+        app = importlib.import_module(f"services.{service}.app").create_app(Settings())
+        found[service] = [
+            (method, route.path or "")
+            for route in iter_route_contexts(app.routes)
+            for method in sorted(route.methods or ())
+        ]
+    return found
+
+
+PUBLIC_ROUTES = _public_routes()
+ALL_ROUTES = _all_routes()
+HAS_PUBLIC = {service for service, routes in PUBLIC_ROUTES.items() if routes}
+
+
+def _sample(path: str) -> str:
+    """A request path the route declared at `path` answers."""
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def _ingress_matches(path_type: str, rule: str, path: str) -> bool:
+    """Whether an Ingress path sends a request for `path` on, as Kubernetes defines Exact and
+    Prefix (element-wise) and ingress-nginx does ImplementationSpecific (a string prefix)."""
+    if path_type == "Exact":
+        return path == rule
+    if path_type == "Prefix":
+        elements = rule.rstrip("/").split("/")
+        return path.split("/")[: len(elements)] == elements
+    return path.startswith(rule)
+
+
+def _strong(value: str) -> str:
+    """A template's secret value with its placeholder replaced by a real-looking one."""
+    if "base64 of 32" in value or "groups file was sealed" in value:
+        return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return re.sub(r"<[^>]*>", lambda _: secrets.token_urlsafe(24), value)
+
+
 # --- fixtures -----------------------------------------------------------------------------------
 
 
@@ -308,9 +401,22 @@ def partitions(docs: list[dict[str, Any]], config: dict[str, str]) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def secret_example() -> dict[str, Any]:
-    (secret,) = _load_all(K8S_BASE / SECRET_EXAMPLE)
-    return secret
+def secret_examples() -> dict[str, dict[str, Any]]:
+    """The Secret template of each service, by service."""
+    found = {}
+    for secret in _load_all(K8S_BASE / SECRET_EXAMPLE):
+        assert secret["kind"] == "Secret"
+        name = secret["metadata"]["name"]
+        match = re.fullmatch(r"gridline-(\w+)-secrets", name)
+        assert match and match.group(1) in APP_SERVICES, name
+        found[match.group(1)] = secret
+    assert set(found) == set(APP_SERVICES)
+    return found
+
+
+@pytest.fixture(scope="module")
+def secret_example_vars(secret_examples: dict[str, dict[str, Any]]) -> set[str]:
+    return {name for secret in secret_examples.values() for name in secret["stringData"]}
 
 
 @pytest.fixture(scope="module")
@@ -389,11 +495,17 @@ def test_dockerfile_exposes_every_service_port() -> None:
         if keyword == "EXPOSE"
         for port in rest.split()
     }
+    image_env = dict(re.findall(r"\b(GRIDLINE_\w+)=(\S+)", DOCKERFILE.read_text(encoding="utf-8")))
     defaults = Settings.model_fields
-    wanted = {defaults[f"{s}_http_port"].default for s in APP_SERVICES} | {
-        defaults[var.removeprefix("GRIDLINE_").lower()].default
-        for var in GRPC_PORT_SETTINGS.values()
-    }
+    # The image separates the surfaces: a public port only where there are public routes.
+    wanted = (
+        {defaults[f"{s}_http_port"].default for s in HAS_PUBLIC}
+        | {int(image_env[_staff_port_var(s)]) for s in APP_SERVICES}
+        | {
+            defaults[var.removeprefix("GRIDLINE_").lower()].default
+            for var in GRPC_PORT_SETTINGS.values()
+        }
+    )
     assert exposed == wanted
 
 
@@ -454,13 +566,13 @@ def test_compose_app_service_runs_its_module(
 def test_every_gridline_variable_is_a_setting(
     services: dict[str, dict[str, Any]],
     built: dict[str, list[dict[str, Any]]],
-    secret_example: dict[str, Any],
+    secret_example_vars: set[str],
 ) -> None:
     used: dict[str, set[str]] = {"docker-compose.yml": set()}
     for svc in services.values():
         used["docker-compose.yml"] |= set(_environment(svc))
     for build, docs in built.items():
-        names = used.setdefault(f"deploy/k8s/{build}", set(secret_example["stringData"]))
+        names = used.setdefault(f"deploy/k8s/{build}", set(secret_example_vars))
         for doc in docs:
             if doc["kind"] == "ConfigMap":
                 names |= set(doc["data"])
@@ -483,10 +595,14 @@ def test_compose_environment_values_are_strings(services: dict[str, dict[str, An
 
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_compose_app_environment_is_valid_production_settings(
-    services: dict[str, dict[str, Any]], name: str, monkeypatch: pytest.MonkeyPatch
+    services: dict[str, dict[str, Any]], name: ServiceName, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = {key: _interpolate(value) for key, value in _environment(services[name]).items()}
+    # The operator's secrets, as deploy/README.md makes them.
+    env |= {var: _strong("<urlsafe base64 of 32 random bytes>") for var in SECRET_VARS & set(env)}
     settings = _settings(env, monkeypatch)
+    has_public = name in HAS_PUBLIC
+    assert production_problems(settings, name, has_public_routes=has_public) == []
     assert settings.env == "production"
     assert settings.host == "0.0.0.0"
     assert settings.kafka_idempotence is True
@@ -498,10 +614,12 @@ def test_compose_app_environment_is_valid_production_settings(
 
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_compose_secrets_are_required_from_the_environment(
-    services: dict[str, dict[str, Any]], name: str
+    services: dict[str, dict[str, Any]], name: ServiceName
 ) -> None:
     env = _environment(services[name])
-    for var in SECRET_VARS:
+    # Its own keys, and only those: a service never holds another's.
+    assert SECRET_VARS & set(env) == SERVICE_SECRET_VARS[name], name
+    for var in SERVICE_SECRET_VARS[name]:
         assert re.fullmatch(rf"\$\{{{var}:\?[^}}]+\}}", env[var]), f"{name}: {var}={env[var]}"
 
 
@@ -539,6 +657,18 @@ def test_compose_intake_has_no_fixed_host_port(services: dict[str, dict[str, Any
     assert "container_name" not in intake
 
 
+def test_compose_publishes_only_public_listeners(services: dict[str, dict[str, Any]]) -> None:
+    for name in APP_SERVICES:
+        env = _environment(services[name])
+        published = {str(port).rsplit(":", 1)[-1] for port in services[name].get("ports", [])}
+        for port in published:
+            assert name in HAS_PUBLIC and port == env[_http_port_var(name)], f"{name}: {port}"
+        assert env.get(_staff_port_var(name)), f"{name} serves staff routes on its public port"
+    upstreams = re.findall(r"server\s+(\w+):(\d+)", NGINX_CONF.read_text(encoding="utf-8"))
+    for host, port in upstreams:
+        assert port == _environment(services[host])[_http_port_var(host)], "nginx: staff port"
+
+
 def test_compose_lb_publishes_8001_and_proxies_to_intake(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -558,12 +688,12 @@ def test_compose_operations_uis_listen_on_loopback_only(
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_compose_healthcheck_probes_readyz_on_the_service_http_port(
+def test_compose_healthcheck_probes_readyz_on_the_staff_port(
     services: dict[str, dict[str, Any]], name: str
 ) -> None:
     svc = services[name]
     test = " ".join(_command(svc["healthcheck"]["test"]))
-    port = _environment(svc)[_http_port_var(name)]
+    port = _environment(svc)[_staff_port_var(name)]
     assert re.findall(r":(\d+)/readyz", test) == [port]
 
 
@@ -682,7 +812,7 @@ def test_prometheus_scrapes_every_compose_service_on_its_port(
     for host, _ in targets:
         assert host in services or host == "localhost", f"Prometheus scrapes unknown {host}"
     for name in APP_SERVICES:
-        port = int(_environment(services[name])[_http_port_var(name)])
+        port = int(_environment(services[name])[_staff_port_var(name)])
         assert (name, port) in targets, f"Prometheus does not scrape {name}:{port}"
 
 
@@ -719,8 +849,8 @@ def test_grafana_provisioning_matches_compose(services: dict[str, dict[str, Any]
 # --- deploy/k8s: sources ------------------------------------------------------------------------
 
 
-def test_secret_example_is_a_placeholder_template_outside_every_build(
-    secret_example: dict[str, Any], built: dict[str, list[dict[str, Any]]]
+def test_secret_examples_are_placeholder_templates_outside_every_build(
+    secret_examples: dict[str, dict[str, Any]], built: dict[str, list[dict[str, Any]]]
 ) -> None:
     for path in K8S.rglob("kustomization.yaml"):
         kustomization = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -728,11 +858,14 @@ def test_secret_example_is_a_placeholder_template_outside_every_build(
         assert "secretGenerator" not in kustomization, path
     for docs in built.values():
         assert not _of_kind(docs, "Secret"), "a Secret is in a build: secrets stay out of the repo"
-    assert secret_example["kind"] == "Secret"
-    assert secret_example["metadata"]["name"] == "gridline-secrets"
-    assert set(SECRET_VARS) <= set(secret_example["stringData"])
-    for key, value in secret_example["stringData"].items():
-        assert "<" in value, f"{key} looks like a real value, not a placeholder"
+    for service, secret in secret_examples.items():
+        # Its own keys and its own database user, nothing of another service's.
+        keys = set(secret["stringData"])
+        assert keys & SECRET_VARS == SERVICE_SECRET_VARS[service], service
+        assert keys - SECRET_VARS == {"GRIDLINE_DATABASE_URL"}, service
+        assert f"gridline_{service}:" in secret["stringData"]["GRIDLINE_DATABASE_URL"], service
+        for key, value in secret["stringData"].items():
+            assert "<" in value, f"{service}: {key} looks like a real value, not a placeholder"
 
 
 # --- deploy/k8s: every build (base, county, province) -------------------------------------------
@@ -742,8 +875,9 @@ def test_k8s_manifests_match_the_kubernetes_schemas(docs: list[dict[str, Any]]) 
     for doc in docs:
         assert KNOWN_KINDS.get(doc["kind"]) == doc["apiVersion"], doc["kind"]
     validate = pytest.importorskip("kubernetes_validate")
+    builtin = ("v1", "apps/v1", "batch/v1", "autoscaling/v2", "policy/v1", "networking.k8s.io/v1")
     for doc in docs:
-        if doc["apiVersion"] in ("v1", "apps/v1", "batch/v1", "autoscaling/v2", "policy/v1"):
+        if doc["apiVersion"] in builtin:
             validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
@@ -765,30 +899,42 @@ def test_k8s_deployment_ports_match_configmap(
     deployments: dict[str, dict[str, Any]], config: dict[str, str]
 ) -> None:
     for name, deployment in deployments.items():
-        expected = {"http": int(config[_http_port_var(name)])}
+        # A public listener only where there are public routes, a staff one everywhere.
+        expected = {"staff": int(config[_staff_port_var(name)])}
+        if name in HAS_PUBLIC:
+            expected["http"] = int(config[_http_port_var(name)])
         if name in GRPC_PORT_SETTINGS:
             expected["grpc"] = int(config[GRPC_PORT_SETTINGS[name]])
         assert _ports(_container(deployment)) == expected, name
     startup = _container(deployments["assignment"])["startupProbe"]
-    assert startup["grpc"]["port"] == int(config["GRIDLINE_DIRECTORY_GRPC_PORT"])
+    assert startup["httpGet"] == {"path": "/healthz", "port": "staff"}
 
 
-def test_k8s_configmap_is_valid_production_settings(
-    config: dict[str, str], secret_example: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_k8s_configmap_and_each_secret_are_valid_production_settings(
+    config: dict[str, str],
+    secret_examples: dict[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    name: ServiceName,
 ) -> None:
     # Kubernetes refuses non-string ConfigMap values.
     assert all(isinstance(value, str) for value in config.values())
-    settings = _settings({**config, **secret_example["stringData"]}, monkeypatch)
+    secret = {key: _strong(value) for key, value in secret_examples[name]["stringData"].items()}
+    settings = _settings({**config, **secret}, monkeypatch)
+    # The service starts on it once the placeholders are real values.
+    assert production_problems(settings, name, has_public_routes=name in HAS_PUBLIC) == []
     assert settings.env == "production"
     assert settings.host == "0.0.0.0"
     assert settings.kafka_idempotence is True
     assert not settings.seed_demo_county
+    assert settings.grpc_reflection is False
     assert "GRIDLINE_DATABASE_URL" not in config, "it carries a password: it belongs in the Secret"
+    assert not SECRET_VARS & set(config), "keys belong in each service's Secret"
     if settings.otlp_endpoint:
         _host_port(settings.otlp_endpoint)
 
 
-def test_k8s_pods_read_the_config_and_secret(
+def test_k8s_pods_read_the_config_and_only_their_own_secrets(
     docs: list[dict[str, Any]], deployments: dict[str, dict[str, Any]]
 ) -> None:
     config_maps = set(_of_kind(docs, "ConfigMap"))
@@ -798,11 +944,16 @@ def test_k8s_pods_read_the_config_and_secret(
             "gridline-config"
         ]
         assert [ref["secretRef"]["name"] for ref in env_from if "secretRef" in ref] == [
-            "gridline-secrets"
+            f"gridline-{name}-secrets"
         ]
         for ref in env_from:
             if "configMapRef" in ref:
                 assert ref["configMapRef"]["name"] in config_maps, name
+        # No Secret of another service, as variables or as files.
+        assert not _container(deployment).get("env"), f"{name}: settings come by envFrom only"
+        mounted = [v["secret"]["secretName"] for v in _pod(deployment)["volumes"] if "secret" in v]
+        for secret_name in mounted:
+            assert secret_name.startswith(f"gridline-{name}-"), f"{name} mounts {secret_name}"
 
 
 def test_k8s_service_selectors_match_deployment_pods(
@@ -843,14 +994,185 @@ def test_k8s_grpc_targets_are_the_serving_services(
         assert grpc["port"] == port == int(config[port_var])
 
 
+def test_k8s_ingress_routes_only_public_paths_to_public_listeners(
+    docs: list[dict[str, Any]], deployments: dict[str, dict[str, Any]], config: dict[str, str]
+) -> None:
+    (ingress,) = _of_kind(docs, "Ingress").values()
+    k8s_services = _of_kind(docs, "Service")
+    host = urlsplit(config["GRIDLINE_PUBLIC_BASE_URL"]).hostname
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == host, "the Ingress serves the host of the links sent to people"
+    assert [t["hosts"] for t in ingress["spec"]["tls"]] == [[host]], "HTTPS only"
+    paths = rule["http"]["paths"]
+    for path in paths:
+        backend = path["backend"]["service"]
+        service = k8s_services[backend["name"]]["spec"]["selector"]["app.kubernetes.io/name"]
+        # The public listener: the Service port `http`, the container port of the HTTP port.
+        (port,) = [p for p in k8s_services[backend["name"]]["spec"]["ports"] if p["name"] == "http"]
+        assert backend["port"] == {"name": "http"}, path
+        assert _ports(_container(deployments[service]))[port["targetPort"]] == int(
+            config[_http_port_var(service)]
+        )
+        for method, route in ALL_ROUTES[service]:
+            if _ingress_matches(path["pathType"], path["path"], _sample(route)):
+                assert (method, route) in PUBLIC_ROUTES[service], f"{path['path']}: {route}"
+    # And every public route is reachable, on its own service.
+    for service, routes in PUBLIC_ROUTES.items():
+        for _, route in routes:
+            reached = [
+                p
+                for p in paths
+                if _ingress_matches(p["pathType"], p["path"], _sample(route))
+                and k8s_services[p["backend"]["service"]["name"]]["spec"]["selector"][
+                    "app.kubernetes.io/name"
+                ]
+                == service
+            ]
+            assert reached, f"{service}: {route} is public but not in the Ingress"
+
+
+def _peers(rule: dict[str, Any], side: str) -> list[dict[str, Any]]:
+    peers: list[dict[str, Any]] = rule.get(side, [])
+    assert peers, f"a rule without `{side}` admits anything: {rule}"
+    return peers
+
+
+def _namespaces(peers: list[dict[str, Any]]) -> set[str]:
+    return {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in peers
+        if "kubernetes.io/metadata.name" in peer.get("namespaceSelector", {}).get("matchLabels", {})
+    }
+
+
+def _pods(peers: list[dict[str, Any]]) -> set[str]:
+    return {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+        for peer in peers
+        if "namespaceSelector" not in peer and "podSelector" in peer
+    }
+
+
+def _rule_ports(rule: dict[str, Any]) -> set[int]:
+    ports = rule.get("ports")
+    assert ports, f"a rule without ports admits every port: {rule}"
+    return {int(port["port"]) for port in ports}
+
+
+def test_k8s_network_policies_let_each_service_reach_only_what_it_calls(
+    docs: list[dict[str, Any]], deployments: dict[str, dict[str, Any]], config: dict[str, str]
+) -> None:
+    policies = _of_kind(docs, "NetworkPolicy")
+    grpc_port = {s: int(config[v]) for s, v in GRPC_PORT_SETTINGS.items()}
+    callers = {s: {c for c, called in CODE_CALLS.items() if s in called} for s in APP_SERVICES}
+    assert CODE_USES_REDIS == REDIS_USERS, "gridline.production.REDIS_USERS is stale"
+    for name, deployment in deployments.items():
+        selecting = [
+            p
+            for p in policies.values()
+            if p["spec"]["podSelector"]["matchLabels"].items()
+            <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(selecting) == 1, f"{name}: {len(selecting)} NetworkPolicies"
+        (spec,) = (p["spec"] for p in selecting)
+        assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"], name
+        # In: the public port from the ingress controller, the staff port from staff
+        # namespaces, the gRPC port from exactly the services that call it.
+        allowed_in: dict[int, tuple[set[str], set[str], list[dict[str, Any]]]] = {}
+        for rule in spec["ingress"]:
+            peers = _peers(rule, "from")
+            for port in _rule_ports(rule):
+                namespaces, pods, others = allowed_in.setdefault(port, (set(), set(), []))
+                namespaces |= _namespaces(peers)
+                pods |= _pods(peers)
+                others += [p for p in peers if not _namespaces([p]) and not _pods([p])]
+        expected_ports = {int(config[_staff_port_var(name)])}
+        if name in HAS_PUBLIC:
+            public = int(config[_http_port_var(name)])
+            expected_ports.add(public)
+            assert allowed_in[public][:2] == ({INGRESS_NAMESPACE}, set()), name
+            assert not allowed_in[public][2], name
+        if callers.get(name):
+            expected_ports.add(grpc_port[name])
+            assert allowed_in[grpc_port[name]][:2] == (set(), callers[name]), name
+        assert set(allowed_in) == expected_ports, f"{name} is reachable on {set(allowed_in)}"
+        staff = allowed_in[int(config[_staff_port_var(name)])]
+        assert staff[:2] == (set(), set()), f"{name}: staff port open to workloads"
+        assert [p["namespaceSelector"]["matchLabels"] for p in staff[2]] == [STAFF_ACCESS], name
+        # Out: DNS, the infrastructure, Redis if it uses it, the gRPC servers it calls, and
+        # for notify alone the vendors on the internet.
+        out_pods: dict[str, set[int]] = {}
+        out_namespaces: dict[str, set[int]] = {}
+        internet: set[int] = set()
+        for rule in spec["egress"]:
+            peers = _peers(rule, "to")
+            ports = _rule_ports(rule)
+            for pod in _pods(peers):
+                out_pods.setdefault(pod, set()).update(ports)
+            for namespace in _namespaces(peers):
+                out_namespaces.setdefault(namespace, set()).update(ports)
+            for peer in peers:
+                if "ipBlock" in peer:
+                    assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+                    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(
+                        peer["ipBlock"]["except"]
+                    ), "the cluster's networks are no vendor"
+                    internet |= ports
+        assert out_pods == {called: {grpc_port[called]} for called in CODE_CALLS[name]}, name
+        wanted = {"kube-system": {53}, **INFRASTRUCTURE}
+        if name in REDIS_USERS:
+            wanted["redis"] = {6379}
+        assert out_namespaces == wanted, name
+        assert internet == ({443} if name == "notify" else set()), name
+
+    # The infrastructure the config names lives in the namespaces the policies open.
+    def namespace_of(address: str) -> str:
+        return address.split("://")[-1].split("/")[0].split(":")[0].split(".")[1]
+
+    assert namespace_of(config["GRIDLINE_KAFKA_BOOTSTRAP"]) == "kafka"
+    assert namespace_of(config["GRIDLINE_REDIS_URL"]) == "redis"
+    if config["GRIDLINE_OTLP_ENDPOINT"]:
+        assert namespace_of(config["GRIDLINE_OTLP_ENDPOINT"]) == "observability"
+
+
+def test_k8s_overlays_speak_mutual_tls_with_one_identity_per_service(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    for build in BUILDS[1:]:
+        docs = built[build]
+        config = _of_kind(docs, "ConfigMap")["gridline-config"]["data"]
+        settings = Settings(**{k.removeprefix("GRIDLINE_").lower(): v for k, v in config.items()})
+        files = (settings.grpc_tls_cert_file, settings.grpc_tls_key_file, settings.grpc_tls_ca_file)
+        assert all(files), f"{build}: gRPC without TLS"
+        (directory,) = {str(Path(str(f)).parent) for f in files}
+        certificates = {c["spec"]["secretName"]: c for c in _of_kind(docs, "Certificate").values()}
+        issuers = _of_kind(docs, "Issuer")
+        for name, deployment in _of_kind(docs, "Deployment").items():
+            namespace = deployment["metadata"]["namespace"]
+            mounts = {m["mountPath"]: m["name"] for m in _container(deployment)["volumeMounts"]}
+            volumes = {v["name"]: v for v in _pod(deployment)["volumes"]}
+            secret_name = volumes[mounts[directory]]["secret"]["secretName"]
+            spec = certificates[secret_name]["spec"]
+            # The name its callers dial (the Service), in the namespace the overlay sets.
+            assert {name, f"{name}.{namespace}.svc"} <= set(spec["dnsNames"]), build
+            assert {"server auth", "client auth"} <= set(spec["usages"]), build
+            assert "ca" in issuers[spec["issuerRef"]["name"]]["spec"], build
+            # Each server admits exactly the services whose code calls it.
+            callers = {c for c, called in CODE_CALLS.items() if name in called}
+            if callers:
+                assert set(settings.grpc_clients(name)) == callers, f"{build}: {name}"
+        assert settings.grpc_reflection_on is False, build
+        assert not settings.production_allowances, f"{build} waives {settings.production_allow}"
+
+
 def test_k8s_deployment_probes_security_and_resources(
     deployments: dict[str, dict[str, Any]],
 ) -> None:
     for name, deployment in deployments.items():
         pod = _pod(deployment)
         container = _container(deployment)
-        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "staff"}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "staff"}
 
         assert pod["securityContext"]["runAsNonRoot"] is True
         security = container["securityContext"]
@@ -868,7 +1190,7 @@ def test_k8s_deployment_probes_security_and_resources(
         assert mounts.get("/data") in empty_dirs and mounts.get("/tmp") in empty_dirs, name
 
 
-def test_k8s_pods_are_annotated_for_prometheus_on_their_http_port(
+def test_k8s_pods_are_annotated_for_prometheus_on_their_staff_port(
     deployments: dict[str, dict[str, Any]],
 ) -> None:
     for name, deployment in deployments.items():
@@ -876,7 +1198,7 @@ def test_k8s_pods_are_annotated_for_prometheus_on_their_http_port(
         assert annotations["prometheus.io/scrape"] == "true", name
         assert annotations["prometheus.io/path"] == "/metrics", name
         port = int(annotations["prometheus.io/port"])
-        assert port == _ports(_container(deployment))["http"], name
+        assert port == _ports(_container(deployment))["staff"], name
 
 
 def test_k8s_intake_hpa_scales_the_intake_deployment(

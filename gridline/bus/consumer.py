@@ -35,6 +35,7 @@ from gridline.bus.envelope import Envelope, PermanentError, UndecodableRecord, d
 from gridline.bus.ledger import mark_all_processed, processed_among
 from gridline.bus.outbox import stage_raw
 from gridline.bus.producer import BrokerUnavailable
+from gridline.bus.security import kafka_security
 from gridline.bus.topics import dead_letter
 from gridline.db import Database
 from gridline.logging import get_logger
@@ -147,6 +148,7 @@ class ConsumerRunner:
             heartbeat_interval_ms=settings.consumer_session_timeout_ms // 3,
             rebalance_timeout_ms=settings.consumer_rebalance_timeout_ms,
             max_poll_records=settings.consumer_batch_records,
+            **kafka_security(settings),
         )
         self.started = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

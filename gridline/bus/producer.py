@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from gridline.bus.envelope import Envelope
+from gridline.bus.security import kafka_security
 from gridline.settings import Settings
 from gridline.tracing import producer_span
 
@@ -44,6 +45,7 @@ class EventProducer:
             linger_ms=settings.kafka_linger_ms,
             max_batch_size=settings.kafka_max_batch_bytes,
             partitioner=partition_for,
+            **kafka_security(settings),
         )
 
     async def __aenter__(self) -> EventProducer:

@@ -10,13 +10,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gridline.bus import topics
+from gridline.bus.retention import PersonalDataRetention
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
 from gridline.db import Database
 from gridline.links import PageLinks
 from gridline.logging import get_logger
+from gridline.personal import Sealer
 from gridline.service import ServiceRuntime, assembled_app
 from gridline.settings import Settings
-from services.assignment import demo_county, routes, storage
+from gridline.staff.http import signed_in
+from gridline.staff.tokens import TokenVerifier
+from services.assignment import demo_county, retention, reveal_routes, routes, storage
 from services.assignment.assignee import CadreLoad
 from services.assignment.consumers import (
     GROUP,
@@ -78,7 +82,12 @@ def create_app(settings: Settings) -> FastAPI:
             handler=task_handler(load),
             accepts=tasks_accepts,
         )
+        await service.run(
+            "personal data retention",
+            PersonalDataRetention(db, settings, retention.PERSONAL_DATA),
+        )
         service.state.follower = follower
+        service.state.staff_tokens = await service.open(TokenVerifier.from_settings(settings))
         service.state.policy = policy
 
     return assembled_app(
@@ -87,5 +96,8 @@ def create_app(settings: Settings) -> FastAPI:
         storage,
         description="The grid directory; places reports and creates their tasks.",
         assemble=assemble,
-        routers=[routes.router],
+        routers=[
+            routes.router,
+            reveal_routes.reveal_router(Sealer.from_settings(settings), signed_in),
+        ],
     )

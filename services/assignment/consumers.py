@@ -18,7 +18,7 @@ from gridline.db import after_commit
 from gridline.ids import derived_id
 from gridline.links import PageLinks
 from gridline.timestamps import now
-from services.assignment import metrics, storage
+from services.assignment import metrics, sealed, storage
 from services.assignment.assignee import CadreLoad, PendingLoad
 from services.assignment.cases import (
     case_id,
@@ -73,7 +73,8 @@ def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: 
     risk areas as they stand when the report is placed, so a change of the areas applies to the
     next report and never rewrites a task already created. A record's task event is staged
     before its notices; the load grows by its task once the transaction commits. Each record
-    is decided by the directory and areas `current` holds when its handling starts.
+    is decided by the directory and areas `current` holds when its handling starts. The
+    report's sealed ID number and phone are kept with its placement (`sealed`).
     """
 
     async def handle(envelope: Envelope, session: AsyncSession) -> None:
@@ -91,6 +92,9 @@ def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: 
             at=moment,
         )
         person_case = case_id(report)
+        # Assignment owns the person: every report's sealed fields stay here, a later report
+        # of the case keeping its own (the phone may have changed).
+        sealed.keep(session, report)
         case = await storage.open_case(session, person_case)
         if case is not None:
             if raises_risk(case, decision):
@@ -104,13 +108,16 @@ def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: 
                         message=raised,
                     ),
                 )
+            recipient = holder(directory, case)
             notice = enrichment(
                 case,
                 report,
                 decision=decision,
                 resolution=directory.locate(report.address),
-                recipient=holder(directory, case),
-                link=links.link(case.task_id, moment),
+                recipient=recipient,
+                # The holder's own link, as of now: one issued before a later hand-over (that
+                # this consumer may not have heard of yet) is refused by the page.
+                link=links.link(case.task_id, recipient, holder=case.holder_group_id, at=moment),
                 now=moment,
             )
             _stage_notices(session, [notice])
@@ -156,7 +163,10 @@ def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: 
             policy_version=decision.policy_version,
         )
         pending.add(task.assignee.person_id)
-        metrics.PLACEMENTS.labels("triage" if placement.triage else "household").inc()
+        metrics.PLACEMENTS.labels(
+            "triage" if placement.triage else "household",
+            metrics.township_label(directory, placement.node_id),
+        ).inc()
 
     return handle
 

@@ -10,6 +10,7 @@ from gridline.contracts.notices import TaskRef, build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.links import PageLinks
+from gridline.links import Role as LinkRole
 from gridline.timestamps import to_timestamp
 from services.assignment.assignee import CadreLoad, choose
 from services.assignment.directory import Directory, Link, Person, Role
@@ -99,9 +100,11 @@ def place(
     node = resolution.node
     household = resolution.household
     first = choose(directory, node.id, load or CadreLoad()).link
+    assignee = responsible(first)
     task_id = derived_id("task", report.report_id)
     grid = directory.ancestor(node.id, NodeKind.GRID)
     community = directory.ancestor(node.id, NodeKind.COMMUNITY)
+    township = directory.ancestor(node.id, NodeKind.TOWNSHIP)
     grid_id = grid.id if grid else (community.id if community else node.id)
     summary = (
         f"{report.name_masked}（身份证{report.id_number_masked}，电话{report.phone_masked}）"
@@ -116,8 +119,9 @@ def place(
         household_id=household.id if household else "",
         grid_id=grid_id,
         community_id=community.id if community else "",
+        township_id=township.id if township else "",
         triage=resolution.triage,
-        assignee=responsible(first),
+        assignee=assignee,
         origin_risk=report.origin_risk,
         summary=summary,
         accepted_at=report.accepted_at,
@@ -132,32 +136,38 @@ def place(
         follow_up=_follow_up(decision, report, now),
         policy_version=decision.policy_version,
     )
-    about = TaskRef(task_id, report.report_id, links.link(task_id, now), report.accepted_at)
+
+    def about(recipient: common_pb2.Responsible, role: LinkRole | None = None) -> TaskRef:
+        # Each recipient's own link, issued while the assignee's group holds the new task.
+        link = links.link(task_id, recipient, holder=first.group.id, at=now, role=role)
+        return TaskRef(task_id, report.report_id, link, report.accepted_at)
+
     title = "地址待核实的来返人员" if household is None else "新来返人员待核实"
     notification = build_notice(
         derived_id("notice", task_id, "assigned", first.group.id),
         events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-        responsible(first),
+        assignee,
         title=title,
         body=(
             f"{summary}。措施：{decision.measure.name}，"
             f"请{decision.plan.verify_within_hours}小时内核实并在链接中确认接收。"
         ),
         at=now,
-        about=about,
+        about=about(assignee),
     )
     leader = directory.micro_grid_leader(household.id) if household else None
     leader_notification = None
     if leader is not None:
-        told = _link(directory, leader)
+        told = responsible(_link(directory, leader))
         leader_notification = build_notice(
-            derived_id("notice", task_id, "assigned", told.group.id),
+            derived_id("notice", task_id, "assigned", told.group_id),
             events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-            responsible(told),
+            told,
             title="联户内有来返人员",
             body=f"{summary}。包户干部{first.person.name}负责核实，请协助留意。",
             at=now,
-            about=about,
+            # A neighbour: the link shows the task and acts on nothing.
+            about=about(told, LinkRole.MICRO_GRID_LEADER),
         )
     return PlacedReport(
         node_id=node.id,

@@ -2,19 +2,28 @@
 
 A change is stored with its count in `directory_version`; this replica follows it before it
 answers, every other replica within `GRIDLINE_ASSIGNMENT_FOLLOW_SECONDS`.
+
+Every route is a staff route (`gridline.staff`): duty is managed for the cadres under the staff
+member's node, risk areas are changed by the county office alone and read by any staff.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from gridline.contracts.enums import RiskName
 from gridline.db import Database
+from gridline.staff.http import STAFF_RESPONSES, refusing, requires
+from gridline.staff.identity import Place, Staff
+from gridline.staff.roles import Permission
 from services.assignment import storage
+from services.assignment.directory import Directory
 from services.assignment.following import Follower
+from services.assignment.places import place_of
 from services.assignment.risk import RiskArea
 
 router = APIRouter(prefix="/v1", tags=["directory"])
@@ -29,15 +38,40 @@ class Duty(BaseModel):
     )
 
 
-@router.put("/cadres/{person_id}/duty", operation_id="set_duty", response_model=Duty)
-async def set_duty(person_id: str, duty: Duty, request: Request) -> Duty:
+RiskReader = Annotated[Staff, Depends(requires(Permission.RISK_AREAS_READ))]
+
+
+def _check_cadre_in_scope(staff: Staff, directory: Directory, person_id: str, what: str) -> None:
+    """Forbidden unless every grid the cadre serves is under the staff member's node (a person
+    serving none: only the county office)."""
+    grids = directory.cadre_grids().get(person_id, [])
+    for place in [place_of(directory, grid) for grid in grids] or [Place()]:
+        staff.require_scope(place, what)
+
+
+@router.put(
+    "/cadres/{person_id}/duty",
+    operation_id="set_duty",
+    response_model=Duty,
+    responses=STAFF_RESPONSES,
+)
+async def set_duty(
+    person_id: str,
+    duty: Duty,
+    request: Request,
+    staff: Annotated[Staff, Depends(requires(Permission.DUTY_MANAGE))],
+) -> Duty:
     """Put a cadre on leave with a backup, or back on duty; applies to the next report on
-    every replica."""
+    every replica. Both cadres must serve grids under the staff member's node."""
     follower: Follower = request.app.state.follower
     db: Database = request.app.state.db
     directory = follower.current.directory
     if person_id not in directory.people:
         raise HTTPException(404, f"no person {person_id!r}")
+    with refusing():
+        _check_cadre_in_scope(staff, directory, person_id, "该包户干部")
+        if duty.backup_id is not None and duty.backup_id in directory.people:
+            _check_cadre_in_scope(staff, directory, duty.backup_id, "顶岗的包户干部")
     try:
         person = directory.duty_changed(person_id, on_leave=duty.on_leave, backup_id=duty.backup_id)
     except ValueError as error:
@@ -86,9 +120,17 @@ def _out(area: RiskArea) -> RiskAreaOut:
 
 
 @router.post(
-    "/risk-areas", operation_id="change_risk_area", response_model=RiskAreaOut, status_code=201
+    "/risk-areas",
+    operation_id="change_risk_area",
+    response_model=RiskAreaOut,
+    status_code=201,
+    responses=STAFF_RESPONSES,
 )
-async def change_risk_area(change: RiskAreaIn, request: Request) -> RiskAreaOut:
+async def change_risk_area(
+    change: RiskAreaIn,
+    request: Request,
+    _: Annotated[Staff, Depends(requires(Permission.RISK_AREAS_CHANGE))],
+) -> RiskAreaOut:
     """Record a region's new risk level; it decides the measure of reports placed from now on,
     on every replica."""
     follower: Follower = request.app.state.follower
@@ -107,17 +149,25 @@ async def change_risk_area(change: RiskAreaIn, request: Request) -> RiskAreaOut:
     return _out(area)
 
 
-@router.get("/risk-areas", operation_id="list_risk_areas", response_model=list[RiskAreaOut])
-async def list_risk_areas(request: Request) -> list[RiskAreaOut]:
+@router.get(
+    "/risk-areas",
+    operation_id="list_risk_areas",
+    response_model=list[RiskAreaOut],
+    responses=STAFF_RESPONSES,
+)
+async def list_risk_areas(request: Request, _: RiskReader) -> list[RiskAreaOut]:
     """The risk areas in force now (the latest change of each region)."""
     follower: Follower = request.app.state.follower
     return [_out(a) for a in follower.current.areas.current(datetime.now(UTC))]
 
 
 @router.get(
-    "/risk-areas/history", operation_id="risk_area_history", response_model=list[RiskAreaOut]
+    "/risk-areas/history",
+    operation_id="risk_area_history",
+    response_model=list[RiskAreaOut],
+    responses=STAFF_RESPONSES,
 )
-async def risk_area_history(request: Request) -> list[RiskAreaOut]:
+async def risk_area_history(request: Request, _: RiskReader) -> list[RiskAreaOut]:
     """Every change ever recorded, oldest first."""
     follower: Follower = request.app.state.follower
     return [_out(a) for a in follower.current.areas.history]

@@ -7,6 +7,7 @@ import grpc
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
 from gridline.db import Database
 from gridline.rpc import abort
+from gridline.staff.rpc import governed, internal_method
 from gridline.timestamps import to_timestamp
 from services.assignment import storage
 from services.assignment.assignee import CadreLoad
@@ -14,6 +15,7 @@ from services.assignment.directory import Directory
 from services.assignment.following import Current
 from services.assignment.grid import Node, NodeKind
 from services.assignment.placement import responsible
+from services.assignment.places import place_of
 
 
 def _household(directory: Directory, node: Node) -> directory_pb2.Household:
@@ -54,8 +56,13 @@ class _Counted:
         ]
 
 
+@governed(directory_pb2.DESCRIPTOR.services_by_name["Directory"])
 class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
-    """Answers from the directory this replica holds now (`current`)."""
+    """Answers from the directory this replica holds now (`current`).
+
+    Every method is internal: the other services' lookups (placing, chains, report status,
+    the zero-report roster), no operator action; who may call is mutual TLS's business.
+    """
 
     def __init__(self, current: Current, db: Database, load: CadreLoad) -> None:
         self._current = current
@@ -72,6 +79,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
             self._counted = _Counted(self._current.directory)
         return self._counted
 
+    @internal_method
     async def ResolveAddress(
         self, request: directory_pb2.ResolveAddressRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.ResolveAddressResponse:
@@ -89,18 +97,25 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
             reason=resolution.reason,
         )
 
+    @internal_method
     async def GetChain(
         self, request: directory_pb2.GetChainRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.Chain:
-        """The chain of responsible people and groups above a node."""
+        """The chain of responsible people and groups above a node, and where the node sits."""
         try:
             links = self._directory.chain(request.node_id)
         except KeyError:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no node {request.node_id!r}")
+        place = place_of(self._directory, request.node_id)
         return directory_pb2.Chain(
-            node_id=request.node_id, levels=[responsible(link) for link in links]
+            node_id=request.node_id,
+            levels=[responsible(link) for link in links],
+            grid_id=place.grid_id,
+            community_id=place.community_id,
+            township_id=place.township_id,
         )
 
+    @internal_method
     async def GetPlacement(
         self, request: directory_pb2.GetPlacementRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.Placement:
@@ -124,6 +139,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
             grid_id=placement.grid_id,
         )
 
+    @internal_method
     async def GetHousehold(
         self, request: directory_pb2.GetHouseholdRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.Household:
@@ -135,6 +151,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
             )
         return _household(self._directory, node)
 
+    @internal_method
     async def ListCadreLoad(
         self, request: directory_pb2.ListCadreLoadRequest, context: grpc.aio.ServicerContext
     ) -> directory_pb2.CadreLoadList:
@@ -161,6 +178,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         cadres.sort(key=lambda c: (c.open_tasks, c.person_id))
         return directory_pb2.CadreLoadList(cadres=cadres)
 
+    @internal_method
     async def ListGridHouseholdCounts(
         self,
         request: directory_pb2.ListGridHouseholdCountsRequest,

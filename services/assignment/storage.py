@@ -23,6 +23,7 @@ from services.assignment.cases import Case
 from services.assignment.directory import Directory, Group, MicroGrid, Person, Role
 from services.assignment.grid import Node, NodeKind
 from services.assignment.risk import RiskArea, risk_name
+from services.assignment.sealed import REVEAL_AUDIT, SEALED_PERSON
 
 _ALIAS_SEPARATOR = "|"
 
@@ -116,7 +117,8 @@ class Placement(SQLModel, table=True):
         default_factory=lambda: datetime.now(UTC),
         sa_type=utc_timestamp(),
     )
-    completed_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
+    # Indexed for the retention, which purges cases closed longer ago than it.
+    completed_at: datetime | None = Field(default=None, sa_type=utc_timestamp(), index=True)
 
 
 class RiskAreaChange(SQLModel, table=True):
@@ -152,6 +154,8 @@ TABLES: list[Table] = [
     _VERSION,
     PLACEMENT,
     _RISK_AREA_CHANGE,
+    SEALED_PERSON,
+    REVEAL_AUDIT,
 ]
 
 

@@ -7,12 +7,14 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from gridline.bus import topics
+from gridline.bus.retention import PersonalDataRetention
 from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
 from gridline.directory_client import DirectoryClient
 from gridline.links import PageLinks
 from gridline.service import ServiceRuntime, assembled_app
 from gridline.settings import Settings
-from services.escalation import page, routes, storage
+from gridline.staff.tokens import TokenVerifier
+from services.escalation import page, retention, routes, storage
 from services.escalation.check_ins import load_rules
 from services.escalation.consumers import GROUP, accepts, task_handler
 from services.escalation.deadlines import DeadlineWatcher
@@ -21,6 +23,10 @@ from services.escalation.roster import DirectoryRoster
 from services.escalation.servicer import TasksServicer
 from services.escalation.zero_report_flows import ZeroReportWatcher
 from services.escalation.zero_reports import Schedule
+
+# The routes on the public surface (gridline.http.Surfaces): the task pages behind their signed
+# links and the SMS gateway's check-in webhook. Every other route is staff.
+PUBLIC_PATHS = ("/t/", "/v1/check-ins:sms")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -38,16 +44,17 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def assemble(service: ServiceRuntime) -> None:
         db, tick = service.db, settings.escalation_tick_seconds
-        directory = await service.open(DirectoryClient(settings.directory_target))
+        directory = await service.open(DirectoryClient(settings.directory_target, tls=service.tls))
         await service.consume(
             "consumer",
             topic=topics.TASKS,
             group=GROUP,
-            handler=task_handler(policy, links),
+            handler=task_handler(policy),
             accepts=accepts,
         )
         await service.run(
-            "deadlines", DeadlineWatcher(db, directory.chain, policy, tick, check_ins=check_ins)
+            "deadlines",
+            DeadlineWatcher(db, directory.chain, policy, tick, check_ins=check_ins, links=links),
         )
         await service.run(
             "zero_reports",
@@ -58,12 +65,20 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.escalation_zero_report_tick_seconds,
             ),
         )
+        await service.run(
+            "personal data retention",
+            PersonalDataRetention(db, settings, retention.PERSONAL_DATA),
+        )
+        # Staff tokens are checked by the routes and the Tasks service alike (gridline.staff).
+        staff_tokens = await service.open(TokenVerifier.from_settings(settings))
         await service.serve(
             settings.tasks_grpc_port,
             tasks_pb2_grpc.add_TasksServicer_to_server,
-            TasksServicer(db, policy, directory.chain, check_ins),
+            TasksServicer(db, policy, directory.place, staff_tokens, check_ins, links),
             tasks_pb2.DESCRIPTOR.services_by_name["Tasks"],
         )
+        service.state.staff_tokens = staff_tokens
+        service.state.place_of = directory.place
         service.state.policy = policy
         service.state.links = links
         service.state.check_ins = check_ins
@@ -77,4 +92,5 @@ def create_app(settings: Settings) -> FastAPI:
         description="Tasks, their deadlines and escalations up the chain.",
         assemble=assemble,
         routers=[routes.router, page.router],
+        public_paths=PUBLIC_PATHS,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -15,6 +17,12 @@ from services.escalation.policy import read_yaml_config
 from services.escalation.zero_reports import SHANGHAI
 
 SYMPTOMS = ("发热", "咳嗽", "乏力", "咽痛", "腹泻", "嗅觉减退", "味觉减退", "呼吸困难")
+
+
+def zh_time(moment: datetime) -> str:
+    """A moment as a cadre writes it, in Asia/Shanghai: `1月30日 14:05`."""
+    local = moment.astimezone(SHANGHAI)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
 class CheckInRefused(ValueError):
@@ -40,6 +48,10 @@ class CheckInConfig(BaseModel):
     fever_celsius: float = Field(37.3, ge=35, le=42)
     symptoms: list[str] = list(SYMPTOMS)
     days: dict[Measure, int] = {Measure.QUARANTINE: 14, Measure.MONITORING: 7}
+    # Wrong check-in codes one SMS sender may send in the window before their replies are
+    # refused until it has passed: a resident's typos get through, guessing does not.
+    wrong_codes: int = Field(5, ge=1)
+    wrong_code_window_minutes: float = Field(60, gt=0)
     # Township office group id -> its health centre's group.
     health_centres: dict[str, HealthCentre] = {}
 
@@ -66,6 +78,11 @@ class CheckInRules:
         ]
         end = start + timedelta(days=days)
         return [m for m in moments if start < m <= end]
+
+    @property
+    def wrong_code_window(self) -> timedelta:
+        """How long a sender's wrong check-in codes count against them."""
+        return timedelta(minutes=self.config.wrong_code_window_minutes)
 
     def abnormal(self, temperature: float | None, symptoms: list[str]) -> str | None:
         """Why a check-in needs people at once (fever or a listed symptom), or None."""
@@ -104,26 +121,39 @@ class SmsCheckIn:
     symptoms: list[str]
 
 
-_SMS = re.compile(r"^\s*([0-9a-fA-F]{8})(?=\s|$)\s*(?:(\d{2}(?:\.\d)?)\s*(?:℃|度|C)?)?\s*(.*)$")
+# No 0/O, 1/I/L: read off a phone screen and typed into an SMS, nothing is mistaken for another.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+# 31^8, about 2^39.6 codes: with a few thousand measures running and a sender's wrong codes
+# limited (`CheckInConfig.wrong_codes`), a guess hits a running measure about once in 10^8.
+CODE_LENGTH = 8
+_EXAMPLE = "K7M2Q9XR 36.8"
+_HOW = f"请按“打卡码 体温 症状”回复，例如：{_EXAMPLE}"
+
+_SMS = re.compile(
+    rf"^\s*([{CODE_ALPHABET}{CODE_ALPHABET.lower()}]{{{CODE_LENGTH}}})(?=\s|$)"
+    r"\s*(?:([0-9]{2}(?:\.[0-9])?)\s*(?:°C|℃|度|C)?)?\s*(.*)$"
+)
 
 
-def check_in_code(task_id: str) -> str:
-    """The short code a resident sends back by SMS (the first 8 characters of the task id)."""
-    return task_id[:8].upper()
+def new_check_in_code() -> str:
+    """A fresh random check-in code (nothing about the task can tell it)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def parse_sms(text: str) -> SmsCheckIn:
-    """Read `CODE 36.8 咳嗽` (temperature and symptoms optional but not both absent)."""
-    found = _SMS.match(text.replace("，", " ").replace(",", " "))
+    """Read `CODE 36.8 咳嗽` (temperature and symptoms optional but not both absent).
+
+    Full-width letters and digits, as a Chinese keyboard may type them, read as their ASCII.
+    """
+    plain = unicodedata.normalize("NFKC", text).replace(",", " ")
+    found = _SMS.match(plain)
     if found is None:
-        raise CheckInRefused(
-            "reply as: <8-character code> <temperature> [symptoms], e.g. 1A2B3C4D 36.8"
-        )
+        raise CheckInRefused(f"未能识别回复内容。{_HOW}")
     code, temperature, rest = found.groups()
     symptoms = [word for word in re.split(r"[\s、]+", rest) if word and word != "无"]
     value = float(temperature) if temperature else None
     if value is not None and not 34.0 <= value <= 43.0:
-        raise CheckInRefused(f"temperature {value} is outside 34-43 °C; check the reply")
+        raise CheckInRefused(f"体温{value:.1f}℃不在34～43℃之间，请核对后重新回复")
     if value is None and not symptoms and "无" not in rest:
-        raise CheckInRefused("the reply has neither a temperature nor symptoms")
+        raise CheckInRefused(f"回复中没有体温，也没有症状。{_HOW}")
     return SmsCheckIn(code.upper(), value, symptoms)

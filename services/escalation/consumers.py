@@ -13,7 +13,6 @@ from gridline.bus.consumer import Handler
 from gridline.bus.envelope import Envelope
 from gridline.contracts.v1 import events_pb2
 from gridline.db import before_commit
-from gridline.links import PageLinks
 from gridline.timestamps import from_timestamp, now
 from services.escalation import flows, metrics, storage
 from services.escalation.domain import TaskState
@@ -35,9 +34,7 @@ def accepts(envelope: Envelope) -> bool:
     return not isinstance(event, events_pb2.TaskEvent) or event.kind in _ACTED_ON
 
 
-def task_handler(
-    policy: DeadlinePolicy, links: PageLinks, clock: Callable[[], datetime] = now
-) -> Handler:
+def task_handler(policy: DeadlinePolicy, clock: Callable[[], datetime] = now) -> Handler:
     """Store assigned tasks and apply raised risks; other task events are escalation's own and
     already applied.
 
@@ -67,6 +64,8 @@ def task_handler(
                 "report_id": event.report_id,
                 "node_id": event.household_id or event.community_id or event.grid_id,
                 "grid_id": event.grid_id,
+                "community_id": event.community_id,
+                "township_id": event.township_id,
                 "triage": event.triage,
                 "state": TaskState.TRIAGE if event.triage else TaskState.ASSIGNED,
                 "level": event.assignee.level,
@@ -76,7 +75,6 @@ def task_handler(
                 "measure_id": event.measure_id[:64],
                 "measure_name": event.measure_name[:100],
                 "summary": event.summary[:500],
-                "link": links.link(event.task_id, assigned_at),
                 "report_accepted_at": from_timestamp(event.accepted_at),
                 "created_at": assigned_at,
                 "assigned_at": assigned_at,

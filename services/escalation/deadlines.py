@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,6 +14,7 @@ from gridline.bus.envelope import Envelope, notice_envelope
 from gridline.bus.outbox import stage
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
+from gridline.links import PageLinks, notice_link
 from gridline.logging import get_logger
 from gridline.timestamps import now
 from gridline.workers import PeriodicWorker
@@ -27,6 +29,7 @@ from services.escalation.chains import (
 )
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
+    AWAITING_ACKNOWLEDGEMENT,
     HIGH_RISK_REASON,
     OverdueTask,
     escalation_for,
@@ -34,6 +37,7 @@ from services.escalation.domain import (
     recipients_for,
 )
 from services.escalation.policy import DeadlinePolicy
+from services.escalation.townships import Townships
 
 log = get_logger(__name__)
 
@@ -53,6 +57,7 @@ async def fire_due(
     chain_of: ChainLookup,
     policy: DeadlinePolicy,
     moment: datetime,
+    links: PageLinks | None = None,
 ) -> list[str]:
     """Raise the due step of a batch of tasks whose deadline passed by `moment`; the event ids.
 
@@ -67,16 +72,21 @@ async def fire_due(
     firing failed) is set aside: its deadline moves to a later try (`retry_at`), a WARNING
     names it and `gridline_escalation_deadlines_set_aside_total` counts it, and the tasks
     behind it fire all the same; a batch that only set tasks aside is followed by the next.
-    A task whose Directory could not be reached stays due for the next pass.
+    A task whose Directory could not be reached stays due for the next pass. Each notice
+    carries its recipient's own link, issued now (made with `links`).
     """
     while True:
-        fired, set_aside = await _fire_batch(db, chain_of, policy, moment)
+        fired, set_aside = await _fire_batch(db, chain_of, policy, moment, links)
         if fired or not set_aside:
             return fired
 
 
 async def _fire_batch(
-    db: Database, chain_of: ChainLookup, policy: DeadlinePolicy, moment: datetime
+    db: Database,
+    chain_of: ChainLookup,
+    policy: DeadlinePolicy,
+    moment: datetime,
+    links: PageLinks | None,
 ) -> tuple[list[str], int]:
     """Fire one batch of due tasks: the event ids, and how many tasks were set aside."""
     async with db.session() as session:
@@ -104,7 +114,7 @@ async def _fire_batch(
                 set_aside += 1
                 continue
             try:
-                fired += _fire(session, task, chain, policy, moment)
+                fired += _fire(session, task, chain, policy, moment, links)
             except Exception as failure:
                 # Nothing of the task was staged: `_fire` computes everything before it writes.
                 _set_aside(session, task, policy, moment, "fire_failed", repr(failure))
@@ -156,6 +166,7 @@ def _fire(
     chain: list[common_pb2.Responsible],
     policy: DeadlinePolicy,
     moment: datetime,
+    links: PageLinks | None,
 ) -> list[str]:
     """Raise the task's due step to its recipients and move it to its next step.
 
@@ -174,15 +185,19 @@ def _fire(
         grid_id=task.grid_id,
         level=task.assignee_level,
         summary=task.summary,
-        link=task.link,
+        link="",
         report_accepted_at=task.report_accepted_at,
     )
     reason = HIGH_RISK_REASON if step.immediate else overdue_reason(task.assignee_level)
     round_key = f"{task.assigned_at.isoformat()}#{task.step}"
-    raised = [
-        (recipient, *escalation_for(overdue, recipient, moment, reason=reason, round_key=round_key))
-        for recipient in recipients_for(chain, step.levels, task.assignee_level)
-    ]
+    raised = []
+    for recipient in recipients_for(chain, step.levels, task.assignee_level):
+        # A link of its own, from now: the task's first link may have expired days ago.
+        link = notice_link(links, task.task_id, recipient, holder=task.assignee_group_id, at=moment)
+        escalation, notice = escalation_for(
+            replace(overdue, link=link), recipient, moment, reason=reason, round_key=round_key
+        )
+        raised.append((recipient, escalation, notice))
     next_deadline = replanning.due_at(plan, task.step + 1, task.assigned_at)
     fired = []
     for recipient, escalation, notice in raised:
@@ -206,6 +221,7 @@ def _fire(
         metrics.ESCALATIONS.labels(
             metrics.level_label(recipient.level),
             "high_risk" if step.immediate else "overdue",
+            metrics.township_label(chain),
         ).inc()
         fired.append(escalation.escalation_id)
     task.step += 1
@@ -214,14 +230,39 @@ def _fire(
     return fired
 
 
-async def count_open_tasks(db: Database, moment: datetime) -> dict[tuple[int, str], int]:
-    """Open tasks by level and age label, recorded on the OPEN_TASKS gauge and returned."""
+async def count_open_tasks(
+    db: Database,
+    moment: datetime,
+    policy: DeadlinePolicy | None = None,
+    townships: Townships | None = None,
+) -> dict[tuple[int, str], int]:
+    """Open tasks by level and age label, returned, and recorded on the open-task gauges with
+    their townships (`unknown` without `townships`); with the `policy`, also the tasks still
+    awaiting acknowledgement past their first deadline, by township."""
     counts: dict[tuple[int, str], int] = {}
+    by_township: dict[tuple[int, str, str], int] = {}
+    overdue: dict[str, int] = {}
     async with db.session() as session:
-        for level, assigned_at in await storage.open_task_ages(session):
-            key = (level, metrics.age_bucket((moment - assigned_at).total_seconds() / 3600))
-            counts[key] = counts.get(key, 0) + 1
-    metrics.record_open_tasks(counts)
+        tasks = await storage.open_task_ages(session)
+        awaiting = (
+            await storage.awaiting_acknowledgement(session, AWAITING_ACKNOWLEDGEMENT)
+            if policy is not None
+            else []
+        )
+    # Asked with no transaction open, as every Directory call of the watcher.
+    names = await townships.of({grid_id for *_, grid_id in tasks}) if townships else {}
+    for level, assigned_at, grid_id in tasks:
+        age = metrics.age_bucket((moment - assigned_at).total_seconds() / 3600)
+        counts[level, age] = counts.get((level, age), 0) + 1
+        key = (level, age, names.get(grid_id, metrics.UNKNOWN_TOWNSHIP))
+        by_township[key] = by_township.get(key, 0) + 1
+    for task in awaiting:
+        plan = replanning.plan_of(policy, task) if policy is not None else []
+        deadline = replanning.first_deadline(plan, task.assigned_at)
+        if deadline is not None and deadline <= moment:
+            township = names.get(task.grid_id, metrics.UNKNOWN_TOWNSHIP)
+            overdue[township] = overdue.get(township, 0) + 1
+    metrics.record_open_tasks(by_township, overdue)
     return counts
 
 
@@ -230,7 +271,8 @@ _GAUGE_SECONDS = 15.0
 
 
 class DeadlineWatcher(PeriodicWorker):
-    """Looks for due deadlines (and missed check-ins) every `tick` seconds while it is open."""
+    """Looks for due deadlines (and missed check-ins) every `tick` seconds while it is open;
+    the notices carry links made with `links`."""
 
     def __init__(
         self,
@@ -240,11 +282,14 @@ class DeadlineWatcher(PeriodicWorker):
         tick: float,
         clock: Clock = now,
         check_ins: CheckInRules | None = None,
+        links: PageLinks | None = None,
     ) -> None:
         self._db, self._chain_of, self._policy = db, chain_of, policy
         self._check_ins = check_ins
+        self._links = links
         self._clock = clock
         self._counted_at: float | None = None
+        self._townships = Townships(chain_of)
         super().__init__(tick)
 
     name = "deadlines"
@@ -254,15 +299,17 @@ class DeadlineWatcher(PeriodicWorker):
         # A node's chain is asked once per pass, however many of its tasks fall due.
         chain_of = for_one_pass(self._chain_of)
         # While passes raise something, more may be due: look again at once.
-        while not self.stopping and await fire_due(self._db, chain_of, self._policy, self._clock()):
+        while not self.stopping and await fire_due(
+            self._db, chain_of, self._policy, self._clock(), self._links
+        ):
             pass
         if self._check_ins is not None:
             while not self.stopping and await check_in_flows.fire_missed(
-                self._db, chain_of, self._check_ins, self._clock()
+                self._db, chain_of, self._check_ins, self._clock(), self._links
             ):
                 pass
         # The gauge reads every open task: refreshed at a scrape's pace, not at every tick.
         at = time.monotonic()
         if self._counted_at is None or at - self._counted_at >= _GAUGE_SECONDS:
-            await count_open_tasks(self._db, self._clock())
+            await count_open_tasks(self._db, self._clock(), self._policy, self._townships)
             self._counted_at = at

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,13 +13,15 @@ from gridline.bus import topics
 from gridline.bus.envelope import Envelope, notice_envelope
 from gridline.bus.outbox import stage
 from gridline.contracts.enums import CHAIN_LEVEL_ZH, RISK_ZH, chain_level, risk_level
-from gridline.contracts.notices import build_notice
+from gridline.contracts.notices import TaskRef, build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
+from gridline.links import PageLinks, notice_link
+from gridline.staff.identity import Place
 from gridline.timestamps import now, to_timestamp
 from services.escalation import check_in_flows, metrics, replanning, storage
-from services.escalation.chains import ChainLookup, unknown_node
+from services.escalation.chains import unknown_node
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
     AWAITING_ACKNOWLEDGEMENT,
@@ -62,15 +64,20 @@ class NodeUnknown(ValueError):
 NODE_UNKNOWN = "node_id.unknown"
 
 
-async def check_node(chain_of: ChainLookup, node_id: str) -> None:
-    """Raise NodeUnknown unless the Directory knows `node_id`.
+# Where a node sits, asked of the Directory (`DirectoryClient.place`): grpc NOT_FOUND for a
+# node it lacks.
+PlaceLookup = Callable[[str], Awaitable[Place]]
+
+
+async def locate(place_of: PlaceLookup, node_id: str) -> Place:
+    """Where `node_id` sits; NodeUnknown unless the Directory knows it.
 
     Asked before a reassignment, with no transaction open: a task held at a node the Directory
-    does not know could never go up the chain. Any other failure of the lookup (the Directory
-    unreachable) is raised as it is.
+    does not know could never go up the chain, and the place decides who may see the task
+    next. Any other failure of the lookup (the Directory unreachable) is raised as it is.
     """
     try:
-        await chain_of(node_id)
+        return await place_of(node_id)
     except grpc.aio.AioRpcError as error:
         if unknown_node(error):
             raise NodeUnknown(node_id) from error
@@ -86,9 +93,11 @@ class Change:
     channel: str
     note: str = ""
     measure: Measure | None = None
-    # For reassignment: the new assignee and, when a triage task is placed, its household.
+    # For reassignment: the new assignee and, when a triage task is placed, its household
+    # and where that sits (the Directory's answer), which becomes the task's place.
     assignee: common_pb2.Responsible | None = None
     node_id: str = ""
+    place: Place | None = None
 
 
 async def change_task(
@@ -98,26 +107,32 @@ async def change_task(
     change: Change,
     clock: Clock = now,
     check_ins: CheckInRules | None = None,
+    guard: Callable[[storage.Task], None] | None = None,
+    links: PageLinks | None = None,
 ) -> tuple[storage.Task, list[storage.Escalation]]:
     """Apply one change under a row lock, record it in the audit trail and publish it.
 
     The event is staged in the outbox in the change's own transaction, with an id derived from
     the task and its version, and published once it commits. With `check_ins`, starting a
-    measure schedules its check-ins and ending it cancels them. Raises TaskNotFound,
-    TransitionRefused (naming the current state) or MeasureRequired.
+    measure schedules its check-ins and ending it cancels them. `guard` sees the locked task
+    first and may refuse the change by raising (the caller's scope: no change is made). A
+    reassignment's notice carries the new holder's link, made with `links`. Raises
+    TaskNotFound, TransitionRefused (naming the current state) or MeasureRequired.
     """
     moment = clock()
     async with db.session() as session:
         task = await storage.get_task(session, task_id, for_update=True)
         if task is None:
             raise TaskNotFound(task_id)
+        if guard is not None:
+            guard(task)
         before = task.state
         task.state = transition(task.state, change.action)
         _apply(task, change, policy, moment)
         if check_ins is not None and change.action is Action.START_MEASURE:
-            check_in_flows.schedule(session, task, check_ins, moment)
+            await check_in_flows.schedule(session, task, check_ins, moment)
         elif change.action is Action.END_MEASURE:
-            await check_in_flows.cancel(session, task.task_id)
+            await check_in_flows.cancel(session, task)
         _record_change(
             session, task, change.action, before, change.actor, change.channel, change.note, moment
         )
@@ -128,7 +143,7 @@ async def change_task(
             Envelope(event_id=event_id, key=task.node_id, message=_event(task, change, moment)),
         )
         if change.action is Action.REASSIGN and change.assignee is not None:
-            notice = _assigned_notice(task, change.assignee, moment)
+            notice = _assigned_notice(task, change.assignee, moment, links)
             stage(session, topics.NOTIFICATIONS, notice_envelope(notice))
         session.add(task)
         escalations = list(await storage.escalations_of(session, task_id))
@@ -239,13 +254,19 @@ def _apply(task: storage.Task, change: Change, policy: DeadlinePolicy, moment: d
         task.assignee_group_id = change.assignee.group_id
         task.assignee_level = task.level = change.assignee.level
         task.node_id = change.node_id or task.node_id
+        if change.node_id and change.place is not None:
+            place = change.place
+            # As assignment places a report: the grid, else the community, else the node.
+            task.grid_id = place.grid_id or place.community_id or change.node_id
+            task.community_id, task.township_id = place.community_id, place.township_id
         task.acknowledged_at = None
     if task.state in AWAITING_ACKNOWLEDGEMENT and change.action in (
         Action.REASSIGN,
         Action.SEND_TO_TRIAGE,
     ):
         # A new holder: the policy's plan of its (possibly raised) risk starts again from now,
-        # immediate steps included.
+        # immediate steps included, and the links issued before are void (`gridline.links`).
+        task.handed_over_at = moment
         task.assigned_at = moment
         task.step = 0
         task.plan = None
@@ -275,9 +296,14 @@ def _event(task: storage.Task, change: Change, moment: datetime) -> events_pb2.T
 
 
 def _assigned_notice(
-    task: storage.Task, assignee: common_pb2.Responsible, moment: datetime
+    task: storage.Task,
+    assignee: common_pb2.Responsible,
+    moment: datetime,
+    links: PageLinks | None,
 ) -> events_pb2.Notification:
     level = CHAIN_LEVEL_ZH.get(assignee.level, "")
+    # Issued at the hand-over's own moment: the first link of the new holding.
+    link = notice_link(links, task.task_id, assignee, holder=task.assignee_group_id, at=moment)
     return build_notice(
         derived_id("notice", task.task_id, "reassigned", str(task.version)),
         events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
@@ -285,5 +311,5 @@ def _assigned_notice(
         title="改派任务：请核查来返人员",
         body=f"{task.summary}。任务已改派给{level}，请及时确认接收。",
         at=moment,
-        about=task,
+        about=TaskRef(task.task_id, task.report_id, link, task.report_accepted_at),
     )

@@ -1,19 +1,27 @@
-"""Escalation's HTTP routes: read tasks, their audit trail, and act on them."""
+"""Escalation's HTTP routes: read tasks, their audit trail, and act on them.
+
+Every route but the SMS gateway's webhook is a staff route: it needs a staff token whose role
+allows the action (`gridline.staff`), and touches only what lies under the staff member's node
+(`services.escalation.access`); the audit trail names the person.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from gridline.contracts.enums import chain_level
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
+from gridline.staff.http import STAFF_RESPONSES, forbidden, refusing, requires
+from gridline.staff.identity import Forbidden, Place, Staff
+from gridline.staff.roles import Permission
 from gridline.timestamps import now
-from services.escalation import check_in_flows, flows, storage, zero_report_flows
-from services.escalation.check_ins import CheckInRefused, parse_sms
+from services.escalation import access, check_in_flows, flows, storage, zero_report_flows
+from services.escalation.check_ins import CheckInRefused
 from services.escalation.domain import Action, MeasureRequired, TransitionRefused, allowed_actions
 from services.escalation.schemas import (
     ChangeIn,
@@ -32,9 +40,18 @@ from services.escalation.zero_reports import Counts, Schedule
 router = APIRouter(prefix="/v1", tags=["tasks"])
 
 _ACTION_RESPONSES: dict[int | str, dict[str, str]] = {
+    **STAFF_RESPONSES,
     404: {"description": "No such task."},
     409: {"description": "Not allowed in the task's current state (named in the detail)."},
 }
+_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    k: _ACTION_RESPONSES[k] for k in (401, 403, 404)
+}
+_DIRECTORY_DOWN = "暂时无法连接目录服务，未能核实{what}，请稍后重试"
+
+TaskReader = Annotated[Staff, Depends(requires(Permission.TASKS_READ, Permission.MEASURES_READ))]
+TaskActor = Annotated[Staff, Depends(requires(Permission.TASKS_ACT))]
+TaskReassigner = Annotated[Staff, Depends(requires(Permission.TASKS_REASSIGN))]
 
 
 def task_out(task: storage.Task, escalations: list[storage.Escalation]) -> TaskOut:
@@ -46,54 +63,66 @@ def task_out(task: storage.Task, escalations: list[storage.Escalation]) -> TaskO
     )
 
 
-@router.get("/tasks", operation_id="list_tasks")
+@router.get("/tasks", operation_id="list_tasks", responses=STAFF_RESPONSES)
 async def list_tasks(
     request: Request,
+    staff: TaskReader,
     state: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[TaskOut]:
-    """Tasks, newest first."""
+    """The tasks under the staff member's node, newest first (the health centre: those of
+    people under a measure)."""
     db: Database = request.app.state.db
     async with db.session() as session:
-        tasks = await storage.list_tasks(session, state=state, limit=limit, offset=offset)
+        tasks = await storage.list_tasks(
+            session, state=state, limit=limit, offset=offset, within=staff,
+            measures_only=access.measures_only(staff),
+        )  # fmt: skip
         return [task_out(t, []) for t in tasks]
 
 
-@router.get("/tasks/{task_id}", operation_id="get_task", responses={404: _ACTION_RESPONSES[404]})
-async def get_task(task_id: str, request: Request) -> TaskOut:
+@router.get("/tasks/{task_id}", operation_id="get_task", responses=_READ_RESPONSES)
+async def get_task(task_id: str, request: Request, staff: TaskReader) -> TaskOut:
     """One task and its escalations."""
     db: Database = request.app.state.db
     async with db.session() as session:
         task = await storage.get_task(session, task_id)
         if task is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}")
+        with refusing():
+            access.check_read(staff, task)
         return task_out(task, list(await storage.escalations_of(session, task_id)))
 
 
-@router.get(
-    "/tasks/{task_id}/changes",
-    operation_id="list_task_changes",
-    responses={404: _ACTION_RESPONSES[404]},
-)
-async def list_task_changes(task_id: str, request: Request) -> list[ChangeOut]:
+@router.get("/tasks/{task_id}/changes", operation_id="list_task_changes", responses=_READ_RESPONSES)
+async def list_task_changes(task_id: str, request: Request, staff: TaskReader) -> list[ChangeOut]:
     """The task's audit trail: every change, who made it, when and through what."""
     db: Database = request.app.state.db
     async with db.session() as session:
-        if await storage.get_task(session, task_id) is None:
+        task = await storage.get_task(session, task_id)
+        if task is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}")
+        with refusing():
+            access.check_read(staff, task)
         return [ChangeOut(**c.model_dump()) for c in await storage.changes_of(session, task_id)]
 
 
-async def apply_change(request: Request, task_id: str, change: flows.Change) -> TaskOut:
-    """Run a change and map its refusals to HTTP answers."""
+async def apply_change(
+    request: Request, task_id: str, change: flows.Change, staff: Staff
+) -> TaskOut:
+    """Run a change on a task in the staff member's scope and map its refusals to HTTP
+    answers."""
     try:
         task, escalations = await flows.change_task(
             request.app.state.db, request.app.state.policy, task_id, change,
             check_ins=request.app.state.check_ins,
+            guard=lambda task: access.check_act(staff, task), links=request.app.state.links,
         )  # fmt: skip
     except flows.TaskNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}") from exc
+    except Forbidden as refused:
+        raise forbidden(refused) from None
     except TransitionRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     except MeasureRequired as exc:
@@ -103,11 +132,14 @@ async def apply_change(request: Request, task_id: str, change: flows.Change) -> 
 
 def _simple(action: Action, summary: str) -> None:
     async def endpoint(
-        task_id: str, request: Request, body: Annotated[ChangeIn | None, Body()] = None
+        task_id: str,
+        request: Request,
+        staff: TaskActor,
+        body: Annotated[ChangeIn | None, Body()] = None,
     ) -> TaskOut:
         given = body or ChangeIn()
-        change = flows.Change(action, actor=given.actor, channel="http", note=given.note)
-        return await apply_change(request, task_id, change)
+        change = flows.Change(action, actor=staff.audit_name, channel="http", note=given.note)
+        return await apply_change(request, task_id, change, staff)
 
     endpoint.__doc__ = summary
     name = action.value.replace("_", "-")
@@ -133,13 +165,15 @@ _simple(Action.SEND_TO_TRIAGE, "Not in the assignee's care: back to the communit
     operation_id="start_measure_task",
     responses=_ACTION_RESPONSES,
 )
-async def start_measure(task_id: str, body: MeasureIn, request: Request) -> TaskOut:
+async def start_measure(
+    task_id: str, body: MeasureIn, request: Request, staff: TaskActor
+) -> TaskOut:
     """Home quarantine or home health monitoring begins."""
     change = flows.Change(
-        Action.START_MEASURE, actor=body.actor, channel="http", note=body.note,
+        Action.START_MEASURE, actor=staff.audit_name, channel="http", note=body.note,
         measure=body.measure,
     )  # fmt: skip
-    return await apply_change(request, task_id, change)
+    return await apply_change(request, task_id, change, staff)
 
 
 @router.post(
@@ -151,30 +185,42 @@ async def start_measure(task_id: str, body: MeasureIn, request: Request) -> Task
         503: {"description": "The Directory could not be asked whether the node exists."},
     },
 )
-async def reassign(task_id: str, body: ReassignIn, request: Request) -> TaskOut:
+async def reassign(
+    task_id: str, body: ReassignIn, request: Request, staff: TaskReassigner
+) -> TaskOut:
     """Give the task to another holder (or place a triage task); its deadlines start again.
 
-    A `node_id` the Directory does not know is refused (422, `type` `node_id.unknown`).
+    A `node_id` the Directory does not know is refused (422, `type` `node_id.unknown`), one
+    outside the staff member's node with 403.
     """
+    place = None
     if body.node_id:
-        try:
-            await flows.check_node(request.app.state.chain_of, body.node_id)
-        except flows.NodeUnknown as unknown:
-            raise RequestValidationError(
-                [{"loc": ("body", "node_id"), "type": flows.NODE_UNKNOWN, "msg": str(unknown)}]
-            ) from None
-        except grpc.aio.AioRpcError:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                detail="暂时无法连接目录服务，未能核实改派的节点，任务未改派，请稍后重试",
-                headers={"Retry-After": "5"},
-            ) from None
+        place = await _locate(request, body.node_id, "node_id", "改派的节点，任务未改派")
+        with refusing():
+            access.check_reassign_to(staff, place)
     assignee = common_pb2.Responsible(level=chain_level(body.level), group_id=body.group_id)
     change = flows.Change(
-        Action.REASSIGN, actor=body.actor, channel="http", note=body.note,
-        assignee=assignee, node_id=body.node_id,
+        Action.REASSIGN, actor=staff.audit_name, channel="http", note=body.note,
+        assignee=assignee, node_id=body.node_id, place=place,
     )  # fmt: skip
-    return await apply_change(request, task_id, change)
+    return await apply_change(request, task_id, change, staff)
+
+
+async def _locate(request: Request, node_id: str, field: str, what: str) -> Place:
+    """Where a node sits, asked of the Directory: 422 (`node_id.unknown`) for a node it lacks,
+    503 while it cannot be asked."""
+    try:
+        return await flows.locate(request.app.state.place_of, node_id)
+    except flows.NodeUnknown as unknown:
+        raise RequestValidationError(
+            [{"loc": ("body", field), "type": flows.NODE_UNKNOWN, "msg": str(unknown)}]
+        ) from None
+    except grpc.aio.AioRpcError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=_DIRECTORY_DOWN.format(what=what),
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 @router.post(
@@ -182,29 +228,56 @@ async def reassign(task_id: str, body: ReassignIn, request: Request) -> TaskOut:
     operation_id="submit_zero_report",
     tags=["zero reports"],
     status_code=status.HTTP_201_CREATED,
+    responses={
+        **STAFF_RESPONSES,
+        422: {"description": f"Among others, `{flows.NODE_UNKNOWN}`: no such grid."},
+        503: {"description": "The Directory could not be asked where the grid is."},
+    },
 )
-async def submit_zero_report(body: ZeroReportIn, request: Request) -> ZeroReportOut:
-    """A grid's daily report (zero included); a second one the same day replaces the first."""
+async def submit_zero_report(
+    body: ZeroReportIn,
+    request: Request,
+    staff: Annotated[Staff, Depends(requires(Permission.ZERO_REPORTS_SUBMIT))],
+) -> ZeroReportOut:
+    """A grid's daily report (zero included); a second one the same day replaces the first.
+
+    The grid must be one of the Directory's under the staff member's node.
+    """
+    place = await _locate(request, body.grid_id, "grid_id", "报送的网格，未能收下零报告")
+    if place.grid_id != body.grid_id:
+        raise RequestValidationError(
+            [{"loc": ("body", "grid_id"), "type": flows.NODE_UNKNOWN,
+              "msg": f"“{body.grid_id}”不是网格，零报告按网格报送；请核对网格编号"}]
+        )  # fmt: skip
+    with refusing():
+        staff.require_scope(place, "该网格")
     schedule: Schedule = request.app.state.schedule
     moment = now()
     report = await zero_report_flows.submit(
         request.app.state.db, schedule, body.grid_id, body.day or schedule.day_of(moment),
         Counts(body.arrivals, body.under_control, body.abnormal, body.households_visited,
                body.found_by_cadres),
-        actor=body.actor, channel="http", moment=moment,
+        actor=staff.audit_name, channel="http", moment=moment, place=place,
     )  # fmt: skip
     return ZeroReportOut(**report.model_dump())
 
 
-@router.get("/zero-reports", operation_id="list_zero_reports", tags=["zero reports"])
+@router.get(
+    "/zero-reports",
+    operation_id="list_zero_reports",
+    tags=["zero reports"],
+    responses=STAFF_RESPONSES,
+)
 async def list_zero_reports(
-    request: Request, day: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    request: Request,
+    day: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")],
+    staff: Annotated[Staff, Depends(requires(Permission.ZERO_REPORTS_READ))],
 ) -> list[ZeroReportOut]:
-    """The reports of one day (YYYY-MM-DD, Asia/Shanghai)."""
+    """The reports of one day (YYYY-MM-DD, Asia/Shanghai) from the grids under the staff
+    member's node."""
     async with request.app.state.db.session() as session:
-        return [
-            ZeroReportOut(**r.model_dump()) for r in await storage.zero_reports_of(session, day)
-        ]
+        reports = await storage.zero_reports_of(session, day, within=staff)
+        return [ZeroReportOut(**r.model_dump()) for r in reports]
 
 
 @router.post(
@@ -217,16 +290,10 @@ async def list_zero_reports(
 async def sms_check_in(body: SmsCheckInIn, request: Request) -> CheckInOut:
     """An SMS reply `CODE 36.8 [symptoms]`; a fever or listed symptom tells people at once."""
     try:
-        reply = parse_sms(body.text)
-        async with request.app.state.db.session() as session:
-            tasks = await storage.task_by_code(session, reply.code)
-        if len(tasks) != 1:
-            raise CheckInRefused(f"code {reply.code} matches no single task under a measure")
-        check_in, sent = await check_in_flows.take(
+        check_in, sent = await check_in_flows.take_sms(
             request.app.state.db, request.app.state.check_ins, request.app.state.chain_of,
-            task_id=tasks[0].task_id,
-            temperature=reply.temperature, symptoms=reply.symptoms, channel="sms",
-            source_id=body.message_id, moment=now(),
+            text=body.text, message_id=body.message_id, sender=body.sender, moment=now(),
+            links=request.app.state.links,
         )  # fmt: skip
     except CheckInRefused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc

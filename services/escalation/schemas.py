@@ -52,11 +52,10 @@ class TaskOut(BaseModel):
 
 
 class ChangeIn(BaseModel):
-    """Who makes a change, and an optional note for the audit trail."""
+    """An optional note for the audit trail, which names the signed-in staff member."""
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = Field("http", min_length=1, max_length=100)
     note: str = Field("", max_length=500)
 
 
@@ -90,7 +89,6 @@ class ZeroReportIn(BaseModel):
     found_by_cadres: int = Field(
         0, ge=0, description="Of the arrivals, those found by cadres' visits rather than feeds."
     )
-    actor: str = Field("http", min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _found_within_arrivals(self) -> ZeroReportIn:
@@ -120,7 +118,12 @@ class SmsCheckInIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message_id: str = Field(min_length=1, max_length=100, description="The gateway's id; dedups.")
-    text: str = Field(min_length=1, max_length=500, description="e.g. `1A2B3C4D 36.8` or `… 咳嗽`.")
+    text: str = Field(min_length=1, max_length=500, description="e.g. `K7M2Q9XA 36.8` or `… 咳嗽`.")
+    sender: str = Field(
+        "",
+        max_length=32,
+        description="The number the reply came from: wrong codes are limited per sender.",
+    )
 
 
 class LinkCheckInIn(BaseModel):

@@ -1,4 +1,9 @@
-"""Escalation's gRPC Tasks service: the same reads and actions as the HTTP API and the page."""
+"""Escalation's gRPC Tasks service: the same reads and actions as the HTTP API and the page.
+
+Reads and actions are staff methods: the caller's staff token decides what it may do and to
+which tasks, as over HTTP (`services.escalation.access`), and the audit trail names the person
+(a request's `actor` field is not taken). `FindTasks` is intake's report-status lookup.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,14 @@ import grpc
 from gridline.contracts.enums import chain_level, risk_level
 from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
+from gridline.links import PageLinks
 from gridline.rpc import abort
+from gridline.staff.identity import Staff
+from gridline.staff.roles import Permission
+from gridline.staff.rpc import governed, internal_method, staff_method
+from gridline.staff.tokens import TokenVerifier
 from gridline.timestamps import to_timestamp
-from services.escalation import flows, storage
-from services.escalation.chains import ChainLookup
+from services.escalation import access, flows, storage
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import Action, Measure, MeasureRequired, TransitionRefused
 from services.escalation.domain import allowed_actions as actions_allowed
@@ -55,33 +64,43 @@ def task_message(task: storage.Task, escalations: Sequence[storage.Escalation]) 
     return message
 
 
+@governed(tasks_pb2.DESCRIPTOR.services_by_name["Tasks"])
 class TasksServicer(tasks_pb2_grpc.TasksServicer):
-    """Reads and acts on tasks for other systems."""
+    """Reads and acts on tasks for staff tools and other systems."""
 
     def __init__(
         self,
         db: Database,
         policy: DeadlinePolicy,
-        chain_of: ChainLookup,
+        place_of: flows.PlaceLookup,
+        staff_tokens: TokenVerifier,
         check_ins: CheckInRules | None = None,
+        links: PageLinks | None = None,
     ) -> None:
         self._db = db
         self._policy = policy
-        # Asked whether a reassignment's node exists (`flows.check_node`).
-        self._chain_of = chain_of
+        # Asked where a reassignment's node is, and whether it exists (`flows.locate`).
+        self._place_of = place_of
+        self.staff_tokens = staff_tokens
         self._check_ins = check_ins
+        # A reassignment's notice carries a link for its new holder.
+        self._links = links
 
+    @staff_method
     async def GetTask(
-        self, request: tasks_pb2.GetTaskRequest, context: grpc.aio.ServicerContext
+        self, request: tasks_pb2.GetTaskRequest, context: grpc.aio.ServicerContext, staff: Staff
     ) -> tasks_pb2.Task:
         """One task and its escalations."""
+        staff.require(Permission.TASKS_READ, Permission.MEASURES_READ)
         async with self._db.session() as session:
             task = await storage.get_task(session, request.task_id)
             if task is None:
                 await abort(context, grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
+            access.check_read(staff, task)
             escalations = await storage.escalations_of(session, request.task_id)
         return task_message(task, escalations)
 
+    @internal_method
     async def FindTasks(
         self, request: tasks_pb2.FindTasksRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.FindTasksResponse:
@@ -94,13 +113,20 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
                 ]
             )
 
+    @staff_method
     async def ListTaskChanges(
-        self, request: tasks_pb2.ListTaskChangesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: tasks_pb2.ListTaskChangesRequest,
+        context: grpc.aio.ServicerContext,
+        staff: Staff,
     ) -> tasks_pb2.ListTaskChangesResponse:
         """The task's audit trail, oldest first."""
+        staff.require(Permission.TASKS_READ, Permission.MEASURES_READ)
         async with self._db.session() as session:
-            if await storage.get_task(session, request.task_id) is None:
+            task = await storage.get_task(session, request.task_id)
+            if task is None:
                 await abort(context, grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
+            access.check_read(staff, task)
             changes = await storage.changes_of(session, request.task_id)
         return tasks_pb2.ListTaskChangesResponse(
             changes=[
@@ -113,67 +139,80 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
             ]
         )  # fmt: skip
 
+    @staff_method
     async def Acknowledge(
-        self, request: tasks_pb2.AcknowledgeRequest, context: grpc.aio.ServicerContext
+        self, request: tasks_pb2.AcknowledgeRequest, context: grpc.aio.ServicerContext, staff: Staff
     ) -> tasks_pb2.Task:
         """Acknowledge a task: its pending deadline is cancelled."""
-        change = flows.Change(Action.ACKNOWLEDGE, request.actor or "grpc", "grpc")
-        return await self._change(context, request.task_id, change)
+        staff.require(Permission.TASKS_ACT)
+        change = flows.Change(Action.ACKNOWLEDGE, staff.audit_name, "grpc")
+        return await self._change(context, request.task_id, change, staff)
 
+    @staff_method
     async def RecordVisit(
-        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext, staff: Staff
     ) -> tasks_pb2.Task:
         """Record the visit to the household."""
-        return await self._simple(context, request, Action.RECORD_VISIT)
+        return await self._simple(context, request, Action.RECORD_VISIT, staff)
 
+    @staff_method
     async def EndMeasure(
-        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext, staff: Staff
     ) -> tasks_pb2.Task:
         """End the measure and close the task."""
-        return await self._simple(context, request, Action.END_MEASURE)
+        return await self._simple(context, request, Action.END_MEASURE, staff)
 
+    @staff_method
     async def Close(
-        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext, staff: Staff
     ) -> tasks_pb2.Task:
         """Close the task without a measure."""
-        return await self._simple(context, request, Action.CLOSE)
+        return await self._simple(context, request, Action.CLOSE, staff)
 
+    @staff_method
     async def SendToTriage(
-        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext, staff: Staff
     ) -> tasks_pb2.Task:
         """Send the task back to the community to place."""
-        return await self._simple(context, request, Action.SEND_TO_TRIAGE)
+        return await self._simple(context, request, Action.SEND_TO_TRIAGE, staff)
 
+    @staff_method
     async def StartMeasure(
-        self, request: tasks_pb2.StartMeasureRequest, context: grpc.aio.ServicerContext
+        self,
+        request: tasks_pb2.StartMeasureRequest,
+        context: grpc.aio.ServicerContext,
+        staff: Staff,
     ) -> tasks_pb2.Task:
         """Start home quarantine or home health monitoring."""
+        staff.require(Permission.TASKS_ACT)
         measure = _MEASURES.get(request.measure)
         if measure is None:
             await abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, "measure: quarantine or monitoring"
             )
         change = flows.Change(
-            Action.START_MEASURE, request.actor or "grpc", "grpc", note=request.note,
-            measure=measure,
-        )  # fmt: skip
-        return await self._change(context, request.task_id, change)
+            Action.START_MEASURE, staff.audit_name, "grpc", note=request.note, measure=measure
+        )
+        return await self._change(context, request.task_id, change, staff)
 
+    @staff_method
     async def Reassign(
-        self, request: tasks_pb2.ReassignRequest, context: grpc.aio.ServicerContext
+        self, request: tasks_pb2.ReassignRequest, context: grpc.aio.ServicerContext, staff: Staff
     ) -> tasks_pb2.Task:
         """Give the task to another holder; its deadlines start again.
 
         A `node_id` the Directory does not know is refused: INVALID_ARGUMENT, its details
-        starting with `node_id.unknown`.
+        starting with `node_id.unknown`; one outside the caller's node, PERMISSION_DENIED.
         """
+        staff.require(Permission.TASKS_REASSIGN)
         if not request.assignee.group_id or not request.assignee.level:
             await abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, "assignee: level and group_id required"
             )
+        place = None
         if request.node_id:
             try:
-                await flows.check_node(self._chain_of, request.node_id)
+                place = await flows.locate(self._place_of, request.node_id)
             except flows.NodeUnknown as unknown:
                 await abort(
                     context, grpc.StatusCode.INVALID_ARGUMENT, f"{flows.NODE_UNKNOWN}: {unknown}"
@@ -184,28 +223,34 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
                     grpc.StatusCode.UNAVAILABLE,
                     "暂时无法连接目录服务，未能核实改派的节点，任务未改派，请稍后重试",
                 )
+            access.check_reassign_to(staff, place)
         change = flows.Change(
-            Action.REASSIGN, request.actor or "grpc", "grpc", note=request.note,
-            assignee=request.assignee, node_id=request.node_id,
+            Action.REASSIGN, staff.audit_name, "grpc", note=request.note,
+            assignee=request.assignee, node_id=request.node_id, place=place,
         )  # fmt: skip
-        return await self._change(context, request.task_id, change)
+        return await self._change(context, request.task_id, change, staff)
 
     async def _simple(
         self,
         context: grpc.aio.ServicerContext,
         request: tasks_pb2.TaskActionRequest,
         action: Action,
+        staff: Staff,
     ) -> tasks_pb2.Task:
-        change = flows.Change(action, request.actor or "grpc", "grpc", note=request.note)
-        return await self._change(context, request.task_id, change)
+        staff.require(Permission.TASKS_ACT)
+        change = flows.Change(action, staff.audit_name, "grpc", note=request.note)
+        return await self._change(context, request.task_id, change, staff)
 
     async def _change(
-        self, context: grpc.aio.ServicerContext, task_id: str, change: flows.Change
+        self, context: grpc.aio.ServicerContext, task_id: str, change: flows.Change, staff: Staff
     ) -> tasks_pb2.Task:
+        """Apply the change to a task in the caller's scope (`Forbidden` otherwise, which the
+        staff guard turns into PERMISSION_DENIED)."""
         try:
             task, escalations = await flows.change_task(
-                self._db, self._policy, task_id, change, check_ins=self._check_ins
-            )
+                self._db, self._policy, task_id, change, check_ins=self._check_ins,
+                guard=lambda task: access.check_act(staff, task), links=self._links,
+            )  # fmt: skip
         except flows.TaskNotFound:
             await abort(context, grpc.StatusCode.NOT_FOUND, f"no task {task_id!r}")
         except TransitionRefused as exc:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel, col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.bus.outbox import OUTBOX_TABLES
 from gridline.db import dialect, due_rows, table_of, utc_timestamp
+from gridline.staff.identity import Place, Staff
 
 
 class Task(SQLModel, table=True):
@@ -25,7 +27,12 @@ class Task(SQLModel, table=True):
     task_id: str = Field(primary_key=True, max_length=64)
     report_id: str = Field(max_length=64, index=True)
     node_id: str = Field(max_length=64)
-    grid_id: str = Field(max_length=64)
+    grid_id: str = Field(max_length=64, index=True)  # the community for a triage task
+    # Where the node sits above its grid: staff see and act on the tasks under their node
+    # (`gridline.staff`), and lists are filtered on these columns. Empty for tasks stored
+    # before they were recorded (only the county office sees those).
+    community_id: str = Field(default="", max_length=64, index=True)
+    township_id: str = Field(default="", max_length=64, index=True)
     triage: bool
     state: str = Field(max_length=20)
     level: int
@@ -37,7 +44,6 @@ class Task(SQLModel, table=True):
     measure_id: str = Field(default="", max_length=64)
     measure_name: str = Field(default="", max_length=100)
     summary: str = Field(max_length=500)
-    link: str = Field(max_length=300)
     report_accepted_at: datetime = Field(sa_type=utc_timestamp())
     created_at: datetime = Field(sa_type=utc_timestamp())
     # Deadlines count from the latest (re)assignment; `step` is the next step of the plan.
@@ -53,6 +59,12 @@ class Task(SQLModel, table=True):
         index=True,
     )
     acknowledged_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
+    # When the task last went to another holder (reassigned, or sent back to triage); None
+    # while its first holder has it. Task-page links issued before it are void.
+    handed_over_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
+    # The code a resident under a measure sends back by SMS: random, unique while it is set,
+    # cleared when the measure ends (`check_in_flows`).
+    check_in_code: str | None = Field(default=None, max_length=8, unique=True, index=True)
 
 
 class Escalation(SQLModel, table=True):
@@ -92,6 +104,9 @@ class ZeroReport(SQLModel, table=True):
 
     report_id: str = Field(primary_key=True, max_length=64)  # derived from grid and day
     grid_id: str = Field(max_length=64, index=True)
+    # Where the grid sits, for staff scope (as on tasks); empty for reports from before.
+    community_id: str = Field(default="", max_length=64)
+    township_id: str = Field(default="", max_length=64)
     day: str = Field(max_length=10, index=True)  # YYYY-MM-DD, Asia/Shanghai
     arrivals: int
     under_control: int
@@ -148,6 +163,17 @@ class CheckInSlot(SQLModel, table=True):
     )
 
 
+class CheckInCodeMiss(SQLModel, table=True):
+    """An SMS check-in whose code matched no task: a sender's recent misses stop their guesses."""
+
+    __tablename__ = "check_in_code_miss"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Derived from the sender's number (`gridline.ids.derived_id`): the number is not kept.
+    sender_key: str = Field(max_length=64, index=True)
+    missed_at: datetime = Field(sa_type=utc_timestamp())
+
+
 # This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -161,8 +187,10 @@ TABLES: list[Table] = [
     table_of(ZeroReportRun),
     table_of(CheckIn),
     table_of(CheckInSlot),
+    table_of(CheckInCodeMiss),
 ]
 TASK: Table = table_of(Task)
+SelectT = TypeVar("SelectT", SelectOfScalar[Task], SelectOfScalar[ZeroReport])
 
 # INSERT ... ON CONFLICT (task_id) DO NOTHING, by dialect: both build the same SQL clause.
 _INSERT_NEW_TASK: dict[str, Insert] = {
@@ -238,13 +266,34 @@ async def lock_due_tasks(
     return (await session.exec(due_rows(query, col(Task.deadline_at), now))).all()
 
 
+def place_of(row: Task | ZeroReport) -> Place:
+    """Where a task's node, or a reported grid, sits: what staff scope is decided on."""
+    return Place(township_id=row.township_id, community_id=row.community_id, grid_id=row.grid_id)
+
+
+def _within(query: SelectT, model: type[Task] | type[ZeroReport], staff: Staff) -> SelectT:
+    """`query` narrowed to the rows under the staff member's node (all for the county)."""
+    field = staff.place_field
+    return query if field is None else query.where(getattr(model, field) == staff.node_id)
+
+
 async def list_tasks(
-    session: AsyncSession, *, state: str | None, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    state: str | None,
+    limit: int,
+    offset: int,
+    within: Staff,
+    measures_only: bool = False,
 ) -> Sequence[Task]:
-    """Tasks newest first, optionally of one state."""
-    query = select(Task).order_by(col(Task.created_at).desc()).limit(limit).offset(offset)
+    """Tasks under the staff member's node newest first, optionally of one state; with
+    `measures_only`, only those whose person is under a measure."""
+    query = _within(select(Task), Task, within)
+    query = query.order_by(col(Task.created_at).desc()).limit(limit).offset(offset)
     if state:
         query = query.where(Task.state == state)
+    if measures_only:
+        query = query.where(col(Task.measure).is_not(None))
     return (await session.exec(query)).all()
 
 
@@ -266,9 +315,14 @@ async def changes_of(session: AsyncSession, task_id: str) -> Sequence[TaskChange
     return (await session.exec(query)).all()
 
 
-async def zero_reports_of(session: AsyncSession, day: str) -> Sequence[ZeroReport]:
-    """The reports of one day."""
-    return (await session.exec(select(ZeroReport).where(ZeroReport.day == day))).all()
+async def zero_reports_of(
+    session: AsyncSession, day: str, within: Staff | None = None
+) -> Sequence[ZeroReport]:
+    """The reports of one day: all of them, or those of the grids under a staff member's node."""
+    query = select(ZeroReport).where(ZeroReport.day == day)
+    if within is not None:
+        query = _within(query, ZeroReport, within)
+    return (await session.exec(query)).all()
 
 
 async def due_runs(session: AsyncSession, now: datetime) -> Sequence[ZeroReportRun]:
@@ -291,10 +345,17 @@ async def summaries_due(session: AsyncSession, now: datetime) -> bool:
     return (await session.exec(query)).first() is not None
 
 
-async def open_task_ages(session: AsyncSession) -> Sequence[tuple[int, datetime]]:
-    """The level and assignment time of every task not closed."""
-    query = select(Task.level, Task.assigned_at).where(Task.state != "closed")
+async def open_task_ages(session: AsyncSession) -> Sequence[tuple[int, datetime, str]]:
+    """The level, assignment time and grid of every task not closed."""
+    query = select(Task.level, Task.assigned_at, Task.grid_id).where(Task.state != "closed")
     return (await session.exec(query)).all()
+
+
+async def awaiting_acknowledgement(
+    session: AsyncSession, states: Collection[str]
+) -> Sequence[Task]:
+    """The tasks in one of `states` (those nobody has taken yet)."""
+    return (await session.exec(select(Task).where(col(Task.state).in_(list(states))))).all()
 
 
 async def open_slots(session: AsyncSession, task_id: str) -> Sequence[CheckInSlot]:
@@ -332,6 +393,26 @@ async def lock_due_slots(
 
 
 async def task_by_code(session: AsyncSession, code: str) -> Sequence[Task]:
-    """The tasks whose id starts with a check-in code."""
-    query = select(Task).where(col(Task.task_id).startswith(code.lower())).limit(2)
+    """The task under a measure whose check-in code this is (none, or one: codes are unique)."""
+    query = select(Task).where(Task.check_in_code == code.upper())
     return (await session.exec(query)).all()
+
+
+async def code_misses(session: AsyncSession, sender_key: str, since: datetime) -> int:
+    """How many SMS check-ins from the sender matched no task since `since`."""
+    query = select(func.count()).where(
+        CheckInCodeMiss.sender_key == sender_key, col(CheckInCodeMiss.missed_at) >= since
+    )
+    return (await session.exec(query)).one()
+
+
+async def add_code_miss(
+    session: AsyncSession, sender_key: str, moment: datetime, since: datetime
+) -> None:
+    """Count a miss of the sender at `moment`, and forget their misses from before `since`."""
+    await session.exec(
+        delete(CheckInCodeMiss).where(
+            col(CheckInCodeMiss.sender_key) == sender_key, col(CheckInCodeMiss.missed_at) < since
+        )
+    )
+    session.add(CheckInCodeMiss(sender_key=sender_key, missed_at=moment))

@@ -26,6 +26,7 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
 from gridline.logging import get_logger
+from gridline.staff.identity import Place
 from gridline.timestamps import now, to_timestamp
 from gridline.workers import PeriodicWorker
 from services.escalation import metrics, storage
@@ -68,8 +69,13 @@ async def submit(
     actor: str,
     channel: str,
     moment: datetime,
+    place: Place | None = None,
 ) -> storage.ZeroReport:
-    """Store a grid's report for a day; a second one the same day replaces the first."""
+    """Store a grid's report for a day; a second one the same day replaces the first.
+
+    `place` is where the grid sits, by which staff scope lists the reports (unknown: only the
+    county office sees the report).
+    """
     report_id = derived_id("zero-report", grid_id, day.isoformat())
     async with db.session() as session:
         report = await session.get(storage.ZeroReport, report_id, with_for_update=True)
@@ -81,6 +87,8 @@ async def submit(
             for name, value in vars(counts).items():
                 setattr(report, name, value)
             report.submitted_by, report.channel, report.submitted_at = actor, channel, moment
+        if place is not None:
+            report.community_id, report.township_id = place.community_id, place.township_id
         session.add(report)
     on_time = moment <= schedule.due_at(day)
     metrics.ZERO_REPORTS.labels("on_time" if on_time else "late").inc()
@@ -163,7 +171,11 @@ def _tell_missing(
                 topics.ESCALATIONS,
                 Envelope(event_id=raised.escalation_id, key=grid.grid_id, message=raised),
             )
-            metrics.ESCALATIONS.labels(metrics.level_label(level), "zero_report_missing").inc()
+            metrics.ESCALATIONS.labels(
+                metrics.level_label(level),
+                "zero_report_missing",
+                metrics.township_label(grid.offices.values()),
+            ).inc()
         title, body = missing_text(grids, day, township)
         sent.append(_notify(session, office, "missing", day, moment, title, body,
                             events_pb2.NOTIFICATION_KIND_ESCALATION))  # fmt: skip

@@ -7,17 +7,21 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
+from gridline.bus.retention import PersonalDataRetention
 from gridline.cache import RedisHandle
 from gridline.directory_client import DirectoryClient
 from gridline.personal import Sealer
 from gridline.service import ServiceRuntime, assembled_app
 from gridline.settings import Settings
 from gridline.tasks_client import TasksClient
-from services.intake import page, routes, storage
+from services.intake import page, retention, routes, storage
 from services.intake.key_cache import CachedRegistry
 from services.intake.ratelimit import TokenBucket
 from services.intake.signing import SECURITY_SCHEMES
 from services.intake.submission import Submitter
+
+# The routes on the public surface (gridline.http.Surfaces): every other one is staff.
+PUBLIC_PATHS = ("/report", "/v1/reports", "/v1/reports/{report_id}", routes.BATCH_PATH)
 
 # Residents may send a few reports in a row (a family), then the hourly rate applies.
 SELF_REPORT_BURST = 5
@@ -37,8 +41,10 @@ def create_app(settings: Settings) -> FastAPI:
         state, outbox = service.state, service.outbox
         redis = await service.open(RedisHandle(settings))
         service.ready("redis", redis.ping)
-        state.directory = await service.open(DirectoryClient(settings.directory_target))
-        state.tasks = await service.open(TasksClient(settings.tasks_target))
+        state.directory = await service.open(
+            DirectoryClient(settings.directory_target, tls=service.tls)
+        )
+        state.tasks = await service.open(TasksClient(settings.tasks_target, tls=service.tls))
         state.redis = redis.client
         state.integrators = CachedRegistry(
             service.db,
@@ -61,8 +67,10 @@ def create_app(settings: Settings) -> FastAPI:
         )
         state.producer = outbox.producer
         state.settings = settings
-        state.submitter = Submitter(
-            settings, outbox, redis.client, Sealer(settings.pii_key.get_secret_value())
+        state.submitter = Submitter(settings, outbox, redis.client, Sealer.from_settings(settings))
+        await service.run(
+            "personal data retention",
+            PersonalDataRetention(service.db, settings, retention.PERSONAL_DATA),
         )
 
     app = assembled_app(
@@ -72,6 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="Arrival reports from health-code feeds, residents, cadres and checkpoints.",
         assemble=assemble,
         routers=[routes.router, page.router],
+        # Residents' page and the integrator API; docs, health and metrics are for staff.
+        public_paths=PUBLIC_PATHS,
         max_body_bytes=settings.intake_max_body_bytes,
         body_limits={routes.BATCH_PATH: settings.intake_batch_max_body_bytes},
     )

@@ -38,7 +38,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.consumer import BatchHandler
-from gridline.bus.envelope import Envelope, notice_envelope
+from gridline.bus.envelope import Envelope, PermanentError, notice_envelope
 from gridline.bus.outbox import stage
 from gridline.contracts.notices import build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
@@ -50,6 +50,7 @@ from gridline.timestamps import from_timestamp, now, to_timestamp
 from services.notify import metrics, storage
 from services.notify.budget import RobotBudget
 from services.notify.channels.base import Channel, Message, Outgoing, TransientFailure
+from services.notify.link_origin import TaskPageOrigin
 from services.notify.routing import Router
 from services.notify.templates import render
 
@@ -513,17 +514,32 @@ def _digest_entry(s: Settled) -> dict[str, object]:
     }
 
 
-def notification_batch_handler(deliverer: Deliverer) -> BatchHandler:
-    """The runner's batch handler: deliver the batch's new notifications, each settled once."""
+def notification_batch_handler(deliverer: Deliverer, links: TaskPageOrigin) -> BatchHandler:
+    """The runner's batch handler: deliver the batch's new notifications, each settled once.
+
+    A notification whose link is not one of `links` is not delivered: once the others are,
+    the handler raises PermanentError naming it, and the runner dead-letters it with that
+    reason (applied again one by one, the delivered ones find their deliveries recorded).
+    """
 
     async def handle(envelopes: Sequence[Envelope]) -> None:
         notices: list[events_pb2.Notification] = []
+        refused: list[str] = []
         for envelope in envelopes:
             if not isinstance(envelope.message, events_pb2.Notification):
                 raise TypeError(
                     f"{topics.NOTIFICATIONS} carries Notification, not {envelope.schema}"
                 )
-            notices.append(envelope.message)
+            reason = links.refusal(envelope.message.link)
+            if reason is None:
+                notices.append(envelope.message)
+                continue
+            log.error(
+                "notification refused: foreign link",
+                notification_id=envelope.message.notification_id,
+                reason=reason,
+            )
+            refused.append(f"notification {envelope.message.notification_id}: {reason}")
         # Each notification's calls and the events they produce continue its CONSUMER span.
         traces = {
             e.message.notification_id: e.trace_context
@@ -531,5 +547,7 @@ def notification_batch_handler(deliverer: Deliverer) -> BatchHandler:
             if e.trace_context is not None and isinstance(e.message, events_pb2.Notification)
         }
         await deliverer.deliver_all(notices, traces)
+        if refused:
+            raise PermanentError("link refused, not delivered: " + "; ".join(refused))
 
     return handle

@@ -72,4 +72,4 @@ async def send_test(settings: Settings, group_id: str, phone: str) -> list[tuple
 
 def seal(settings: Settings, value: str) -> str:
     """VALUE sealed with the PII key, as the groups file stores secrets."""
-    return seal_secret(Sealer(settings.pii_key.get_secret_value()), value)
+    return seal_secret(Sealer.from_settings(settings), value)

@@ -1,13 +1,17 @@
-"""Notify's HTTP routes."""
+"""Notify's HTTP routes: delivery status, for staff whose role may read it (`gridline.staff`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
 from gridline.db import Database
+from gridline.staff.http import STAFF_RESPONSES, requires
+from gridline.staff.identity import Staff
+from gridline.staff.roles import Permission
 from services.notify import storage
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
@@ -34,8 +38,16 @@ class DeliveryOut(BaseModel):
     attempt_log: list[AttemptOut]
 
 
-@router.get("/notifications/{notification_id}", operation_id="get_notification")
-async def get_notification(notification_id: str, request: Request) -> list[DeliveryOut]:
+@router.get(
+    "/notifications/{notification_id}",
+    operation_id="get_notification",
+    responses={**STAFF_RESPONSES, 404: {"description": "No delivery of this notification."}},
+)
+async def get_notification(
+    notification_id: str,
+    request: Request,
+    _: Annotated[Staff, Depends(requires(Permission.DELIVERIES_READ))],
+) -> list[DeliveryOut]:
     """Every channel's delivery of a notification, with each attempt."""
     db: Database = request.app.state.db
     async with db.session() as session:

@@ -64,7 +64,7 @@ class Router:
 
 def build_router(settings: Settings) -> Router:
     """The channels the settings and the groups file switch on."""
-    config = load_groups(settings.notify_groups_file, Sealer(settings.pii_key.get_secret_value()))
+    config = load_groups(settings.notify_groups_file, Sealer.from_settings(settings))
     timeout = settings.notify_timeout_seconds
     router = Router(config=config)
     if settings.notify_inbox_enabled:

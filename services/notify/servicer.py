@@ -1,4 +1,5 @@
-"""Notify's gRPC service: the same delivery status as `GET /v1/notifications/{id}`."""
+"""Notify's gRPC service: the same delivery status as `GET /v1/notifications/{id}`, for staff
+whose role may read it (`gridline.staff`)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,31 @@ import grpc
 from gridline.contracts.v1 import notify_pb2, notify_pb2_grpc
 from gridline.db import Database
 from gridline.rpc import abort
+from gridline.staff.identity import Staff
+from gridline.staff.roles import Permission
+from gridline.staff.rpc import governed, staff_method
+from gridline.staff.tokens import TokenVerifier
 from gridline.timestamps import to_timestamp
 from services.notify import storage
 
 
+@governed(notify_pb2.DESCRIPTOR.services_by_name["Notify"])
 class NotifyServicer(notify_pb2_grpc.NotifyServicer):
     """Reads the delivery log."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, staff_tokens: TokenVerifier) -> None:
         self._db = db
+        self.staff_tokens = staff_tokens
 
+    @staff_method
     async def GetDeliveries(
-        self, request: notify_pb2.GetDeliveriesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: notify_pb2.GetDeliveriesRequest,
+        context: grpc.aio.ServicerContext,
+        staff: Staff,
     ) -> notify_pb2.GetDeliveriesResponse:
         """Every channel's delivery of a notification, with each attempt."""
+        staff.require(Permission.DELIVERIES_READ)
         if not request.notification_id:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "notification_id is required")
         async with self._db.session() as session:

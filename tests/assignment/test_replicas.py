@@ -30,6 +30,7 @@ from services.assignment.following import Follower
 from tests.assignment.support import small_county
 from tests.conftest import POSTGRES_URL
 from tests.helpers import eventually
+from tests.staff.tokens import bearer
 
 # A change reaches another replica within one look and a reload of a small directory.
 BOUND = Settings().assignment_follow_seconds + 1.0
@@ -108,7 +109,11 @@ async def replica(settings: Settings) -> AsyncIterator[Replica]:
     app = create_app(own)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://a",
+            headers=bearer(own.data_dir),
+        ) as http,
         grpc.aio.insecure_channel(f"127.0.0.1:{own.directory_grpc_port}") as channel,
     ):
         yield Replica(app, http, directory_pb2_grpc.DirectoryStub(channel))

@@ -32,9 +32,9 @@ from services.escalation import storage as escalation_storage
 from services.escalation.deadlines import DeadlineWatcher, fire_due
 from services.escalation.domain import HIGH_RISK_REASON
 from services.escalation.policy import load_policy
-from tests.assignment.support import LINKS
 from tests.escalation.records import published
 from tests.helpers import eventually
+from tests.staff.tokens import bearer
 
 HOUSEHOLD = "cm03-g02-b02-u2-201"
 ADDRESS = "皋兰县石洞镇三川社区文化苑2号楼2单元201室"
@@ -115,7 +115,9 @@ async def assignment(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[As
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://a", headers=bearer(tmp_path)
+        ) as http,
         grpc.aio.insecure_channel(f"127.0.0.1:{settings.directory_grpc_port}") as channel,
         EventProducer(settings) as producer,
     ):
@@ -327,7 +329,7 @@ async def test_a_higher_risk_report_escalates_the_case_task_once_and_its_replays
             settings=settings,
             topic=topics.TASKS,
             group=escalation_consumers.GROUP,
-            handler=escalation_consumers.task_handler(policy, LINKS),
+            handler=escalation_consumers.task_handler(policy),
             accepts=escalation_consumers.accepts,
             db=db,
         ),

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import eventually
+from tests.staff.tokens import bearer
 
 GRIDLINE = Path(sys.executable).parent / "gridline"
 
@@ -51,10 +52,11 @@ class Up:
         self._log.close()
 
 
-async def all_tasks(escalation: str) -> Counter[str]:
-    """Tasks by report id, every page of them."""
+async def all_tasks(escalation: str, data_dir: Path) -> Counter[str]:
+    """Tasks by report id, every page of them, as the county office reads them."""
     counts: Counter[str] = Counter()
-    async with httpx.AsyncClient(base_url=escalation, timeout=30) as client:
+    headers = bearer(data_dir)
+    async with httpx.AsyncClient(base_url=escalation, timeout=30, headers=headers) as client:
         offset = 0
         while True:
             page = (await client.get("/v1/tasks", params={"limit": 1000, "offset": offset})).json()
@@ -82,11 +84,14 @@ def first_notices(inbox: Path) -> list[dict[str, Any]]:
 async def assert_every_promise_kept(escalation: str, inbox: Path, accepted: list[str]) -> None:
     """One task per accepted report, and its notices delivered exactly once each."""
 
+    # The inbox lies in the platform's data directory, whose local issuer the services trust.
+    data_dir = inbox.parent
+
     async def all_placed() -> bool:
-        return set(await all_tasks(escalation)) >= set(accepted)
+        return set(await all_tasks(escalation, data_dir)) >= set(accepted)
 
     await eventually(all_placed, within=180)
-    counts = await all_tasks(escalation)
+    counts = await all_tasks(escalation, data_dir)
     assert {report: counts[report] for report in accepted} == dict.fromkeys(accepted, 1)
 
     async def all_told() -> bool:

@@ -16,6 +16,7 @@ from gridline_cli.platform import Platform
 from tests.conftest import WebhookServer
 from tests.e2e.conftest import start_platform
 from tests.helpers import eventually
+from tests.staff.tokens import bearer
 
 REPORTS = 150
 KILL_AFTER = 40
@@ -58,7 +59,9 @@ async def test_sigkilled_assignment_loses_and_doubles_nothing(
     await posting
 
     async def tasks_by_report() -> Counter[str]:
-        async with httpx.AsyncClient(base_url=endpoints.escalation, timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=endpoints.escalation, timeout=10, headers=bearer(crash_platform.data_dir)
+        ) as client:
             tasks = (await client.get("/v1/tasks", params={"limit": 1000})).json()
         return Counter(t["report_id"] for t in tasks)
 

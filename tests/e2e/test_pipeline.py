@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 
@@ -14,7 +15,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gridline.bus import topics
-from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
+from gridline.contracts.v1 import (
+    common_pb2,
+    directory_pb2,
+    directory_pb2_grpc,
+    tasks_pb2,
+    tasks_pb2_grpc,
+)
 from gridline.directory_client import DirectoryClient
 from gridline.tasks_client import TasksClient
 from gridline_cli.demo import build_reports
@@ -23,6 +30,7 @@ from services.assignment.directory import Directory
 from tests.conftest import ReceivedRequest, WebhookServer
 from tests.e2e.conftest import ACK_DEADLINE_SECONDS
 from tests.helpers import eventually
+from tests.staff.tokens import bearer, metadata
 
 
 def placeable_report(seed: int) -> tuple[dict[str, str], str]:
@@ -75,7 +83,9 @@ async def test_report_reaches_its_cadre_group_once_with_personal_data_masked(
     assert f"{body['phone'][:3]}****{body['phone'][-4:]}" in text
 
     # Acknowledged in time: the deadline passes and nothing more is sent about it.
-    async with httpx.AsyncClient(base_url=urls(platform)["escalation"]) as client:
+    async with httpx.AsyncClient(
+        base_url=urls(platform)["escalation"], headers=bearer(platform.data_dir)
+    ) as client:
         task_id = request.body["task_id"]
 
         # Escalation consumes tasks.v1 beside notify's notifications.v1, so it may lag a little.
@@ -118,7 +128,9 @@ async def test_unacknowledged_task_goes_to_the_next_level_after_its_deadline(
     first = escalated()[0]
     assert first["group_id"] == liaison.group.id
     assert first["level"] == common_pb2.CHAIN_LEVEL_LIAISON
-    async with httpx.AsyncClient(base_url=urls(platform)["escalation"]) as client:
+    async with httpx.AsyncClient(
+        base_url=urls(platform)["escalation"], headers=bearer(platform.data_dir)
+    ) as client:
         task = (await client.get(f"/v1/tasks/{first['task_id']}")).json()
     assert task["escalations"][0]["level"] == common_pb2.CHAIN_LEVEL_LIAISON
     assert task["escalations"][0]["group_id"] == liaison.group.id
@@ -226,11 +238,19 @@ async def test_placement_and_task_are_read_and_acted_on_over_grpc(
         assert placement.task_id == task.task_id
         assert not placement.triage and placement.node_id
         assert task.state == "assigned" and task.HasField("deadline_at")
-        acknowledged = await tasks.acknowledge(task.task_id, actor="cadre-app")
-        assert acknowledged.state == "acknowledged"
-        assert not acknowledged.HasField("deadline_at")
-        with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await tasks.acknowledge(task.task_id, actor="cadre-app")
+        # Acknowledging is a staff action: the call carries the person's token.
+        async with grpc.aio.insecure_channel(platform.endpoints.tasks_grpc) as channel:
+            acknowledge = functools.partial(
+                tasks_pb2_grpc.TasksStub(channel).Acknowledge,
+                tasks_pb2.AcknowledgeRequest(task_id=task.task_id),
+                metadata=metadata(platform.data_dir),
+                timeout=5,
+            )
+            acknowledged = await acknowledge()
+            assert acknowledged.state == "acknowledged"
+            assert not acknowledged.HasField("deadline_at")
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await acknowledge()
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "acknowledged" in (refused.value.details() or "")
         with pytest.raises(grpc.aio.AioRpcError) as unknown:

@@ -25,6 +25,7 @@ from gridline.embedded import EmbeddedBroker
 from gridline_cli.main import app
 from services.intake.domain import id_check_char
 from tests.conftest import REDIS_URL
+from tests.staff.tokens import bearer
 
 GRIDLINE = Path(sys.executable).parent / "gridline"
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "directory.csv"
@@ -136,7 +137,9 @@ def test_up_on_real_infrastructure_takes_the_imported_directory(
         assert status["placement"]["node_id"] == HOUSEHOLD
         [task] = status["tasks"]
         escalation = endpoints["escalation"]
-        stored = httpx.get(f"{escalation}/v1/tasks/{task['task_id']}", timeout=10).json()
+        stored = httpx.get(
+            f"{escalation}/v1/tasks/{task['task_id']}", timeout=10, headers=bearer(data_dir)
+        ).json()
         assert stored["assignee_group_id"] == CADRE_GROUP
         # The services' own deadline, not the demo's 30 s.
         given = datetime.fromisoformat(task["deadline_at"]) - datetime.fromisoformat(

@@ -115,7 +115,6 @@ def new_task(
         assignee_level=level,
         origin_risk=origin_risk,
         summary="王* **************1234 自北京返回",
-        link=f"http://127.0.0.1/v1/tasks/{task_id}",
         report_accepted_at=assigned_at,
         created_at=assigned_at,
         assigned_at=assigned_at,

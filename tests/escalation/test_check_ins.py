@@ -21,13 +21,13 @@ from services.escalation.check_ins import (
     CheckInRefused,
     CheckInRules,
     HealthCentre,
-    check_in_code,
     parse_sms,
 )
 from services.escalation.domain import Action, Measure
 from services.escalation.flows import Change, change_task
 from services.escalation.policy import every_level_after
 from services.escalation.zero_reports import SHANGHAI
+from tests.assignment.support import LINKS
 from tests.escalation.conftest import CHAIN, Clock, new_task, static_chain
 from tests.escalation.records import published
 
@@ -42,16 +42,20 @@ RULES = CheckInRules(
 
 
 def test_sms_replies_are_read_or_refused_with_the_reason() -> None:
-    assert parse_sms("1a2b3c4d 36.8") == parse_sms("1A2B3C4D 36.8℃")
-    reply = parse_sms("1A2B3C4D 37.5 咳嗽、乏力")
-    assert (reply.code, reply.temperature, reply.symptoms) == ("1A2B3C4D", 37.5, ["咳嗽", "乏力"])
-    assert parse_sms("1A2B3C4D 咽痛").temperature is None
-    with pytest.raises(CheckInRefused, match="reply as"):
+    assert parse_sms("k7m2q9xr 36.8") == parse_sms("K7M2Q9XR 36.8℃")
+    # As a Chinese keyboard types it: full-width letters, digits and comma.
+    assert parse_sms("Ｋ７Ｍ２Ｑ９ＸＲ　３６．８") == parse_sms("K7M2Q9XR 36.8")
+    reply = parse_sms("K7M2Q9XR 37.5 咳嗽、乏力")
+    assert (reply.code, reply.temperature, reply.symptoms) == ("K7M2Q9XR", 37.5, ["咳嗽", "乏力"])
+    assert parse_sms("K7M2Q9XR，咽痛").temperature is None
+    with pytest.raises(CheckInRefused, match="请按“打卡码 体温 症状”回复"):
         parse_sms("hello")
-    with pytest.raises(CheckInRefused, match="outside 34-43"):
-        parse_sms("1A2B3C4D 63.8")
-    with pytest.raises(CheckInRefused, match="neither a temperature nor symptoms"):
-        parse_sms("1A2B3C4D")
+    with pytest.raises(CheckInRefused, match="请按“打卡码 体温 症状”回复"):
+        parse_sms("1A2B3C4D 36.8")  # 1 is no code's character
+    with pytest.raises(CheckInRefused, match=r"体温63\.8℃不在34～43℃之间"):
+        parse_sms("K7M2Q9XR 63.8")
+    with pytest.raises(CheckInRefused, match="没有体温，也没有症状"):
+        parse_sms("K7M2Q9XR")
 
 
 def test_what_is_abnormal() -> None:
@@ -89,6 +93,7 @@ async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     app.include_router(routes.router)
     app.state.db, app.state.policy = db, POLICY
     app.state.check_ins, app.state.chain_of = RULES, static_chain
+    app.state.links = LINKS
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://escalation"
     ) as http:
@@ -99,7 +104,7 @@ async def test_a_fever_by_sms_reaches_the_community_and_the_health_centre_once_e
     client: httpx.AsyncClient, db: Database, outbox: Outbox, settings: Settings
 ) -> None:
     task = await under_control(db, Clock(now()))
-    code = check_in_code(task.task_id)
+    code = task.check_in_code
     fever = {"message_id": "sms-1", "text": f"{code} 38.2 咳嗽"}
     first = await client.post("/v1/check-ins:sms", json=fever)
     assert first.status_code == 201, first.text
@@ -130,15 +135,24 @@ async def test_sms_replies_that_match_nothing_are_refused(
     unknown = await client.post(
         "/v1/check-ins:sms", json={"message_id": "x", "text": "FFFFFFFF 36.5"}
     )
-    assert unknown.status_code == 422 and "matches no single task" in unknown.json()["detail"]
-    task = new_task(POLICY, now())
-    async with db.session() as session:
-        session.add(task)
-    early = await client.post(
-        "/v1/check-ins:sms", json={"message_id": "y", "text": f"{check_in_code(task.task_id)} 36.5"}
+    assert unknown.status_code == 422
+    clock = Clock(now())
+    task = await under_control(db, clock)
+    await change_task(
+        db, POLICY, task.task_id, Change(Action.END_MEASURE, "cadre", "http"), clock, RULES
     )
-    assert early.status_code == 422
-    assert early.json()["detail"] == "no measure is running: the task is assigned"
+    ended = await client.post(
+        "/v1/check-ins:sms", json={"message_id": "y", "text": f"{task.check_in_code} 36.5"}
+    )
+    assert ended.status_code == 422
+    early = new_task(POLICY, now())
+    async with db.session() as session:
+        session.add(early)
+    with pytest.raises(CheckInRefused, match="任务当前为“待接收”，不在管控期内，无需打卡"):
+        await check_in_flows.take(
+            db, RULES, static_chain, task_id=early.task_id, temperature=36.5, symptoms=[],
+            channel="link", source_id="s0", moment=now(),
+        )  # fmt: skip
 
 
 async def test_a_missed_check_in_goes_to_the_cadre_then_the_liaison(
@@ -164,7 +178,7 @@ async def test_a_missed_check_in_goes_to_the_cadre_then_the_liaison(
     }
     assert notices[to_cadre[0]].recipient.group_id == task.assignee_group_id
     assert notices[to_liaison[0]].recipient.group_id == CHAIN[1].group_id
-    assert "01月20日 15:00的健康打卡未按时提交" in notices[to_liaison[0]].title
+    assert "1月20日 15:00的健康打卡未按时提交" in notices[to_liaison[0]].title
 
     # The next morning's check-in comes in time: that one is never escalated.
     await check_in_flows.take(

@@ -23,8 +23,10 @@ from services.escalation.check_ins import CheckInRules
 from services.escalation.policy import every_level_after
 from services.escalation.servicer import TasksServicer
 from tests.assignment.serving import directory_server
+from tests.assignment.support import LINKS
 from tests.escalation.conftest import new_task
 from tests.escalation.local import OTHER_HOUSEHOLD, county, escalation_db
+from tests.staff.tokens import bearer, metadata, verifier
 
 POLICY = every_level_after(timedelta(minutes=30))
 REASSIGN = {"level": common_pb2.CHAIN_LEVEL_CADRE, "group_id": "grp-p-cadre"}
@@ -45,12 +47,17 @@ async def directory(tmp_path: Path) -> AsyncIterator[DirectoryClient]:
         yield client
 
 
-def app_with(db: Database, chain_of: object) -> httpx.AsyncClient:
+def app_with(db: Database, place_of: object, data_dir: Path) -> httpx.AsyncClient:
     app = FastAPI()
     app.include_router(routes.router)
-    app.state.db, app.state.policy, app.state.chain_of = db, POLICY, chain_of
-    app.state.check_ins = CheckInRules()
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://escalation")
+    app.state.db, app.state.policy, app.state.place_of = db, POLICY, place_of
+    app.state.check_ins, app.state.links = CheckInRules(), LINKS
+    app.state.staff_tokens = verifier(data_dir)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://escalation",
+        headers=bearer(data_dir),
+    )
 
 
 async def stored_task(db: Database, *, triage: bool = True) -> storage.Task:
@@ -68,10 +75,10 @@ async def node_of(db: Database, task_id: str) -> str:
 
 
 async def test_reassigning_to_a_node_not_in_the_directory_is_refused_over_http(
-    db: Database, directory: DirectoryClient
+    db: Database, directory: DirectoryClient, tmp_path: Path
 ) -> None:
     task = await stored_task(db)
-    async with app_with(db, directory.chain) as client:
+    async with app_with(db, directory.place, tmp_path) as client:
         url = f"/v1/tasks/{task.task_id}:reassign"
         refused = await client.post(url, json={**REASSIGN, "node_id": "h-nowhere"})
         assert refused.status_code == 422
@@ -86,11 +93,13 @@ async def test_reassigning_to_a_node_not_in_the_directory_is_refused_over_http(
     assert await node_of(db, task.task_id) == OTHER_HOUSEHOLD
 
 
-async def test_a_reassignment_the_directory_cannot_check_now_is_a_503(db: Database) -> None:
+async def test_a_reassignment_the_directory_cannot_check_now_is_a_503(
+    db: Database, tmp_path: Path
+) -> None:
     task = await stored_task(db)
     async with (
         DirectoryClient(f"127.0.0.1:{free_port()}", timeout=0.5, attempts=1) as nobody,
-        app_with(db, nobody.chain) as client,
+        app_with(db, nobody.place, tmp_path) as client,
     ):
         answer = await client.post(
             f"/v1/tasks/{task.task_id}:reassign", json={**REASSIGN, "node_id": OTHER_HOUSEHOLD}
@@ -101,13 +110,14 @@ async def test_a_reassignment_the_directory_cannot_check_now_is_a_503(db: Databa
 
 
 async def test_reassigning_to_a_node_not_in_the_directory_is_refused_over_grpc(
-    db: Database, directory: DirectoryClient
+    db: Database, directory: DirectoryClient, tmp_path: Path
 ) -> None:
     task = await stored_task(db)
     port = free_port()
+    servicer = TasksServicer(db, POLICY, directory.place, verifier(tmp_path))
     server = RpcServer.serving(
         "127.0.0.1", port,
-        tasks_pb2_grpc.add_TasksServicer_to_server, TasksServicer(db, POLICY, directory.chain),
+        tasks_pb2_grpc.add_TasksServicer_to_server, servicer,
         tasks_pb2.DESCRIPTOR.services_by_name["Tasks"],
     )  # fmt: skip
     async with server:
@@ -118,14 +128,16 @@ async def test_reassigning_to_a_node_not_in_the_directory_is_refused_over_grpc(
             await stub.Reassign(
                 tasks_pb2.ReassignRequest(
                     task_id=task.task_id, assignee=assignee, node_id="h-nowhere"
-                )
+                ),
+                metadata=metadata(tmp_path),
             )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert (refused.value.details() or "").startswith("node_id.unknown: 目录中没有编号为")
         placed = await stub.Reassign(
             tasks_pb2.ReassignRequest(
                 task_id=task.task_id, assignee=assignee, node_id=OTHER_HOUSEHOLD
-            )
+            ),
+            metadata=metadata(tmp_path),
         )
         assert placed.state == "assigned"
         await client.close()

@@ -13,7 +13,6 @@ from gridline.bus.envelope import Envelope
 from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
-from gridline.links import PageLinks
 from gridline.settings import Settings
 from services.escalation import storage
 from services.escalation.consumers import task_handler
@@ -27,7 +26,6 @@ from tests.escalation.records import published
 SHIPPED = load_policy(
     Path(__file__).parents[2] / "services/escalation/deadlines.yaml", timedelta(minutes=30)
 )
-LINKS = PageLinks("http://127.0.0.1", b"test-task-link-key", timedelta(days=3))
 MEDIUM, HIGH = common_pb2.RISK_LEVEL_MEDIUM, common_pb2.RISK_LEVEL_HIGH
 CADRE = common_pb2.CHAIN_LEVEL_CADRE
 LIAISON = common_pb2.CHAIN_LEVEL_LIAISON
@@ -74,7 +72,7 @@ class Escalation:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        self.handle = task_handler(SHIPPED, LINKS, clock)
+        self.handle = task_handler(SHIPPED, clock)
 
     async def consume(self, event: events_pb2.TaskEvent) -> None:
         """Hand one tasks.v1 event to the handler, as the consumer does."""

@@ -2,39 +2,54 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from datetime import time, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from gridline.db import Database
+from gridline.staff.identity import Place
+from gridline.staff.roles import Role
 from gridline.timestamps import now
 from services.escalation import routes
 from services.escalation.check_ins import CheckInRules
 from services.escalation.policy import every_level_after
 from services.escalation.zero_reports import Schedule
+from tests.assignment.support import LINKS
 from tests.escalation.conftest import new_task
+from tests.staff.tokens import COUNTY, bearer, person, verifier
 
 POLICY = every_level_after(timedelta(minutes=30))
 
 
+async def every_node_in_community_9(node_id: str) -> Place:
+    """The Directory's answer for any node: a grid of community cm-9."""
+    return Place(township_id="t-9", community_id="cm-9", grid_id=node_id)
+
+
 @pytest.fixture
-async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
+async def client(db: Database, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(routes.router)
     app.state.db, app.state.policy = db, POLICY
-    app.state.check_ins = CheckInRules()
+    app.state.check_ins, app.state.links = CheckInRules(), LINKS
     app.state.schedule = Schedule(time(20, 0), timedelta(hours=1))
+    app.state.place_of = every_node_in_community_9
+    app.state.staff_tokens = verifier(tmp_path)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://escalation"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://escalation",
+        headers=bearer(tmp_path),  # the county office, unless a request says otherwise
     ) as http:
         yield http
 
 
 async def test_actions_over_http_with_refusals_and_the_audit_trail(
-    client: httpx.AsyncClient, db: Database
+    client: httpx.AsyncClient, db: Database, tmp_path: Path
 ) -> None:
     task = new_task(POLICY, now())
     async with db.session() as session:
@@ -45,7 +60,8 @@ async def test_actions_over_http_with_refusals_and_the_audit_trail(
     assert refused.status_code == 409
     assert refused.json()["detail"] == "cannot record_visit a task that is assigned"
 
-    ack = await client.post(f"{url}:acknowledge", json={"actor": "cadre-zhang"})
+    cadre = bearer(tmp_path, Role.CADRE, task.grid_id)
+    ack = await client.post(f"{url}:acknowledge", json={"note": "收到"}, headers=cadre)
     assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
     assert ack.json()["allowed_actions"] == ["record_visit", "send_to_triage", "reassign"]
     assert (await client.post(f"{url}:record-visit")).json()["state"] == "visited"
@@ -56,11 +72,12 @@ async def test_actions_over_http_with_refusals_and_the_audit_trail(
     assert (await client.post(f"{url}:end-measure")).json()["state"] == "closed"
 
     trail = (await client.get(f"{url}/changes")).json()
+    office = person(Role.COUNTY_OFFICE, COUNTY).audit_name
     assert [(c["action"], c["actor"], c["channel"]) for c in trail] == [
-        ("acknowledge", "cadre-zhang", "http"),
-        ("record_visit", "http", "http"),
-        ("start_measure", "http", "http"),
-        ("end_measure", "http", "http"),
+        ("acknowledge", person(Role.CADRE, task.grid_id).audit_name, "http"),
+        ("record_visit", office, "http"),
+        ("start_measure", office, "http"),
+        ("end_measure", office, "http"),
     ]
     assert (await client.get("/v1/tasks/nope/changes")).status_code == 404
     assert (await client.post("/v1/tasks/nope:close")).status_code == 404
@@ -78,16 +95,21 @@ async def test_reassignment_needs_a_group(client: httpx.AsyncClient, db: Databas
     assert done.status_code == 200 and done.json()["assignee_group_id"] == "g-other"
 
 
-async def test_a_zero_report_is_stored_and_a_second_replaces_it(client: httpx.AsyncClient) -> None:
+async def test_a_zero_report_is_stored_and_a_second_replaces_it(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
     body = {"grid_id": "grid-9", "day": "2026-01-20", "arrivals": 0, "under_control": 0,
             "abnormal": 0, "households_visited": 0}  # fmt: skip
-    assert (await client.post("/v1/zero-reports", json=body)).status_code == 201
-    again = await client.post("/v1/zero-reports", json=body | {"arrivals": 3, "found_by_cadres": 2})
+    post = functools.partial(
+        client.post, "/v1/zero-reports", headers=bearer(tmp_path, Role.LIAISON, "grid-9")
+    )
+    assert (await post(json=body)).status_code == 201
+    again = await post(json=body | {"arrivals": 3, "found_by_cadres": 2})
     assert again.status_code == 201
     stored = (await client.get("/v1/zero-reports", params={"day": "2026-01-20"})).json()
     assert [(r["grid_id"], r["arrivals"], r["found_by_cadres"]) for r in stored] == [
         ("grid-9", 3, 2)
     ]
-    wrong = await client.post("/v1/zero-reports", json=body | {"found_by_cadres": 1})
+    wrong = await post(json=body | {"found_by_cadres": 1})
     assert wrong.status_code == 422
     assert "found_by_cadres cannot exceed arrivals" in wrong.text

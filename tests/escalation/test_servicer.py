@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -12,27 +15,45 @@ from gridline.contracts.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
 from gridline.embedded import free_port
 from gridline.rpc import RpcServer, channel
+from gridline.staff.identity import Place
+from gridline.staff.roles import Role
 from gridline.timestamps import now
 from services.escalation.policy import every_level_after
 from services.escalation.servicer import TasksServicer
-from tests.escalation.conftest import new_task, static_chain
+from tests.escalation.conftest import new_task
+from tests.staff.tokens import COUNTY, metadata, person, verifier
 
 POLICY = every_level_after(timedelta(minutes=30))
 
 
+async def static_place(_node_id: str) -> Place:
+    """Every node in the same grid."""
+    return Place(township_id="t-1", community_id="cm-1", grid_id="grid-1")
+
+
+class Signed:
+    """A stub whose calls carry a staff token (the county office's unless a call gives one)."""
+
+    def __init__(self, stub: tasks_pb2_grpc.TasksStub, data_dir: Path) -> None:
+        self._stub, self._metadata = stub, metadata(data_dir)
+
+    def __getattr__(self, method: str) -> Any:
+        return functools.partial(getattr(self._stub, method), metadata=self._metadata)
+
+
 @pytest.fixture
-async def stub(db: Database) -> AsyncIterator[tasks_pb2_grpc.TasksStub]:
+async def stub(db: Database, tmp_path: Path) -> AsyncIterator[tasks_pb2_grpc.TasksStub]:
     port = free_port()
     server = RpcServer.serving(
         "127.0.0.1",
         port,
         tasks_pb2_grpc.add_TasksServicer_to_server,
-        TasksServicer(db, POLICY, static_chain),
+        TasksServicer(db, POLICY, static_place, verifier(tmp_path)),
         tasks_pb2.DESCRIPTOR.services_by_name["Tasks"],
     )
     await server.start()
     client = channel(f"127.0.0.1:{port}")
-    yield tasks_pb2_grpc.TasksStub(client)
+    yield Signed(tasks_pb2_grpc.TasksStub(client), tmp_path)  # type: ignore[misc]
     await client.close()
     await server.stop(grace=0.1)
 
@@ -45,7 +66,7 @@ async def stored(db: Database, *, triage: bool = False) -> str:
 
 
 async def test_every_action_over_grpc_with_its_audit_trail(
-    stub: tasks_pb2_grpc.TasksStub, db: Database
+    stub: tasks_pb2_grpc.TasksStub, db: Database, tmp_path: Path
 ) -> None:
     task_id = await stored(db)
     task = await stub.Acknowledge(tasks_pb2.AcknowledgeRequest(task_id=task_id, actor="sys-a"))
@@ -59,15 +80,20 @@ async def test_every_action_over_grpc_with_its_audit_trail(
         )
     )
     assert (task.state, task.measure) == ("under_control", "quarantine")
-    task = await stub.EndMeasure(tasks_pb2.TaskActionRequest(task_id=task_id, actor="sys-b"))
+    task = await stub.EndMeasure(
+        tasks_pb2.TaskActionRequest(task_id=task_id, actor="sys-b"),
+        metadata=metadata(tmp_path, Role.CADRE, "grid-1"),
+    )
     assert task.state == "closed" and list(task.allowed_actions) == []
 
     trail = await stub.ListTaskChanges(tasks_pb2.ListTaskChangesRequest(task_id=task_id))
+    # The audit names whose token acted, not the request's `actor`.
+    office = person(Role.COUNTY_OFFICE, COUNTY).audit_name
     assert [(c.action, c.actor, c.channel) for c in trail.changes] == [
-        ("acknowledge", "sys-a", "grpc"),
-        ("record_visit", "sys-a", "grpc"),
-        ("start_measure", "sys-a", "grpc"),
-        ("end_measure", "sys-b", "grpc"),
+        ("acknowledge", office, "grpc"),
+        ("record_visit", office, "grpc"),
+        ("start_measure", office, "grpc"),
+        ("end_measure", person(Role.CADRE, "grid-1").audit_name, "grpc"),
     ]
     assert trail.changes[1].note == "已入户"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -15,7 +15,7 @@ from playwright.async_api import Browser, async_playwright
 
 from gridline.bus import topics
 from gridline.bus.outbox import Outbox
-from gridline.contracts.v1 import events_pb2
+from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.links import PageLinks
 from gridline.settings import Settings
@@ -84,11 +84,19 @@ async def stored_task(db: Database) -> storage.Task:
     return task
 
 
+def cadre_link(links: PageLinks, task: storage.Task, at: datetime) -> str:
+    """The link the task's cadre got in a notice at `at`."""
+    cadre = common_pb2.Responsible(
+        level=common_pb2.CHAIN_LEVEL_CADRE, group_id=task.assignee_group_id
+    )
+    return links.link(task.task_id, cadre, holder=task.assignee_group_id, at=at)
+
+
 async def test_open_the_link_acknowledge_and_the_later_escalation_does_not_fire(
     served: PageLinks, browser: Browser, db: Database
 ) -> None:
     task = await stored_task(db)
-    link = served.link(task.task_id, now())
+    link = cadre_link(served, task, now())
     tab = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     response = await tab.goto(link)
     assert response is not None and response.status == 200
@@ -120,7 +128,7 @@ async def test_a_tampered_or_expired_link_is_refused(
 ) -> None:
     task = await stored_task(db)
     other = await stored_task(db)
-    good = served.link(task.task_id, now())
+    good = cadre_link(served, task, now())
     tampered = [
         good[:-1] + ("A" if good[-1] != "A" else "B"),  # signature changed
         good.replace("e=", "e=9"),  # expiry pushed out
@@ -134,7 +142,7 @@ async def test_a_tampered_or_expired_link_is_refused(
         assert "链接无效" in await tab.content()
         assert await tab.locator("#actions").count() == 0
 
-    expired = served.link(task.task_id, now() - timedelta(days=3, seconds=1))
+    expired = cadre_link(served, task, now() - timedelta(days=3, seconds=1))
     response = await tab.goto(expired)
     assert response is not None and response.status == 410
     assert "链接已过期" in await tab.content()
@@ -154,7 +162,7 @@ async def test_an_action_the_state_no_longer_allows_names_the_state(
     served: PageLinks, db: Database
 ) -> None:
     task = await stored_task(db)
-    link = served.link(task.task_id, now())
+    link = cadre_link(served, task, now())
     acknowledge = link.replace(f"/t/{task.task_id}?", f"/t/{task.task_id}/acknowledge?")
     async with httpx.AsyncClient() as client:
         first = await client.post(acknowledge)
@@ -176,7 +184,7 @@ async def test_a_fever_checked_in_from_the_phone_is_told_at_once(
     ):
         await change_task(db, POLICY, task.task_id, change, check_ins=CHECK_INS)
     tab = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
-    await tab.goto(served.link(task.task_id, now()))
+    await tab.goto(cadre_link(served, task, now()))
     await tab.get_by_label("体温（℃）").fill("38.1")
     await tab.get_by_label("咳嗽").check()
     await tab.get_by_role("button", name="提交打卡").click()

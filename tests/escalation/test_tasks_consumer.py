@@ -14,7 +14,6 @@ from gridline.bus.outbox import Outbox
 from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
-from gridline.links import PageLinks
 from gridline.settings import Settings
 from services.escalation import storage
 from services.escalation.consumers import accepts, task_handler
@@ -24,7 +23,6 @@ from tests.escalation.conftest import Clock
 SHIPPED = load_policy(
     Path(__file__).parents[2] / "services/escalation/deadlines.yaml", timedelta(minutes=30)
 )
-LINKS = PageLinks("http://127.0.0.1", b"test-task-link-key", timedelta(days=3))
 HIGH = common_pb2.RISK_LEVEL_HIGH
 OPENED = "gridline_escalation_tasks_opened_total"
 
@@ -73,7 +71,7 @@ async def any_db(any_settings: Settings, producer: EventProducer) -> AsyncIterat
 async def test_a_batch_stores_a_task_given_twice_once_and_applies_its_raise(
     any_db: Database, clock: Clock
 ) -> None:
-    handle = task_handler(SHIPPED, LINKS, clock)
+    handle = task_handler(SHIPPED, clock)
     opened = REGISTRY.get_sample_value(OPENED, {"kind": "household"}) or 0.0
     raised = events_pb2.TaskEvent(
         task_id="t-twice", kind=events_pb2.TASK_EVENT_KIND_RISK_RAISED, decided_risk=HIGH,

@@ -25,10 +25,12 @@ from gridline.contracts.v1 import common_pb2, events_pb2, notify_pb2, notify_pb2
 from gridline.embedded import EmbeddedBroker, EmbeddedValkey, free_port
 from gridline.personal import Sealer
 from gridline.settings import Settings
+from gridline.staff.roles import Role
 from services.notify.groups import seal_secret
 from tests.helpers import eventually
 from tests.notify import vendors as v
 from tests.notify.vendors import Vendors
+from tests.staff.tokens import bearer, metadata
 
 BATCH = 15  # under the robot's budget: every one goes out as its own message
 
@@ -133,8 +135,11 @@ async def test_sigkill_mid_batch_then_restart_delivers_each_once(
 
     outcomes: dict[str, dict[str, str]] = {}
 
+    # Delivery status is for staff: the operator watching the channels.
+    operator = bearer(tmp_path, Role.OPERATOR)
+
     async def settled() -> bool:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(headers=operator) as client:
             for n in range(BATCH):
                 try:
                     answer = await client.get(f"http://127.0.0.1:{port}/v1/notifications/{run}-{n}")
@@ -164,7 +169,7 @@ async def test_sigkill_mid_batch_then_restart_delivers_each_once(
     delivered = {nid for nid, found in outcomes.items() if found["wecom"] == "delivered"}
     assert delivered <= set(robot) and len(delivered) + len(unknown) == BATCH
     assert all(found["webhook"] == "delivered" for found in outcomes.values())
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=operator) as client:
         status_page = (await client.get(f"http://127.0.0.1:{port}/v1/notifications/{run}-0")).json()
     assert all(
         [a["number"] for a in d["attempt_log"]] == list(range(1, len(d["attempt_log"]) + 1))
@@ -174,13 +179,16 @@ async def test_sigkill_mid_batch_then_restart_delivers_each_once(
     # The gRPC call tells the same, with every attempt.
     async with rpc.channel(f"127.0.0.1:{environment['GRIDLINE_NOTIFY_GRPC_PORT']}") as target:
         stub = notify_pb2_grpc.NotifyStub(target)
+        signed = metadata(tmp_path, Role.OPERATOR)
         status = await stub.GetDeliveries(
-            notify_pb2.GetDeliveriesRequest(notification_id=f"{run}-0")
+            notify_pb2.GetDeliveriesRequest(notification_id=f"{run}-0"), metadata=signed
         )
         assert {d.channel: d.outcome for d in status.deliveries} == outcomes[f"{run}-0"]
         assert all(d.attempt_log or d.outcome == "unknown" for d in status.deliveries)
         with pytest.raises(grpc.aio.AioRpcError) as missing:
-            await stub.GetDeliveries(notify_pb2.GetDeliveriesRequest(notification_id="nope"))
+            await stub.GetDeliveries(
+                notify_pb2.GetDeliveriesRequest(notification_id="nope"), metadata=signed
+            )
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     webhook_keys = Counter(r.headers["idempotency-key"] for r in vendors.of("hooks"))
     assert set(webhook_keys) >= {f"{run}-{n}" for n in range(BATCH)}

@@ -127,12 +127,18 @@ class GetChainRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ...) -> None: ...
 
 class Chain(_message.Message):
-    __slots__ = ("node_id", "levels")
+    __slots__ = ("node_id", "levels", "grid_id", "community_id", "township_id")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     LEVELS_FIELD_NUMBER: _ClassVar[int]
+    GRID_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMUNITY_ID_FIELD_NUMBER: _ClassVar[int]
+    TOWNSHIP_ID_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     levels: _containers.RepeatedCompositeFieldContainer[_common_pb2.Responsible]
-    def __init__(self, node_id: _Optional[str] = ..., levels: _Optional[_Iterable[_Union[_common_pb2.Responsible, _Mapping]]] = ...) -> None: ...
+    grid_id: str
+    community_id: str
+    township_id: str
+    def __init__(self, node_id: _Optional[str] = ..., levels: _Optional[_Iterable[_Union[_common_pb2.Responsible, _Mapping]]] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., township_id: _Optional[str] = ...) -> None: ...
 
 class GetPlacementRequest(_message.Message):
     __slots__ = ("report_id",)

@@ -95,7 +95,7 @@ class ReportAccepted(_message.Message):
     def __init__(self, report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.ReportSource, str]] = ..., source_record_id: _Optional[str] = ..., name_masked: _Optional[str] = ..., id_number_masked: _Optional[str] = ..., id_number_sealed: _Optional[bytes] = ..., phone_masked: _Optional[str] = ..., phone_sealed: _Optional[bytes] = ..., origin_region_code: _Optional[str] = ..., origin_name: _Optional[str] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., arrived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., address: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., case_report_id: _Optional[str] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
-    __slots__ = ("task_id", "kind", "report_id", "person_key", "household_id", "grid_id", "community_id", "triage", "assignee", "origin_risk", "summary", "accepted_at", "occurred_at", "actor", "placed_node_id", "placement_confidence", "candidate_node_ids", "decided_risk", "measure_id", "measure_name", "follow_up", "policy_version", "raised_by_report_id")
+    __slots__ = ("task_id", "kind", "report_id", "person_key", "household_id", "grid_id", "community_id", "triage", "assignee", "origin_risk", "summary", "accepted_at", "occurred_at", "actor", "township_id", "placed_node_id", "placement_confidence", "candidate_node_ids", "decided_risk", "measure_id", "measure_name", "follow_up", "policy_version", "raised_by_report_id")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,7 @@ class TaskEvent(_message.Message):
     ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    TOWNSHIP_ID_FIELD_NUMBER: _ClassVar[int]
     PLACED_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_NODE_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +134,7 @@ class TaskEvent(_message.Message):
     accepted_at: _timestamp_pb2.Timestamp
     occurred_at: _timestamp_pb2.Timestamp
     actor: str
+    township_id: str
     placed_node_id: str
     placement_confidence: float
     candidate_node_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -142,7 +144,7 @@ class TaskEvent(_message.Message):
     follow_up: FollowUpPlan
     policy_version: str
     raised_by_report_id: str
-    def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[_Union[TaskEventKind, str]] = ..., report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., household_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., triage: _Optional[bool] = ..., assignee: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., summary: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., placed_node_id: _Optional[str] = ..., placement_confidence: _Optional[float] = ..., candidate_node_ids: _Optional[_Iterable[str]] = ..., decided_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., measure_id: _Optional[str] = ..., measure_name: _Optional[str] = ..., follow_up: _Optional[_Union[FollowUpPlan, _Mapping]] = ..., policy_version: _Optional[str] = ..., raised_by_report_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[_Union[TaskEventKind, str]] = ..., report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., household_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., triage: _Optional[bool] = ..., assignee: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., summary: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., township_id: _Optional[str] = ..., placed_node_id: _Optional[str] = ..., placement_confidence: _Optional[float] = ..., candidate_node_ids: _Optional[_Iterable[str]] = ..., decided_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., measure_id: _Optional[str] = ..., measure_name: _Optional[str] = ..., follow_up: _Optional[_Union[FollowUpPlan, _Mapping]] = ..., policy_version: _Optional[str] = ..., raised_by_report_id: _Optional[str] = ...) -> None: ...
 
 class FollowUpPlan(_message.Message):
     __slots__ = ("plan_id", "measure_days", "test_days", "verify_within_hours", "home_visit", "check_in_times", "verify_by", "measure_ends_at")

@@ -1,0 +1,99 @@
+"""Staff identity on HTTP routes: the bearer token checked (401), the role's permission (403).
+
+A staff route takes `Annotated[Staff, Depends(requires(Permission.X))]`; the scope of what it
+touches is checked in the route once that is loaded (`forbidden` turns the refusal into the
+403). The app keeps its verifier in `app.state.staff_tokens` (`TokenVerifier`). The scheme is
+in each route's OpenAPI `security`, so the access-matrix test and API clients see which routes
+need a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gridline.staff.identity import Forbidden, NotSignedIn, Staff
+from gridline.staff.roles import Permission
+from gridline.staff.tokens import KeysUnavailable, TokenVerifier
+
+# How long a client waits before retrying when the issuer's keys cannot be had.
+RETRY_AFTER_SECONDS = "5"
+
+# The refusals every staff route may answer, for its OpenAPI `responses`.
+STAFF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No staff token, or one that does not hold (expired, wrong issuer)."},
+    403: {"description": "The role may not do this, or the thing is outside the staff's node."},
+}
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="staffToken",
+    description="A staff member's OIDC/JWT access token (`gridline staff token` in a local run).",
+    bearerFormat="JWT",
+)
+
+
+def _not_signed_in(reason: str, error: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail=reason,
+        headers={"WWW-Authenticate": f'Bearer error="{error}"'},
+    )
+
+
+async def signed_in(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Staff:
+    """The staff member of the request's bearer token: 401 without one or for one that does
+    not hold, 503 while the issuer's keys cannot be had."""
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="未登录：请以工作人员身份登录后再操作"
+            "（请求须带 Authorization: Bearer 登录凭证）",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    verifier: TokenVerifier = request.app.state.staff_tokens
+    try:
+        return await verifier.staff(credentials.credentials)
+    except NotSignedIn as refused:
+        raise _not_signed_in(str(refused), "invalid_token") from None
+    except KeysUnavailable as unavailable:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=str(unavailable),
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from None
+
+
+def requires(*permissions: Permission) -> Callable[[Staff], Awaitable[Staff]]:
+    """A dependency: the signed-in staff member, 403 unless the role has one of `permissions`
+    (alternatives, e.g. all tasks or only those under a measure)."""
+
+    async def allowed(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
+        try:
+            staff.require(*permissions)
+        except Forbidden as refused:
+            raise forbidden(refused) from None
+        return staff
+
+    return allowed
+
+
+def forbidden(refused: Forbidden) -> HTTPException:
+    """The 403 of a refusal."""
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail=str(refused))
+
+
+@contextmanager
+def refusing() -> Iterator[None]:
+    """Answer a `Forbidden` raised inside (a scope check) with its 403."""
+    try:
+        yield
+    except Forbidden as refused:
+        raise forbidden(refused) from None

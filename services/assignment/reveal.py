@@ -1,0 +1,197 @@
+"""Revealing a person's ID number or phone: to whom it concerns, for a stated purpose, audited.
+
+The rule. A request names the report, the field (ID number or phone) and what it is for. It is
+granted to:
+
+- a cadre (包户干部) whose node lies in the person's grid: the grid of the household (or unit,
+  building) the report was placed at;
+- the offices above that place: the grid's liaison, the community's staff, the township office
+  and the county office, each at a node on the path from the place up to the county.
+
+Everyone else is refused: other roles (health centre, operator, micro-grid leaders), a node
+outside the person's path, a node above its role's level (a liaison holding a whole community),
+and a request without a purpose. Every request, granted or not, writes one `reveal_audit` row
+in its own transaction before the answer is given, so a refusal is on record too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+
+from gridline.db import Database
+from gridline.personal import Sealer, UnknownKeyId
+from gridline.privacy import scrub_text
+from gridline.staff.roles import ROLE_ZH
+from gridline.timestamps import now
+from services.assignment import sealed, storage
+from services.assignment.directory import Directory, Role
+from services.assignment.grid import NodeKind
+
+
+class StaffIdentity(Protocol):
+    """Who asks, as the staff authentication established it."""
+
+    @property
+    def subject(self) -> str:
+        """The person's id at the identity provider, named in the audit."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The person's name, named in the audit beside the id."""
+        ...
+
+    @property
+    def role(self) -> str:
+        """`cadre`, `liaison`, `community_staff`, `township_office`, `county_office`, ..."""
+        ...
+
+    @property
+    def node_id(self) -> str:
+        """The node of the grid the person works for (their scope)."""
+        ...
+
+
+class RevealField(StrEnum):
+    """A sealed field; its value is also the context it was sealed with."""
+
+    ID_NUMBER = "id_number"
+    PHONE = "phone"
+
+
+class Outcome(StrEnum):
+    """What a request to reveal came to, as the audit records it."""
+
+    REVEALED = "revealed"
+    REFUSED = "refused"
+    ABSENT = "absent"  # no such report, or its data was purged
+    UNREADABLE = "unreadable"  # sealed with a key no longer in the ring
+
+
+class RevealError(Exception):
+    """A request that revealed nothing; the message says why, for the person who asked."""
+
+
+class RevealRefused(RevealError):
+    """The person asking may not see this field of this report."""
+
+
+class NothingToReveal(RevealError):
+    """No sealed data for the report: unknown, brought none, or purged after its retention."""
+
+
+class SealUnreadable(RevealError):
+    """The sealed value does not open with the key ring (its key was dropped too early)."""
+
+
+# The highest node each role that may reveal can hold; the grid's cadres and offices above it.
+_ROLE_LEVEL: Mapping[str, NodeKind] = {
+    Role.CADRE: NodeKind.GRID,
+    Role.LIAISON: NodeKind.GRID,
+    Role.COMMUNITY_STAFF: NodeKind.COMMUNITY,
+    Role.TOWNSHIP_OFFICE: NodeKind.TOWNSHIP,
+    Role.COUNTY_OFFICE: NodeKind.COUNTY,
+}
+_DEPTH = {kind: depth for depth, kind in enumerate(NodeKind)}
+_MIN_PURPOSE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    outcome: Outcome
+    reason: str = ""
+    value: str = ""
+
+
+# A role as the person refused reads it.
+_ROLE_NAMES = {role.value: name for role, name in ROLE_ZH.items()}
+
+
+def refusal(directory: Directory, staff: StaffIdentity, place_id: str) -> str | None:
+    """Why `staff` may not see the sealed fields of a person placed at `place_id`; None when
+    they may (see the module's rule)."""
+    level = _ROLE_LEVEL.get(staff.role)
+    role = _ROLE_NAMES.get(str(staff.role), str(staff.role))
+    if level is None:
+        return f"{role}无权查看身份证号和手机号"
+    node = directory.nodes.get(staff.node_id)
+    if node is None:
+        return f"工作人员所属节点“{staff.node_id}”不在名录中"
+    if _DEPTH[node.kind] < _DEPTH[level]:
+        return "工作人员所属节点高于其角色的层级"
+    if place_id not in directory.nodes:
+        return "该人员的落位地点已不在名录中"
+    if staff.role == Role.CADRE:
+        grid = directory.ancestor(place_id, NodeKind.GRID)
+        own = directory.ancestor(node.id, NodeKind.GRID)
+        if grid is None or own is None or grid.id != own.id:
+            return f"该人员不在您负责的网格（{node.name}）范围内，不是其包户干部"
+        return None
+    path = {place_id, *(n.id for n in directory.ancestors(place_id))}
+    if node.id not in path:
+        return f"该人员不在您负责的{node.name}范围内"
+    return None
+
+
+async def reveal(
+    db: Database,
+    directory: Directory,
+    sealer: Sealer,
+    staff: StaffIdentity,
+    *,
+    report_id: str,
+    field: RevealField,
+    purpose: str,
+) -> str:
+    """The clear value of one sealed field of a report, if `staff` may see it.
+
+    The request is audited (who, when, which field, the purpose, the outcome) and committed
+    before anything is returned or raised. Raises RevealRefused, NothingToReveal or
+    SealUnreadable, each with a message in Chinese.
+    """
+    stated = scrub_text(purpose).strip()
+    async with db.session() as session:
+        placement = await storage.get_placement(session, report_id)
+        held = await sealed.sealed_of(session, report_id)
+        if len(stated) < _MIN_PURPOSE:
+            answer = _Answer(Outcome.REFUSED, "请写明查看用途")
+        elif placement is None or held is None:
+            answer = _Answer(Outcome.ABSENT, "没有这份报告的身份信息（不存在或已过保存期限删除）")
+        elif (reason := refusal(directory, staff, placement.node_id)) is not None:
+            answer = _Answer(Outcome.REFUSED, reason)
+        else:
+            answer = _unseal(sealer, held, field)
+        sealed.audit(
+            session,
+            at=now(),
+            staff=staff,
+            report_id=report_id,
+            field=field.value,
+            purpose=stated,
+            outcome=answer.outcome.value,
+            reason=answer.reason,
+        )
+    if answer.outcome is Outcome.REFUSED:
+        raise RevealRefused(answer.reason)
+    if answer.outcome is Outcome.ABSENT:
+        raise NothingToReveal(answer.reason)
+    if answer.outcome is Outcome.UNREADABLE:
+        raise SealUnreadable(answer.reason)
+    return answer.value
+
+
+def _unseal(sealer: Sealer, held: sealed.SealedPerson, field: RevealField) -> _Answer:
+    blob = held.id_number_sealed if field is RevealField.ID_NUMBER else held.phone_sealed
+    if not blob:
+        return _Answer(Outcome.ABSENT, "这份报告没有该项信息")
+    try:
+        return _Answer(Outcome.REVEALED, value=sealer.unseal(blob, field.value))
+    except UnknownKeyId as exc:
+        return _Answer(Outcome.UNREADABLE, str(exc))
+    except InvalidTag:
+        return _Answer(Outcome.UNREADABLE, "封存数据无法解封（密钥不符或数据损坏）")
