@@ -44,6 +44,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether nothing holds `port` now (it can be bound)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
     """Block until something accepts connections on the port, or raise."""
     deadline = time.monotonic() + timeout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from gridline.embedded import (
     EmbeddedValkey,
     die_with_parent,
     free_port,
+    port_is_free,
     stop_process,
 )
 from gridline_cli.run_file import read_run_file, up_settings, write_run_file
@@ -189,10 +191,11 @@ class Platform:
         asyncio.run(ensure_topics(kafka, partitions, 1))
 
         host = "127.0.0.1"
-        ports = {name: free_port() for name in SERVICES}
-        grpc_port = free_port()
-        tasks_port = free_port()
-        notify_grpc_port = free_port()
+        chosen = self._ports([*SERVICES, "directory_grpc", "tasks_grpc", "notify_grpc"], host)
+        ports = {name: chosen[name] for name in SERVICES}
+        grpc_port = chosen["directory_grpc"]
+        tasks_port = chosen["tasks_grpc"]
+        notify_grpc_port = chosen["notify_grpc"]
         self.env = {
             **os.environ,
             "GRIDLINE_DATA_DIR": str(self.data_dir),
@@ -264,6 +267,27 @@ class Platform:
             pids["valkey"] = self.valkey.pid
         self.endpoints.pids = pids
         write_run_file(self.data_dir, asdict(self.endpoints))
+
+    def _ports(self, names: list[str], host: str) -> dict[str, int]:
+        """The ports of the last run on this data directory where they are still free, else
+        new ones. Links already sent name escalation's address, and notices a restart
+        re-publishes carry them too (notify refuses a link of another origin): the same address
+        keeps both working."""
+        path = self.data_dir / "ports.json"
+        try:
+            remembered = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            remembered = {}
+        ports: dict[str, int] = {}
+        for name in names:
+            port = remembered.get(name) if isinstance(remembered, dict) else None
+            while not (
+                isinstance(port, int) and port not in ports.values() and port_is_free(port, host)
+            ):
+                port = free_port(host)
+            ports[name] = port
+        path.write_text(json.dumps(ports))
+        return ports
 
     def start_service(self, name: str) -> None:
         """Start one service process (again, after a kill) with the platform's environment."""

@@ -62,6 +62,7 @@ BODIES: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
     "assignment": {
         ("put", "/v1/cadres/{person_id}/duty"): {"on_leave": True, "backup_id": "p-b"},
         ("post", "/v1/risk-areas"): {"region_code": "310115", "level": "high"},
+        ("post", "/v1/reports/{report_id}/reveal"): {"field": "phone", "purpose": "入户核查"},
     },
     "escalation": {
         **{
@@ -142,7 +143,9 @@ def staff(path: str, data_dir: Path) -> dict[str, str]:
 
 
 def concrete(path: str) -> str:
-    return path.format(task_id="t-1", person_id="p-a", action="acknowledge", notification_id="n-1")
+    return path.format(
+        task_id="t-1", person_id="p-a", action="acknowledge", notification_id="n-1", report_id="r-1"
+    )
 
 
 @pytest.mark.parametrize("service", list(APPS))

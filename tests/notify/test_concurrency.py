@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -98,12 +97,9 @@ async def test_recipients_are_served_at_once_and_each_in_order(
     # One recipient's notices between the others', as a partition's batch would hold them.
     batch = [*spread[:4], queue[0], *spread[4:7], queue[1], *spread[7:], queue[2]]
     vendors.delay = HOLD
-    started = time.perf_counter()
     await deliverer.deliver_all(batch)
-    elapsed = time.perf_counter() - started
-    # One after another, 13 held requests take 6.5 s; ten recipients at once and one recipient's
-    # three in a row take 1.5 s.
-    assert elapsed < 2.5, elapsed
+    # Each request is held a while: ten recipients at once and one of the same recipient's
+    # three (the others wait their turn) were in flight together.
     assert vendors.peak_in_flight["hooks"] == 11
     keys = [r.headers["idempotency-key"] for r in vendors.of("hooks")]
     assert sorted(keys) == sorted(n.notification_id for n in batch)
