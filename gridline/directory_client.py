@@ -8,7 +8,12 @@ from gridline.staff.identity import Place
 
 
 class DirectoryClient(RpcClient):
-    """Typed calls to the Directory with a deadline and a few retries on transient errors."""
+    """Typed calls to the Directory with a deadline and a few retries on transient errors.
+
+    `target` names every assignment replica: in Kubernetes the headless Service,
+    `dns:///assignment-grpc.<namespace>.svc.cluster.local:50051`. Calls go round robin over
+    the replicas (`gridline.rpc.channel`), and a retry after one failed goes to the next.
+    """
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ is the CA's for the name it dialled. Without one, they speak plaintext (developm
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, Self, TypeVar
@@ -26,6 +27,14 @@ ServicerT = TypeVar("ServicerT")
 
 # Registers a servicer on a server, e.g. `add_DirectoryServicer_to_server` bound to its servicer.
 Registration = Callable[[grpc.aio.Server], None]
+
+# A server ends each connection after this long (grpc adds ±10 % so that callers do not all
+# come back at once): the caller connects again and resolves the name again on the way, which
+# is how the callers of a headless Service learn of replicas added since they connected (a
+# removed one they learn of at once, from the failed connection). See `channel`.
+MAX_CONNECTION_AGE_SECONDS = 60.0
+# Calls in flight on an ended connection get this long to finish: more than any call's deadline.
+MAX_CONNECTION_AGE_GRACE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,8 @@ class RpcServer:
 
     With `tls` it serves mutual TLS only; `clients` then names the peers (certificate DNS
     names) that may call it, every other one is refused with PERMISSION_DENIED (empty: any
-    certificate of the CA).
+    certificate of the CA). It ends each connection after `max_connection_age` seconds, so that
+    callers balancing over replicas pick up new ones (MAX_CONNECTION_AGE_SECONDS).
     """
 
     def __init__(
@@ -79,6 +89,7 @@ class RpcServer:
         tls: TlsIdentity | None = None,
         clients: Collection[str] = (),
         reflection: bool = True,
+        max_connection_age: float = MAX_CONNECTION_AGE_SECONDS,
     ) -> None:
         if clients and tls is None:
             raise ValueError("callers can be restricted to named peers only under mutual TLS")
@@ -87,7 +98,11 @@ class RpcServer:
         if clients:
             # After the metrics one, so that refused calls are counted too.
             interceptors.append(PeerCheck(clients))
-        self._server = grpc.aio.server(interceptors=interceptors)
+        options = [
+            ("grpc.max_connection_age_ms", round(max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", round(MAX_CONNECTION_AGE_GRACE_SECONDS * 1000)),
+        ]
+        self._server = grpc.aio.server(interceptors=interceptors, options=options)
         for register in registrations:
             register(self._server)
         self._health = health.aio.HealthServicer()
@@ -115,12 +130,13 @@ class RpcServer:
         tls: TlsIdentity | None = None,
         clients: Collection[str] = (),
         reflection: bool = True,
+        max_connection_age: float = MAX_CONNECTION_AGE_SECONDS,
     ) -> RpcServer:
         """A server for one generated service.
 
         `register` is the generated `add_XServicer_to_server`, `service` the service's
         descriptor (`x_pb2.DESCRIPTOR.services_by_name["X"]`), whose name health and reflection
-        report; `tls`, `clients` and `reflection` as for the constructor.
+        report; `tls`, `clients`, `reflection` and `max_connection_age` as for the constructor.
         """
         return cls(
             host,
@@ -130,6 +146,7 @@ class RpcServer:
             tls=tls,
             clients=clients,
             reflection=reflection,
+            max_connection_age=max_connection_age,
         )
 
     async def __aenter__(self) -> RpcServer:
@@ -217,11 +234,37 @@ class PeerCheck(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is un
             )
 
 
+# Client-side load balancing. grpc's default policy, pick_first, sends every call of a channel
+# down one connection, so behind a ClusterIP Service each caller pins one replica however many
+# there are. round_robin instead connects to every address the name resolves to and spreads
+# the calls over those that are up; given a headless Service (`clusterIP: None`) as
+# `dns:///name:port`, the addresses are the ready pods. A pod that goes away fails its
+# connection, which makes the channel resolve the name again; `RpcServer` ends connections at
+# MAX_CONNECTION_AGE_SECONDS, so that callers also resolve again, and find pods added since,
+# while no call fails. docs/operations.md, "gRPC between the services".
+_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+# grpc waits 30 s between resolutions by default: a pod replaced in a rollout would be missed
+# for that long. A few seconds keeps up with rollouts at a handful of DNS queries a minute.
+DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS = 5_000
+CHANNEL_OPTIONS: tuple[tuple[str, str | int], ...] = (
+    ("grpc.service_config", _SERVICE_CONFIG),
+    # The policy is ours: a DNS TXT record must not choose another.
+    ("grpc.service_config_disable_resolution", 1),
+    ("grpc.dns_min_time_between_resolutions_ms", DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS),
+)
+
+
 def channel(target: str, tls: TlsIdentity | None = None) -> grpc.aio.Channel:
-    """A client channel to a gRPC server: mutual TLS with `tls`, plaintext without."""
+    """A client channel to a gRPC server: mutual TLS with `tls`, plaintext without.
+
+    `target` is any grpc name: `host:port` or `dns:///host:port` (every address of the name, as
+    a headless Service gives its pods) or `ipv4:addr:port,addr:port` (fixed addresses); calls
+    go round robin over the addresses that answer (CHANNEL_OPTIONS). Under TLS the servers'
+    certificate must carry the dialled host name.
+    """
     if tls is None:
-        return grpc.aio.insecure_channel(target)
-    return grpc.aio.secure_channel(target, tls.channel_credentials())
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(target, tls.channel_credentials(), options=CHANNEL_OPTIONS)
 
 
 _TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}

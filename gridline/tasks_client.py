@@ -7,7 +7,12 @@ from gridline.rpc import RpcClient, TlsIdentity
 
 
 class TasksClient(RpcClient):
-    """Typed calls to the Tasks service with a deadline and retries on transient errors."""
+    """Typed calls to the Tasks service with a deadline and retries on transient errors.
+
+    `target` names every escalation replica: in Kubernetes the headless Service,
+    `dns:///escalation-grpc.<namespace>.svc.cluster.local:50052`. Calls go round robin over
+    the replicas (`gridline.rpc.channel`), and a retry after one failed goes to the next.
+    """
 
     def __init__(
         self,

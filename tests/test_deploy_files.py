@@ -32,6 +32,7 @@ import pytest
 import yaml
 from fastapi.routing import iter_route_contexts
 
+from gridline import rpc
 from gridline.bus import topics
 from gridline.production import REDIS_USERS, SERVICE_SECRETS, production_problems
 from gridline.settings import ServiceName, Settings, env_name
@@ -146,6 +147,18 @@ def _host_port(address: str) -> tuple[str, int]:
     """`host:port` out of an address that may carry a scheme (http://host:port)."""
     host, _, port = address.split("://")[-1].rstrip("/").rpartition(":")
     return host, int(port)
+
+
+def _dns_target(target: str) -> tuple[str, str, int]:
+    """(Service, namespace, port) of a gRPC target naming a Service's every pod by its cluster
+    DNS name: `dns:///name.namespace.svc.cluster.local:port`."""
+    match = re.fullmatch(r"dns:///([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)", target)
+    assert match, f"{target}: not dns:///<service>.<namespace>.svc.cluster.local:<port>"
+    return match.group(1), match.group(2), int(match.group(3))
+
+
+def _headless(service: dict[str, Any]) -> bool:
+    return bool(service["spec"].get("clusterIP") == "None")
 
 
 def _run_topic_script(script: str, env: dict[str, str]) -> dict[str, int]:
@@ -960,7 +973,10 @@ def test_k8s_service_selectors_match_deployment_pods(
     docs: list[dict[str, Any]], deployments: dict[str, dict[str, Any]]
 ) -> None:
     k8s_services = _of_kind(docs, "Service")
-    assert set(k8s_services) == set(APP_SERVICES)
+    # One Service per app, and a headless one of the gRPC port of each gRPC server.
+    headless = {f"{server}-grpc" for server, _ in GRPC_TARGETS.values()}
+    assert set(k8s_services) == set(APP_SERVICES) | headless
+    assert {name for name, service in k8s_services.items() if _headless(service)} == headless
     for name, service in k8s_services.items():
         selector = service["spec"]["selector"]
         matches = [
@@ -970,7 +986,10 @@ def test_k8s_service_selectors_match_deployment_pods(
         ]
         assert len(matches) == 1, f"Service {name} selects {len(matches)} Deployments"
         container_ports = _ports(_container(matches[0]))
-        assert {port["name"] for port in service["spec"]["ports"]} == set(container_ports)
+        if name in headless:
+            assert [port["name"] for port in service["spec"]["ports"]] == ["grpc"], name
+        else:
+            assert {port["name"] for port in service["spec"]["ports"]} == set(container_ports)
         for port in service["spec"]["ports"]:
             assert port["port"] == container_ports[port["targetPort"]], f"{name}: {port}"
 
@@ -988,10 +1007,29 @@ def test_k8s_grpc_targets_are_the_serving_services(
 ) -> None:
     k8s_services = _of_kind(docs, "Service")
     for target, (service, port_var) in GRPC_TARGETS.items():
-        host, port = _host_port(config[target])
-        assert k8s_services[host]["spec"]["selector"]["app.kubernetes.io/name"] == service
-        (grpc,) = [p for p in k8s_services[host]["spec"]["ports"] if p["name"] == "grpc"]
+        # Every pod of the server by the DNS name of a headless Service (a ClusterIP would
+        # give the client one connection, to one pod), in the namespace the build deploys to.
+        name, namespace, port = _dns_target(config[target])
+        k8s_service = k8s_services[name]
+        assert _headless(k8s_service), f"{target}: {name} has a cluster IP"
+        assert k8s_service["metadata"].get("namespace", namespace) == namespace, target
+        assert k8s_service["spec"]["selector"]["app.kubernetes.io/name"] == service
+        (grpc,) = [p for p in k8s_service["spec"]["ports"] if p["name"] == "grpc"]
         assert grpc["port"] == port == int(config[port_var])
+
+
+def test_grpc_clients_go_round_robin_over_every_address_of_the_target() -> None:
+    # The typed clients' channels (RpcClient, through gridline.rpc.channel) spread calls over
+    # the addresses a dns:/// target resolves to; grpc's default, pick_first, uses one of them.
+    # tests/assignment/test_grpc_balancing.py sees it happen.
+    for client, _ in GRPC_CLIENTS.items():
+        module = importlib.import_module(f"gridline.{client.removesuffix('Client').lower()}_client")
+        assert issubclass(getattr(module, client), rpc.RpcClient), client
+    options = dict(rpc.CHANNEL_OPTIONS)
+    config = json.loads(str(options["grpc.service_config"]))
+    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    # Neither a DNS TXT record may choose another policy.
+    assert options["grpc.service_config_disable_resolution"] == 1
 
 
 def test_k8s_ingress_routes_only_public_paths_to_public_listeners(
@@ -1155,6 +1193,14 @@ def test_k8s_overlays_speak_mutual_tls_with_one_identity_per_service(
             spec = certificates[secret_name]["spec"]
             # The name its callers dial (the Service), in the namespace the overlay sets.
             assert {name, f"{name}.{namespace}.svc"} <= set(spec["dnsNames"]), build
+            # And the headless Service's full name, the host of the clients' targets, which
+            # their TLS check holds the certificate to.
+            for target, (server, _port_var) in GRPC_TARGETS.items():
+                if server == name:
+                    dialled, dialled_namespace, _port = _dns_target(config[target])
+                    host = f"{dialled}.{dialled_namespace}.svc.cluster.local"
+                    assert dialled_namespace == namespace, f"{build}: {target}"
+                    assert host in spec["dnsNames"], f"{build}: {name} is dialled as {host}"
             assert {"server auth", "client auth"} <= set(spec["usages"]), build
             assert "ca" in issuers[spec["issuerRef"]["name"]]["spec"], build
             # Each server admits exactly the services whose code calls it.
