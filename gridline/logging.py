@@ -49,6 +49,10 @@ def configure_logging(settings: Settings, service: str) -> None:
     # Per-request access lines would drown the pipeline's own events.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # At DEBUG aiosqlite logs every statement with its parameters (addresses, task summaries,
+    # the directory), in a form `redact_error` cannot tell from text: SQL parameters are never
+    # written, whatever the level.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     structlog.contextvars.bind_contextvars(service=service)
 
 
