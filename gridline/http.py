@@ -1,6 +1,6 @@
 """What every service's HTTP server has: health, readiness, metrics and request metrics, body
 limits, client addresses through trusted proxies, answers other than 500 to odd input and to a
-Redis outage, and two surfaces.
+Redis outage, every error as a problem (`gridline.problems`), and two surfaces.
 
 The public surface (task pages, the self-report page, the integrator API, vendor callbacks) and
 the staff surface (staff and admin APIs, `/healthz`, `/readyz`, `/metrics`, the API docs) are
@@ -12,7 +12,6 @@ development on loopback.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import threading
@@ -25,8 +24,6 @@ from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.telemetry import TelemetryConfig
@@ -36,8 +33,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gridline import problems
 from gridline.logging import configure_logging, get_logger
 from gridline.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+from gridline.problems import TOO_DEEP, TOO_DEEP_DETAIL, instance_of, not_found, problem
 from gridline.production import ProductionRefused, refuse_unsafe_production
 from gridline.settings import ServiceName, Settings
 from gridline.tracing import configure_tracing
@@ -116,7 +115,8 @@ def service_app(
     (`BodyLimits`); the client address comes from X-Forwarded-For only when the peer is one
     of the `trusted_proxies` (addresses or CIDR networks). Redis down is a 503 with
     Retry-After, input nested too deep a 400, and a refused body is answered 422 even when
-    it holds numbers JSON cannot write (`1e400`, `NaN`), instead of a 500.
+    it holds numbers JSON cannot write (`1e400`, `NaN`), instead of a 500. Every error is an
+    RFC 9457 problem naming its rule (`gridline.problems`, docs/errors.md).
     """
     app = FastAPI(
         title=title,
@@ -153,7 +153,8 @@ def service_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_exception_handler(RequestValidationError, request_invalid)
+    # Every error a problem (RFC 9457): gridline.problems.
+    problems.install(app)
     app.add_exception_handler(RedisConnectionError, _redis_unavailable)
     app.add_exception_handler(RedisTimeoutError, _redis_unavailable)
     app.add_exception_handler(RecursionError, _nested_too_deep)
@@ -166,52 +167,20 @@ def service_app(
     return app
 
 
-def problem(
-    status_code: int, rule: str, detail: str, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    """An error answer: `detail` says what happened for people, `rule` names it for programs."""
-    return JSONResponse(
-        {"detail": detail, "rule": rule},
-        status_code=status_code,
-        headers=headers,
-        media_type="application/problem+json",
-    )
-
-
-async def request_invalid(_: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422 (`detail`: each field's `loc`, `msg`, `type`), written even when the input
-    it echoes has no form in JSON or UTF-8: `1e400` reads as infinity, `"\\ud800"` as a lone
-    surrogate."""
-    assert isinstance(error, RequestValidationError)
-    return JSONResponse({"detail": _writable(jsonable_encoder(error.errors()))}, status_code=422)
-
-
-def _writable(value: Any) -> Any:
-    """`value` with infinite and NaN floats as text and lone surrogates escaped."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode()
-    if isinstance(value, dict):
-        return {_writable(key): _writable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_writable(item) for item in value]
-    return value
-
-
-async def _redis_unavailable(_: Request, error: Exception) -> JSONResponse:
+async def _redis_unavailable(request: Request, error: Exception) -> JSONResponse:
     log.warning("redis unavailable", error=type(error).__name__)
     return problem(
         503,
         "redis.unavailable",
         "暂时无法连接缓存服务（Redis），本次请求未被受理，请稍后重试",
-        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        instance=instance_of(request.scope),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
-async def _nested_too_deep(_: Request, error: Exception) -> JSONResponse:
+async def _nested_too_deep(request: Request, error: Exception) -> JSONResponse:
     # Python's JSON reader recurses once per level: thousands of nested arrays exhaust it.
-    return problem(400, "body.too_deep", "请求内容嵌套层级过深，无法读取")
+    return problem(400, TOO_DEEP, TOO_DEEP_DETAIL, instance=instance_of(request.scope))
 
 
 class RequestMetricsMiddleware:
@@ -329,7 +298,7 @@ class SurfaceGate:
         server = scope.get("server")
         listener = self.ports.get(server[1]) if server else None
         if listener is None or self._surface(scope["path"], scope["method"]) != listener:
-            await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+            await not_found(scope)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -412,7 +381,7 @@ class BodyLimits:
         limit = self.paths.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(limit, send)
+            await _too_large(limit, scope, send)
             return
         received = 0
         refused = answered = False
@@ -435,18 +404,21 @@ class BodyLimits:
                 await send(message)
             elif not answered:
                 answered = True
-                await _too_large(limit, send)
+                await _too_large(limit, scope, send)
 
         try:
             await self.app(scope, limited_receive, refusing_send)
         except _BodyTooLarge:
             if not answered:
-                await _too_large(limit, send)
+                await _too_large(limit, scope, send)
 
 
-async def _too_large(limit: int, send: Send) -> None:
+async def _too_large(limit: int, scope: Scope, send: Send) -> None:
     response = problem(
-        413, "body.too_large", f"请求内容超过{limit}字节的上限，未予受理；内容较多时请分批提交"
+        413,
+        "body.too_large",
+        f"请求内容超过{limit}字节的上限，未予受理；内容较多时请分批提交",
+        instance=instance_of(scope),
     )
     await response({"type": "http"}, _no_receive, send)
 

@@ -168,11 +168,18 @@ class RpcServer:
         await self._server.stop(grace)
 
 
+# Status details travel in metadata, which grpc bounds (8 KiB by default) for the whole trailer.
+_DETAILS_CHARACTERS = 1_000
+
+
 async def abort(
     context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
 ) -> NoReturn:
-    """End the call with a status: grpc's own `abort` raises, which its missing types don't say."""
-    await context.abort(code, details)
+    """End the call with a status: grpc's own `abort` raises, which its missing types don't say.
+
+    The details go in a trailer: cut so that one quoting a huge request still fits grpc's limit.
+    """
+    await context.abort(code, details[:_DETAILS_CHARACTERS])
     raise AssertionError("unreachable: grpc's abort raises")
 
 

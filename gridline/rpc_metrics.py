@@ -1,4 +1,6 @@
-"""Request rate, errors and duration of every gRPC method a server serves."""
+"""Request rate, errors and duration of every gRPC method a server serves; and a request whose
+bytes are no message of the method's type refused with INVALID_ARGUMENT (and counted), where
+grpc would end it UNKNOWN with the decoder's exception."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from gridline.metrics import RPC_REQUEST_SECONDS, RPC_REQUESTS
 
@@ -35,6 +38,35 @@ def status_name(context: grpc.aio.ServicerContext[Any, Any], error: BaseExceptio
     return "OK" if error is None else _NAMES[grpc.StatusCode.UNKNOWN]
 
 
+class _Undecodable:
+    """Stands for a request that could not be decoded: the measured behaviour refuses it."""
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = error
+
+
+def _decoding(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`deserializer`, giving an `_Undecodable` instead of raising on bytes it cannot decode.
+
+    grpc decodes the request after the interceptors, before the behaviour, and ends a call
+    whose decoder raised UNKNOWN, as if the server had failed; it is the caller's mistake."""
+    if deserializer is None:
+        return None
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except DecodeError as error:
+            return _Undecodable(error)
+
+    return decode
+
+
+async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    if isinstance(request, _Undecodable):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"请求消息无法解码：{request.error}")
+
+
 class _Measured:
     """Counts and times one method's calls."""
 
@@ -56,6 +88,7 @@ class _Measured:
         async def measured(request: Any, context: Any) -> Any:
             started, error = time.perf_counter(), None
             try:
+                await _refuse_undecodable(request, context)
                 return await behavior(request, context)
             except BaseException as exc:
                 error = exc
@@ -71,6 +104,7 @@ class _Measured:
         async def measured(request: Any, context: Any) -> AsyncIterator[Any]:
             started, error = time.perf_counter(), None
             try:
+                await _refuse_undecodable(request, context)
                 async for reply in behavior(request, context):
                     yield reply
             except BaseException as exc:
@@ -90,7 +124,8 @@ class _Measured:
 
 
 class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
-    """Counts calls by service, method and status code and times them, on every method."""
+    """Counts calls by service, method and status code and times them, on every method; refuses
+    an undecodable request INVALID_ARGUMENT (see `_decoding`)."""
 
     async def intercept_service(
         self,
@@ -106,15 +141,20 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
+        # Only where one request is decoded before the behaviour: a streamed request's
+        # messages are decoded as the behaviour reads them.
+        decoding = {**codec, "request_deserializer": _decoding(handler.request_deserializer)}
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(measured.unary(handler.unary_unary), **codec)
+            return grpc.unary_unary_rpc_method_handler(
+                measured.unary(handler.unary_unary), **decoding
+            )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
                 measured.unary(handler.stream_unary), **codec
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                measured.wrap_stream(handler.unary_stream), **codec
+                measured.wrap_stream(handler.unary_stream), **decoding
             )
         return grpc.stream_stream_rpc_method_handler(
             measured.wrap_stream(handler.stream_stream), **codec

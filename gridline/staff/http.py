@@ -5,6 +5,11 @@ touches is checked in the route once that is loaded (`forbidden` turns the refus
 403). The app keeps its verifier in `app.state.staff_tokens` (`TokenVerifier`). The scheme is
 in each route's OpenAPI `security`, so the access-matrix test and API clients see which routes
 need a token.
+
+Each refusal is a problem (`gridline.problems`) with its rule: `staff.unauthenticated` (no
+token), `staff.token_invalid` (one that does not hold), `staff.forbidden` (the role may not),
+`staff.out_of_scope` (the thing is outside the staff member's node), `staff.keys_unavailable`
+(503: the issuer's keys cannot be had).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from gridline.problems import ProblemError
 from gridline.staff.identity import Forbidden, NotSignedIn, Staff
 from gridline.staff.roles import Permission
 from gridline.staff.tokens import KeysUnavailable, TokenVerifier
@@ -37,10 +43,11 @@ bearer = HTTPBearer(
 )
 
 
-def _not_signed_in(reason: str, error: str) -> HTTPException:
-    return HTTPException(
+def _not_signed_in(reason: str, error: str) -> ProblemError:
+    return ProblemError(
         status.HTTP_401_UNAUTHORIZED,
-        detail=reason,
+        "staff.token_invalid",
+        reason,
         headers={"WWW-Authenticate": f'Bearer error="{error}"'},
     )
 
@@ -52,10 +59,10 @@ async def signed_in(
     """The staff member of the request's bearer token: 401 without one or for one that does
     not hold, 503 while the issuer's keys cannot be had."""
     if credentials is None:
-        raise HTTPException(
+        raise ProblemError(
             status.HTTP_401_UNAUTHORIZED,
-            detail="未登录：请以工作人员身份登录后再操作"
-            "（请求须带 Authorization: Bearer 登录凭证）",
+            "staff.unauthenticated",
+            "未登录：请以工作人员身份登录后再操作（请求须带 Authorization: Bearer 登录凭证）",
             headers={"WWW-Authenticate": "Bearer"},
         )
     verifier: TokenVerifier = request.app.state.staff_tokens
@@ -64,9 +71,10 @@ async def signed_in(
     except NotSignedIn as refused:
         raise _not_signed_in(str(refused), "invalid_token") from None
     except KeysUnavailable as unavailable:
-        raise HTTPException(
+        raise ProblemError(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=str(unavailable),
+            "staff.keys_unavailable",
+            str(unavailable),
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         ) from None
 
@@ -79,15 +87,15 @@ def requires(*permissions: Permission) -> Callable[[Staff], Awaitable[Staff]]:
         try:
             staff.require(*permissions)
         except Forbidden as refused:
-            raise forbidden(refused) from None
+            raise forbidden(refused, "staff.forbidden") from None
         return staff
 
     return allowed
 
 
-def forbidden(refused: Forbidden) -> HTTPException:
-    """The 403 of a refusal."""
-    return HTTPException(status.HTTP_403_FORBIDDEN, detail=str(refused))
+def forbidden(refused: Forbidden, rule: str = "staff.out_of_scope") -> ProblemError:
+    """The 403 of a refusal: by default of a scope check (the role was checked before)."""
+    return ProblemError(status.HTTP_403_FORBIDDEN, rule, str(refused))
 
 
 @contextmanager

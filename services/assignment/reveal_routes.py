@@ -11,11 +11,12 @@ Until one is given the router is not served.
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from gridline.db import Database
 from gridline.personal import Sealer
+from gridline.problems import ProblemError
 from services.assignment.following import Follower
 from services.assignment.reveal import (
     NothingToReveal,
@@ -56,9 +57,15 @@ def reveal_router(sealer: Sealer, staff_identity: StaffDependency) -> APIRouter:
         operation_id="reveal_personal_data",
         response_model=Revealed,
         responses={
-            403: {"description": "The caller may not see this person's data."},
-            404: {"description": "No sealed data for the report (unknown or purged)."},
-            503: {"description": "The value was sealed with a key no longer in the ring."},
+            403: {"description": "The caller may not see this person's data (`reveal.refused`)."},
+            404: {
+                "description": "No sealed data for the report, unknown or purged "
+                "(`reveal.nothing`)."
+            },
+            503: {
+                "description": "The value was sealed with a key no longer in the ring "
+                "(`reveal.seal_unreadable`)."
+            },
         },
     )
     async def reveal_field(
@@ -83,11 +90,11 @@ def reveal_router(sealer: Sealer, staff_identity: StaffDependency) -> APIRouter:
                 purpose=body.purpose,
             )
         except RevealRefused as exc:
-            raise HTTPException(403, str(exc)) from None
+            raise ProblemError(403, "reveal.refused", str(exc)) from None
         except NothingToReveal as exc:
-            raise HTTPException(404, str(exc)) from None
+            raise ProblemError(404, "reveal.nothing", str(exc)) from None
         except SealUnreadable as exc:
-            raise HTTPException(503, str(exc)) from None
+            raise ProblemError(503, "reveal.seal_unreadable", str(exc)) from None
         # A clear ID number or phone is kept by no cache between the service and the caller.
         response.headers["Cache-Control"] = "no-store"
         return Revealed(report_id=report_id, field=body.field, value=value)

@@ -12,16 +12,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from gridline.contracts.enums import RiskName
 from gridline.db import Database
+from gridline.problems import ProblemError
 from gridline.staff.http import STAFF_RESPONSES, refusing, requires
 from gridline.staff.identity import Place, Staff
 from gridline.staff.roles import Permission
 from services.assignment import storage
-from services.assignment.directory import Directory
+from services.assignment.directory import Directory, Role
 from services.assignment.following import Follower
 from services.assignment.places import place_of
 from services.assignment.risk import RiskArea
@@ -53,7 +55,11 @@ def _check_cadre_in_scope(staff: Staff, directory: Directory, person_id: str, wh
     "/cadres/{person_id}/duty",
     operation_id="set_duty",
     response_model=Duty,
-    responses=STAFF_RESPONSES,
+    responses={
+        **STAFF_RESPONSES,
+        404: {"description": "No such person (`person.not_found`)."},
+        422: {"description": "Among the fields' rules `duty.not_a_cadre`, `duty.backup_invalid`."},
+    },
 )
 async def set_duty(
     person_id: str,
@@ -67,7 +73,9 @@ async def set_duty(
     db: Database = request.app.state.db
     directory = follower.current.directory
     if person_id not in directory.people:
-        raise HTTPException(404, f"no person {person_id!r}")
+        raise ProblemError(
+            404, "person.not_found", f"目录中没有编号为“{person_id}”的人员，请核对人员编号"
+        )
     with refusing():
         _check_cadre_in_scope(staff, directory, person_id, "该包户干部")
         if duty.backup_id is not None and duty.backup_id in directory.people:
@@ -75,11 +83,25 @@ async def set_duty(
     try:
         person = directory.duty_changed(person_id, on_leave=duty.on_leave, backup_id=duty.backup_id)
     except ValueError as error:
-        raise HTTPException(422, str(error)) from error
+        raise _duty_refused(directory, person_id, duty.backup_id) from error
     async with db.session() as session:
         await storage.save_duty(session, person)
     await follower.refresh()
     return Duty(on_leave=person.on_leave, backup_id=person.backup_id)
+
+
+def _duty_refused(
+    directory: Directory, person_id: str, backup_id: str | None
+) -> RequestValidationError:
+    """Why `Directory.duty_changed` refused, as the field at fault: the person is no cadre, or
+    the backup is not another cadre."""
+    if directory.people[person_id].role is not Role.CADRE:
+        loc, rule = ("path", "person_id"), "duty.not_a_cadre"
+        msg = f"“{person_id}”不是包户干部，只有包户干部有请假和顶岗"
+    else:
+        loc, rule = ("body", "backup_id"), "duty.backup_invalid"
+        msg = f"顶岗人员“{backup_id}”须是另一名包户干部"
+    return RequestValidationError([{"loc": loc, "type": rule, "msg": msg}])
 
 
 class RiskAreaIn(BaseModel):

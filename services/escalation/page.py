@@ -16,12 +16,13 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import grpc
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gridline.contracts.enums import CHAIN_LEVEL_ZH
 from gridline.links import ROLE_ZH, Grant, PageLinks
 from gridline.pages import Pages
+from gridline.problems import ProblemError
 from gridline.signed_links import LinkRefused
 from gridline.timestamps import now
 from services.escalation import check_in_flows, flows, storage
@@ -92,6 +93,7 @@ class Refusal(Exception):
     def __init__(
         self, reason: str, grant: Grant | None = None, task: storage.Task | None = None
     ) -> None:
+        self.reason = reason
         self.status_code, self.title, text = REFUSALS[reason]
         since = task.handed_over_at if task is not None else None
         self.text = text.format(
@@ -103,6 +105,11 @@ class Refusal(Exception):
     def page(self) -> HTMLResponse:
         """The refusal as a page."""
         return _message(self.title, self.text, self.status_code)
+
+    def problem(self) -> ProblemError:
+        """The refusal as a problem, for the page's JSON form (`link.<reason>`); the page's
+        script shows its detail."""
+        return ProblemError(self.status_code, f"link.{self.reason}", self.text, title=self.title)
 
 
 def _buttons(task: storage.Task, query: str) -> list[tuple[str, str]]:
@@ -217,7 +224,7 @@ async def task_page_check_in(task_id: str, body: LinkCheckInIn, request: Request
     try:
         await _admit(request, task_id, acting=True)
     except Refusal as refusal:
-        raise HTTPException(refusal.status_code, detail=refusal.title) from refusal
+        raise refusal.problem() from refusal
     try:
         check_in, sent = await check_in_flows.take(
             request.app.state.db, request.app.state.check_ins, request.app.state.chain_of,
@@ -226,7 +233,9 @@ async def task_page_check_in(task_id: str, body: LinkCheckInIn, request: Request
             links=request.app.state.links,
         )  # fmt: skip
     except CheckInRefused as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+        raise ProblemError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "check_in.refused", str(exc)
+        ) from exc
     return CheckInOut(**check_in.model_dump(), notified=len(sent))
 
 

@@ -10,19 +10,27 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from gridline.contracts.enums import chain_level
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
+from gridline.problems import ProblemError
 from gridline.staff.http import STAFF_RESPONSES, forbidden, refusing, requires
 from gridline.staff.identity import Forbidden, Place, Staff
 from gridline.staff.roles import Permission
 from gridline.timestamps import now
 from services.escalation import access, check_in_flows, flows, storage, zero_report_flows
 from services.escalation.check_ins import CheckInRefused
-from services.escalation.domain import Action, MeasureRequired, TransitionRefused, allowed_actions
+from services.escalation.domain import (
+    ACTION_LABELS,
+    STATE_LABELS,
+    Action,
+    MeasureRequired,
+    TransitionRefused,
+    allowed_actions,
+)
 from services.escalation.schemas import (
     ChangeIn,
     ChangeOut,
@@ -42,12 +50,34 @@ router = APIRouter(prefix="/v1", tags=["tasks"])
 _ACTION_RESPONSES: dict[int | str, dict[str, str]] = {
     **STAFF_RESPONSES,
     404: {"description": "No such task."},
-    409: {"description": "Not allowed in the task's current state (named in the detail)."},
+    409: {
+        "description": "Not allowed in the task's current state (`task.transition_refused`, "
+        "the state named in the detail)."
+    },
 }
 _READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     k: _ACTION_RESPONSES[k] for k in (401, 403, 404)
 }
 _DIRECTORY_DOWN = "暂时无法连接目录服务，未能核实{what}，请稍后重试"
+
+
+def no_task(task_id: str) -> ProblemError:
+    """The 404 of a task id nobody knows."""
+    return ProblemError(
+        status.HTTP_404_NOT_FOUND, "task.not_found", f"没有编号为“{task_id}”的任务，请核对任务编号"
+    )
+
+
+def transition_refused(refused: TransitionRefused) -> ProblemError:
+    """The 409 of an action the task's state does not allow, naming the state in Chinese."""
+    state = STATE_LABELS.get(refused.state, refused.state)
+    action = ACTION_LABELS.get(Action(refused.action), refused.action)
+    return ProblemError(
+        status.HTTP_409_CONFLICT,
+        "task.transition_refused",
+        f"任务当前状态为「{state}」，不能{action}（{refused.action}）",
+    )
+
 
 TaskReader = Annotated[Staff, Depends(requires(Permission.TASKS_READ, Permission.MEASURES_READ))]
 TaskActor = Annotated[Staff, Depends(requires(Permission.TASKS_ACT))]
@@ -69,7 +99,8 @@ async def list_tasks(
     staff: TaskReader,
     state: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # SQL takes a signed 64-bit OFFSET: a larger one is a 422 here, not a database error.
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> list[TaskOut]:
     """The tasks under the staff member's node, newest first (the health centre: those of
     people under a measure)."""
@@ -89,7 +120,7 @@ async def get_task(task_id: str, request: Request, staff: TaskReader) -> TaskOut
     async with db.session() as session:
         task = await storage.get_task(session, task_id)
         if task is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}")
+            raise no_task(task_id)
         with refusing():
             access.check_read(staff, task)
         return task_out(task, list(await storage.escalations_of(session, task_id)))
@@ -102,7 +133,7 @@ async def list_task_changes(task_id: str, request: Request, staff: TaskReader) -
     async with db.session() as session:
         task = await storage.get_task(session, task_id)
         if task is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}")
+            raise no_task(task_id)
         with refusing():
             access.check_read(staff, task)
         return [ChangeOut(**c.model_dump()) for c in await storage.changes_of(session, task_id)]
@@ -120,13 +151,16 @@ async def apply_change(
             guard=lambda task: access.check_act(staff, task), links=request.app.state.links,
         )  # fmt: skip
     except flows.TaskNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {task_id}") from exc
+        raise no_task(task_id) from exc
     except Forbidden as refused:
         raise forbidden(refused) from None
     except TransitionRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+        raise transition_refused(exc) from exc
     except MeasureRequired as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+        raise RequestValidationError(
+            [{"loc": ("body", "measure"), "type": "measure.required",
+              "msg": "开始管控措施须注明类别：quarantine（居家隔离）或 monitoring（居家健康监测）"}]
+        ) from exc  # fmt: skip
     return task_out(task, escalations)
 
 
@@ -181,7 +215,7 @@ async def start_measure(
     operation_id="reassign_task",
     responses={
         **_ACTION_RESPONSES,
-        422: {"description": f"Among others, `{flows.NODE_UNKNOWN}`: no such node."},
+        422: {"description": f"A field's rule among others `{flows.NODE_UNKNOWN}`: no such node."},
         503: {"description": "The Directory could not be asked whether the node exists."},
     },
 )
@@ -190,8 +224,8 @@ async def reassign(
 ) -> TaskOut:
     """Give the task to another holder (or place a triage task); its deadlines start again.
 
-    A `node_id` the Directory does not know is refused (422, `type` `node_id.unknown`), one
-    outside the staff member's node with 403.
+    A `node_id` the Directory does not know is refused (422, the field's rule
+    `node_id.unknown`), one outside the staff member's node with 403.
     """
     place = None
     if body.node_id:
@@ -216,9 +250,10 @@ async def _locate(request: Request, node_id: str, field: str, what: str) -> Plac
             [{"loc": ("body", field), "type": flows.NODE_UNKNOWN, "msg": str(unknown)}]
         ) from None
     except grpc.aio.AioRpcError:
-        raise HTTPException(
+        raise ProblemError(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=_DIRECTORY_DOWN.format(what=what),
+            "directory.unavailable",
+            _DIRECTORY_DOWN.format(what=what),
             headers={"Retry-After": "5"},
         ) from None
 
@@ -230,7 +265,7 @@ async def _locate(request: Request, node_id: str, field: str, what: str) -> Plac
     status_code=status.HTTP_201_CREATED,
     responses={
         **STAFF_RESPONSES,
-        422: {"description": f"Among others, `{flows.NODE_UNKNOWN}`: no such grid."},
+        422: {"description": f"A field's rule among others `{flows.NODE_UNKNOWN}`: no such grid."},
         503: {"description": "The Directory could not be asked where the grid is."},
     },
 )
@@ -285,7 +320,12 @@ async def list_zero_reports(
     operation_id="sms_check_in",
     tags=["check-ins"],
     status_code=status.HTTP_201_CREATED,
-    responses={422: {"description": "The reply could not be read or matched to a measure."}},
+    responses={
+        422: {
+            "description": "The reply could not be read or matched to a measure "
+            "(`check_in.refused`)."
+        }
+    },
 )
 async def sms_check_in(body: SmsCheckInIn, request: Request) -> CheckInOut:
     """An SMS reply `CODE 36.8 [symptoms]`; a fever or listed symptom tells people at once."""
@@ -296,5 +336,10 @@ async def sms_check_in(body: SmsCheckInIn, request: Request) -> CheckInOut:
             links=request.app.state.links,
         )  # fmt: skip
     except CheckInRefused as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+        raise check_in_refused(exc) from exc
     return CheckInOut(**check_in.model_dump(), notified=len(sent))
+
+
+def check_in_refused(refused: CheckInRefused) -> ProblemError:
+    """The 422 of a check-in that could not be taken; its message says why, in Chinese."""
+    return ProblemError(status.HTTP_422_UNPROCESSABLE_CONTENT, "check_in.refused", str(refused))

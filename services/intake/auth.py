@@ -1,5 +1,9 @@
 """Who is posting: signed integrator requests (401 with a reason), their scopes (403), and a
-limit on unknown keys per address (429)."""
+limit on unknown keys per address (429).
+
+Every refusal is a problem (`gridline.problems`) whose rule says why: `signature.*` (401),
+`source.not_allowed` (403), `rate_limit.unknown_keys` (429).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request, status
 
+from gridline.problems import ProblemError
 from services.intake.integrators import Caller
 from services.intake.key_cache import CachedRegistry
 from services.intake.ratelimit import count_unknown_key, unknown_keys_refused
@@ -28,9 +33,9 @@ NONCE_TTL_SECONDS = 2 * MAX_CLOCK_SKEW_SECONDS + 60
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def _refuse(reason: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Gridline-HMAC"}
+def _refuse(rule: str, reason: str) -> ProblemError:
+    return ProblemError(
+        status.HTTP_401_UNAUTHORIZED, rule, reason, headers={"WWW-Authenticate": "Gridline-HMAC"}
     )
 
 
@@ -42,9 +47,11 @@ class Signed:
     nonce_key: str
 
 
-def nonce_refused() -> HTTPException:
+def nonce_refused() -> ProblemError:
     """The 401 for a nonce that was spent before."""
-    return _refuse("nonce was already used; every request needs a new one")
+    return _refuse(
+        "signature.nonce_reused", f"{NONCE_HEADER} 已用过：每个请求（包括重试）须用新的随机数"
+    )
 
 
 async def authenticate(request: Request) -> Caller | None:
@@ -72,11 +79,13 @@ async def verify_signature(request: Request) -> Signed | None:
     headers = {name: request.headers[name] for name in SIGNATURE_HEADERS if name in request.headers}
     if not headers:
         if state.require_signatures:
-            raise _refuse(f"the request is not signed; send {', '.join(SIGNATURE_HEADERS)}")
+            raise _refuse(
+                "signature.missing", f"请求未签名：须带 {'、'.join(SIGNATURE_HEADERS)} 四个请求头"
+            )
         return None
     missing = [name for name in SIGNATURE_HEADERS if name not in headers]
     if missing:
-        raise _refuse(f"signature headers missing: {', '.join(missing)}")
+        raise _refuse("signature.headers_missing", f"缺少签名请求头：{'、'.join(missing)}")
     registry: CachedRegistry = state.integrators
     key_id = headers[KEY_HEADER]
     address = request.client.host if request.client else "unknown"
@@ -90,7 +99,7 @@ async def verify_signature(request: Request) -> Signed | None:
     found = await registry.caller(key_id) if _KEY_ID.fullmatch(key_id) else None
     if found is None:
         await count_unknown_key(state.redis, address)
-        raise _refuse("unknown or revoked key")
+        raise _refuse("signature.key_unknown", f"{KEY_HEADER} 所给的密钥不存在或已吊销")
     caller, secret = found
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
@@ -98,7 +107,7 @@ async def verify_signature(request: Request) -> Signed | None:
             secret, request.method, path, headers, await request.body(), now=time.time()
         )
     except SignatureRefused as refused:
-        raise _refuse(str(refused)) from None
+        raise _refuse(refused.rule, str(refused)) from None
     return Signed(caller, f"intake:nonce:{caller.key_id}:{headers[NONCE_HEADER]}")
 
 
@@ -108,7 +117,8 @@ def require_scope(caller: Caller | None, sources: Iterable[str]) -> None:
         return
     missing = sorted(set(sources) - caller.scopes)
     if missing:
-        raise HTTPException(
+        raise ProblemError(
             status.HTTP_403_FORBIDDEN,
-            detail=f"key {caller.key_id} may not post source {', '.join(missing)}",
+            "source.not_allowed",
+            f"密钥 {caller.key_id} 无权推送数据来源 {'、'.join(missing)}；如需开通请联系县指挥部",
         )

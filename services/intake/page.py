@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
 from gridline.ids import new_id
 from gridline.pages import Pages
 from gridline.personal import mask_id_number, mask_name, mask_phone
+from gridline.problems import FieldProblem, ProblemError, instance_of, invalid
 from services.intake import metrics
 from services.intake.problems import problems_from
 from services.intake.ratelimit import TokenBucket, over_limit
@@ -53,13 +54,14 @@ async def submit_report_page(request: Request) -> JSONResponse:
     client = request.client.host if request.client else "unknown"
     wait = await bucket.take(client)
     if wait is not None:
-        raise over_limit(wait, "too many reports from this address")
+        raise over_limit(wait, "此地址提交过于频繁")
     try:
         form: Any = await request.json()
     except ValueError:
         form = None
     if not isinstance(form, dict):
-        return _invalid([{"loc": ["body"], "msg": "表单格式不正确", "type": "form_shape"}])
+        problem = FieldProblem(field="body", rule="form_shape", detail="表单格式不正确")
+        return invalid(instance_of(request.scope), [problem])
     if form.pop(HONEYPOT_FIELD, ""):
         metrics.HONEYPOT_CAUGHT.inc()
         return JSONResponse({"report_id": new_id()}, status_code=202)
@@ -67,19 +69,22 @@ async def submit_report_page(request: Request) -> JSONResponse:
         report = parse_report({**form, "source": "self_report"})
     except ValidationError as error:
         metrics.REPORTS.labels("self_report", "rejected").inc()
-        return _invalid(
+        # The page shows each `detail` under its field (`errors[].field`), in Chinese.
+        return invalid(
+            instance_of(request.scope),
             [
-                {"loc": ["body", p.field], "msg": _CHINESE.get(p.rule, p.message), "type": p.rule}
+                FieldProblem(field=p.field, rule=p.rule, detail=_CHINESE.get(p.rule, p.message))
                 for p in problems_from(error.errors())
-            ]
+            ],
         )
     submission = Submission(report=report)
     submitter: Submitter = request.app.state.submitter
     await submitter.submit([submission])
     if submission.status not in ("accepted", "duplicate"):
-        raise HTTPException(
+        raise ProblemError(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="暂时无法提交，请稍后再试",
+            "broker.unconfirmed",
+            "暂时无法提交，请稍后再试",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     arrived = report.arrived_at
@@ -95,7 +100,3 @@ async def submit_report_page(request: Request) -> JSONResponse:
         },
         status_code=202,
     )
-
-
-def _invalid(detail: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=422)

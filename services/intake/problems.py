@@ -1,4 +1,9 @@
-"""Validation errors as clients read them: the field path, the rule and a message."""
+"""Refused fields as clients read them: the field path, the rule and a message.
+
+A batch's per-record `problems` have this shape (inside its 200, they are no error of the
+request); the request's own errors, its 422 included, are problems (`gridline.problems`), whose
+`errors` name fields by the same paths.
+"""
 
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import redis.asyncio as aioredis
-from fastapi import HTTPException, status
+from fastapi import status
 
+from gridline.problems import ProblemError
 from services.intake import metrics
 from services.intake.waves import Waves
 
@@ -106,12 +107,14 @@ class TokenBucket:
         return [float(wait) for wait in await self._script(keys=keys, args=args)]
 
 
-def over_limit(wait: int, detail: str) -> HTTPException:
-    """The counted 429 for a caller that must wait `wait` seconds before retrying."""
+def over_limit(wait: int, detail: str) -> ProblemError:
+    """The counted 429 (`rate_limit.exceeded`) for a caller that must wait `wait` seconds before
+    retrying; `detail` says whose limit it is."""
     metrics.RATE_LIMITED.inc()
-    return HTTPException(
+    return ProblemError(
         status.HTTP_429_TOO_MANY_REQUESTS,
-        detail=f"{detail}; retry in {wait} s",
+        "rate_limit.exceeded",
+        f"{detail}，请于{wait}秒后再试",
         headers={"Retry-After": str(wait)},
     )
 
@@ -126,8 +129,9 @@ def _failed_lookups_key(address: str) -> str:
 
 async def unknown_keys_refused(
     redis: aioredis.Redis, address: str, per_minute: int
-) -> HTTPException | None:
-    """The counted 429 for an address past `per_minute` unknown keys this minute, else None.
+) -> ProblemError | None:
+    """The counted 429 (`rate_limit.unknown_keys`) for an address past `per_minute` unknown
+    keys this minute, else None.
 
     Asked before a key is looked up in the database, so that guessing key ids costs the
     database nothing once the address is over its allowance.
@@ -138,9 +142,10 @@ async def unknown_keys_refused(
         return None
     wait = max(1, int(await redis.ttl(key)))
     metrics.RATE_LIMITED.inc()
-    return HTTPException(
+    return ProblemError(
         status.HTTP_429_TOO_MANY_REQUESTS,
-        detail=f"此地址近一分钟内使用未知或已停用密钥的请求过多，请于{wait}秒后再试，并核对密钥编号",
+        "rate_limit.unknown_keys",
+        f"此地址近一分钟内使用未知或已停用密钥的请求过多，请于{wait}秒后再试，并核对密钥编号",
         headers={"Retry-After": str(wait)},
     )
 

@@ -5,21 +5,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import (
-    APIRouter,
-    Depends,
-    Header,
-    HTTPException,
-    Path,
-    Query,
-    Request,
-    Response,
-    status,
-)
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from gridline.problems import ProblemError, field_problems, instance_of, invalid, problem
 from services.intake import metrics
 from services.intake.auth import (
     NONCE_TTL_SECONDS,
@@ -61,14 +52,23 @@ ValidateOnly = Annotated[
     ),
 ]
 
+# Each a problem (application/problem+json) whose `rule` says which (docs/intake.md, Errors).
 _REFUSALS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body could not be read (e.g. it is not UTF-8)."},
-    401: {"description": "Unsigned where signatures are required, or the signature is refused."},
-    403: {"description": "The key may not post this source."},
-    429: {"description": "Over the caller's rate limit; see Retry-After."},
-    413: {"description": "The body is too large."},
-    503: {"description": "The broker could not confirm the record, or Redis is down; retry."},
+    400: {"description": "The body could not be read (`body.too_deep`)."},
+    401: {
+        "description": "Unsigned where signatures are required, or the signature is refused "
+        "(`signature.*`)."
+    },
+    403: {"description": "The key may not post this source (`source.not_allowed`)."},
+    429: {"description": "Over the caller's rate limit (`rate_limit.*`); see Retry-After."},
+    413: {"description": "The body is too large (`body.too_large`)."},
+    503: {
+        "description": "The broker could not confirm the record (`broker.unconfirmed`), or "
+        "Redis is down (`redis.unavailable`); retry."
+    },
 }
+# What a post that the broker could not confirm is told.
+_UNCONFIRMED = "消息队列未能确认收到{what}，本次未受理，请稍后重试（重试不会产生重复报告）"
 
 
 async def _admit(request: Request, signed: Signed | None, cost: int) -> None:
@@ -83,7 +83,7 @@ async def _admit(request: Request, signed: Signed | None, cost: int) -> None:
     except NonceReused:
         raise nonce_refused() from None
     if wait is not None:
-        raise over_limit(wait, "over the rate limit")
+        raise over_limit(wait, "超出调用频率上限（每条记录计一次）")
 
 
 def _integrator_of(signed: Signed | None) -> str:
@@ -108,7 +108,10 @@ async def _submit(
     operation_id="create_report",
     responses={
         200: {"model": ReportAcceptedOut, "description": "A checkpoint scan that is no report."},
-        409: {"description": "The same record is being confirmed right now; retry shortly."},
+        409: {
+            "description": "The same record is being confirmed right now "
+            "(`report.in_progress`); retry shortly."
+        },
         **_REFUSALS,
     },
 )
@@ -133,15 +136,17 @@ async def create_report(
     )
     await _submit(request, signed, validate_only, [sub])
     if sub.status == "unavailable":
-        raise HTTPException(
+        raise ProblemError(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="the broker could not confirm the report; nothing was accepted, retry later",
+            "broker.unconfirmed",
+            _UNCONFIRMED.format(what="此报告"),
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     if sub.status == "in_progress":
-        raise HTTPException(
+        raise ProblemError(
             status.HTTP_409_CONFLICT,
-            detail="the same record is being confirmed right now; retry shortly",
+            "report.in_progress",
+            "同一条记录正在确认中，请稍后重试",
             headers={"Retry-After": IN_PROGRESS_RETRY_AFTER_SECONDS},
         )
     if sub.status == "cleared":
@@ -157,8 +162,14 @@ async def create_report(
     "/reports/{report_id}",
     operation_id="get_report",
     responses={
-        404: {"description": "No service knows this report, or another integrator posted it."},
-        503: {"description": "Intake does not remember it and the services cannot be asked."},
+        404: {
+            "description": "No service knows this report, or another integrator posted it "
+            "(`report.not_found`)."
+        },
+        503: {
+            "description": "Intake does not remember it and the services cannot be asked "
+            "(`report.status_unavailable`)."
+        },
         401: _REFUSALS[401],
         429: {"description": "Too many unknown keys from this address; see Retry-After."},
     },
@@ -181,28 +192,19 @@ async def get_report(
             integrator_id=caller.integrator_id if caller else None,
         )  # fmt: skip
     except StatusUnknown as unknown:
-        raise HTTPException(
+        raise ProblemError(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=str(unknown),
+            "report.status_unavailable",
+            str(unknown),
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         ) from None
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report {report_id}")
+        raise ProblemError(
+            status.HTTP_404_NOT_FOUND,
+            "report.not_found",
+            f"没有编号为“{report_id}”的报告，或它不是用您的密钥推送的",
+        )
     return found
-
-
-class InvalidEntry(BaseModel):
-    """One refused field, as FastAPI reports it."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class InvalidOut(BaseModel):
-    """A 422: every refused field with its location, the rule (`type`) and a message."""
-
-    detail: list[InvalidEntry]
 
 
 class RecordResult(BaseModel):
@@ -261,8 +263,13 @@ def _batch_schema() -> dict[str, Any]:
     operation_id="create_reports_batch",
     responses={
         200: {"model": BatchOut},
-        422: {"model": InvalidOut, "description": "The body is not a batch."},
+        422: {"description": "The body is not a batch."},
         **_REFUSALS,
+        503: {
+            "description": "Some records could not be confirmed (`broker.unconfirmed`): a "
+            "problem that also carries `counts` and `results` as a 200 would; or Redis is "
+            "down (`redis.unavailable`). Post the batch again."
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -310,7 +317,15 @@ async def create_reports_batch(
         counts[result["status"]] = counts.get(result["status"], 0) + 1
     body = {"counts": counts, "results": results}
     if counts.get("unavailable"):
-        return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
+        # An error of the request, with what became of each record kept beside it.
+        return problem(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "broker.unconfirmed",
+            _UNCONFIRMED.format(what=f"其中{counts['unavailable']}条记录"),
+            instance=instance_of(request.scope),
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+            extra=body,
+        )
     return JSONResponse(body)
 
 
@@ -326,18 +341,20 @@ def _records(raw: bytes) -> list[Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
-        raise _shape_error("body", "json_invalid", f"JSON decode error: {error}") from None
+        raise _shape_error("body", "json_invalid", f"不是合法的 JSON（{error}）") from None
     except RecursionError:
         # The reader recurses once per level: thousands of nested arrays exhaust it.
         raise _shape_error("body", "json_invalid", "JSON 嵌套层级过深，无法读取") from None
     if not isinstance(body, dict) or set(body) != {"records"}:
-        raise _shape_error("body", "batch_shape", "the body must be an object with `records` only")
+        raise _shape_error("body", "batch_shape", "请求体须为只含 records 一项的对象")
     records = body["records"]
     if not isinstance(records, list) or not records:
-        raise _shape_error("records", "batch_shape", "`records` must be a non-empty list")
+        raise _shape_error("records", "batch_shape", "records 须为非空数组")
     if len(records) > MAX_BATCH_RECORDS:
         raise _shape_error(
-            "records", "batch_size", f"at most {MAX_BATCH_RECORDS} records, got {len(records)}"
+            "records",
+            "batch_size",
+            f"每批最多{MAX_BATCH_RECORDS}条记录，本批有{len(records)}条；请分批提交",
         )
     return records
 
@@ -355,20 +372,21 @@ def _count_rejected(record: Any, rules: list[str]) -> None:
         metrics.VALIDATION_PROBLEMS.labels(label, rule).inc()
 
 
-async def on_request_invalid(_: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422, with the source tag left out of each location and rejections counted.
+async def on_request_invalid(request: Request, error: Exception) -> JSONResponse:
+    """The 422 problem of every service (`gridline.problems`), with the source tag left out of
+    each field's path and rejections counted.
 
-    Each entry's `loc` is the field (`["body", "phone"]`), `type` the rule it broke and `msg`
-    what is wrong.
+    Each of its `errors` names the field (`phone`, `records`), the rule it broke
+    (`phone.mainland_mobile`) and what is wrong.
     """
     assert isinstance(error, RequestValidationError)
-    detail = []
+    entries = []
     for entry in error.errors():
         loc = list(entry["loc"])
         if entry["type"] in TAG_ERRORS:
             loc.append("source")
         elif len(loc) > 1 and loc[0] == "body" and loc[1] in SOURCE_NAMES:
             del loc[1]
-        detail.append({"loc": loc, "msg": entry["msg"], "type": entry["type"]})
-    _count_rejected(error.body, [entry["type"] for entry in detail])
-    return JSONResponse({"detail": detail}, status_code=422)
+        entries.append({"loc": loc, "msg": entry["msg"], "type": entry["type"]})
+    _count_rejected(error.body, [entry["type"] for entry in entries])
+    return invalid(instance_of(request.scope), field_problems(entries))

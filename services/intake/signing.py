@@ -31,7 +31,12 @@ _NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class SignatureRefused(Exception):
-    """A signed request that must be refused with 401; the message says why."""
+    """A signed request that must be refused with 401: `rule` names why for programs (as the
+    problem's `rule`), the message for people."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 def key_secret(server_secret: str, key_id: str) -> str:
@@ -83,16 +88,27 @@ def check_signature(
     nonce = headers[NONCE_HEADER]
     # isascii: a header read as Latin-1 may hold `²`, a digit to isdigit but not to int.
     if not (stamp.isascii() and stamp.isdigit()):
-        raise SignatureRefused(f"{TIMESTAMP_HEADER} must be Unix seconds")
+        raise SignatureRefused(
+            "signature.timestamp_format", f"{TIMESTAMP_HEADER} 须为 Unix 时间（秒），如 1767225600"
+        )
     if abs(now - int(stamp)) > MAX_CLOCK_SKEW_SECONDS:
-        raise SignatureRefused("timestamp is outside ±5 minutes of the server's clock")
+        raise SignatureRefused(
+            "signature.timestamp_skew",
+            f"{TIMESTAMP_HEADER} 与服务器时间相差超过±5分钟，请校准发送方的时钟",
+        )
     if not _NONCE.match(nonce):
-        raise SignatureRefused(f"{NONCE_HEADER} must be 8-64 letters, digits, - or _")
+        raise SignatureRefused(
+            "signature.nonce_format", f"{NONCE_HEADER} 须为8～64位字母、数字、- 或 _"
+        )
     expected = sign(secret, method, path, stamp, nonce, body)
     # As bytes: compare_digest refuses text that is not ASCII, and a header may hold any.
     given = headers[SIGNATURE_HEADER].lower().encode()
     if not hmac.compare_digest(expected.encode(), given):
-        raise SignatureRefused("signature does not match the request")
+        raise SignatureRefused(
+            "signature.mismatch",
+            "签名与请求不符：请核对密钥，以及签名所用的方法、路径（含查询参数）、时间戳、随机数和"
+            "请求体是否与实际发送的完全一致（常见原因：求哈希之后又重新序列化了请求体）",
+        )
 
 
 # An example request, its canonical string written out in the OpenAPI document by `canonical`.

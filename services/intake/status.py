@@ -152,6 +152,8 @@ async def report_status(
         )
     if known is None and out.placement is None and not out.tasks:
         if out.unavailable:
-            raise StatusUnknown(f"cannot ask {', '.join(out.unavailable)} just now")
+            raise StatusUnknown(
+                f"本服务已不记得此报告，而 {'、'.join(out.unavailable)} 暂时无法查询；请稍后重试"
+            )
         return None
     return out

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel
 
 from gridline.db import Database
+from gridline.problems import ProblemError
 from gridline.staff.http import STAFF_RESPONSES, requires
 from gridline.staff.identity import Staff
 from gridline.staff.roles import Permission
@@ -41,7 +42,10 @@ class DeliveryOut(BaseModel):
 @router.get(
     "/notifications/{notification_id}",
     operation_id="get_notification",
-    responses={**STAFF_RESPONSES, 404: {"description": "No delivery of this notification."}},
+    responses={
+        **STAFF_RESPONSES,
+        404: {"description": "No delivery of this notification (`notification.not_found`)."},
+    },
 )
 async def get_notification(
     notification_id: str,
@@ -53,7 +57,11 @@ async def get_notification(
     async with db.session() as session:
         found = await storage.deliveries_with_attempts(session, notification_id)
     if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no deliveries of {notification_id}")
+        raise ProblemError(
+            status.HTTP_404_NOT_FOUND,
+            "notification.not_found",
+            f"没有通知“{notification_id}”的投递记录，请核对通知编号",
+        )
     return [
         DeliveryOut(
             **row.model_dump(),

@@ -98,7 +98,8 @@ async def test_report_reaches_its_cadre_group_once_with_personal_data_masked(
         assert ack.json()["state"] == "acknowledged"
         again = await client.post(f"/v1/tasks/{task_id}:acknowledge")
         assert again.status_code == 409
-        assert "acknowledged" in again.json()["detail"]
+        assert again.json()["rule"] == "task.transition_refused"
+        assert "已接收" in again.json()["detail"]
         await asyncio.sleep(ACK_DEADLINE_SECONDS + 1.5)
         task = (await client.get(f"/v1/tasks/{task_id}")).json()
     assert task["escalations"] == []
@@ -168,16 +169,14 @@ async def test_bad_input_gets_a_4xx_naming_the_problem_and_reaches_no_topic(
             headers=json_type,
         )  # fmt: skip
     assert malformed.status_code == 422
-    assert malformed.json()["detail"][0]["type"] == "json_invalid"
+    assert malformed.json()["errors"][0]["rule"] == "json_invalid"
     assert wrong_type.status_code == 422
-    [problem] = wrong_type.json()["detail"]
-    assert (
-        problem["loc"] == ["body", "phone"] and problem["msg"] == "Input should be a valid string"
-    )
-    assert missing.status_code == 422
-    assert {tuple(p["loc"]) for p in missing.json()["detail"]} == {
-        ("body", "phone"), ("body", "address"),
+    [problem] = wrong_type.json()["errors"]
+    assert problem == {
+        "field": "phone", "rule": "string_type", "detail": "Input should be a valid string"
     }  # fmt: skip
+    assert missing.status_code == 422
+    assert {p["field"] for p in missing.json()["errors"]} == {"phone", "address"}
     assert huge.status_code == 413
     assert huge.json()["rule"] == "body.too_large" and "超过" in huge.json()["detail"]
     assert await _reports_on_topic(platform) == before

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gridline import problems
 from gridline.bus import topics
 from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import common_pb2, events_pb2
@@ -90,6 +91,7 @@ async def under_control(db: Database, clock: Clock) -> storage.Task:
 @pytest.fixture
 async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
+    problems.install(app)  # errors answered as the services answer them
     app.include_router(routes.router)
     app.state.db, app.state.policy = db, POLICY
     app.state.check_ins, app.state.chain_of = RULES, static_chain

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gridline import problems
 from gridline.contracts.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
 from gridline.db import Database
 from gridline.directory_client import DirectoryClient
@@ -49,6 +50,7 @@ async def directory(tmp_path: Path) -> AsyncIterator[DirectoryClient]:
 
 def app_with(db: Database, place_of: object, data_dir: Path) -> httpx.AsyncClient:
     app = FastAPI()
+    problems.install(app)  # errors answered as the services answer them
     app.include_router(routes.router)
     app.state.db, app.state.policy, app.state.place_of = db, POLICY, place_of
     app.state.check_ins, app.state.links = CheckInRules(), LINKS
@@ -82,9 +84,10 @@ async def test_reassigning_to_a_node_not_in_the_directory_is_refused_over_http(
         url = f"/v1/tasks/{task.task_id}:reassign"
         refused = await client.post(url, json={**REASSIGN, "node_id": "h-nowhere"})
         assert refused.status_code == 422
-        [problem] = refused.json()["detail"]
-        assert (problem["loc"], problem["type"]) == (["body", "node_id"], "node_id.unknown")
-        assert "目录中没有编号为“h-nowhere”" in problem["msg"]
+        [problem] = refused.json()["errors"]
+        assert (problem["field"], problem["rule"]) == ("node_id", "node_id.unknown")
+        assert "目录中没有编号为“h-nowhere”" in problem["detail"]
+        assert "目录中没有编号为“h-nowhere”" in refused.json()["detail"]
         assert await node_of(db, task.task_id) == task.node_id  # nothing changed
 
         placed = await client.post(url, json={**REASSIGN, "node_id": OTHER_HOUSEHOLD})
@@ -105,6 +108,7 @@ async def test_a_reassignment_the_directory_cannot_check_now_is_a_503(
             f"/v1/tasks/{task.task_id}:reassign", json={**REASSIGN, "node_id": OTHER_HOUSEHOLD}
         )
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert answer.json()["rule"] == "directory.unavailable"
     assert "任务未改派" in answer.json()["detail"]
     assert await node_of(db, task.task_id) == task.node_id
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gridline import problems
 from gridline.db import Database
 from gridline.staff.identity import Place
 from gridline.staff.roles import Role
@@ -34,6 +35,7 @@ async def every_node_in_community_9(node_id: str) -> Place:
 @pytest.fixture
 async def client(db: Database, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
+    problems.install(app)  # errors answered as the services answer them
     app.include_router(routes.router)
     app.state.db, app.state.policy = db, POLICY
     app.state.check_ins, app.state.links = CheckInRules(), LINKS
@@ -58,7 +60,8 @@ async def test_actions_over_http_with_refusals_and_the_audit_trail(
 
     refused = await client.post(f"{url}:record-visit")
     assert refused.status_code == 409
-    assert refused.json()["detail"] == "cannot record_visit a task that is assigned"
+    assert refused.json()["rule"] == "task.transition_refused"
+    assert refused.json()["detail"] == "任务当前状态为「待接收」，不能记录入户核查（record_visit）"
 
     cadre = bearer(tmp_path, Role.CADRE, task.grid_id)
     ack = await client.post(f"{url}:acknowledge", json={"note": "收到"}, headers=cadre)

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.async_api import Browser, async_playwright
 
+from gridline import problems
 from gridline.bus import topics
 from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import common_pb2, events_pb2
@@ -51,6 +52,7 @@ async def served(db: Database) -> AsyncIterator[PageLinks]:
     port = _free_port()
     links = PageLinks(f"http://127.0.0.1:{port}", b"test-task-link-key", timedelta(days=3))
     app = FastAPI()
+    problems.install(app)  # errors answered as the services answer them
     app.include_router(routes.router)
     app.include_router(page.router)
     app.state.check_ins, app.state.chain_of = CHECK_INS, static_chain

@@ -70,7 +70,8 @@ async def test_signed_requests_are_accepted_and_unsigned_refused(
     key = await registry.create("兰州健康码平台", ["health_code_feed"])
     unsigned = await client.post("/v1/reports", json=feed_record())
     assert unsigned.status_code == 401
-    assert "not signed" in unsigned.json()["detail"]
+    assert unsigned.json()["rule"] == "signature.missing"
+    assert "请求未签名" in unsigned.json()["detail"]
     assert unsigned.headers["WWW-Authenticate"] == "Gridline-HMAC"
     signed = await post_signed(client, key, "/v1/reports", feed_record())
     assert signed.status_code == 202, signed.text
@@ -80,17 +81,20 @@ async def test_signed_requests_are_accepted_and_unsigned_refused(
 
 
 @pytest.mark.parametrize(
-    ("change", "reason"),
+    ("change", "rule", "reason"),
     [
-        ({"tamper": True}, "signature does not match"),
+        ({"tamper": True}, "signature.mismatch", "签名与请求不符"),
         # Clock offsets, applied when the test runs (not when it is collected).
-        ({"timestamp_offset": -301}, "outside ±5 minutes"),
-        ({"timestamp_offset": 400}, "outside ±5 minutes"),
-        ({"nonce": "short"}, "8-64 letters"),
+        ({"timestamp_offset": -301}, "signature.timestamp_skew", "±5分钟"),
+        ({"timestamp_offset": 400}, "signature.timestamp_skew", "±5分钟"),
+        ({"nonce": "short"}, "signature.nonce_format", "8～64位"),
     ],
 )
 async def test_bad_signatures_get_401_with_the_reason(
-    intake: tuple[httpx.AsyncClient, IntegratorRegistry], change: dict[str, Any], reason: str
+    intake: tuple[httpx.AsyncClient, IntegratorRegistry],
+    change: dict[str, Any],
+    rule: str,
+    reason: str,
 ) -> None:
     client, registry = intake
     key = await registry.create("feed", ["health_code_feed"])
@@ -98,6 +102,7 @@ async def test_bad_signatures_get_401_with_the_reason(
         change = {"timestamp": time.time() + change["timestamp_offset"]}
     refused = await post_signed(client, key, "/v1/reports", feed_record(), **change)
     assert refused.status_code == 401
+    assert refused.json()["rule"] == rule
     assert reason in refused.json()["detail"]
 
 
@@ -112,7 +117,7 @@ async def test_a_signature_for_another_path_is_refused(
     )
     refused = await client.post("/v1/reports:batch", content=raw, headers=headers)
     assert refused.status_code == 401
-    assert "does not match" in refused.json()["detail"]
+    assert refused.json()["rule"] == "signature.mismatch"
 
 
 async def test_a_replayed_nonce_gets_401(
@@ -125,7 +130,8 @@ async def test_a_replayed_nonce_gets_401(
     replayed = await post_signed(client, key, "/v1/reports", record, nonce="nonce-once-0001")
     assert first.status_code == 202
     assert replayed.status_code == 401
-    assert "nonce was already used" in replayed.json()["detail"]
+    assert replayed.json()["rule"] == "signature.nonce_reused"
+    assert "已用过" in replayed.json()["detail"]
 
 
 async def test_a_replayed_batch_gets_401_and_produces_nothing_more(
@@ -138,7 +144,7 @@ async def test_a_replayed_batch_gets_401_and_produces_nothing_more(
     replayed = await post_signed(client, key, "/v1/reports:batch", body, nonce="nonce-batch-0001")
     assert first.json()["counts"] == {"accepted": 2}
     assert replayed.status_code == 401
-    assert "nonce was already used" in replayed.json()["detail"]
+    assert replayed.json()["rule"] == "signature.nonce_reused"
 
 
 async def test_revoked_keys_and_integrators_stop_at_once(
@@ -150,7 +156,8 @@ async def test_revoked_keys_and_integrators_stop_at_once(
     await registry.revoke_key(key.key_id)
     refused = await post_signed(client, key, "/v1/reports", feed_record())
     assert refused.status_code == 401
-    assert refused.json()["detail"] == "unknown or revoked key"
+    assert refused.json()["rule"] == "signature.key_unknown"
+    assert "不存在或已吊销" in refused.json()["detail"]
 
     other = await registry.create("other", ["health_code_feed"])
     assert (await post_signed(client, other, "/v1/reports", feed_record())).status_code == 202
@@ -165,7 +172,8 @@ async def test_a_key_without_the_scope_gets_403(
     key = await registry.create("checkpoints only", ["checkpoint_scan"])
     single = await post_signed(client, key, "/v1/reports", feed_record())
     assert single.status_code == 403
-    assert "may not post source health_code_feed" in single.json()["detail"]
+    assert single.json()["rule"] == "source.not_allowed"
+    assert f"密钥 {key.key_id} 无权推送数据来源 health_code_feed" in single.json()["detail"]
     batch = await post_signed(
         client, key, "/v1/reports:batch", {"records": [CHECKPOINT_SCAN, feed_record()]}
     )

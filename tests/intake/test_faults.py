@@ -148,6 +148,7 @@ async def test_unknown_keys_are_limited_per_address_before_any_database_query(
         refused = await guess(client, "key_bbbbbbbbbbbbbbbb")
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert refused.json()["rule"] == "rate_limit.unknown_keys"
         assert "使用未知或已停用密钥的请求过多" in refused.json()["detail"]
         assert queries == ["key_aaaaaaaaaaaaaaaa"]  # refused before the database was asked
 

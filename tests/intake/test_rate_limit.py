@@ -26,7 +26,8 @@ async def test_each_caller_has_its_own_bucket(broker: EmbeddedBroker, tmp_path: 
         refused = await client.post("/v1/reports", json=record())
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["Retry-After"]) <= 5
-        assert "over the rate limit" in refused.json()["detail"]
+        assert refused.json()["rule"] == "rate_limit.exceeded"
+        assert "超出调用频率上限" in refused.json()["detail"]
 
         key = await app.state.integrators.create("feed", ["health_code_feed"])
         body = json.dumps({"records": [record(), record()]}).encode()

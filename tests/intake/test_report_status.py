@@ -111,4 +111,5 @@ async def test_unreachable_services_are_named_and_the_rest_answered(
     assert answer.json()["unavailable"] == ["directory", "tasks"]
     assert unknown.status_code == 503
     assert unknown.headers["Retry-After"] == "5"
-    assert unknown.json()["detail"] == "cannot ask directory, tasks just now"
+    assert unknown.json()["rule"] == "report.status_unavailable"
+    assert "directory、tasks 暂时无法查询" in unknown.json()["detail"]

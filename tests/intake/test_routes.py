@@ -127,7 +127,8 @@ async def test_unreachable_broker_gets_503_with_retry_after_then_recovers(
         os.kill(own_broker.process.pid, signal.SIGCONT)
     assert refused.status_code == 503
     assert refused.headers["Retry-After"] == "5"
-    assert "nothing was accepted" in refused.json()["detail"]
+    assert refused.json()["rule"] == "broker.unconfirmed"
+    assert "本次未受理" in refused.json()["detail"]
     assert waited < CONFIRM_TIMEOUT + 2
     # The key was released, so the client's retry after the outage is a fresh attempt.
     for _ in range(50):
@@ -245,28 +246,31 @@ async def test_a_single_post_repeating_a_batch_record_gets_the_original_id(
 
 
 @pytest.mark.parametrize(
-    ("body", "loc", "rule"),
+    ("body", "field", "rule"),
     [
-        (b"[1, 2]", ["body"], "batch_shape"),
-        (b'{"records": []}', ["body", "records"], "batch_shape"),
-        (b'{"records": [', ["body"], "json_invalid"),
+        (b"[1, 2]", "body", "batch_shape"),
+        (b'{"records": []}', "records", "batch_shape"),
+        (b'{"records": [', "body", "json_invalid"),
     ],
 )
 async def test_a_batch_of_the_wrong_shape_is_refused_whole(
-    client: httpx.AsyncClient, body: bytes, loc: list[str], rule: str
+    client: httpx.AsyncClient, body: bytes, field: str, rule: str
 ) -> None:
     response = await client.post(
         "/v1/reports:batch", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422
-    [problem] = response.json()["detail"]
-    assert (problem["loc"], problem["type"]) == (loc, rule)
+    assert response.json()["rule"] == "request.invalid"
+    [problem] = response.json()["errors"]
+    assert (problem["field"], problem["rule"]) == (field, rule)
 
 
 async def test_more_than_1000_records_are_refused(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/reports:batch", json={"records": [FEED_RECORD] * 1001})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["msg"] == "at most 1000 records, got 1001"
+    [problem] = response.json()["errors"]
+    assert (problem["field"], problem["rule"]) == ("records", "batch_size")
+    assert problem["detail"] == "每批最多1000条记录，本批有1001条；请分批提交"
 
 
 async def test_batch_body_limit_is_larger_than_a_single_reports(
@@ -292,9 +296,9 @@ async def test_single_refusals_name_the_field_without_the_source_tag(
         "/v1/reports", json={**VALID_REPORT, "phone": "2381234567", "origin_risk": "x"}
     )
     assert response.status_code == 422
-    assert [(p["loc"], p["type"]) for p in response.json()["detail"]] == [
-        (["body", "phone"], "phone.mainland_mobile"),
-        (["body", "origin_risk"], "literal_error"),
+    assert [(p["field"], p["rule"]) for p in response.json()["errors"]] == [
+        ("phone", "phone.mainland_mobile"),
+        ("origin_risk", "literal_error"),
     ]
 
 

@@ -279,7 +279,7 @@ async def test_a_sandbox_integrator_s_posts_are_all_validate_only(
     # Its nonces are spent as a real post's are.
     replayed = await post(intake, intake.sandbox, "/v1/reports", feed_record(f"{prefix}-3"), nonce)
     assert replayed.status_code == 401
-    assert "nonce" in replayed.json()["detail"]
+    assert replayed.json()["rule"] == "signature.nonce_reused"
     # Its scopes still hold: a sandbox answers what its real twin would.
     other = await post(
         intake, intake.sandbox, "/v1/reports", {**feed_record(prefix), "source": "self_report"}

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gridline import problems
 from gridline.bus import topics
 from gridline.bus.outbox import Outbox
 from gridline.bus.producer import EventProducer
@@ -101,6 +102,7 @@ def outbox(stored: tuple[Database, Outbox]) -> Outbox:
 def app(db: Database) -> FastAPI:
     """Escalation's task page over the database, with the grid's chain and the links' key."""
     served = FastAPI()
+    problems.install(served)  # errors answered as the services answer them
     served.include_router(page.router)
     served.state.db, served.state.policy, served.state.links = db, POLICY, LINKS
     served.state.check_ins, served.state.chain_of = RULES, chain_of

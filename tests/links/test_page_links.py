@@ -130,7 +130,9 @@ async def test_a_micro_grid_leader_s_link_shows_the_task_and_acts_on_nothing(
     check_in = await client.post(
         action_path(leader, "check-in"), json={"submission_id": "n-1", "temperature": 36.5}
     )
-    assert check_in.status_code == 403 and check_in.json()["detail"] == "仅供查看"
+    assert check_in.status_code == 403
+    assert (check_in.json()["rule"], check_in.json()["title"]) == ("link.view_only", "仅供查看")
+    assert "不能办理" in check_in.json()["detail"]
     assert (await stored(db, task.task_id)).state == "under_control"
     assert [c.action for c in await trail(db, task.task_id)] == [
         "acknowledge", "record_visit", "start_measure",

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI, Header, HTTPException
 from sqlmodel import col, select
 
+from gridline import problems
 from gridline.db import Database
 from gridline.personal import Sealer
 from gridline.settings import Settings
@@ -192,6 +193,7 @@ def app_of(db: Database) -> FastAPI:
         return StaffMember(f"s-{role}", role, node)
 
     app = FastAPI()
+    problems.install(app)
     app.include_router(reveal_router(SEALER, staff_identity))
     app.state.db = db
     app.state.follower = SimpleNamespace(current=Current(DIRECTORY))
@@ -211,6 +213,7 @@ async def test_the_route_answers_by_the_rule_and_keeps_no_copy_in_caches(db: Dat
         refused = await client.post(path, json=body, headers={"X-Staff": "cadre@g2"})
         assert refused.status_code == 403
         assert refused.json()["detail"].startswith("该人员不在您负责的网格")
+        assert refused.json()["rule"] == "reveal.refused"
         absent = await client.post(
             "/v1/reports/r-none/reveal", json=body, headers={"X-Staff": "cadre@g1"}
         )

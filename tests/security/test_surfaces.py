@@ -98,7 +98,12 @@ async def _gated(service: ServiceName) -> AsyncIterator[tuple[httpx.AsyncClient,
 @pytest.mark.parametrize("service", SERVICES)
 async def test_a_listener_answers_only_its_own_surfaces_routes(service: ServiceName) -> None:
     app = _app(service)
-    async with _gated(service) as (http, reached):
+    direct = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
+    async with _gated(service) as (http, reached), direct:
+        # The app's own answer to a path no route serves.
+        nowhere = await direct.get("/nowhere")
+        assert nowhere.status_code == 404
+        assert nowhere.headers["Content-Type"] == "application/problem+json"
         for method, path in sorted(_routes(app)):
             sample = re.sub(r"\{[^}]+\}", "x", path)
             own, other = (
@@ -108,8 +113,11 @@ async def test_a_listener_answers_only_its_own_surfaces_routes(service: ServiceN
             answered = await http.request(method, f"http://svc:{own}{sample}")
             assert answered.status_code == 299, (method, path)
             refused = await http.request(method, f"http://svc:{other}{sample}")
-            # As if nothing were there: not 401, not 405, not a redirect.
-            assert (refused.status_code, refused.json()) == (404, {"detail": "Not Found"})
+            # As if nothing were there: not 401, not 405, not a redirect; the very answer of a
+            # path no route serves.
+            assert refused.status_code == 404
+            assert refused.headers["Content-Type"] == "application/problem+json"
+            assert refused.json() == {**nowhere.json(), "instance": sample}
         assert len(reached) == len(_routes(app))
         reached.clear()
         # Nothing is served on a port no listener was declared for, or off the routes.

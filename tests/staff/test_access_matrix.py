@@ -401,14 +401,18 @@ async def test_staff_route(ctx: Ctx, service: str, route: tuple[str, str]) -> No
     assert answer.status_code == 401, answer.text
     assert answer.headers["WWW-Authenticate"].startswith("Bearer")
     assert "登录" in answer.json()["detail"]
+    assert answer.json()["rule"] == "staff.unauthenticated"
     answer, _ = await call(ctx, {"Authorization": "Bearer not-a-token"})
     assert answer.status_code == 401, answer.text
+    assert answer.json()["rule"] == "staff.token_invalid"
 
     acts_on_a_task = route[0] == "post" and route[1].startswith("/v1/tasks/")
     if expect.wrong is not None:
         answer, target = await call(ctx, ctx.headers(expect.wrong))
         assert answer.status_code == 403, answer.text
         assert "无权" in answer.json()["detail"]
+        # The reveal route asks the role with the rest of its rule (services/assignment/reveal).
+        assert answer.json()["rule"] in ("staff.forbidden", "reveal.refused")
         if acts_on_a_task:
             assert (await ctx.stored(target)).version == 0  # no change was recorded
     if expect.other is not None:
@@ -419,6 +423,7 @@ async def test_staff_route(ctx: Ctx, service: str, route: tuple[str, str]) -> No
         else:
             assert answer.status_code == 403, answer.text
             assert "不在您负责的" in answer.json()["detail"]
+            assert answer.json()["rule"] in ("staff.out_of_scope", "reveal.refused")
             if acts_on_a_task:
                 assert (await ctx.stored(target)).version == 0
 
@@ -726,10 +731,10 @@ async def test_zero_reports_are_filed_for_a_grid_of_the_directory(ctx: Ctx) -> N
     )
     unknown = await post(json=body | {"grid_id": "g-nowhere"})
     assert unknown.status_code == 422
-    assert unknown.json()["detail"][0]["type"] == "node_id.unknown"
+    assert unknown.json()["errors"][0]["rule"] == "node_id.unknown"
     not_a_grid = await post(json=body | {"grid_id": "cmA"})
     assert not_a_grid.status_code == 422
-    assert "不是网格" in not_a_grid.json()["detail"][0]["msg"]
+    assert "不是网格" in not_a_grid.json()["errors"][0]["detail"]
     filed = await post(json=body | {"grid_id": "gA"})
     assert filed.status_code == 201
     assert filed.json()["submitted_by"] == person(*COMMUNITY_A).audit_name
