@@ -46,6 +46,7 @@ from sqlalchemy.engine import make_url
 from gridline.bus.envelope import EVENT_ID_HEADER, SCHEMA_HEADER
 from gridline.bus.ledger import Release, ServiceLedger
 from gridline.bus.producer import BrokerUnavailable, EventProducer
+from gridline.bus.security import kafka_security
 from gridline.bus.topics import dead_letter
 from gridline.db import Database
 from gridline.settings import Settings
@@ -149,6 +150,8 @@ async def read_dead_letters(
         group_id=None,
         enable_auto_commit=False,
         request_timeout_ms=int(CONNECT_SECONDS * 1000),
+        # TLS and SASL as the services connect (GRIDLINE_KAFKA_SECURITY_PROTOCOL, ...).
+        **kafka_security(settings),
     )
     try:
         try:
