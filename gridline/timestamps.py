@@ -1,10 +1,25 @@
-"""Converting between aware datetimes and protobuf Timestamps."""
+"""Converting between aware datetimes and protobuf Timestamps, and dates as people read them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
+# Every county the platform serves keeps Beijing time; notices and pages speak in it.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def zh_date(day: date) -> str:
+    """A day as a cadre writes it: `1月30日`, never `01月30日`."""
+    return f"{day.month}月{day.day}日"
+
+
+def zh_time(moment: datetime) -> str:
+    """A moment as a cadre writes it, in Beijing time: `1月30日 14:05`."""
+    local = moment.astimezone(SHANGHAI)
+    return f"{zh_date(local)} {local:%H:%M}"
 
 
 def to_timestamp(moment: datetime) -> Timestamp:

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from gridline.contracts.enums import RISK_LEVELS, RISK_ZH, SOURCE_ZH, chain_level, risk_level
 from gridline.contracts.notices import TaskRef, build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
-from gridline.timestamps import to_timestamp
+from gridline.timestamps import to_timestamp, zh_time
 from services.assignment.address_index import Resolution
 from services.assignment.directory import Directory, Link
 from services.assignment.grid import NodeKind
 from services.assignment.placement import responsible
 from services.assignment.risk import Decision
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +99,7 @@ def enrichment(
     source = SOURCE_ZH.get(report.source, "其他来源")
     parts = [
         f"{report.name_masked}（身份证{report.id_number_masked}）已在跟进，"
-        f"{source}于{reported_at.astimezone(SHANGHAI):%m月%d日 %H:%M}再次报告此人，"
+        f"{source}于{zh_time(reported_at)}再次报告此人，"
         "并入原任务，无需另行接收。"
     ]
     higher = raises_risk(case, decision)

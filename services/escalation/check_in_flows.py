@@ -24,7 +24,7 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
 from gridline.links import PageLinks, Role, notice_link
-from gridline.timestamps import to_timestamp
+from gridline.timestamps import to_timestamp, zh_time
 from services.escalation import metrics, storage, townships
 from services.escalation.chains import ChainLookup, resolve
 from services.escalation.check_ins import (
@@ -32,7 +32,6 @@ from services.escalation.check_ins import (
     CheckInRules,
     new_check_in_code,
     parse_sms,
-    zh_time,
 )
 from services.escalation.domain import STATE_LABELS, Measure, TaskState
 

@@ -12,17 +12,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridline.contracts.v1 import common_pb2
+from gridline.timestamps import SHANGHAI
 from services.escalation.domain import Measure
 from services.escalation.policy import read_yaml_config
-from services.escalation.zero_reports import SHANGHAI
 
 SYMPTOMS = ("发热", "咳嗽", "乏力", "咽痛", "腹泻", "嗅觉减退", "味觉减退", "呼吸困难")
-
-
-def zh_time(moment: datetime) -> str:
-    """A moment as a cadre writes it, in Asia/Shanghai: `1月30日 14:05`."""
-    local = moment.astimezone(SHANGHAI)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
 class CheckInRefused(ValueError):

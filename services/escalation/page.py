@@ -24,9 +24,9 @@ from gridline.links import ROLE_ZH, Grant, PageLinks
 from gridline.pages import Pages
 from gridline.problems import ProblemError
 from gridline.signed_links import LinkRefused
-from gridline.timestamps import now
+from gridline.timestamps import now, zh_time
 from services.escalation import check_in_flows, flows, storage
-from services.escalation.check_ins import SYMPTOMS, CheckInRefused, zh_time
+from services.escalation.check_ins import SYMPTOMS, CheckInRefused
 from services.escalation.domain import (
     ACTION_LABELS,
     STATE_LABELS,

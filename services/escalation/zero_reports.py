@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from gridline.contracts.v1 import common_pb2
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from gridline.timestamps import SHANGHAI, zh_date
 
 SUMMARY_LEVELS = (
     common_pb2.CHAIN_LEVEL_COMMUNITY,
@@ -157,7 +155,7 @@ def summary_text(summary: Summary, day: date) -> tuple[str, str]:
         )
     if summary.missing:
         lines.append("未报网格：" + "、".join(summary.missing))
-    return f"{day:%m月%d日}零报告汇总", "\n".join(lines)
+    return f"{zh_date(day)}零报告汇总", "\n".join(lines)
 
 
 def missing_text(grids: list[RosterGrid], day: date, township: bool) -> tuple[str, str]:
@@ -165,6 +163,6 @@ def missing_text(grids: list[RosterGrid], day: date, township: bool) -> tuple[st
     names = "、".join(g.grid_name for g in grids)
     when = "截止后一小时仍" if township else "截止时"
     return (
-        f"{day:%m月%d日}零报告未报",
+        f"{zh_date(day)}零报告未报",
         f"{when}未收到以下 {len(grids)} 个网格的零报告：{names}。请督促网格即时上报。",
     )

@@ -238,7 +238,7 @@ async def test_a_later_report_joins_the_open_case_and_its_holder_is_told_once(
     assert notice.task_id == task.task_id
     assert notice.recipient.group_id == task.assignee.group_id
     assert notice.title == "同一人员再次被报告：风险更高"
-    assert "卡口扫码于01月20日 10:05再次报告此人" in notice.body
+    assert "卡口扫码于1月20日 10:05再次报告此人" in notice.body
     assert "高于此前的低风险" in notice.body
     assert "按政策应14天居家隔离" in notice.body
     assert "住址" not in notice.body  # the same household: nothing new about where

@@ -12,14 +12,13 @@ from sqlalchemy import create_engine, text
 from sqlmodel import select
 
 from gridline.db import Database, alembic_config, upgrade
-from gridline.timestamps import now
+from gridline.timestamps import now, zh_time
 from services.escalation import check_in_flows, storage
 from services.escalation.check_ins import (
     CODE_ALPHABET,
     CODE_LENGTH,
     CheckInRefused,
     new_check_in_code,
-    zh_time,
 )
 from services.escalation.domain import Action
 from services.escalation.flows import Change, change_task

@@ -16,9 +16,8 @@ from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
 from gridline.links import Role
 from gridline.settings import Settings
-from gridline.timestamps import now
+from gridline.timestamps import now, zh_time
 from services.escalation import check_in_flows, storage
-from services.escalation.check_ins import zh_time
 from services.escalation.deadlines import fire_due
 from services.escalation.domain import Action
 from services.escalation.flows import Change, change_task
