@@ -90,19 +90,23 @@ class _Collector(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
-class OtlpSink:
-    """The collector process: `endpoint` to export to, `spans()` or `count()` of what came."""
+class SinkProcess:
+    """A collector process on loopback (`module` run with `--out`): `endpoint` to export to;
+    what it received lands in `out`."""
 
-    def __init__(self, out: Path, *, count_only: bool = False) -> None:
+    module = "tests.otlp_sink"
+
+    def __init__(self, out: Path) -> None:
         self.out = out
-        self._count_only = count_only
         self._process: subprocess.Popen[str] | None = None
         self.endpoint = ""
 
+    def _arguments(self) -> list[str]:
+        return ["--out", str(self.out)]
+
     def __enter__(self) -> Self:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.otlp_sink", "--out", str(self.out)]
-            + (["--count-only"] if self._count_only else []),
+            [sys.executable, "-m", self.module, *self._arguments()],
             stdout=subprocess.PIPE,
             text=True,
             cwd=Path(__file__).resolve().parent.parent,
@@ -124,6 +128,17 @@ class OtlpSink:
         if self._process is not None:
             self._process.terminate()
             self._process.wait(timeout=10)
+
+
+class OtlpSink(SinkProcess):
+    """The collector process of span attributes: `spans()` or `count()` of what came."""
+
+    def __init__(self, out: Path, *, count_only: bool = False) -> None:
+        super().__init__(out)
+        self._count_only = count_only
+
+    def _arguments(self) -> list[str]:
+        return [*super()._arguments(), *(["--count-only"] if self._count_only else [])]
 
     def spans(self) -> list[ReceivedSpan]:
         """Every span received so far."""

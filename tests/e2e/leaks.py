@@ -19,7 +19,6 @@ import json
 import random
 import re
 import signal
-import subprocess
 import sys
 import threading
 import unicodedata
@@ -29,8 +28,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 import grpc
@@ -38,6 +36,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from services.intake.domain import id_check_char
+from tests.otlp_sink import SinkProcess
 
 _FULL_WIDTH = str.maketrans("0123456789Xx+-", "０１２３４５６７８９Ｘｘ＋－")
 
@@ -217,38 +216,10 @@ class _Dumping(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
-class WholeRequestSink:
-    """The collector process: `endpoint` to export to; `requests()` what came, as JSON objects."""
+class WholeRequestSink(SinkProcess):
+    """The collector process of whole export requests: `requests()` what came, as JSON."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self._process: subprocess.Popen[str] | None = None
-        self.endpoint = ""
-
-    def __enter__(self) -> Self:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.leaks", "--out", str(self.out)],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).resolve().parents[2],
-        )
-        assert self._process.stdout is not None
-        port = self._process.stdout.readline().strip()
-        if not port.isdigit():
-            self._process.kill()
-            raise RuntimeError(f"OTLP sink did not start (said {port!r})")
-        self.endpoint = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
+    module = "tests.e2e.leaks"
 
     def requests(self) -> list[dict[str, Any]]:
         """Every export request received so far."""
