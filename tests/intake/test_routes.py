@@ -52,7 +52,11 @@ async def client(own_broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[ht
 
 
 async def reports_on_topic(bootstrap: str) -> list[events_pb2.ReportAccepted]:
-    """Every report on the topic, read up to the end offsets."""
+    """Every report on the topic, read up to the end offsets.
+
+    Bounded, and failing when the bound is reached: a read that stopped short would find too
+    little, and a check that nothing arrived would pass for it.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -67,16 +71,13 @@ async def reports_on_topic(bootstrap: str) -> list[events_pb2.ReportAccepted]:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        for _ in range(200):
-            positions = [await consumer.position(tp) for tp in partitions]
-            if all(pos >= ends[tp] for pos, tp in zip(positions, partitions, strict=True)):
-                break
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    report = events_pb2.ReportAccepted()
-                    report.ParseFromString(record.value)
-                    found.append(report)
+        async with asyncio.timeout(30):
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        report = events_pb2.ReportAccepted()
+                        report.ParseFromString(record.value)
+                        found.append(report)
     finally:
         await consumer.stop()
     return found

@@ -21,9 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from gridline.bus import topics
 from gridline.contracts.v1 import events_pb2
 from gridline.embedded import EmbeddedBroker
 from gridline.settings import Settings
@@ -32,6 +30,7 @@ from services.intake.integrators import IssuedKey
 from services.intake.signing import signed_headers
 from tests.intake.conftest import intake_process
 from tests.intake.samples import CHECKPOINT_SCAN
+from tests.intake.test_routes import reports_on_topic
 
 # One intake for the module: its tests run on one worker.
 pytestmark = pytest.mark.xdist_group("integrators")
@@ -156,36 +155,10 @@ async def post(
 
 
 async def on_topic(bootstrap: str, record_prefix: str) -> list[events_pb2.ReportAccepted]:
-    """The reports on the topic whose source record id starts with `record_prefix`.
-
-    Read with a real consumer up to the end offsets: everything intake answered for is there.
-    """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    found = []
-    try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(topics.REPORTS, p)
-            for p in consumer.partitions_for_topic(topics.REPORTS) or set()
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        # Bounded, and failing when reached: a read that stops short would find nothing.
-        async with asyncio.timeout(30):
-            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        report = events_pb2.ReportAccepted()
-                        report.ParseFromString(record.value)
-                        if report.source_record_id.startswith(record_prefix):
-                            found.append(report)
-    finally:
-        await consumer.stop()
-    return found
+    """The reports on the topic whose source record id starts with `record_prefix`."""
+    return [
+        r for r in await reports_on_topic(bootstrap) if r.source_record_id.startswith(record_prefix)
+    ]
 
 
 def as_validated(real: dict[str, Any], accepted_ids: set[str]) -> dict[str, Any]:
