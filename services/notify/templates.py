@@ -81,7 +81,9 @@ def fit_chars(text: str, limit: int) -> str:
 def render(message: Message) -> Rendered:
     """The notification as markdown for robots, plain text, and SMS text and parameters."""
     label = kind_label(message.kind)
-    title = inert(message.title)
+    # Masked once; the markdown and text forms are also made inert, the SMS forms are not.
+    masked_title = scrub_text(message.title)
+    title = masked_title.translate(_INERT)
     body = inert(message.text)
     group = inert(message.group_name)
     action = _ACTIONS.get(message.kind, "")
@@ -90,9 +92,9 @@ def render(message: Message) -> Rendered:
     link_text = f"\n办理：{message.link}" if message.link else ""
     markdown = f"### 【{label}】{title}\n\n> 接收群：{group}\n\n{body}\n\n{action}{link_md}"
     text = f"【{label}】{title}\n接收群：{group}\n{body}\n{action}{link_text}"
-    short_title = fit_chars(scrub_text(message.title), SMS_PARAM_CHARS)
+    short_title = fit_chars(masked_title, SMS_PARAM_CHARS)
     sms_text = fit_chars(
-        f"{label}：{scrub_text(message.title)}，请登录网格通处理。",
+        f"{label}：{masked_title}，请登录网格通处理。",
         SMS_SEGMENT_CHARS - _SMS_SIGNATURE_ALLOWANCE,
     )
     return Rendered(
