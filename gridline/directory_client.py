@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
-from gridline.rpc import RpcClient, TlsIdentity
+from gridline.rpc import RpcClient
 from gridline.staff.identity import Place
 
 
@@ -15,16 +17,9 @@ class DirectoryClient(RpcClient):
     the replicas (`gridline.rpc.channel`), and a retry after one failed goes to the next.
     """
 
-    def __init__(
-        self,
-        target: str,
-        timeout: float = 2.0,
-        attempts: int = 3,
-        *,
-        tls: TlsIdentity | None = None,
-    ) -> None:
-        super().__init__(target, timeout, attempts, tls=tls)
-        self._stub = directory_pb2_grpc.DirectoryStub(self._channel)
+    @cached_property
+    def _stub(self) -> directory_pb2_grpc.DirectoryStub:
+        return directory_pb2_grpc.DirectoryStub(self._channel)
 
     async def chain(self, node_id: str) -> list[common_pb2.Responsible]:
         """The responsible levels above a household, grid or community, bottom first."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from gridline.contracts.v1 import tasks_pb2, tasks_pb2_grpc
-from gridline.rpc import RpcClient, TlsIdentity
+from gridline.rpc import RpcClient
 
 
 class TasksClient(RpcClient):
@@ -14,16 +16,9 @@ class TasksClient(RpcClient):
     the replicas (`gridline.rpc.channel`), and a retry after one failed goes to the next.
     """
 
-    def __init__(
-        self,
-        target: str,
-        timeout: float = 2.0,
-        attempts: int = 3,
-        *,
-        tls: TlsIdentity | None = None,
-    ) -> None:
-        super().__init__(target, timeout, attempts, tls=tls)
-        self._stub = tasks_pb2_grpc.TasksStub(self._channel)
+    @cached_property
+    def _stub(self) -> tasks_pb2_grpc.TasksStub:
+        return tasks_pb2_grpc.TasksStub(self._channel)
 
     async def tasks_of_report(self, report_id: str) -> list[tasks_pb2.Task]:
         """The tasks a report became."""
