@@ -1,7 +1,8 @@
 """The township of each grid with open tasks, for the follow-up gauges' `township` label.
 
-A task stores its grid (its community for triage) but not its township, and only the
-Directory knows which township a grid belongs to. The open-task gauges therefore ask for the
+The label is the township office's name, which county staff read on the dashboards; a task
+stores its township's id (tasks created before that change do not), and only the Directory
+knows the names and which township a grid belongs to. The open-task gauges therefore ask for the
 chain of each grid that has open tasks, a few at a time outside any transaction, and remember
 the answer for `refresh`: a grid changes township with a directory import, not by the minute,
 and a county's few thousand grids are then asked once per refresh, not at every count.
