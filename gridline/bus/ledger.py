@@ -97,7 +97,11 @@ async def mark_all_processed(
 
 async def purge(session: AsyncSession, retention_seconds: int) -> int:
     """Forget events applied longer ago than the retention; returns how many rows went."""
-    cutoff = now() - timedelta(seconds=retention_seconds)
+    return await purge_before(session, now() - timedelta(seconds=retention_seconds))
+
+
+async def purge_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Forget events applied before `cutoff`; returns how many rows went."""
     result = await session.exec(delete(_LEDGER).where(_LEDGER.c.processed_at < cutoff))
     return int(result.rowcount or 0)
 

@@ -79,6 +79,14 @@ REPLAYED_EPOCH: Table = table_of(ReplayedEpoch)
 OUTBOX_TABLES: list[Table] = [OUTBOX, REPLAYED_EPOCH]
 
 
+async def purge_published_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Delete the published rows created before `cutoff`; returns how many."""
+    result = await session.exec(
+        delete(OUTBOX).where(OUTBOX.c.published_at.is_not(None), OUTBOX.c.created_at < cutoff)
+    )
+    return int(result.rowcount or 0)
+
+
 def stage(session: AsyncSession, topic: str, envelope: Envelope) -> None:
     """Publish `envelope` on `topic` once the session's transaction commits (and only then)."""
     with producer_span(topic, envelope.event_id, envelope.trace_context):
@@ -282,14 +290,10 @@ class Outbox:
 
     async def purge(self, retention_seconds: int) -> int:
         """Delete published rows older than the retention; returns how many."""
-        cutoff = now() - timedelta(seconds=retention_seconds)
         async with self._db.session() as session:
-            result = await session.exec(
-                delete(OUTBOX).where(
-                    OUTBOX.c.published_at.is_not(None), OUTBOX.c.created_at < cutoff
-                )
+            return await purge_published_before(
+                session, now() - timedelta(seconds=retention_seconds)
             )
-        return int(result.rowcount or 0)
 
     async def _replay(self) -> None:
         """Re-publish what was produced within the window, once per new broker epoch."""

@@ -21,7 +21,7 @@ from sqlalchemy import Table, delete, inspect
 from sqlalchemy.engine import make_url
 
 from gridline.bus import ledger
-from gridline.bus.outbox import OUTBOX, Outbox
+from gridline.bus.outbox import OUTBOX, Outbox, purge_published_before
 from gridline.db import Database
 from gridline.logging import get_logger
 from gridline.metrics import PERSONAL_DATA_PURGED, RETENTION_PURGED
@@ -117,8 +117,7 @@ class PersonalData:
             counts.update(await _purge_outbox(db, cutoff))
         if ledger.PROCESSED_EVENT_TABLE.name in names:
             async with db.session() as session:
-                gone = await session.exec(delete(_LEDGER).where(_LEDGER.c.processed_at < cutoff))
-            counts[_LEDGER.name] = int(gone.rowcount or 0)
+                counts[_LEDGER.name] = await ledger.purge_before(session, cutoff)
         return counts
 
 
@@ -126,9 +125,7 @@ async def _purge_outbox(db: Database, cutoff: datetime) -> dict[str, int]:
     """Outbox rows older than the cutoff, published or not: an event still unpublished after
     the whole retention is of no use to anyone, and the law's bound wins; it is logged."""
     async with db.session() as session:
-        published = await session.exec(
-            delete(OUTBOX).where(OUTBOX.c.created_at < cutoff, OUTBOX.c.published_at.is_not(None))
-        )
+        published = await purge_published_before(session, cutoff)
         unpublished = await session.exec(
             delete(OUTBOX).where(OUTBOX.c.created_at < cutoff, OUTBOX.c.published_at.is_(None))
         )
@@ -137,7 +134,7 @@ async def _purge_outbox(db: Database, cutoff: datetime) -> dict[str, int]:
         log.warning(
             "outbox rows never published are past the personal-data retention; purged", rows=dropped
         )
-    return {OUTBOX.name: int(published.rowcount or 0) + dropped}
+    return {OUTBOX.name: published + dropped}
 
 
 class PersonalDataRetention(PeriodicWorker):
