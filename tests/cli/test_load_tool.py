@@ -23,7 +23,8 @@ LOCUST = Path(sys.executable).parent / "locust"
 LOCUSTFILE = ROOT / "tools" / "load" / "locustfile.py"
 EXAMPLE = ROOT / "docs" / "examples" / "directory.csv"
 RATE = 20.0
-SECONDS = 3
+# Long enough that a machine busy with the rest of the suite still answers some in time.
+SECONDS = 6
 
 
 def accepted(intake: str) -> float:
@@ -35,15 +36,13 @@ def accepted(intake: str) -> float:
     return total
 
 
-def locust(
-    intake: str, tmp_path: Path, *options: str, env: dict[str, str], seconds: int = SECONDS
-) -> dict[str, Any]:
+def locust(intake: str, tmp_path: Path, *options: str, env: dict[str, str]) -> dict[str, Any]:
     """Run the locustfile headless against `intake`; its exit code, stderr and final stats."""
     finished = subprocess.run(
         [str(LOCUST), "-f", str(LOCUSTFILE), "--headless", "--host", intake, "--users", "4",
-         "--spawn-rate", "4", "--run-time", f"{seconds}s", "--stop-timeout", "5",
+         "--spawn-rate", "100", "--run-time", f"{SECONDS}s", "--stop-timeout", "10",
          "--json-file", str(tmp_path / "stats"), "--skip-log", *options],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=90, cwd=tmp_path,
     )  # fmt: skip
     stats = tmp_path / "stats.json"
     return {
@@ -69,7 +68,9 @@ def test_the_load_tool_posts_signed_reports_at_the_rate_given(
         signed = {"GRIDLINE_LOAD_KEY_ID": key.key_id, "GRIDLINE_LOAD_SECRET": key.secret}
         run = locust(intake, tmp_path, "--rate", str(RATE), env=signed)
         assert run["code"] == 0, run["stderr"]
-        [single] = [s for s in run["stats"] if s["name"] == "/v1/reports"]
+        singles = [s for s in run["stats"] if s["name"] == "/v1/reports"]
+        assert len(singles) == 1, run
+        [single] = singles
         assert single["num_failures"] == 0
         posted = single["num_requests"]
         # Never above the rate given (the users' pacing); below it on a busy machine.
@@ -79,7 +80,7 @@ def test_the_load_tool_posts_signed_reports_at_the_rate_given(
         # Batches, as feeds post them, to the households of docs/directory.md's example.
         batch = locust(
             intake, tmp_path, "--rate", "50", "--batch", "5", "--directory", str(EXAMPLE),
-            env=signed, seconds=2,
+            env=signed,
         )  # fmt: skip
         assert batch["code"] == 0, batch["stderr"]
         [batches] = [s for s in batch["stats"] if s["name"].endswith("(5 records)")]
