@@ -94,6 +94,16 @@ def _with_source_fields(body: dict[str, str], index: int) -> dict[str, Any]:
     return body
 
 
+def _new_id_number(rng: random.Random, given: set[str]) -> str:
+    """An ID number none of `given` has: two reports of one number are one person's case (one
+    task, one notice), and a random draw repeats about once in twenty runs of a few thousand."""
+    id_number = _id_number(rng)
+    while id_number in given:
+        id_number = _id_number(rng)
+    given.add(id_number)
+    return id_number
+
+
 def build_reports(count: int, seed: int, unplaceable_share: float = 0.1) -> list[DemoReport]:
     """Deterministic demo reports over the demo county's households."""
     rng = random.Random(seed)
@@ -103,6 +113,7 @@ def build_reports(count: int, seed: int, unplaceable_share: float = 0.1) -> list
     sources = [source for source, _ in SOURCES]
     weights = [weight for _, weight in SOURCES]
     reports = []
+    given: set[str] = set()
     for i in range(count):
         code, origin, risk = rng.choice(ORIGINS)
         household = rng.choice(households)
@@ -121,7 +132,7 @@ def build_reports(count: int, seed: int, unplaceable_share: float = 0.1) -> list
             "source": rng.choices(sources, weights)[0],
             "source_record_id": f"demo-{seed}-{i:06d}",
             "name": surname + rng.choice(("伟", "芳", "建国", "秀英", "磊", "丽")),
-            "id_number": _id_number(rng),
+            "id_number": _new_id_number(rng, given),
             "phone": f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
             "origin_region_code": code,
             "origin_name": origin,
