@@ -596,7 +596,7 @@ def backlog_events(count: int) -> dict[str, list[Envelope]]:
     events: dict[str, list[Envelope]] = {name: [] for name in CONSUMERS}
     for demo in build_reports(count, seed=int(time.time()) % 1_000_000 + 1):
         moment = now()
-        fields = parse_report(demo.body).event_fields()
+        fields = parse_report(demo.body).event_fields(settings.intake_county_region_code)
         report = report_event(
             report_id=new_id(),
             accepted_at=moment,

@@ -340,6 +340,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Reports of one person within this window join the first one's case.",
     )
+    intake_county_region_code: str = Field(
+        "620122",
+        pattern=r"^\d{6}$",
+        description="GB/T 2260 code of the county this deployment serves (the demo: 皋兰县). A "
+        "checkpoint scan with a green code of a person arriving from another province is a "
+        "low-risk arrival to register; from this province it is no report.",
+    )
     intake_wave_linger_ms: float = Field(
         10,
         ge=0,

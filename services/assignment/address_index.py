@@ -11,9 +11,14 @@ from gridline.divisions import division_table
 from services.assignment.address_text import Parts, clean, parse_parts
 from services.assignment.grid import Node, NodeKind
 
-# Suffixes people drop when they name a compound ("三汇小区" → "三汇").
+# Suffixes people drop when they name a compound ("三汇小区" → "三汇") or a level of the
+# administration ("石洞镇" → "石洞", "城北社区" → "城北"); longer endings first.
 COMPOUND_SUFFIXES = ("家属院", "小区", "花园", "家园", "楼院", "新村", "佳苑", "人家", "苑", "里")
-COMMUNITY_SUFFIXES = ("社区", "村委会", "村")
+ADMIN_SUFFIXES = {
+    NodeKind.COUNTY: ("自治县", "县", "区", "市", "旗"),
+    NodeKind.TOWNSHIP: ("街道办事处", "街道办", "街道", "镇", "乡"),
+    NodeKind.COMMUNITY: ("社区居委会", "居委会", "村委会", "社区", "村"),
+}
 MAX_CANDIDATES = 25
 _NUMBER = re.compile(r"\d+")
 
@@ -83,6 +88,59 @@ def _alternation(names: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
 
+class _Names:
+    """Written names and the nodes each can mean, looked up at any position of a text."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, list[str]] = defaultdict(list)
+        self._by_first: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, names: Iterable[str], node_id: str) -> None:
+        """Let each of `names` mean this node too."""
+        for name in names:
+            if name and node_id not in self.ids[name]:
+                if not self.ids[name]:
+                    self._by_first[name[0]].append(name)
+                    self._by_first[name[0]].sort(key=len, reverse=True)
+                self.ids[name].append(node_id)
+
+    def at(self, text: str, start: int) -> list[str]:
+        """The names written at `start`, longest first."""
+        return [
+            n for n in self._by_first.get(text[start : start + 1], []) if text.startswith(n, start)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One way to read an address: a compound's name at `start`, the numbers after it, and the
+    administrative nodes named with it.
+
+    `whole` is whether only administrative names stand before the compound; `grids` are the
+    compounds of that name under every level named, or, when none is (`consistent` false),
+    all compounds of that name, kept as candidates for whoever places it by hand.
+    """
+
+    start: int
+    name: str
+    grids: tuple[str, ...]
+    parts: Parts
+    named: frozenset[str]
+    whole: bool
+    consistent: bool
+
+    @property
+    def placeable(self) -> bool:
+        return self.parts.building is not None or self.parts.unit is not None
+
+    @property
+    def rank(self) -> tuple[bool, bool, bool, int]:
+        # Numbers after the name beat none; a clean run of county, township and community names
+        # before it beats anything else there; agreeing with them beats contradicting them; a
+        # longer, more specific name beats a short alias.
+        return (self.placeable, self.whole, self.consistent, len(self.name))
+
+
 @dataclass
 class _Grid:
     buildings: dict[int, str] = field(default_factory=dict)
@@ -92,7 +150,14 @@ class _Grid:
 
 
 class AddressIndex:
-    """Indexes of the grid by the names and numbers people write."""
+    """Indexes of the grid by the names and numbers people write.
+
+    An address is read as administrative names (county, township, community, each with or
+    without its suffix), then a compound's name, then building, unit and room. A name that is
+    both a community without its suffix and a compound without its suffix (三川 of 三川社区 and
+    三川佳苑) is read whichever way lets the rest of the address make sense; when no reading
+    is sure, the address goes to triage rather than to a household it may not mean.
+    """
 
     def __init__(self, nodes: dict[str, Node]) -> None:
         self._nodes = nodes
@@ -109,18 +174,27 @@ class AddressIndex:
             for n in kinds[NodeKind.HOUSEHOLD]
             if n.address
         }
+        self._admin = _Names()
+        self._admin_whole = _Names()
+        for kind, suffixes in ADMIN_SUFFIXES.items():
+            for node in kinds[kind]:
+                # Written whole, without its suffix, or with another of its level (城北居委会).
+                written = {clean(node.name), *map(clean, node.aliases)}
+                cores = {core_name(w, suffixes) for w in written}
+                self._admin.add(written | cores | {c + s for c in cores for s in suffixes}, node.id)
+                self._admin_whole.add(written, node.id)
         self._communities: dict[str, list[str]] = defaultdict(list)
         for node in kinds[NodeKind.COMMUNITY]:
             for name in {clean(node.name), *map(clean, node.aliases)}:
                 self._communities[name].append(node.id)
         self._community_pattern = _alternation(self._communities)
-        self._compounds: dict[str, list[str]] = defaultdict(list)
+        self._compounds = _Names()
+        self._above: dict[str, set[str]] = {}
         for node in kinds[NodeKind.GRID]:
             names = {clean(node.name), *map(clean, node.aliases)}
             names.add(core_name(clean(node.name), COMPOUND_SUFFIXES))
-            for name in names - set(self._communities):
-                self._compounds[name].append(node.id)
-        self._compound_pattern = _alternation(self._compounds)
+            self._compounds.add(sorted(names - set(self._communities)), node.id)
+            self._above[node.id] = self._ancestors(node)
         self._grids: dict[str, _Grid] = defaultdict(_Grid)
         self._units: dict[str, dict[int, str]] = defaultdict(dict)
         self._rooms: dict[str, dict[int, str]] = defaultdict(dict)
@@ -147,11 +221,37 @@ class AddressIndex:
             if building.parent_id and unit_number is not None:
                 self._grids[building.parent_id].by_unit_room[(unit_number, room)].append(node.id)
 
+    def _ancestors(self, node: Node) -> set[str]:
+        found: set[str] = set()
+        while node.parent_id and node.parent_id in self._nodes and node.parent_id not in found:
+            found.add(node.parent_id)
+            node = self._nodes[node.parent_id]
+        return found
+
     def _strip_prefixes(self, text: str) -> str:
         # Longest first, again from the top after each cut, so "兰州市" never loses to "兰州".
         while prefix := next((p for p in self._prefixes if text.startswith(p)), None):
             text = text[len(prefix) :]
         return text
+
+    def _admin_runs(self, text: str, names: _Names) -> dict[int, frozenset[str]]:
+        """Each position the text reaches from its start through administrative names alone,
+        with the nodes named on the way there.
+
+        Addresses go from the larger place to the smaller, so a later name of a level replaces
+        an earlier one: in 城关东岗社区, 城关 (a township and a community without their
+        suffixes) is the township once 东岗社区 names the community.
+        """
+        reached: dict[int, frozenset[str]] = {0: frozenset()}
+        for start in range(len(text)):
+            if start not in reached:
+                continue
+            for name in names.at(text, start):
+                ids = names.ids[name]
+                kinds = {self._nodes[i].kind for i in ids}
+                kept = {i for i in reached[start] if self._nodes[i].kind not in kinds}
+                reached.setdefault(start + len(name), frozenset(kept.union(ids)))
+        return reached
 
     def resolve(self, address: str) -> Resolution:
         """Place an address: the exact household, else the best unit or building, else triage."""
@@ -159,28 +259,88 @@ class AddressIndex:
         exact = self._exact.get(text)
         if exact is not None:
             return Resolution(self._nodes[exact], CONFIDENCE["exact"], reason="exact")
-        communities: list[str] = []
-        if self._community_pattern is not None:
-            named = self._community_pattern.search(text)
-            if named:
-                communities = self._communities[named.group()]
-                text = text[: named.start()] + text[named.end() :]
-        compound = self._compound_pattern.search(text) if self._compound_pattern else None
-        if compound is None:
-            return self._triage(communities, self._similar_grids(text, communities), "no compound")
-        grids = self._compounds[compound.group()]
-        if communities:
-            grids = [g for g in grids if self._nodes[g].parent_id in communities] or grids
-        parts = parse_parts(text[compound.end() :])
-        found = [r for r in (self._within(g, parts) for g in grids) if r is not None]
+        runs = self._admin_runs(text, self._admin)
+        readings = [
+            self._reading(text, start, name, runs.get(start))
+            for start in range(len(text))
+            for name in self._compounds.at(text, start)
+        ]
+        admin_end = max(runs)
+        if not any(r.placeable for r in readings):
+            # Without numbers after it, a compound alias inside the administrative names
+            # (石洞 of 石洞镇西岔社区) is one of those names, not a compound.
+            readings = [r for r in readings if r.start + len(r.name) > admin_end]
+        if not readings:
+            communities = self._of_kind(runs[admin_end], NodeKind.COMMUNITY)
+            similar = self._similar_grids(text[admin_end:], communities)
+            return self._triage(communities, similar, "no compound")
+        best = max(r.rank for r in readings)
+        return self._place([r for r in readings if r.rank == best])
+
+    def _reading(self, text: str, start: int, name: str, named: frozenset[str] | None) -> _Reading:
+        tail = text[start + len(name) :]
+        # The community is sometimes written whole after the compound: 三汇小区（城北社区）3号楼.
+        after = self._admin_runs(tail, self._admin_whole)
+        skipped = max(after)
+        levels = after[skipped] | (named if named is not None else self._named_anywhere(text))
+        grids = tuple(self._compounds.ids[name])
+        agreeing = tuple(g for g in grids if self._agrees(g, levels))
+        return _Reading(
+            start=start,
+            name=name,
+            grids=agreeing or grids,
+            parts=parse_parts(tail[skipped:]),
+            named=levels,
+            whole=named is not None,
+            consistent=bool(agreeing),
+        )
+
+    def _named_anywhere(self, text: str) -> frozenset[str]:
+        """Communities written whole anywhere in the text, when more than administrative names
+        stands before the compound."""
+        if self._community_pattern is None:
+            return frozenset()
+        found = self._community_pattern.findall(text)
+        return frozenset(c for name in found for c in self._communities[name])
+
+    def _agrees(self, grid_id: str, named: frozenset[str]) -> bool:
+        """Whether the grid lies under every level of the administration the address names."""
+        for kind in (NodeKind.COUNTY, NodeKind.TOWNSHIP, NodeKind.COMMUNITY):
+            levels = set(self._of_kind(named, kind))
+            if levels and not levels & self._above[grid_id]:
+                return False
+        return True
+
+    def _of_kind(self, ids: Iterable[str], kind: NodeKind) -> list[str]:
+        return sorted(i for i in ids if self._nodes[i].kind is kind)
+
+    def _place(self, readings: list[_Reading]) -> Resolution:
+        """The one unit, building or household the best readings reach, else triage.
+
+        An address whose community does not hold the compound it names contradicts itself:
+        it goes to triage with what it could mean, never to a household.
+        """
+        communities = sorted(
+            {c for r in readings for c in self._of_kind(r.named, NodeKind.COMMUNITY)}
+        )
+        pairs = [(g, r.parts) for r in readings for g in r.grids]
+        found = [r for r in (self._within(g, parts) for g, parts in pairs) if r is not None]
         placed = [r for r in found if not r.triage]
-        if len(placed) == 1:
+        if len(placed) == 1 and readings[0].consistent:
             return placed[0]
-        candidates = tuple(c for r in found for c in (r.candidates or (r.node.id,)))
+        candidates = tuple(
+            c for r in found for c in (r.candidates if r.triage else (r.node.id, *r.candidates))
+        )
+        grids = list(dict.fromkeys(g for g, _ in pairs))
         if not candidates:
             candidates = tuple(grids)
         owners = communities or list({self._nodes[g].parent_id or "" for g in grids})
-        reason = "several compounds match" if len(placed) > 1 else "no such building or room"
+        if not readings[0].consistent:
+            reason = "community does not hold the compound"
+        elif len(placed) > 1:
+            reason = "several compounds match"
+        else:
+            reason = "no such building or room"
         return self._triage(owners, candidates, reason)
 
     def _within(self, grid_id: str, parts: Parts) -> Resolution | None:
@@ -239,7 +399,7 @@ class AddressIndex:
         """Compounds whose name shares most characters with the text (misspelt names)."""
         letters = set(text)
         scored: list[tuple[float, str]] = []
-        for name, grid_ids in self._compounds.items():
+        for name, grid_ids in self._compounds.ids.items():
             share = len(set(name) & letters) / len(set(name))
             if share >= 0.5:
                 for grid_id in grid_ids:

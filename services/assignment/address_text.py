@@ -55,7 +55,7 @@ class Parts:
     room: int | None
 
 
-_BUILDING = r"(?P<building>\d+)(?:号楼|号院楼|栋楼|栋|幢|座|号|#|楼)"
+_BUILDING = r"(?P<building>\d+)(?:号楼|号院楼|栋楼|#楼|#栋|#幢|#座|栋|幢|座|号|#|楼)"
 _UNIT = r"(?P<unit>\d+)(?:单元|门洞|门|单)"
 _ROOM = r"(?P<room>\d+)(?:室|号|户|房)?"
 _FORMS = (

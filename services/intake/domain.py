@@ -172,15 +172,26 @@ def _nested(table: RegionTable, code: str, other: str) -> bool:
     return table.within(code, other) or table.within(other, code) or other in prefixes
 
 
-def checkpoint_risk(health_code: str, itinerary_risk: str) -> str | None:
+def checkpoint_risk(health_code: str, itinerary_risk: str, *, from_elsewhere: bool) -> str | None:
     """What a checkpoint scan makes of a person ("scan one, check three").
 
     A yellow or red health code, or an itinerary through a medium or high risk area, becomes a
-    report with that risk (the higher of the two); a green code and a clean itinerary do not.
+    report with that risk (the higher of the two). A green code and a clean itinerary are a
+    low-risk arrival to register when the person comes from another province, and no report
+    for anyone else (a resident about town).
     """
     code_risk = {"green": "none", "yellow": "medium", "red": "high"}[health_code]
     risk = max(code_risk, itinerary_risk, key=_RISK_ORDER.index)
-    return None if risk in ("none", "low") else risk
+    if risk in ("none", "low"):
+        return "low" if from_elsewhere else None
+    return risk
+
+
+def from_another_province(origin_region_code: str | None, county_region_code: str) -> bool:
+    """Whether an origin lies outside the county's province (the codes' first two digits)."""
+    if not origin_region_code:
+        return False
+    return origin_region_code[:2] != county_region_code[:2]
 
 
 def document_person_key(secret: str, document_type: str, number: str) -> str:

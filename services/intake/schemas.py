@@ -25,6 +25,7 @@ from services.intake.domain import (
     RuleViolation,
     check_document,
     checkpoint_risk,
+    from_another_province,
     parse_mobile,
     resolve_origin,
 )
@@ -166,12 +167,13 @@ class ReportBase(BaseModel):
         )
         return self
 
-    def risk(self) -> str | None:
-        """The origin risk this record reports, or None when it is not a report."""
+    def risk(self, county_region_code: str) -> str | None:
+        """The origin risk this record reports to the county of `county_region_code`, or None
+        when it is not a report."""
         raise NotImplementedError
 
-    def event_fields(self) -> dict[str, Any]:
-        """The fields `domain.report_event` takes."""
+    def event_fields(self, county_region_code: str) -> dict[str, Any]:
+        """The fields `domain.report_event` takes, for the county of `county_region_code`."""
         return {
             "source": self.source,
             "source_record_id": self.source_record_id,
@@ -181,7 +183,7 @@ class ReportBase(BaseModel):
             "phone": self.phone,
             "origin_region_code": self.origin_region_code,
             "origin_name": self.origin_name,
-            "origin_risk": self.risk(),
+            "origin_risk": self.risk(county_region_code),
             "arrived_at": self.arrived_at,
             "address": self.address,
         }
@@ -190,7 +192,7 @@ class ReportBase(BaseModel):
 class _RiskReport(ReportBase):
     origin_risk: RiskName = Field(description="Risk level of the origin area.")
 
-    def risk(self) -> str | None:
+    def risk(self, county_region_code: str) -> str | None:
         """The risk the source gave."""
         return self.origin_risk
 
@@ -303,11 +305,15 @@ class CheckpointScan(ReportBase):
     )
     vaccine_doses: int = Field(0, ge=0, le=5, description="Vaccine doses received.")
 
-    def risk(self) -> str | None:
+    def risk(self, county_region_code: str) -> str | None:
         """High for a positive test, else the code's and the itinerary's verdict."""
         if self.test_result == "positive":
             return "high"
-        return checkpoint_risk(self.health_code, self.itinerary_risk)
+        return checkpoint_risk(
+            self.health_code,
+            self.itinerary_risk,
+            from_elsewhere=from_another_province(self.origin_region_code, county_region_code),
+        )
 
 
 ReportIn = Annotated[

@@ -140,6 +140,7 @@ class Submitter:
     ) -> None:
         self._ttl = settings.idempotency_ttl_seconds
         self._case_window = settings.intake_case_window_seconds
+        self._county = settings.intake_county_region_code
         self._secret = settings.person_key_secret.get_secret_value()
         self._producer = outbox.producer
         self._outbox = outbox
@@ -170,7 +171,7 @@ class Submitter:
         submissions = [sub for subs in requests for sub in subs]
         request_of = {id(sub): n for n, subs in enumerate(requests) for sub in subs}
         for sub in submissions:
-            if sub.report.risk() is None:
+            if sub.report.risk(self._county) is None:
                 sub.status = "cleared"
         candidates = [s for s in submissions if s.status == "accepted"]
         events = [self._event(s) for s in candidates]
@@ -221,7 +222,7 @@ class Submitter:
         Nothing is remembered, so a real post of the same records afterwards is accepted.
         """
         for sub in submissions:
-            if sub.report.risk() is None:
+            if sub.report.risk(self._county) is None:
                 sub.status = "cleared"
         candidates = [s for s in submissions if s.status == "accepted"]
         for sub in candidates:
@@ -279,7 +280,7 @@ class Submitter:
             accepted_at=sub.accepted_at,
             person_key_secret=self._secret,
             sealer=self._sealer,
-            **sub.report.event_fields(),
+            **sub.report.event_fields(self._county),
         )
 
     async def _claim(

@@ -14,6 +14,7 @@ from services.intake.domain import (
     check_document,
     check_resident_id,
     checkpoint_risk,
+    from_another_province,
     id_check_char,
     id_number_problem,
     parse_mobile,
@@ -222,16 +223,30 @@ def test_region_table_names_every_province() -> None:
 
 
 @pytest.mark.parametrize(
-    ("health_code", "itinerary", "risk"),
+    ("health_code", "itinerary", "from_elsewhere", "risk"),
     [
-        ("green", "none", None),
-        ("green", "low", None),
-        ("yellow", "none", "medium"),
-        ("red", "none", "high"),
-        ("green", "medium", "medium"),
-        ("green", "high", "high"),
-        ("yellow", "high", "high"),
+        ("green", "none", False, None),
+        ("green", "low", False, None),
+        ("green", "none", True, "low"),
+        ("green", "low", True, "low"),
+        ("yellow", "none", False, "medium"),
+        ("red", "none", True, "high"),
+        ("green", "medium", False, "medium"),
+        ("green", "high", True, "high"),
+        ("yellow", "high", False, "high"),
     ],
 )
-def test_scan_one_check_three(health_code: str, itinerary: str, risk: str | None) -> None:
-    assert checkpoint_risk(health_code, itinerary) == risk
+def test_scan_one_check_three(
+    health_code: str, itinerary: str, from_elsewhere: bool, risk: str | None
+) -> None:
+    assert checkpoint_risk(health_code, itinerary, from_elsewhere=from_elsewhere) == risk
+
+
+@pytest.mark.parametrize(
+    ("origin", "elsewhere"),
+    [("310115", True), ("620102", False), ("621102", False), (None, False), ("", False)],
+)
+def test_another_province_is_told_by_the_first_two_digits(
+    origin: str | None, elsewhere: bool
+) -> None:
+    assert from_another_province(origin, "620122") is elsewhere

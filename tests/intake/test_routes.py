@@ -303,19 +303,24 @@ async def test_single_refusals_name_the_field_without_the_source_tag(
     ]
 
 
-async def test_a_green_checkpoint_scan_is_cleared_and_produces_nothing(
+async def test_a_green_checkpoint_scan_of_a_local_is_cleared_and_one_from_afar_registered(
     client: httpx.AsyncClient, own_broker: EmbeddedBroker
 ) -> None:
-    scan = {**CHECKPOINT_SCAN, "health_code": "green", "name": "绿码"}
-    cleared = await client.post("/v1/reports", json=scan)
+    # The county is the demo's, in Gansu: a scan of someone from Lanzhou is a resident about town.
+    local = {
+        **CHECKPOINT_SCAN, "health_code": "green", "name": "绿码",
+        "origin_region_code": "620102", "origin_name": None,
+    }  # fmt: skip
+    cleared = await client.post("/v1/reports", json=local)
     assert cleared.status_code == 200
     assert cleared.json() == {"report_id": None, "status": "cleared", "replayed": False}
-    flagged = await client.post("/v1/reports", json={**scan, "health_code": "red"})
-    assert flagged.status_code == 202
-    [report] = [
-        r for r in await reports_on_topic(own_broker.bootstrap)
-        if r.report_id == flagged.json()["report_id"]
-    ]  # fmt: skip
+    # From Shanghai with a green code: an arrival from another province, registered as low risk.
+    arrival = await client.post("/v1/reports", json={**CHECKPOINT_SCAN, "health_code": "green"})
+    flagged = await client.post("/v1/reports", json={**local, "health_code": "red"})
+    assert arrival.status_code == flagged.status_code == 202
+    on_topic = {r.report_id: r for r in await reports_on_topic(own_broker.bootstrap)}
+    assert on_topic[arrival.json()["report_id"]].origin_risk == common_pb2.RISK_LEVEL_LOW
+    report = on_topic[flagged.json()["report_id"]]
     assert report.origin_risk == common_pb2.RISK_LEVEL_HIGH
     assert report.source == common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN
 

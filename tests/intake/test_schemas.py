@@ -12,6 +12,9 @@ from services.intake.problems import problems_from
 from services.intake.schemas import CheckpointScan, parse_report
 from tests.intake.samples import CHECKPOINT_SCAN, FEED_RECORD, VALID_REPORT
 
+# The demo county's code (皋兰县, Gansu), the default of `intake_county_region_code`.
+GAOLAN = "620122"
+
 
 def refusals(record: dict[str, Any]) -> list[tuple[str, str]]:
     """(field path, rule) of every refusal of a record."""
@@ -101,13 +104,15 @@ def test_feed_records_need_their_record_id() -> None:
 def test_cadre_visits_name_the_cadre() -> None:
     record = {**VALID_REPORT, "source": "cadre_visit"}
     assert refusals(record) == [("records[7].cadre_id", "missing")]
-    assert parse_report({**record, "cadre_id": "cadre-0231"}).risk() == "medium"
+    assert parse_report({**record, "cadre_id": "cadre-0231"}).risk(GAOLAN) == "medium"
 
 
 @pytest.mark.parametrize(
     ("changes", "risk"),
     [
-        ({"health_code": "green"}, None),
+        # From Shanghai to a Gansu county: a green scan is a low-risk arrival to register.
+        ({"health_code": "green"}, "low"),
+        ({"health_code": "green", "origin_region_code": "620102", "origin_name": None}, None),
         ({"health_code": "yellow"}, "medium"),
         ({"health_code": "red"}, "high"),
         ({"health_code": "green", "itinerary_risk": "high"}, "high"),
@@ -119,8 +124,8 @@ def test_checkpoint_scans_become_reports_by_what_they_found(
 ) -> None:
     scan = parse_report({**CHECKPOINT_SCAN, **changes})
     assert isinstance(scan, CheckpointScan)
-    assert scan.risk() == risk
-    assert scan.event_fields()["origin_risk"] == risk
+    assert scan.risk(GAOLAN) == risk
+    assert scan.event_fields(GAOLAN)["origin_risk"] == risk
 
 
 def test_checkpoint_scans_do_not_take_a_risk_level() -> None:

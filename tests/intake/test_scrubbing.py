@@ -30,7 +30,7 @@ def test_address_and_name_reach_the_event_scrubbed(record: dict[str, object]) ->
         accepted_at=datetime.now(UTC),
         person_key_secret="s",
         sealer=Sealer(KEY),
-        **report.event_fields(),
+        **report.event_fields("620122"),
     )
     assert event.address == "三汇小区23号楼 房东 138****5678、证件 **************002X"
     assert event.name_masked == "张*"
