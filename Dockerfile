@@ -43,7 +43,10 @@ RUN groupadd --system --gid 10001 gridline \
     && mkdir -p /data \
     && chown 10001:10001 /data
 
-# Owned by root: the app user can run the code but not change it.
+# Owned by root: the app user can run the code but not change it. The wheel brings its packages'
+# data files along: the shipped policies are read from site-packages, e.g. the deadlines at
+# /app/.venv/lib/python3.11/site-packages/services/escalation/deadlines.yaml, where
+# GRIDLINE_ESCALATION_DEADLINES_FILE points in docker-compose.yml and deploy/k8s.
 COPY --from=build /app/.venv /app/.venv
 
 # Every service serves its staff routes, probes and metrics on a listener apart from its public

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 
 from gridline.contracts.v1 import common_pb2, directory_pb2, directory_pb2_grpc
@@ -38,6 +39,16 @@ class DirectoryClient(RpcClient):
             township_id=reply.township_id, community_id=reply.community_id, grid_id=reply.grid_id
         )
 
+    async def household(self, household_id: str) -> Place:
+        """Where a household sits (grpc NOT_FOUND for an id that is no household of the
+        Directory's: a building or unit is refused too)."""
+        reply = await self._call(
+            self._stub.GetHousehold, directory_pb2.GetHouseholdRequest(household_id=household_id)
+        )
+        return Place(
+            township_id=reply.township_id, community_id=reply.community_id, grid_id=reply.grid_id
+        )
+
     async def placement(self, report_id: str) -> directory_pb2.Placement:
         """Where a report was placed (grpc NOT_FOUND while it is not)."""
         return await self._call(
@@ -55,3 +66,51 @@ class DirectoryClient(RpcClient):
             self._stub.ListGridHouseholdCounts, directory_pb2.ListGridHouseholdCountsRequest()
         )
         return {grid.grid_id: grid.households for grid in reply.grids}
+
+    async def search_households(
+        self, under_node_id: str, text: str, limit: int = 0
+    ) -> list[directory_pb2.Household]:
+        """The households under a node whose address holds every word of `text`."""
+        reply = await self._call(
+            self._stub.SearchHouseholds,
+            directory_pb2.SearchHouseholdsRequest(
+                under_node_id=under_node_id, text=text, limit=limit
+            ),
+        )
+        return list(reply.households)
+
+    async def nodes(
+        self, node_ids: Iterable[str] = (), *, under_node_id: str = "", kind: str = ""
+    ) -> list[directory_pb2.NodeInfo]:
+        """The nodes named (unknown ones left out), then those of `kind` under a node."""
+        reply = await self._call(
+            self._stub.ListNodes,
+            directory_pb2.ListNodesRequest(
+                node_ids=list(node_ids), under_node_id=under_node_id, kind=kind
+            ),
+        )
+        return list(reply.nodes)
+
+    async def persons(
+        self,
+        token: str,
+        report_ids: Iterable[str],
+        *,
+        reveal: bool = False,
+        purpose: str = "",
+        within: float = 30.0,
+    ) -> list[directory_pb2.Person]:
+        """The register's persons of some reports for the staff member of `token` (one call,
+        answered in batches, within `within` seconds; grpc PERMISSION_DENIED when they may not
+        list or reveal them).
+
+        Not retried: a call that revealed people is audited, and the caller asks again.
+        """
+        request = directory_pb2.ListPersonsRequest(
+            report_ids=list(report_ids), reveal=reveal, purpose=purpose
+        )
+        metadata = (("authorization", f"Bearer {token}"),)
+        persons: list[directory_pb2.Person] = []
+        async for batch in self._stub.ListPersons(request, metadata=metadata, timeout=within):
+            persons.extend(batch.persons)
+        return persons

@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         "127.0.0.1:50052", description="Where the other services reach the Tasks service."
     )
     notify_grpc_port: int = Field(50053, description="Notify's delivery status gRPC port.")
+    intake_staff_url: str = Field(
+        "",
+        description="Where escalation's staff workbench posts a cadre's report to intake's staff "
+        "listener (e.g. http://intake-staff:8011); empty: intake's staff (else public) port on "
+        "GRIDLINE_STAFF_HOST or GRIDLINE_HOST.",
+    )
     grpc_tls_cert_file: Path | None = Field(
         None,
         description="This service's certificate (PEM) for gRPC, presented as server and as "
@@ -406,8 +412,9 @@ class Settings(BaseSettings):
     escalation_check_ins_file: Path | None = Field(
         None,
         description=(
-            "YAML of check-in times, grace, fever threshold, symptoms and township health"
-            " centre groups; empty: 08:00 and 15:00, 120 min grace, 37.3 °C."
+            "YAML of the follow-up's rules: check-in grace, fever threshold, symptoms, township"
+            " health centre groups, reminders, test time and grace, end notice (check-in times and"
+            " days are the plan's, assignment's policy); empty: 120 min grace, 37.3 °C."
         ),
     )
     escalation_deadlines_file: Path | None = Field(
@@ -459,6 +466,19 @@ class Settings(BaseSettings):
     )
     notify_retry_max_seconds: float = Field(
         30.0, gt=0, description="Longest pause between delivery tries."
+    )
+    notify_quiet_hours_start: time = Field(
+        time(22, 0),
+        description="Start of the quiet hours (Asia/Shanghai): notices their sender marked as "
+        "able to wait, to the quiet levels, are held and sent as one digest at their end.",
+    )
+    notify_quiet_hours_end: time = Field(
+        time(7, 0), description="End of the quiet hours (Asia/Shanghai), when the digest goes."
+    )
+    notify_quiet_levels: str = Field(
+        "township_office,county_office",
+        description="Comma-separated levels whose groups have quiet hours (liaison, community, "
+        "township_office, county_office); empty: none, every notice goes at once.",
     )
 
     @model_validator(mode="after")
@@ -583,6 +603,15 @@ class Settings(BaseSettings):
         if self.grpc_reflection is not None:
             return self.grpc_reflection
         return self.env != "production"
+
+    @property
+    def intake_staff_base_url(self) -> str:
+        """Intake's staff listener as the workbench reaches it (GRIDLINE_INTAKE_STAFF_URL, else
+        derived from the host and port settings)."""
+        if self.intake_staff_url:
+            return self.intake_staff_url.rstrip("/")
+        port = self.intake_staff_http_port or self.intake_http_port
+        return f"http://{self.staff_host or self.host}:{port}"
 
     @property
     def production_allowances(self) -> set[str]:

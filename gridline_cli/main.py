@@ -67,27 +67,29 @@ def up(
     demo: Annotated[
         bool,
         typer.Option(
-            help="Also on real infrastructure: seed the demo county and 30 s deadlines; "
-            "and post the demo stream once everything is up."
+            help="Also on real infrastructure: seed the demo county, run the deadline policy "
+            "with each of its minutes lasting a second, and post the demo stream once "
+            "everything is up."
         ),
     ] = False,
     demo_reports: Annotated[int, typer.Option(help="Reports in the demo stream.")] = 200,
     ack_deadline: Annotated[
         float | None,
         typer.Option(
-            help="Seconds to acknowledge a task before it goes up a level; default: 30 with "
-            "the demo county, else the services' own deadline policy "
-            "(GRIDLINE_ESCALATION_DEADLINES_FILE, GRIDLINE_ACK_DEADLINE_SECONDS).",
+            help="Seconds to acknowledge a task before it goes up a level, in place of the "
+            "deadline policy; default: the policy of GRIDLINE_ESCALATION_DEADLINES_FILE, else "
+            "the documented one (services/escalation/deadlines.yaml).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Start the platform; stop on Ctrl-C/SIGTERM.
 
-    Alone: embedded broker and Valkey, SQLite files, the demo county, 30 s deadlines.
+    Alone: embedded broker and Valkey, SQLite files, the demo county, and the documented
+    deadline policy with each of its minutes lasting a second.
     With --kafka, --database-url or --redis-url: a county's own run, which seeds nothing
     (load the directory with `gridline directory import`, docs/directory.md)
-    and keeps the services' own deadlines. --demo makes either a demo.
+    and runs the deadline policy in earnest. --demo makes either a demo.
     """
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -154,6 +156,16 @@ def _say_what_runs(options: PlatformOptions, data_dir: Path) -> None:
         console.print(
             f"Deadlines: a task nobody acknowledges goes one level up every "
             f"{options.ack_deadline_seconds:g} s."
+        )
+    elif options.deadlines_file is not None:
+        pace = (
+            ""
+            if options.deadline_minute_seconds == 60.0
+            else f", each minute of it lasting {options.deadline_minute_seconds:g} s (demo)"
+        )
+        console.print(
+            f"Deadlines: the policy of {options.deadlines_file}{pace}; docs/escalation.md.",
+            soft_wrap=True,
         )
     else:
         console.print(

@@ -28,6 +28,12 @@ from gridline.embedded import (
     port_is_free,
     stop_process,
 )
+from gridline_cli.deadlines import (
+    DEADLINES_VARIABLE,
+    DEMO_MINUTE_SECONDS,
+    county_deadlines,
+    write_demo_deadlines,
+)
 from gridline_cli.run_file import read_run_file, up_settings, write_run_file
 
 SERVICES = ("assignment", "escalation", "notify", "intake")
@@ -51,16 +57,19 @@ EMBEDDED_BROKER_ENV = {
 DRAIN_SECONDS = 60.0
 # The drain is done when every consumer's lag and every outbox stay at zero this many looks.
 _QUIET_LOOKS = 3
-# The demo's acknowledgement deadline: escalations show within a minute of a demo stream.
-DEMO_ACK_DEADLINE_SECONDS = 30.0
+# The demo's copy of the deadline policy, quickened (gridline_cli.deadlines), in the data dir.
+DEMO_DEADLINES_FILE = "demo-deadlines.yaml"
 
 
 @dataclass
 class PlatformOptions:
     """What to run against; empty infrastructure fields mean the embedded parts.
 
-    `ack_deadline_seconds` None leaves the deadlines to the services' own settings
-    (`GRIDLINE_ESCALATION_DEADLINES_FILE`, `GRIDLINE_ACK_DEADLINE_SECONDS`).
+    Deadlines: `deadlines_file` is the policy escalation runs, each of its minutes lasting
+    `deadline_minute_seconds` (the demo's are shorter: `gridline_cli.deadlines`).
+    `ack_deadline_seconds` replaces any policy: one level up every that many seconds, for runs
+    that want escalations at a known moment (tests). With neither, the services' own settings
+    decide (`GRIDLINE_ESCALATION_DEADLINES_FILE`, `GRIDLINE_ACK_DEADLINE_SECONDS`).
     """
 
     data_dir: Path
@@ -68,7 +77,9 @@ class PlatformOptions:
     database_url: str = ""
     redis_url: str = ""
     seed_demo_county: bool = True
-    ack_deadline_seconds: float | None = DEMO_ACK_DEADLINE_SECONDS
+    ack_deadline_seconds: float | None = None
+    deadlines_file: Path | None = None
+    deadline_minute_seconds: float = 60.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -84,14 +95,14 @@ class PlatformOptions:
     ) -> PlatformOptions:
         """What `gridline up` runs: the demo on embedded parts, a county's own on real ones.
 
-        On the embedded parts alone, or with `demo`, assignment seeds the demo county into an
-        empty directory and tasks go up a level every 30 s. Given any real infrastructure it
-        seeds nothing (the county's directory is imported, docs/directory.md) and the
-        deadlines are the services' own. An explicit `ack_deadline_seconds` wins either way.
+        Both run the documented deadline policy (or the county's own, named by
+        GRIDLINE_ESCALATION_DEADLINES_FILE). On the embedded parts alone, or with `demo`,
+        assignment seeds the demo county into an empty directory and each minute of the policy
+        lasts a second. Given any real infrastructure it seeds nothing (the county's directory
+        is imported, docs/directory.md) and the policy runs in earnest. An explicit
+        `ack_deadline_seconds` replaces the policy either way.
         """
         demo_county = demo or not (kafka_bootstrap or database_url or redis_url)
-        if ack_deadline_seconds is None and demo_county:
-            ack_deadline_seconds = DEMO_ACK_DEADLINE_SECONDS
         return cls(
             data_dir=data_dir,
             kafka_bootstrap=kafka_bootstrap,
@@ -99,6 +110,10 @@ class PlatformOptions:
             redis_url=redis_url,
             seed_demo_county=demo_county,
             ack_deadline_seconds=ack_deadline_seconds,
+            deadlines_file=(
+                None if ack_deadline_seconds is not None else county_deadlines(dict(os.environ))
+            ),
+            deadline_minute_seconds=DEMO_MINUTE_SECONDS if demo_county else 60.0,
         )
 
 
@@ -212,14 +227,13 @@ class Platform:
             "GRIDLINE_NOTIFY_GRPC_PORT": str(notify_grpc_port),
             "GRIDLINE_PUBLIC_BASE_URL": f"http://{host}:{ports['escalation']}",
             "GRIDLINE_SEED_DEMO_COUNTY": str(opts.seed_demo_county).lower(),
-            **(
-                {"GRIDLINE_ACK_DEADLINE_SECONDS": str(opts.ack_deadline_seconds)}
-                if opts.ack_deadline_seconds is not None
-                else {}
-            ),
+            **self.deadline_settings(),
             **{f"GRIDLINE_{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
             **opts.extra_env,
         }
+        if opts.ack_deadline_seconds is not None and DEADLINES_VARIABLE not in opts.extra_env:
+            # The flat deadline replaces any policy, the environment's included.
+            self.env.pop(DEADLINES_VARIABLE, None)
         url = {name: f"http://{host}:{port}" for name, port in ports.items()}
         self.endpoints = Endpoints(
             intake=url["intake"],
@@ -244,6 +258,21 @@ class Platform:
         self.wait_ready(SERVICES, ready_timeout)
         self.write_run_file()
         return self.endpoints
+
+    def deadline_settings(self) -> dict[str, str]:
+        """The deadline settings of the services: the policy file (the demo's quickened copy
+        of it), or the flat acknowledgement deadline."""
+        opts = self.options
+        if opts.ack_deadline_seconds is not None:
+            return {"GRIDLINE_ACK_DEADLINE_SECONDS": str(opts.ack_deadline_seconds)}
+        if opts.deadlines_file is None:
+            return {}
+        policy = opts.deadlines_file.resolve()
+        if opts.deadline_minute_seconds != 60.0:
+            policy = write_demo_deadlines(
+                policy, self.data_dir / DEMO_DEADLINES_FILE, opts.deadline_minute_seconds
+            )
+        return {DEADLINES_VARIABLE: str(policy)}
 
     def stale_processes(self) -> dict[str, int]:
         """Processes an earlier run on this data directory started that still run."""

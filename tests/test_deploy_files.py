@@ -95,6 +95,11 @@ INFRASTRUCTURE = {"kafka": {9092, 9093}, "postgres": {5432}, "observability": {4
 STAFF_ACCESS = {"gridline.example.org/staff-access": "true"}
 INGRESS_NAMESPACE = "ingress-nginx"
 KUBERNETES_VERSION = "1.32"
+# The policy files every deployment runs (variable -> the file in the repo), shipped in the
+# image inside the virtualenv the wheel is installed into. A service left without one runs its
+# bare fallback: for the deadlines, every report one level up every 30 minutes, day and night,
+# and no immediate notice of a high-risk arrival (docs/operations.md, "Deadlines").
+SHIPPED_POLICIES = {"GRIDLINE_ESCALATION_DEADLINES_FILE": "services/escalation/deadlines.yaml"}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -217,6 +222,29 @@ def _dockerignored(path: str, patterns: list[str]) -> bool:
         if any(fnmatch.fnmatchcase(prefix, glob) for prefix in prefixes):
             ignored = not negated
     return ignored
+
+
+def _image_file(path: str) -> Path:
+    """The repo file that the image holds at `path`, failing when the image does not hold it:
+    the runtime stage has only the virtualenv, where the wheel installs its packages' files."""
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    venv = re.search(r"UV_PROJECT_ENVIRONMENT=(\S+)", text)
+    python = re.search(r"ARG PYTHON_IMAGE=python:(\d+\.\d+)", text)
+    assert venv and python, "the Dockerfile no longer names its virtualenv or Python"
+    site_packages = f"{venv.group(1)}/lib/python{python.group(1)}/site-packages/"
+    assert path.startswith(site_packages), f"{path} is not in the image ({site_packages}...)"
+    relative = path.removeprefix(site_packages)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert relative.split("/")[0] in packages, f"{relative}: no package of the wheel holds it"
+    ignores = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert not _dockerignored(relative, ignores), f"{relative} is left out of the build context"
+    assert (ROOT / relative).is_file(), f"{relative} does not exist"
+    return ROOT / relative
 
 
 def _load_all(path: Path) -> list[dict[str, Any]]:
@@ -636,6 +664,16 @@ def test_compose_secrets_are_required_from_the_environment(
         assert re.fullmatch(rf"\$\{{{var}:\?[^}}]+\}}", env[var]), f"{name}: {var}={env[var]}"
 
 
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_compose_services_run_the_shipped_policies(
+    services: dict[str, dict[str, Any]], name: ServiceName
+) -> None:
+    env = _environment(services[name])
+    for variable, source in SHIPPED_POLICIES.items():
+        assert variable in env, f"{name}: {variable} unset, the bare fallback would run"
+        assert _image_file(_interpolate(env[variable])) == ROOT / source, name
+
+
 def test_compose_grpc_targets_are_the_serving_services(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -945,6 +983,13 @@ def test_k8s_configmap_and_each_secret_are_valid_production_settings(
     assert not SECRET_VARS & set(config), "keys belong in each service's Secret"
     if settings.otlp_endpoint:
         _host_port(settings.otlp_endpoint)
+
+
+def test_k8s_services_run_the_shipped_policies(config: dict[str, str]) -> None:
+    # Every pod reads gridline-config and nothing else (the test below), so it decides for all.
+    for variable, source in SHIPPED_POLICIES.items():
+        assert variable in config, f"{variable} unset, the bare fallback would run"
+        assert _image_file(config[variable]) == ROOT / source
 
 
 def test_k8s_pods_read_the_config_and_only_their_own_secrets(

@@ -23,7 +23,7 @@ RISK_LEVELS: dict[RiskName, common_pb2.RiskLevel] = {
     "medium": common_pb2.RISK_LEVEL_MEDIUM,
     "high": common_pb2.RISK_LEVEL_HIGH,
 }
-# As people read a risk: 高风险地区.
+# As people read a risk: 高风险地区 (`risk_zh` puts the word together).
 RISK_ZH: dict[int, str] = {
     common_pb2.RISK_LEVEL_LOW: "低",
     common_pb2.RISK_LEVEL_MEDIUM: "中",
@@ -40,12 +40,13 @@ REPORT_SOURCES: dict[SourceName, common_pb2.ReportSource] = {
 REPORT_SOURCE_NAMES: dict[int, SourceName] = {
     number: name for name, number in REPORT_SOURCES.items()
 }
+# The words of docs/glossary.md: how the seeds name each way an arrival is found.
 SOURCE_ZH: dict[int, str] = {
-    common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED: "健康码平台",
-    common_pb2.REPORT_SOURCE_SELF_REPORT: "本人自报",
-    common_pb2.REPORT_SOURCE_CADRE_VISIT: "干部入户排查",
+    common_pb2.REPORT_SOURCE_HEALTH_CODE_FEED: "健康码平台推送",
+    common_pb2.REPORT_SOURCE_SELF_REPORT: "本人主动报备",
+    common_pb2.REPORT_SOURCE_CADRE_VISIT: "包户干部入户排摸",
     common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN: "卡口扫码",
-    common_pb2.REPORT_SOURCE_NEIGHBOUR: "联户邻里",
+    common_pb2.REPORT_SOURCE_NEIGHBOUR: "四邻联防小组",
 }
 
 # From the bottom of the chain up.
@@ -63,6 +64,17 @@ CHAIN_LEVEL_ZH: dict[int, str] = {
     common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE: "镇联防联控办",
     common_pb2.CHAIN_LEVEL_COUNTY_OFFICE: "县联防联控办",
 }
+
+
+def risk_zh(number: int) -> str:
+    """A RiskLevel number as people say it: `高风险`; `风险未定` for none."""
+    level = RISK_ZH.get(number)
+    return f"{level}风险" if level else "风险未定"
+
+
+def source_zh(number: int) -> str:
+    """A ReportSource number as people say it: `本人主动报备`; `其他途径` for none."""
+    return SOURCE_ZH.get(number, "其他途径")
 
 
 def chain_level(number: int) -> common_pb2.ChainLevel:

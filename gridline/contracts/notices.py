@@ -2,6 +2,11 @@
 
 The caller derives the notice's id from its input (`gridline.ids.derived_id`), so that a replay
 builds the same notice again; `gridline.bus.envelope.notice_envelope` sends it.
+
+A notice goes out at once unless its builder marks it `deferrable`: only a notice that can wait
+without harm (a low-risk case's escalation, a daily roll-up) is marked, and notify then holds it
+in an office's quiet hours for the morning's digest (docs/notify.md, "Quiet hours"). A high-risk
+case, a fever, a positive test or a broken channel is never marked.
 """
 
 from __future__ import annotations
@@ -58,8 +63,12 @@ def build_notice(
     body: str,
     at: datetime,
     about: AboutTask | None = None,
+    deferrable: bool = False,
 ) -> events_pb2.Notification:
-    """A notice to `recipient`, made at `at`; about a task, it carries the task's link and ids."""
+    """A notice to `recipient`, made at `at`; about a task, it carries the task's link and ids.
+
+    `deferrable` lets notify hold it in its recipient's quiet hours; unmarked, it goes at once.
+    """
     task: dict[str, Any] = {}
     if about is not None:
         task = {
@@ -76,5 +85,6 @@ def build_notice(
         title=title,
         body=body,
         created_at=at,
+        deferrable=deferrable,
         **task,
     )

@@ -6,6 +6,11 @@ touches is checked in the route once that is loaded (`forbidden` turns the refus
 in each route's OpenAPI `security`, so the access-matrix test and API clients see which routes
 need a token.
 
+A browser (the staff workbench) keeps the same token in the `STAFF_COOKIE` cookie (HttpOnly,
+SameSite=Strict) instead of the header; a request that changes something with the cookie alone
+must come from a page of the same origin (its `Origin` header names the host), so that another
+site cannot act in the person's name (`staff.cross_origin`).
+
 Each refusal is a problem (`gridline.problems`) with its rule: `staff.unauthenticated` (no
 token), `staff.token_invalid` (one that does not hold), `staff.forbidden` (the role may not),
 `staff.out_of_scope` (the thing is outside the staff member's node), `staff.keys_unavailable`
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -35,12 +41,25 @@ STAFF_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "The role may not do this, or the thing is outside the staff's node."},
 }
 
+# The cookie a browser keeps the staff token in (set by the workbench's sign-in page).
+STAFF_COOKIE = "gridline_staff"
+# The methods that change nothing, which a cookie may carry from anywhere.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="staffToken",
     description="A staff member's OIDC/JWT access token (`gridline staff token` in a local run).",
     bearerFormat="JWT",
 )
+
+
+def same_origin(request: Request) -> bool:
+    """Whether the request's `Origin` header names the host it was sent to (a browser sends
+    it with every POST; a missing one is not the same origin)."""
+    origin = urlsplit(request.headers.get("origin", ""))
+    host = request.headers.get("host", "")
+    return bool(origin.scheme in ("http", "https") and host and origin.netloc == host)
 
 
 def _not_signed_in(reason: str, error: str) -> ProblemError:
@@ -58,16 +77,23 @@ async def signed_in(
 ) -> Staff:
     """The staff member of the request's bearer token: 401 without one or for one that does
     not hold, 503 while the issuer's keys cannot be had."""
-    if credentials is None:
+    token = credentials.credentials if credentials else request.cookies.get(STAFF_COOKIE, "")
+    if not token:
         raise ProblemError(
             status.HTTP_401_UNAUTHORIZED,
             "staff.unauthenticated",
             "未登录：请以工作人员身份登录后再操作（请求须带 Authorization: Bearer 登录凭证）",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if credentials is None and request.method not in SAFE_METHODS and not same_origin(request):
+        raise ProblemError(
+            status.HTTP_403_FORBIDDEN,
+            "staff.cross_origin",
+            "请求并非来自本系统的页面，未予受理；请在工作台页面上操作",
+        )
     verifier: TokenVerifier = request.app.state.staff_tokens
     try:
-        return await verifier.staff(credentials.credentials)
+        return await verifier.staff(token)
     except NotSignedIn as refused:
         raise _not_signed_in(str(refused), "invalid_token") from None
     except KeysUnavailable as unavailable:

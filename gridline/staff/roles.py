@@ -24,8 +24,8 @@ class Role(StrEnum):
 
 
 ROLE_ZH: dict[Role, str] = {
-    Role.COUNTY_OFFICE: "县指挥部",
-    Role.TOWNSHIP_OFFICE: "乡镇（街道）防控办",
+    Role.COUNTY_OFFICE: "县联防联控办",
+    Role.TOWNSHIP_OFFICE: "镇联防联控办",
     Role.COMMUNITY_STAFF: "社区工作人员",
     Role.LIAISON: "联络员",
     Role.CADRE: "包户干部",
@@ -117,7 +117,8 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.LIAISON: _CHAIN_WORK
     | {Permission.TASKS_REASSIGN, Permission.ZERO_REPORTS_SUBMIT, Permission.ZERO_REPORTS_READ},
     # A task not in the cadre's care goes back to triage (an action), never straight to another.
-    Role.CADRE: _CHAIN_WORK,
+    # A cadre files the day's zero report of their grid (the workbench's form, issue 17).
+    Role.CADRE: _CHAIN_WORK | {Permission.ZERO_REPORTS_SUBMIT},
     Role.HEALTH_CENTRE: frozenset({Permission.MEASURES_READ, Permission.RISK_AREAS_READ}),
     Role.OPERATOR: frozenset({Permission.DELIVERIES_READ, Permission.RISK_AREAS_READ}),
 }

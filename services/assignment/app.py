@@ -61,10 +61,13 @@ def create_app(settings: Settings) -> FastAPI:
         async with db.session() as session:
             load = CadreLoad(await storage.open_counts(session))
         follower = await service.open(following(db, settings.assignment_follow_seconds))
+        staff_tokens = await service.open(TokenVerifier.from_settings(settings))
         await service.serve(
             settings.directory_grpc_port,
             directory_pb2_grpc.add_DirectoryServicer_to_server,
-            DirectoryServicer(follower.current, db, load),
+            DirectoryServicer(
+                follower.current, db, load, staff_tokens, Sealer.from_settings(settings)
+            ),
             directory_pb2.DESCRIPTOR.services_by_name["Directory"],
         )
         links = PageLinks.from_settings(settings)
@@ -87,7 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
             PersonalDataRetention(db, settings, retention.PERSONAL_DATA),
         )
         service.state.follower = follower
-        service.state.staff_tokens = await service.open(TokenVerifier.from_settings(settings))
+        service.state.staff_tokens = staff_tokens
         service.state.policy = policy
 
     return assembled_app(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gridline.contracts.enums import RISK_LEVELS, RISK_ZH, SOURCE_ZH, chain_level, risk_level
+from gridline.contracts.enums import RISK_LEVELS, chain_level, risk_level, risk_zh, source_zh
 from gridline.contracts.notices import TaskRef, build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
@@ -67,13 +67,9 @@ def raises_risk(case: Case, decision: Decision) -> bool:
     return RISK_LEVELS[decision.risk] > case.risk
 
 
-def _risk_name(level: int) -> str:
-    return RISK_ZH.get(level, "未知")
-
-
 def _address_news(case: Case, report: events_pb2.ReportAccepted, resolution: Resolution) -> str:
     if case.triage and resolution.household is not None:
-        return f"新报告的住址可定位到户：{report.address}，请据此安置。"
+        return f"新报告的住址能对应到户：{report.address}，请据此核实后派给该户的包户干部。"
     if resolution.node.id != case.node_id:
         return f"新报告的住址与原报告不同：{report.address}，请核实。"
     return ""
@@ -96,7 +92,7 @@ def enrichment(
     reported_at = (
         report.accepted_at.ToDatetime(tzinfo=now.tzinfo) if report.HasField("accepted_at") else now
     )
-    source = SOURCE_ZH.get(report.source, "其他来源")
+    source = source_zh(report.source)
     parts = [
         f"{report.name_masked}（身份证{report.id_number_masked}）已在跟进，"
         f"{source}于{zh_time(reported_at)}再次报告此人，"
@@ -105,9 +101,9 @@ def enrichment(
     higher = raises_risk(case, decision)
     if higher:
         parts.append(
-            f"新报告来自{report.origin_name}（{_risk_name(RISK_LEVELS[decision.risk])}风险），"
-            f"高于此前的{_risk_name(case.risk)}风险，"
-            f"按政策应{decision.measure.name}，请按较高风险处置。"
+            f"新报告自{report.origin_name}来，按{risk_zh(RISK_LEVELS[decision.risk])}地区"
+            f"来返人员管理（此前为{risk_zh(case.risk)}），措施改为{decision.measure.name}，"
+            "请按新措施落实。"
         )
     address = _address_news(case, report, resolution)
     if address:
@@ -120,6 +116,8 @@ def enrichment(
         body="".join(parts),
         at=now,
         about=TaskRef(case.task_id, report.report_id, link, report.accepted_at),
+        # News of a low-risk case already followed up may wait for an office's morning.
+        deferrable=not higher and case.risk == common_pb2.RISK_LEVEL_LOW,
     )
 
 

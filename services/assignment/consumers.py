@@ -202,8 +202,9 @@ def task_handler(load: CadreLoad) -> Handler:
             raise TypeError(f"{topics.TASKS} carries TaskEvent, not {envelope.schema}")
         if event.kind in _HANDED_OVER and event.assignee.group_id:
             await storage.hand_over(
-                session, event.task_id, event.assignee.group_id, event.assignee.level
-            )
+                session, event.task_id, event.assignee.group_id, event.assignee.level,
+                household_id=event.household_id, grid_id=event.grid_id,
+            )  # fmt: skip
             return
         if event.kind != events_pb2.TASK_EVENT_KIND_COMPLETED:
             return

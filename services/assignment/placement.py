@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from gridline.contracts.enums import RISK_LEVELS, RISK_ZH, risk_level
+from gridline.contracts.enums import RISK_LEVELS, risk_level, risk_zh, source_zh
 from gridline.contracts.notices import TaskRef, build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.links import PageLinks
 from gridline.links import Role as LinkRole
-from gridline.timestamps import to_timestamp
+from gridline.timestamps import SHANGHAI, to_timestamp, zh_date, zh_time
 from services.assignment.assignee import CadreLoad, choose
 from services.assignment.directory import Directory, Link, Person, Role
 from services.assignment.grid import NodeKind
@@ -81,6 +81,24 @@ def _follow_up(
     )
 
 
+def measure_text(decision: Decision, plan: events_pb2.FollowUpPlan) -> str:
+    """The decided risk and measure with its dates, as the assignee reads it."""
+    said = f"按{risk_zh(RISK_LEVELS[decision.risk])}地区来返人员管理，措施：{decision.measure.name}"
+    if plan.measure_days:
+        ends = plan.measure_ends_at.ToDatetime(tzinfo=UTC).astimezone(SHANGHAI)
+        starts = ends - timedelta(days=plan.measure_days)
+        said += f"（{zh_date(starts)}至{zh_date(ends)}）"
+    if plan.test_days:
+        said += "，第" + "、".join(str(day) for day in plan.test_days) + "天做核酸检测"
+    return said + "。"
+
+
+def verify_text(plan: events_pb2.FollowUpPlan) -> str:
+    """What the assignee must do by when: the plan's verification deadline."""
+    how = "入户核实" if plan.home_visit else "核实（可电话核实）"
+    return f"请于{zh_time(plan.verify_by.ToDatetime(tzinfo=UTC))}前{how}，并在任务页确认接收。"
+
+
 def place(
     report: events_pb2.ReportAccepted,
     directory: Directory,
@@ -106,10 +124,14 @@ def place(
     community = directory.ancestor(node.id, NodeKind.COMMUNITY)
     township = directory.ancestor(node.id, NodeKind.TOWNSHIP)
     grid_id = grid.id if grid else (community.id if community else node.id)
+    # Names, never ids: the community and the compound (grid) as people call them.
+    where = "".join(n.name for n in (community, grid) if n is not None) or node.name
+    arrived = report.arrived_at.ToDatetime(tzinfo=UTC) if report.HasField("arrived_at") else None
     summary = (
-        f"{report.name_masked}（身份证{report.id_number_masked}，电话{report.phone_masked}）"
-        f"自{report.origin_name}（{RISK_ZH.get(report.origin_risk, '未知')}风险地区）来，"
-        f"住{report.address}"
+        f"{where}：{report.name_masked}（身份证{report.id_number_masked}，"
+        f"电话{report.phone_masked}），"
+        f"{zh_time(arrived) + '自' if arrived else '自'}{report.origin_name}来，"
+        f"住{report.address}，报告来源：{source_zh(report.source)}"
     )
     task = events_pb2.TaskEvent(
         task_id=task_id,
@@ -135,6 +157,7 @@ def place(
         measure_name=decision.measure.name,
         follow_up=_follow_up(decision, report, now),
         policy_version=decision.policy_version,
+        report_source=report.source,
     )
 
     def about(recipient: common_pb2.Responsible, role: LinkRole | None = None) -> TaskRef:
@@ -142,15 +165,14 @@ def place(
         link = links.link(task_id, recipient, holder=first.group.id, at=now, role=role)
         return TaskRef(task_id, report.report_id, link, report.accepted_at)
 
-    title = "地址待核实的来返人员" if household is None else "新来返人员待核实"
+    title = f"{where}有来返人员" + ("，地址未能对应到户" if household is None else "待核实")
     notification = build_notice(
         derived_id("notice", task_id, "assigned", first.group.id),
         events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
         assignee,
         title=title,
-        body=(
-            f"{summary}。措施：{decision.measure.name}，"
-            f"请{decision.plan.verify_within_hours}小时内核实并在链接中确认接收。"
+        body="".join(
+            (f"{summary}。", measure_text(decision, task.follow_up), verify_text(task.follow_up))
         ),
         at=now,
         about=about(assignee),

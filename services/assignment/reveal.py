@@ -16,8 +16,9 @@ in its own transaction before the answer is given, so a refusal is on record too
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -27,6 +28,7 @@ from gridline.db import Database
 from gridline.personal import Sealer, UnknownKeyId
 from gridline.privacy import scrub_text
 from gridline.staff.roles import ROLE_ZH
+from gridline.staff.roles import Role as StaffRole
 from gridline.timestamps import now
 from services.assignment import sealed, storage
 from services.assignment.directory import Directory, Role
@@ -62,6 +64,7 @@ class RevealField(StrEnum):
 
     ID_NUMBER = "id_number"
     PHONE = "phone"
+    NAME = "name"
 
 
 class Outcome(StrEnum):
@@ -185,8 +188,16 @@ async def reveal(
     return answer.value
 
 
+def _sealed_field(held: sealed.SealedPerson, field: RevealField) -> bytes | None:
+    if field is RevealField.ID_NUMBER:
+        return held.id_number_sealed
+    if field is RevealField.PHONE:
+        return held.phone_sealed
+    return held.name_sealed
+
+
 def _unseal(sealer: Sealer, held: sealed.SealedPerson, field: RevealField) -> _Answer:
-    blob = held.id_number_sealed if field is RevealField.ID_NUMBER else held.phone_sealed
+    blob = _sealed_field(held, field)
     if not blob:
         return _Answer(Outcome.ABSENT, "这份报告没有该项信息")
     try:
@@ -195,3 +206,127 @@ def _unseal(sealer: Sealer, held: sealed.SealedPerson, field: RevealField) -> _A
         return _Answer(Outcome.UNREADABLE, str(exc))
     except InvalidTag:
         return _Answer(Outcome.UNREADABLE, "封存数据无法解封（密钥不符或数据损坏）")
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterPerson:
+    """One report's person as a register lists it for the person asking."""
+
+    report_id: str
+    name: str
+    id_number: str
+    phone: str
+    revealed: bool
+    origin_name: str
+    arrived_at: datetime | None
+    address: str
+    transport: str
+    cadre_name: str
+    place_name: str
+
+
+# The roles that list people at all: the chain, and the health centre (masked, for its tests).
+_LISTS = frozenset({*_ROLE_LEVEL, StaffRole.HEALTH_CENTRE.value})
+
+
+def listing_refusal(directory: Directory, staff: StaffIdentity, place_id: str) -> str | None:
+    """Why a person placed at `place_id` is not in `staff`'s register; None when they are: the
+    place lies under the staff member's node (a cadre's: in their grid)."""
+    node = directory.nodes.get(staff.node_id)
+    if node is None:
+        return f"工作人员所属节点“{staff.node_id}”不在名录中"
+    if place_id not in directory.nodes:
+        return "该人员的落位地点已不在名录中"
+    if node.kind is NodeKind.GRID or staff.role in (Role.CADRE, Role.LIAISON):
+        grid = directory.ancestor(place_id, NodeKind.GRID)
+        own = directory.ancestor(node.id, NodeKind.GRID)
+        return None if grid is not None and own is not None and grid.id == own.id else "网格外"
+    path = {place_id, *(n.id for n in directory.ancestors(place_id))}
+    return None if node.id in path else f"不在{node.name}范围内"
+
+
+async def register_persons(
+    db: Database,
+    directory: Directory,
+    sealer: Sealer,
+    staff: StaffIdentity,
+    *,
+    report_ids: Sequence[str],
+    reveal_identity: bool,
+    purpose: str,
+) -> list[RegisterPerson]:
+    """The persons of `report_ids` for a register, in clear when `reveal_identity` is asked and
+    allowed, masked otherwise; those placed outside the staff member's node are left out.
+
+    Revealing needs a role that may reveal (the module's rule) and a purpose, else RevealRefused
+    for the whole register. A register that reveals anyone writes one audit row naming the
+    person and the purpose, with the reports it revealed, committed before it is answered.
+    """
+    role = _ROLE_NAMES.get(str(staff.role), str(staff.role))
+    if staff.role not in _LISTS:
+        raise RevealRefused(f"{role}无权查看人员台账")
+    stated = scrub_text(purpose).strip()
+    if reveal_identity:
+        if staff.role not in _ROLE_LEVEL:
+            raise RevealRefused(f"{role}无权查看姓名、身份证号和手机号")
+        if len(stated) < _MIN_PURPOSE:
+            raise RevealRefused("请写明查看用途")
+    async with db.session() as session:
+        placements = await storage.placements_of(session, report_ids)
+        held = await sealed.persons_of(session, list(placements))
+        listed: list[RegisterPerson] = []
+        for report_id, placement in placements.items():
+            person = held.get(report_id)
+            if person is None or listing_refusal(directory, staff, placement.node_id):
+                continue
+            clear = reveal_identity and refusal(directory, staff, placement.node_id) is None
+            listed.append(_listed(directory, sealer, placement, person, clear))
+        revealed = [p.report_id for p in listed if p.revealed]
+        if revealed:
+            await sealed.audit_register(
+                session, at=now(), staff=staff, purpose=stated, report_ids=revealed
+            )
+    return listed
+
+
+def _listed(
+    directory: Directory,
+    sealer: Sealer,
+    placement: storage.Placement,
+    person: sealed.SealedPerson,
+    clear: bool,
+) -> RegisterPerson:
+    """One person as listed: unsealed when `clear` and every field opens, masked otherwise."""
+    name, id_number, phone = person.name_masked, person.id_number_masked, person.phone_masked
+    revealed = False
+    if clear:
+        try:
+            name = sealer.unseal(person.name_sealed, "name") if person.name_sealed else name
+            id_number = _open(sealer, person.id_number_sealed, "id_number") or id_number
+            phone = _open(sealer, person.phone_sealed, "phone") or phone
+            revealed = True
+        except (UnknownKeyId, InvalidTag):
+            name, id_number, phone = (
+                person.name_masked,
+                person.id_number_masked,
+                person.phone_masked,
+            )
+    cadre = directory.people.get(placement.assignee_id)
+    node = directory.nodes.get(placement.node_id)
+    return RegisterPerson(
+        report_id=person.report_id,
+        name=name,
+        id_number=id_number,
+        phone=phone,
+        revealed=revealed,
+        origin_name=person.origin_name,
+        arrived_at=person.arrived_at,
+        address=person.address,
+        transport=person.transport,
+        cadre_name=cadre.name if cadre is not None and cadre.role == Role.CADRE else "",
+        place_name=(node.address or node.name) if node is not None else "",
+    )
+
+
+def _open(sealer: Sealer, blob: bytes, field: str) -> str:
+    return sealer.unseal(blob, field) if blob else ""

@@ -6,8 +6,11 @@ import grpc
 
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
 from gridline.db import Database
+from gridline.personal import Sealer
 from gridline.rpc import abort
-from gridline.staff.rpc import governed, internal_method
+from gridline.staff.identity import Staff
+from gridline.staff.rpc import governed, internal_method, staff_method
+from gridline.staff.tokens import TokenVerifier
 from gridline.timestamps import to_timestamp
 from services.assignment import storage
 from services.assignment.assignee import CadreLoad
@@ -16,6 +19,12 @@ from services.assignment.following import Current
 from services.assignment.grid import Node, NodeKind
 from services.assignment.placement import responsible
 from services.assignment.places import place_of
+from services.assignment.reveal import RegisterPerson, RevealRefused, register_persons
+from services.assignment.search import nodes_of, search_households
+
+# Persons per streamed batch of ListPersons: a register of tens of thousands stays far below
+# gRPC's 4 MB message limit.
+PERSONS_BATCH = 1000
 
 
 def _household(directory: Directory, node: Node) -> directory_pb2.Household:
@@ -60,15 +69,33 @@ class _Counted:
 class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
     """Answers from the directory this replica holds now (`current`).
 
-    Every method is internal: the other services' lookups (placing, chains, report status,
-    the zero-report roster), no operator action; who may call is mutual TLS's business.
+    Every method but one is internal: the other services' lookups (placing, chains, report
+    status, the zero-report roster), no operator action; who may call is mutual TLS's business.
+    ListPersons, the register's persons, is a staff method: the person asking is the one their
+    token names, and what they see is decided here, where the people are kept.
     """
 
-    def __init__(self, current: Current, db: Database, load: CadreLoad) -> None:
+    def __init__(
+        self,
+        current: Current,
+        db: Database,
+        load: CadreLoad,
+        staff_tokens: TokenVerifier | None = None,
+        sealer: Sealer | None = None,
+    ) -> None:
         self._current = current
         self._db = db
         self._load = load
         self._counted = _Counted(current.directory)
+        self._staff_tokens = staff_tokens
+        self._sealer = sealer
+
+    @property
+    def staff_tokens(self) -> TokenVerifier:
+        """The verifier of ListPersons' staff tokens."""
+        if self._staff_tokens is None:
+            raise RuntimeError("DirectoryServicer was built without staff_tokens")
+        return self._staff_tokens
 
     @property
     def _directory(self) -> Directory:
@@ -186,3 +213,75 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
     ) -> directory_pb2.GridHouseholdCounts:
         """Every grid with its number of households, by grid id."""
         return directory_pb2.GridHouseholdCounts(grids=self._counts().grid_households)
+
+    @internal_method
+    async def SearchHouseholds(
+        self, request: directory_pb2.SearchHouseholdsRequest, context: grpc.aio.ServicerContext
+    ) -> directory_pb2.HouseholdList:
+        """Households under a node whose address holds every word of a text (placing by hand)."""
+        directory = self._directory
+        found = search_households(directory, request.under_node_id, request.text, request.limit)
+        return directory_pb2.HouseholdList(households=[_household(directory, n) for n in found])
+
+    @internal_method
+    async def ListNodes(
+        self, request: directory_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
+    ) -> directory_pb2.NodeList:
+        """Nodes by id, and the nodes of a kind under a node, with their names."""
+        found = nodes_of(
+            self._directory, list(request.node_ids), request.under_node_id, request.kind
+        )
+        return directory_pb2.NodeList(
+            nodes=[
+                directory_pb2.NodeInfo(
+                    node_id=n.id,
+                    kind=n.kind.value,
+                    name=n.address or n.name if n.kind is NodeKind.HOUSEHOLD else n.name,
+                    parent_id=n.parent_id or "",
+                )
+                for n in found
+            ]
+        )
+
+    @staff_method
+    async def ListPersons(
+        self,
+        request: directory_pb2.ListPersonsRequest,
+        context: grpc.aio.ServicerContext,
+        staff: Staff,
+    ) -> None:
+        """The persons of a register's reports, in batches: in clear where the caller may see
+        them and asked to (audited), masked otherwise; reports outside their node left out."""
+        if self._sealer is None:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, "人员信息暂不可用：未配置密钥")
+        try:
+            persons = await register_persons(
+                self._db,
+                self._directory,
+                self._sealer,
+                staff,
+                report_ids=list(request.report_ids),
+                reveal_identity=request.reveal,
+                purpose=request.purpose,
+            )
+        except RevealRefused as refused:
+            await abort(context, grpc.StatusCode.PERMISSION_DENIED, str(refused))
+        for start in range(0, len(persons), PERSONS_BATCH):
+            batch = persons[start : start + PERSONS_BATCH]
+            await context.write(directory_pb2.PersonBatch(persons=[_person(p) for p in batch]))
+
+
+def _person(person: RegisterPerson) -> directory_pb2.Person:
+    return directory_pb2.Person(
+        report_id=person.report_id,
+        name=person.name,
+        id_number=person.id_number,
+        phone=person.phone,
+        revealed=person.revealed,
+        origin_name=person.origin_name,
+        arrived_at=to_timestamp(person.arrived_at) if person.arrived_at else None,
+        address=person.address,
+        transport=person.transport,
+        cadre_name=person.cadre_name,
+        place_name=person.place_name,
+    )

@@ -23,7 +23,7 @@ from services.assignment.cases import Case
 from services.assignment.directory import Directory, Group, MicroGrid, Person, Role
 from services.assignment.grid import Node, NodeKind
 from services.assignment.risk import RiskArea, risk_name
-from services.assignment.sealed import REVEAL_AUDIT, SEALED_PERSON
+from services.assignment.sealed import REVEAL_AUDIT, REVEAL_AUDIT_REPORT, SEALED_PERSON
 
 _ALIAS_SEPARATOR = "|"
 
@@ -156,6 +156,7 @@ TABLES: list[Table] = [
     _RISK_AREA_CHANGE,
     SEALED_PERSON,
     REVEAL_AUDIT,
+    REVEAL_AUDIT_REPORT,
 ]
 
 
@@ -506,14 +507,23 @@ def record_merge(
     )
 
 
-async def hand_over(session: AsyncSession, task_id: str, group_id: str, level: int) -> None:
-    """Another group holds the task now (reassigned, or sent to triage)."""
+async def hand_over(
+    session: AsyncSession,
+    task_id: str,
+    group_id: str,
+    level: int,
+    *,
+    household_id: str = "",
+    grid_id: str = "",
+) -> None:
+    """Another group holds the task now (reassigned, or sent to triage); with `household_id`,
+    the case now sits on that household (a triage report placed by hand), so that those
+    responsible for it there may reveal the person and see them in their register."""
     await _write_unwritten(session)
-    await session.exec(
-        update(PLACEMENT)
-        .where(PLACEMENT.c.task_id == task_id)
-        .values(holder_group_id=group_id, holder_level=level)
-    )
+    values: dict[str, object] = {"holder_group_id": group_id, "holder_level": level}
+    if household_id:
+        values |= {"node_id": household_id, "grid_id": grid_id, "triage": False}
+    await session.exec(update(PLACEMENT).where(PLACEMENT.c.task_id == task_id).values(**values))
 
 
 async def complete_placement(
@@ -565,3 +575,20 @@ async def get_placement(session: AsyncSession, report_id: str) -> Placement | No
     """Where a report was placed, if it was."""
     await _write_unwritten(session)
     return await session.get(Placement, report_id)
+
+
+async def placements_of(session: AsyncSession, report_ids: Sequence[str]) -> dict[str, Placement]:
+    """Where each of some reports was placed, by report id (those not placed left out), read a
+    chunk at a time (a register asks for thousands)."""
+    await _write_unwritten(session)
+    wanted = sorted(set(report_ids))
+    found: dict[str, Placement] = {}
+    for start in range(0, len(wanted), _PLACEMENTS_CHUNK):
+        chunk = wanted[start : start + _PLACEMENTS_CHUNK]
+        rows = await session.exec(select(Placement).where(col(Placement.report_id).in_(chunk)))
+        found.update((row.report_id, row) for row in rows.all())
+    return found
+
+
+# Report ids per statement: well under SQLite's and PostgreSQL's bound-parameter limits.
+_PLACEMENTS_CHUNK = 2000

@@ -14,13 +14,16 @@ from gridline.links import PageLinks
 from gridline.service import ServiceRuntime, assembled_app
 from gridline.settings import Settings
 from gridline.staff.tokens import TokenVerifier
-from services.escalation import page, retention, routes, storage
+from services.escalation import page, retention, routes, storage, visit_routes
 from services.escalation.check_ins import load_rules
 from services.escalation.consumers import GROUP, accepts, task_handler
 from services.escalation.deadlines import DeadlineWatcher
 from services.escalation.policy import load_policy
 from services.escalation.roster import DirectoryRoster
 from services.escalation.servicer import TasksServicer
+from services.escalation.visit_flows import DirectoryHouseholds, RoundWatcher
+from services.escalation.workbench import forms, picture, register, sign_in, tasks, triage
+from services.escalation.workbench.names import NodeNames
 from services.escalation.zero_report_flows import ZeroReportWatcher
 from services.escalation.zero_reports import Schedule
 
@@ -74,7 +77,9 @@ def create_app(settings: Settings) -> FastAPI:
         await service.serve(
             settings.tasks_grpc_port,
             tasks_pb2_grpc.add_TasksServicer_to_server,
-            TasksServicer(db, policy, directory.place, staff_tokens, check_ins, links),
+            TasksServicer(
+                db, policy, directory.place, staff_tokens, check_ins, links, directory.household
+            ),
             tasks_pb2.DESCRIPTOR.services_by_name["Tasks"],
         )
         service.state.staff_tokens = staff_tokens
@@ -84,6 +89,15 @@ def create_app(settings: Settings) -> FastAPI:
         service.state.check_ins = check_ins
         service.state.chain_of = directory.chain
         service.state.schedule = schedule
+        # Household visits and visit rounds (visit_routes), and the rounds' deadline timer.
+        households = DirectoryHouseholds(directory)
+        service.state.household_of = directory.household
+        service.state.visit_households = households
+        await service.run("visit_rounds", RoundWatcher(db, households, directory.chain, tick))
+        # The staff workbench asks the Directory for names, households and chains.
+        service.state.directory = directory
+        service.state.workbench_names = NodeNames(directory)
+        service.state.intake_staff_url = settings.intake_staff_base_url
 
     return assembled_app(
         settings,
@@ -91,6 +105,17 @@ def create_app(settings: Settings) -> FastAPI:
         storage,
         description="Tasks, their deadlines and escalations up the chain.",
         assemble=assemble,
-        routers=[routes.router, page.router],
+        # The staff workbench (services/escalation/workbench): one router per page module.
+        routers=[
+            routes.router,
+            page.router,
+            visit_routes.router,
+            sign_in.router,
+            tasks.router,
+            triage.router,
+            forms.router,
+            register.router,
+            picture.router,
+        ],
         public_paths=PUBLIC_PATHS,
     )

@@ -33,17 +33,17 @@ from services.escalation.check_ins import (
     new_check_in_code,
     parse_sms,
 )
-from services.escalation.domain import STATE_LABELS, Measure, TaskState
+from services.escalation.domain import STATE_LABELS, UNDER_MEASURE
 
 # Missed check-ins handled per transaction.
 _BATCH = 500
 
 
 async def schedule(
-    session: AsyncSession, task: storage.Task, rules: CheckInRules, start: datetime
+    session: AsyncSession, task: storage.Task, rules: CheckInRules, due: list[datetime]
 ) -> None:
-    """Give the task a check-in code no running measure has, and add the measure's check-in
-    timers to the session."""
+    """Give the task a check-in code no running measure has, and add a check-in timer for
+    each of the measure's check-in times (`measures.check_in_times` of the task's plan)."""
     # Scheduled as the measure starts, when the task holds its kind.
     if task.measure is None:
         raise ValueError(f"task {task.task_id} has started no measure")
@@ -53,13 +53,13 @@ async def schedule(
     while await storage.task_by_code(session, code):
         code = new_check_in_code()
     task.check_in_code = code
-    for due in rules.slots(start, Measure(task.measure)):
+    for at in due:
         session.add(
             storage.CheckInSlot(
-                slot_id=derived_id("check-in-slot", task.task_id, due.isoformat()),
+                slot_id=derived_id("check-in-slot", task.task_id, at.isoformat()),
                 task_id=task.task_id,
-                due_at=due,
-                next_at=due + rules.grace,
+                due_at=at,
+                next_at=at + rules.grace,
             )
         )
 
@@ -110,7 +110,7 @@ async def take(
         known = await session.get(storage.CheckIn, check_in_id)
         if known is not None:
             return known, []
-        if task.state != TaskState.UNDER_CONTROL:
+        if task.state not in UNDER_MEASURE:
             state = STATE_LABELS.get(task.state, task.state)
             raise CheckInRefused(f"任务当前为“{state}”，不在管控期内，无需打卡")
         if reason is not None and task.node_id != chain_node:
@@ -122,12 +122,18 @@ async def take(
             received_at=moment,
         )  # fmt: skip
         session.add(check_in)
-        for slot in await storage.open_slots(session, task_id):
-            # The earliest check-in still awaited whose window has opened is now answered.
-            if slot.due_at - rules.grace <= moment:
-                slot.received, slot.next_at = True, None
-                session.add(slot)
-                break
+        opened = [
+            slot
+            for slot in await storage.open_slots(session, task_id)
+            if slot.due_at - rules.grace <= moment
+        ]
+        if opened:
+            # Of the awaited check-ins whose window has opened, the one nearest in time (the
+            # earlier of two as near) is answered: with check-ins every two hours a check-in on
+            # time answers its own, not one missed before it, which stays missed.
+            slot = min(opened, key=lambda s: (abs(s.due_at - moment), s.due_at))
+            slot.received, slot.next_at = True, None
+            session.add(slot)
         sent = []
         if reason is not None:
             sent = _alert(session, rules, chain, task, check_in, links)
@@ -254,7 +260,7 @@ async def fire_missed(
             if slot.stage != stages[slot.slot_id]:
                 continue  # moved on since it was read: the next pass takes it as it is
             task = tasks.get(slot.task_id)
-            if task is None or task.state != TaskState.UNDER_CONTROL:
+            if task is None or task.state not in UNDER_MEASURE:
                 slot.next_at = None
                 session.add(slot)
                 continue

@@ -1,4 +1,7 @@
-"""Check-ins during a measure: when they are due, what is abnormal, and the SMS reply's form."""
+"""Check-ins during a measure: what is abnormal, the follow-up's rules, the SMS reply's form.
+
+When check-ins are due is the task's plan's (`measures.check_in_times`), not this file's.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,15 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gridline.contracts.enums import CHAIN_LEVELS
 from gridline.contracts.v1 import common_pb2
-from gridline.timestamps import SHANGHAI
-from services.escalation.domain import Measure
-from services.escalation.policy import read_yaml_config
+from services.escalation.measures import Timing
+from services.escalation.policy import LevelName, read_yaml_config
 
 SYMPTOMS = ("发热", "咳嗽", "乏力", "咽痛", "腹泻", "嗅觉减退", "味觉减退", "呼吸困难")
 
@@ -32,16 +35,49 @@ class HealthCentre(BaseModel):
     group_name: str = ""
 
 
+class FollowUpConfig(BaseModel):
+    """How a measure is carried out beyond its plan: reminders, tests, who is told what.
+
+    The plan itself (days, test days, check-in times, verification deadline) is assignment's
+    policy's, carried on each task.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    reminder_minutes: float = Field(30, gt=0)  # before each check-in and test
+    test_time: time = time(9)  # a test day's test is due then (Asia/Shanghai)
+    test_grace_hours: float = Field(8, gt=0)  # then a test without a result goes up
+    end_notice_hours: float = Field(24, gt=0)  # the measure's end is announced this long before
+    # Told when the visit/verification is not recorded by its deadline.
+    verification_missed: list[LevelName] = Field(["liaison", "community"], min_length=1)
+    # Told (with the health centre) when a test has no result in time.
+    test_missed: list[LevelName] = Field(["community"], min_length=1)
+    # Told of a high-risk arrival at once, whatever the cadre does (a notice).
+    high_risk: list[LevelName] = Field(["township_office", "county_office"], min_length=1)
+
+
 class CheckInConfig(BaseModel):
     """The check-in file's shape (every key optional)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    times: list[time] = Field([time(8), time(15)], min_length=1)  # Asia/Shanghai
     grace_minutes: float = Field(120, gt=0)
     fever_celsius: float = Field(37.3, ge=35, le=42)
     symptoms: list[str] = list(SYMPTOMS)
-    days: dict[Measure, int] = {Measure.QUARANTINE: 14, Measure.MONITORING: 7}
+    follow_up: FollowUpConfig = FollowUpConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_times_of_its_own(cls, raw: object) -> object:
+        # Check-in times and measure days are the policy's alone: a file still naming them is
+        # refused with where they went, rather than silently overruled.
+        if isinstance(raw, dict) and {"times", "days"} & raw.keys():
+            raise ValueError(
+                "times and days are no longer set here: the measure's check-in times and days"
+                " come from assignment's policy file (plans.*.check_in_times, measures.*.days)"
+            )
+        return raw
+
     # Wrong check-in codes one SMS sender may send in the window before their replies are
     # refused until it has passed: a resident's typos get through, guessing does not.
     wrong_codes: int = Field(5, ge=1)
@@ -61,17 +97,20 @@ class CheckInRules:
         """How late a check-in may be before the cadre is told (the liaison after twice that)."""
         return timedelta(minutes=self.config.grace_minutes)
 
-    def slots(self, start: datetime, measure: Measure) -> list[datetime]:
-        """The check-in times of a measure starting at `start`, for its number of days."""
-        first_day = start.astimezone(SHANGHAI).date()
-        days = self.config.days.get(measure, 14)
-        moments = [
-            datetime.combine(first_day + timedelta(days=d), at, SHANGHAI)
-            for d in range(days + 1)
-            for at in sorted(self.config.times)
-        ]
-        end = start + timedelta(days=days)
-        return [m for m in moments if start < m <= end]
+    @property
+    def timing(self) -> Timing:
+        """When reminders, tests and the end notice of a measure fall."""
+        follow_up = self.config.follow_up
+        return Timing(
+            reminder=timedelta(minutes=follow_up.reminder_minutes),
+            test_at=follow_up.test_time,
+            test_grace=timedelta(hours=follow_up.test_grace_hours),
+            end_notice=timedelta(hours=follow_up.end_notice_hours),
+        )
+
+    def levels(self, names: list[LevelName]) -> tuple[int, ...]:
+        """The chain levels of the follow-up file's level names."""
+        return tuple(CHAIN_LEVELS[name] for name in names)
 
     @property
     def wrong_code_window(self) -> timedelta:

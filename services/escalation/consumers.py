@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.consumer import Handler
 from gridline.bus.envelope import Envelope
-from gridline.contracts.v1 import events_pb2
+from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import before_commit
+from gridline.logging import get_logger
 from gridline.timestamps import from_timestamp, now
-from services.escalation import flows, metrics, storage
+from services.escalation import flows, measure_flows, metrics, storage
 from services.escalation.domain import TaskState
+from services.escalation.measures import FollowUp
 from services.escalation.policy import DeadlinePolicy
+
+log = get_logger(__name__)
 
 GROUP = "escalation.tasks"
 
@@ -39,7 +44,9 @@ def task_handler(policy: DeadlinePolicy, clock: Callable[[], datetime] = now) ->
     already applied.
 
     The first deadline is the plan's first step: at once for a high-risk origin when the plan
-    says so, so the deadline watcher raises it durably and once. A task id already stored (a
+    says so, so the deadline watcher raises it durably and once. The task keeps the event's
+    follow-up plan (`measures.FollowUp`); a high-risk task's notice to the offices is a timer
+    due now, fired by the watcher too. A task id already stored (a
     replay, or the same task twice in one batch) is left as it is. A raised risk re-plans the
     task's deadlines the same way (`flows.raise_risk`).
     """
@@ -76,15 +83,38 @@ def task_handler(policy: DeadlinePolicy, clock: Callable[[], datetime] = now) ->
                 "measure_name": event.measure_name[:100],
                 "summary": event.summary[:500],
                 "report_accepted_at": from_timestamp(event.accepted_at),
+                "report_source": event.report_source,
                 "created_at": assigned_at,
                 "assigned_at": assigned_at,
                 "deadline_at": policy.deadline(risk, 0, assigned_at),
+                "follow_up": _plan(event),
+                "candidates": list(event.candidate_node_ids) or None,
             },
         )
+        if risk == common_pb2.RISK_LEVEL_HIGH:
+            # Told to the township and county offices at once, whatever the cadre does.
+            await storage.add_timers(
+                session, [measure_flows.high_risk_timer(event.task_id, assigned_at)]
+            )
         # The batch's new tasks are written together as its transaction commits.
         before_commit(session, "escalation.new_tasks", write_tasks)
 
     return handle
+
+
+def _plan(event: events_pb2.TaskEvent) -> dict[str, Any] | None:
+    """The event's follow-up plan as the task keeps it; None without one.
+
+    A plan that cannot be read (a check-in time not HH:MM) does not cost the task: it is stored
+    without, a measure started on it runs the usual days of its kind, and the fault is logged.
+    """
+    if not event.HasField("follow_up"):
+        return None
+    try:
+        return FollowUp.from_event(event.follow_up).encode()
+    except ValueError as fault:
+        log.warning("follow-up plan unreadable", task_id=event.task_id, error=str(fault))
+        return None
 
 
 async def write_tasks(session: AsyncSession) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,7 +18,7 @@ from gridline.links import PageLinks, notice_link
 from gridline.logging import get_logger
 from gridline.timestamps import now
 from gridline.workers import PeriodicWorker
-from services.escalation import check_in_flows, metrics, replanning, storage
+from services.escalation import check_in_flows, measure_flows, metrics, replanning, storage
 from services.escalation.chains import (
     ChainLookup,
     described,
@@ -37,6 +37,9 @@ from services.escalation.domain import (
     recipients_for,
 )
 from services.escalation.policy import DeadlinePolicy
+from services.escalation.retries import RETRY_MAX as RETRY_MAX
+from services.escalation.retries import RETRY_MIN as RETRY_MIN
+from services.escalation.retries import retry_at as retry_at
 from services.escalation.townships import Townships
 
 log = get_logger(__name__)
@@ -45,11 +48,6 @@ Clock = Callable[[], datetime]
 
 # Tasks fired per transaction.
 _BATCH = 500
-
-# A step that could not be fired is tried again after as long as it has been overdue, within
-# these bounds: the tries space out, doubling, without a column to count them.
-RETRY_MIN = timedelta(seconds=30)
-RETRY_MAX = timedelta(hours=1)
 
 
 async def fire_due(
@@ -122,13 +120,6 @@ async def _fire_batch(
     return fired, set_aside
 
 
-def retry_at(due_at: datetime | None, moment: datetime) -> datetime:
-    """When a step due at `due_at` that could not be fired at `moment` is tried again."""
-    if due_at is None:
-        return moment + RETRY_MAX
-    return moment + min(max(moment - due_at, RETRY_MIN), RETRY_MAX)
-
-
 def _set_aside(
     session: AsyncSession,
     task: storage.Task,
@@ -195,7 +186,13 @@ def _fire(
         # A link of its own, from now: the task's first link may have expired days ago.
         link = notice_link(links, task.task_id, recipient, holder=task.assignee_group_id, at=moment)
         escalation, notice = escalation_for(
-            replace(overdue, link=link), recipient, moment, reason=reason, round_key=round_key
+            replace(overdue, link=link),
+            recipient,
+            moment,
+            reason=reason,
+            round_key=round_key,
+            # A low-risk case that is late may wait for an office's morning; nothing else may.
+            deferrable=task.origin_risk == common_pb2.RISK_LEVEL_LOW and not step.immediate,
         )
         raised.append((recipient, escalation, notice))
     next_deadline = replanning.due_at(plan, task.step + 1, task.assigned_at)
@@ -271,8 +268,9 @@ _GAUGE_SECONDS = 15.0
 
 
 class DeadlineWatcher(PeriodicWorker):
-    """Looks for due deadlines (and missed check-ins) every `tick` seconds while it is open;
-    the notices carry links made with `links`."""
+    """Looks for due deadlines (and, with the check-in rules, missed check-ins and the
+    measures' timers: `measure_flows`) every `tick` seconds while it is open; the notices carry
+    links made with `links`."""
 
     def __init__(
         self,
@@ -308,6 +306,12 @@ class DeadlineWatcher(PeriodicWorker):
                 self._db, chain_of, self._check_ins, self._clock(), self._links
             ):
                 pass
+            # The measures' own timers (reminders, tests, verification, the end, notices):
+            # `fire_due` goes on, batch after batch, until nothing is left to fire.
+            if not self.stopping:
+                await measure_flows.fire_due(
+                    self._db, chain_of, self._check_ins, self._clock(), self._links
+                )
         # The gauge reads every open task: refreshed at a scrape's pace, not at every tick.
         at = time.monotonic()
         if self._counted_at is None or at - self._counted_at >= _GAUGE_SECONDS:

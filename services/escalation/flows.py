@@ -18,21 +18,30 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.ids import derived_id
 from gridline.links import PageLinks, notice_link
-from gridline.staff.identity import Place
+from gridline.links import Role as LinkRole
+from gridline.staff.identity import Forbidden, Place, Staff
+from gridline.staff.roles import ROLE_ZH
+from gridline.staff.roles import Role as StaffRole
 from gridline.timestamps import now, to_timestamp
-from services.escalation import check_in_flows, metrics, replanning, storage
+from services.escalation import measure_flows, metrics, replanning, storage
 from services.escalation.chains import unknown_node
 from services.escalation.check_ins import CheckInRules
 from services.escalation.domain import (
+    APPROVES_EARLY_END,
     AWAITING_ACKNOWLEDGEMENT,
     RISK_RAISE,
+    TEST_RESULT_ZH,
+    UNDER_MEASURE,
     Action,
     Measure,
     MeasureRequired,
     TaskState,
+    TestResult,
+    check_change,
     takes_risk_raise,
     transition,
 )
+from services.escalation.measures import FollowUp, TimerKind
 from services.escalation.policy import DeadlinePolicy
 
 Clock = Callable[[], datetime]
@@ -45,7 +54,51 @@ _EVENT_KINDS = {
     Action.CLOSE: events_pb2.TASK_EVENT_KIND_COMPLETED,
     Action.SEND_TO_TRIAGE: events_pb2.TASK_EVENT_KIND_SENT_TO_TRIAGE,
     Action.REASSIGN: events_pb2.TASK_EVENT_KIND_REASSIGNED,
+    # A case that ends is COMPLETED whichever way (assignment frees the cadre's load on it);
+    # the event's `state` says which.
+    Action.RECORD_TEST: events_pb2.TASK_EVENT_KIND_TEST_RECORDED,
+    Action.REQUEST_EARLY_END: events_pb2.TASK_EVENT_KIND_EARLY_END_REQUESTED,
+    Action.APPROVE_EARLY_END: events_pb2.TASK_EVENT_KIND_COMPLETED,
+    Action.REFUSE_EARLY_END: events_pb2.TASK_EVENT_KIND_EARLY_END_REQUESTED,
+    Action.RECORD_LEFT: events_pb2.TASK_EVENT_KIND_COMPLETED,
+    Action.RECORD_NOT_FOUND: events_pb2.TASK_EVENT_KIND_OUTCOME_RECORDED,
+    Action.TO_HOSPITAL: events_pb2.TASK_EVENT_KIND_COMPLETED,
+    Action.TO_ISOLATION: events_pb2.TASK_EVENT_KIND_COMPLETED,
 }
+
+# The chain level each staff role acts at, for the changes only a level may make (approving an
+# early end); the health centre and the operator act at none.
+STAFF_AUTHORITY: dict[StaffRole, int] = {
+    StaffRole.CADRE: common_pb2.CHAIN_LEVEL_CADRE,
+    StaffRole.LIAISON: common_pb2.CHAIN_LEVEL_LIAISON,
+    StaffRole.COMMUNITY_STAFF: common_pb2.CHAIN_LEVEL_COMMUNITY,
+    StaffRole.TOWNSHIP_OFFICE: common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
+    StaffRole.COUNTY_OFFICE: common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
+}
+# As much for the roles of task-page links.
+LINK_AUTHORITY: dict[LinkRole, int] = {
+    LinkRole.CADRE: common_pb2.CHAIN_LEVEL_CADRE,
+    LinkRole.LIAISON: common_pb2.CHAIN_LEVEL_LIAISON,
+    LinkRole.COMMUNITY: common_pb2.CHAIN_LEVEL_COMMUNITY,
+    LinkRole.TOWNSHIP_OFFICE: common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,
+    LinkRole.COUNTY_OFFICE: common_pb2.CHAIN_LEVEL_COUNTY_OFFICE,
+}
+
+# The changes only a level may make, whatever else the role may do.
+_DECISIONS = frozenset({Action.APPROVE_EARLY_END, Action.REFUSE_EARLY_END})
+
+
+def require_authority(staff: Staff, action: Action) -> None:
+    """Forbidden unless the staff member's role may take `action` at its level.
+
+    Deciding on an early end is the township office's or the county office's: a cadre or a
+    community may act on tasks and ask for one, but deciding is no matter of the request's
+    content, so the refusal is the role's (403), before the task is even read.
+    """
+    if action in _DECISIONS and STAFF_AUTHORITY.get(staff.role, 0) < APPROVES_EARLY_END:
+        raise Forbidden(
+            f"{ROLE_ZH[staff.role]}无权审批提前解除管控：须由镇联防联控办或县联防联控办审批"
+        )
 
 
 class TaskNotFound(Exception):
@@ -98,6 +151,11 @@ class Change:
     assignee: common_pb2.Responsible | None = None
     node_id: str = ""
     place: Place | None = None
+    # The chain level the actor acts at (`STAFF_AUTHORITY`, `LINK_AUTHORITY`; 0: none).
+    authority: int = 0
+    # For a test result: which, and the source's id of it (the same id records nothing again).
+    result: TestResult | None = None
+    source_id: str = ""
 
 
 async def change_task(
@@ -113,11 +171,13 @@ async def change_task(
     """Apply one change under a row lock, record it in the audit trail and publish it.
 
     The event is staged in the outbox in the change's own transaction, with an id derived from
-    the task and its version, and published once it commits. With `check_ins`, starting a
-    measure schedules its check-ins and ending it cancels them. `guard` sees the locked task
+    the task and its version, and published once it commits. The follow-up moves with the task
+    (`_follow_up`): with `check_ins`, starting a measure schedules its check-ins, reminders and
+    tests from the task's plan; leaving the measure stops them. `guard` sees the locked task
     first and may refuse the change by raising (the caller's scope: no change is made). A
-    reassignment's notice carries the new holder's link, made with `links`. Raises
-    TaskNotFound, TransitionRefused (naming the current state) or MeasureRequired.
+    reassignment's notice carries the new holder's link, made with `links`. A test result whose
+    `source_id` was recorded before changes nothing. Raises TaskNotFound, TransitionRefused
+    (naming the current state), MeasureRequired or ChangeRefused (the rule, in Chinese).
     """
     moment = clock()
     async with db.session() as session:
@@ -126,16 +186,23 @@ async def change_task(
             raise TaskNotFound(task_id)
         if guard is not None:
             guard(task)
+        result_id = derived_id("test-result", task_id, change.source_id or f"v{task.version}")
+        replayed = change.action is Action.RECORD_TEST and change.source_id
+        if replayed and await session.get(storage.TestRecord, result_id) is not None:
+            return task, list(await storage.escalations_of(session, task_id))
         before = task.state
-        task.state = transition(task.state, change.action)
+        target = transition(task.state, change.action, change.result)
+        check_change(
+            change.action, note=change.note, authority=change.authority,
+            ends_at=task.measure_ends_at, moment=moment,
+        )  # fmt: skip
+        task.state = target
         _apply(task, change, policy, moment)
-        if check_ins is not None and change.action is Action.START_MEASURE:
-            await check_in_flows.schedule(session, task, check_ins, moment)
-        elif change.action is Action.END_MEASURE:
-            await check_in_flows.cancel(session, task)
+        await _follow_up(session, task, change, before, check_ins, moment, result_id)
         _record_change(
-            session, task, change.action, before, change.actor, change.channel, change.note, moment
-        )
+            session, task, change.action, before, change.actor, change.channel,
+            _note(change), moment,
+        )  # fmt: skip
         event_id = derived_id("task-event", task.task_id, str(task.version))
         stage(
             session,
@@ -187,12 +254,62 @@ async def raise_risk(
         task.deadline_at = replanning.due_at(plan, task.step, task.assigned_at)
         task.origin_risk = event.decided_risk
         task.measure_id, task.measure_name = event.measure_id[:64], event.measure_name[:100]
+        if event.HasField("follow_up") and task.measure is None:
+            # The new risk's plan, while no measure has started on the old one.
+            task.follow_up = FollowUp.from_event(event.follow_up).encode()
+        if event.decided_risk == common_pb2.RISK_LEVEL_HIGH:
+            await storage.add_timers(session, [measure_flows.high_risk_timer(task.task_id, moment)])
     change = _record_change(
         session, task, RISK_RAISE, task.state, event.actor or "assignment", "system", note, moment
     )
     session.add(task)
     metrics.TASK_CHANGES.labels(RISK_RAISE).inc()
     return change
+
+
+async def _follow_up(
+    session: AsyncSession,
+    task: storage.Task,
+    change: Change,
+    before: str,
+    check_ins: CheckInRules | None,
+    moment: datetime,
+    result_id: str,
+) -> None:
+    """The follow-up's timers as the task moves (`measure_flows`)."""
+    action = change.action
+    if action is Action.ACKNOWLEDGE:
+        await measure_flows.acknowledged(session, task, moment)
+    elif task.state != TaskState.ACKNOWLEDGED:
+        task.verify_by = None  # visited, or gone to another holder: nothing to verify by then
+    if action is Action.START_MEASURE and check_ins is not None:
+        await measure_flows.start(session, task, check_ins, moment)
+    elif action is Action.RECORD_TEST and change.result is not None:
+        await measure_flows.record_test(
+            session, task, change.result, result_id=result_id, actor=change.actor,
+            channel=change.channel, moment=moment,
+        )  # fmt: skip
+    elif action is Action.RECORD_LEFT:
+        timer = measure_flows.at_once(
+            task.task_id, TimerKind.LEFT, moment, note=change.note, key=str(task.version)
+        )
+        await storage.add_timers(session, [timer])
+    elif action is Action.REQUEST_EARLY_END:
+        timer = measure_flows.at_once(
+            task.task_id, TimerKind.EARLY_END, moment,
+            note=f"{change.actor}\n{change.note}", key=str(task.version),
+        )  # fmt: skip
+        await storage.add_timers(session, [timer])
+    if before in UNDER_MEASURE and task.state not in UNDER_MEASURE:
+        await measure_flows.stop(session, task)
+
+
+def _note(change: Change) -> str:
+    """The audit trail's note: a test's result comes first."""
+    if change.action is Action.RECORD_TEST and change.result is not None:
+        said = f"核酸检测结果：{TEST_RESULT_ZH[change.result]}"
+        return f"{said}；{change.note}" if change.note else said
+    return change.note
 
 
 def _record_change(
@@ -277,9 +394,13 @@ def _apply(task: storage.Task, change: Change, policy: DeadlinePolicy, moment: d
 
 
 def _event(task: storage.Task, change: Change, moment: datetime) -> events_pb2.TaskEvent:
+    kind = _EVENT_KINDS[change.action]
+    if change.action is Action.RECORD_TEST and task.state == TaskState.TRANSFER:
+        kind = events_pb2.TASK_EVENT_KIND_OUTCOME_RECORDED  # positive: off to transfer
     return events_pb2.TaskEvent(
         task_id=task.task_id,
-        kind=_EVENT_KINDS[change.action],
+        kind=kind,
+        state=task.state,
         report_id=task.report_id,
         household_id="" if task.triage else task.node_id,
         grid_id=task.grid_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import grpc
 from fastapi import APIRouter, Query, Request, status
@@ -30,9 +30,12 @@ from services.escalation.check_ins import SYMPTOMS, CheckInRefused
 from services.escalation.domain import (
     ACTION_LABELS,
     STATE_LABELS,
+    TEST_RESULT_ZH,
+    UNDER_MEASURE,
     Action,
+    ChangeRefused,
     Measure,
-    TaskState,
+    TestResult,
     TransitionRefused,
     allowed_actions,
 )
@@ -49,7 +52,17 @@ PAGE_ACTIONS = (
     Action.START_MEASURE,
     Action.END_MEASURE,
     Action.CLOSE,
+    Action.RECORD_TEST,
+    Action.REQUEST_EARLY_END,
+    Action.APPROVE_EARLY_END,
+    Action.REFUSE_EARLY_END,
+    Action.RECORD_LEFT,
+    Action.RECORD_NOT_FOUND,
+    Action.TO_HOSPITAL,
+    Action.TO_ISOLATION,
 )
+# The actions whose form asks for a line of text (sent as `note`), and what it asks.
+NOTE_PROMPTS = {Action.REQUEST_EARLY_END: "提前解除的理由", Action.RECORD_LEFT: "去向（目的地）"}
 MEASURE_LABELS = {Measure.QUARANTINE: "居家隔离", Measure.MONITORING: "居家健康监测"}
 REFUSALS = {
     "invalid": (
@@ -112,20 +125,29 @@ class Refusal(Exception):
         return ProblemError(self.status_code, f"link.{self.reason}", self.text, title=self.title)
 
 
-def _buttons(task: storage.Task, query: str) -> list[tuple[str, str]]:
-    """Each action the page offers now: the URL its form posts to, and its label."""
+def _buttons(task: storage.Task, grant: Grant) -> list[tuple[str, str, str]]:
+    """Each action the page offers now: the URL its form posts to, its label, and what its
+    text field asks for ("" when it has none)."""
     found = []
-    for action in allowed_actions(task.state):
+    authority = flows.LINK_AUTHORITY.get(grant.role, 0)
+    for action in allowed_actions(task.state, authority=authority):
         if action not in PAGE_ACTIONS:
             continue
-        target = f"/t/{task.task_id}/{action.value}?{query}"
+        if action is Action.END_MEASURE and task.measure_ends_at and now() < task.measure_ends_at:
+            continue  # before its end a measure is ended only on an approved request
+        target = f"/t/{task.task_id}/{action.value}?{grant.query}"
         if action is Action.START_MEASURE:
             found += [
-                (f"{target}&{urlencode({'m': measure})}", f"开始{label}")
+                (f"{target}&{urlencode({'m': measure})}", f"开始{label}", "")
                 for measure, label in MEASURE_LABELS.items()
             ]
+        elif action is Action.RECORD_TEST:
+            found += [
+                (f"{target}&{urlencode({'tr': result})}", f"核酸检测结果：{label}", "")
+                for result, label in TEST_RESULT_ZH.items()
+            ]
         else:
-            found.append((target, ACTION_LABELS[action]))
+            found.append((target, ACTION_LABELS[action], NOTE_PROMPTS.get(action, "")))
     return found
 
 
@@ -135,7 +157,7 @@ def _page(
     acts = grant.acts
     check_in = None
     # The check-in code lets anyone report for the resident: only those who act see it.
-    if acts and task.state == TaskState.UNDER_CONTROL:
+    if acts and task.state in UNDER_MEASURE:
         check_in = {
             "code": task.check_in_code or "",
             "symptoms": SYMPTOMS,
@@ -151,12 +173,18 @@ def _page(
         state=STATE_LABELS.get(task.state, task.state),
         summary=task.summary,
         deadline=_local(task.deadline_at) if acts else None,
+        verify_by=_local(task.verify_by) if acts and task.verify_by else None,
         measure=MEASURE_LABELS.get(Measure(task.measure)) if task.measure else None,
+        measure_period=(
+            f"{_local(task.measure_started_at)} 至 {_local(task.measure_ends_at)}"
+            if task.measure_started_at and task.measure_ends_at
+            else None
+        ),
         went_up=[
             (_local(e.raised_at), CHAIN_LEVEL_ZH.get(e.level, ""), e.reason)
             for e in (escalations if acts else [])
         ],
-        buttons=_buttons(task, grant.query) if acts else [],
+        buttons=_buttons(task, grant) if acts else [],
         check_in=check_in,
     )
 
@@ -208,6 +236,14 @@ async def _actor(request: Request, task: storage.Task, grant: Grant) -> str:
     return f"{ROLE_ZH[grant.role]}{name}（{grant.recipient}）"
 
 
+async def _form_note(request: Request) -> str:
+    """The `note` field of a plain form post (a reason, a destination), "" without one."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return ""
+    fields = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    return fields.get("note", [""])[0].strip()[:500]
+
+
 @router.get("/t/{task_id}", response_class=HTMLResponse)
 async def task_page(task_id: str, request: Request) -> Response:
     """The task, and for those who act on it the actions allowed now."""
@@ -241,9 +277,13 @@ async def task_page_check_in(task_id: str, body: LinkCheckInIn, request: Request
 
 @router.post("/t/{task_id}/{action}", response_class=HTMLResponse)
 async def task_page_action(
-    task_id: str, action: str, request: Request, m: Measurement = ""
+    task_id: str, action: str, request: Request, m: Measurement = "", tr: Measurement = ""
 ) -> Response:
-    """Apply one action from the page, then show the page again (or why it was refused)."""
+    """Apply one action from the page, then show the page again (or why it was refused).
+
+    `m` is the measure started, `tr` the test result recorded; a form's text (a reason, a
+    destination) comes as its `note` field.
+    """
     try:
         grant, task, _ = await _admit(request, task_id, acting=True)
     except Refusal as refusal:
@@ -253,11 +293,14 @@ async def task_page_action(
         if chosen not in PAGE_ACTIONS:
             raise ValueError(action)
         measure = Measure(m) if chosen is Action.START_MEASURE else None
+        result = TestResult(tr) if chosen is Action.RECORD_TEST else None
     except ValueError:
         return _message("操作无效", "不支持此操作。", 400, heading=False)
+    note = await _form_note(request)
     change = flows.Change(
-        chosen, actor=await _actor(request, task, grant), channel="page", measure=measure
-    )
+        chosen, actor=await _actor(request, task, grant), channel="page", measure=measure,
+        result=result, note=note, authority=flows.LINK_AUTHORITY.get(grant.role, 0),
+    )  # fmt: skip
 
     def still_held(locked: storage.Task) -> None:
         # Asked again under the row lock: a hand-over since the read above voids the link.
@@ -281,4 +324,7 @@ async def task_page_action(
         state = STATE_LABELS.get(exc.state, exc.state)
         text = f"当前状态为「{state}」，不能{ACTION_LABELS[chosen]}。"
         return _page(task, escalations, grant, error=text)
+    except ChangeRefused as exc:
+        task, escalations = await _load(request, task_id)
+        return _page(task, escalations, grant, error=f"{exc}。")
     return RedirectResponse(f"/t/{task_id}?{grant.query}", status_code=status.HTTP_303_SEE_OTHER)

@@ -68,14 +68,35 @@ class DirectoryRoster:
             log.warning("household counts unavailable, visit rate left unknown", code=code)
         return None
 
+    async def _names(self, grid_ids: list[str]) -> dict[str, str]:
+        """Each grid's name as offices say it: its community's name before its own (城北社区三汇
+        小区); a grid the Directory does not name keeps its id."""
+        grids = {n.node_id: n for n in await self._directory.nodes(grid_ids)}
+        parents = {
+            n.node_id: n
+            for n in await self._directory.nodes(sorted({g.parent_id for g in grids.values()}))
+        }
+        names = {}
+        for grid_id in grid_ids:
+            grid = grids.get(grid_id)
+            if grid is None:
+                names[grid_id] = grid_id
+                continue
+            parent = parents.get(grid.parent_id)
+            community = parent.name if parent is not None and parent.kind == "community" else ""
+            names[grid_id] = community + grid.name
+        return names
+
     async def _read(self) -> list[RosterGrid]:
         cadres = await self._directory.cadre_load()
+        grid_ids = sorted({g for cadre in cadres for g in cadre.grid_ids})
+        names = await self._names(grid_ids)
         grids = []
-        for grid_id in sorted({g for cadre in cadres for g in cadre.grid_ids}):
+        for grid_id in grid_ids:
             offices: dict[int, common_pb2.Responsible] = {
                 r.level: r
                 for r in await self._directory.chain(grid_id)
                 if r.level in SUMMARY_LEVELS
             }
-            grids.append(RosterGrid(grid_id, grid_id, None, offices))
+            grids.append(RosterGrid(grid_id, names[grid_id], None, offices))
         return grids

@@ -27,6 +27,7 @@ from services.escalation.domain import (
     ACTION_LABELS,
     STATE_LABELS,
     Action,
+    ChangeRefused,
     MeasureRequired,
     TransitionRefused,
     allowed_actions,
@@ -40,6 +41,8 @@ from services.escalation.schemas import (
     ReassignIn,
     SmsCheckInIn,
     TaskOut,
+    TestResultIn,
+    TestResultOut,
     ZeroReportIn,
     ZeroReportOut,
 )
@@ -161,6 +164,10 @@ async def apply_change(
             [{"loc": ("body", "measure"), "type": "measure.required",
               "msg": "开始管控措施须注明类别：quarantine（居家隔离）或 monitoring（居家健康监测）"}]
         ) from exc  # fmt: skip
+    except ChangeRefused as exc:
+        raise ProblemError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "task.change_refused", str(exc)
+        ) from exc
     return task_out(task, escalations)
 
 
@@ -171,8 +178,15 @@ def _simple(action: Action, summary: str) -> None:
         staff: TaskActor,
         body: Annotated[ChangeIn | None, Body()] = None,
     ) -> TaskOut:
+        try:
+            flows.require_authority(staff, action)
+        except Forbidden as refused:
+            raise forbidden(refused, "staff.forbidden") from None
         given = body or ChangeIn()
-        change = flows.Change(action, actor=staff.audit_name, channel="http", note=given.note)
+        change = flows.Change(
+            action, actor=staff.audit_name, channel="http", note=given.note,
+            authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+        )  # fmt: skip
         return await apply_change(request, task_id, change, staff)
 
     endpoint.__doc__ = summary
@@ -192,6 +206,59 @@ _simple(Action.RECORD_VISIT, "The cadre visited the household and verified the r
 _simple(Action.END_MEASURE, "The control measure ended: the task is closed.")
 _simple(Action.CLOSE, "Closed without a measure (or a triage task that was no arrival).")
 _simple(Action.SEND_TO_TRIAGE, "Not in the assignee's care: back to the community to place.")
+_simple(
+    Action.REQUEST_EARLY_END,
+    "Ask to end the measure before it runs out; `note`, the reason, is required. The township "
+    "office is asked to approve; the measure runs on meanwhile.",
+)
+_simple(Action.APPROVE_EARLY_END, "The township office or above approves the early end.")
+_simple(Action.REFUSE_EARLY_END, "The township office or above refuses it: the measure runs on.")
+_simple(
+    Action.RECORD_LEFT,
+    "The person left again; `note`, the destination, is required (the county office is told).",
+)
+_simple(Action.RECORD_NOT_FOUND, "Nobody of that name at the address.")
+_simple(Action.TO_HOSPITAL, "The person was transferred to hospital.")
+_simple(Action.TO_ISOLATION, "The person was transferred to central isolation (集中隔离).")
+
+
+@router.post(
+    "/tasks/{task_id}:record-test",
+    operation_id="record_test_task",
+    responses={
+        **_ACTION_RESPONSES,
+        422: {"description": "A field's rule, or `task.change_refused` with the reason."},
+    },
+)
+async def record_test(
+    task_id: str, body: TestResultIn, request: Request, staff: TaskActor
+) -> TaskOut:
+    """A test result during the measure; a positive one moves the case to transfer (待转运)
+    and goes at once to the health centre and the county office."""
+    change = flows.Change(
+        Action.RECORD_TEST, actor=staff.audit_name, channel="http", note=body.note,
+        result=body.result, source_id=body.source_id,
+        authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+    )  # fmt: skip
+    return await apply_change(request, task_id, change, staff)
+
+
+@router.get(
+    "/tasks/{task_id}/test-results", operation_id="list_test_results", responses=_READ_RESPONSES
+)
+async def list_test_results(
+    task_id: str, request: Request, staff: TaskReader
+) -> list[TestResultOut]:
+    """The test results recorded during the task's measure, oldest first."""
+    db: Database = request.app.state.db
+    async with db.session() as session:
+        task = await storage.get_task(session, task_id)
+        if task is None:
+            raise no_task(task_id)
+        with refusing():
+            access.check_read(staff, task)
+        records = await storage.test_records_of(session, task_id)
+        return [TestResultOut(**r.model_dump()) for r in records]
 
 
 @router.post(
@@ -205,7 +272,7 @@ async def start_measure(
     """Home quarantine or home health monitoring begins."""
     change = flows.Change(
         Action.START_MEASURE, actor=staff.audit_name, channel="http", note=body.note,
-        measure=body.measure,
+        measure=body.measure, authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
     )  # fmt: skip
     return await apply_change(request, task_id, change, staff)
 
@@ -290,8 +357,7 @@ async def submit_zero_report(
     moment = now()
     report = await zero_report_flows.submit(
         request.app.state.db, schedule, body.grid_id, body.day or schedule.day_of(moment),
-        Counts(body.arrivals, body.under_control, body.abnormal, body.households_visited,
-               body.found_by_cadres),
+        Counts(body.arrivals, body.under_control, body.abnormal),
         actor=staff.audit_name, channel="http", moment=moment, place=place,
     )  # fmt: skip
     return ZeroReportOut(**report.model_dump())

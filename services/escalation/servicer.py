@@ -20,21 +20,54 @@ from gridline.staff.identity import Staff
 from gridline.staff.roles import Permission
 from gridline.staff.rpc import governed, internal_method, staff_method
 from gridline.staff.tokens import TokenVerifier
-from gridline.timestamps import to_timestamp
-from services.escalation import access, flows, storage
+from gridline.timestamps import from_timestamp, now, to_timestamp
+from services.escalation import access, flows, storage, visit_flows
 from services.escalation.check_ins import CheckInRules
-from services.escalation.domain import Action, Measure, MeasureRequired, TransitionRefused
+from services.escalation.domain import (
+    Action,
+    ChangeRefused,
+    Measure,
+    MeasureRequired,
+    TestResult,
+    TransitionRefused,
+)
 from services.escalation.domain import allowed_actions as actions_allowed
 from services.escalation.policy import DeadlinePolicy
+from services.escalation.visits import OUTCOME_ZH, Outcome, VisitRefused
 
 _MEASURES = {
     tasks_pb2.TASK_MEASURE_QUARANTINE: Measure.QUARANTINE,
     tasks_pb2.TASK_MEASURE_MONITORING: Measure.MONITORING,
 }
+_RESULTS = {
+    tasks_pb2.TEST_RESULT_NEGATIVE: TestResult.NEGATIVE,
+    tasks_pb2.TEST_RESULT_POSITIVE: TestResult.POSITIVE,
+    tasks_pb2.TEST_RESULT_NOT_TAKEN: TestResult.NOT_TAKEN,
+}
+_VISIT_OUTCOMES = {
+    tasks_pb2.VISIT_OUTCOME_MET: Outcome.MET,
+    tasks_pb2.VISIT_OUTCOME_NOBODY_HOME: Outcome.NOBODY_HOME,
+    tasks_pb2.VISIT_OUTCOME_REFUSED: Outcome.REFUSED,
+    tasks_pb2.VISIT_OUTCOME_MOVED_OUT: Outcome.MOVED_OUT,
+    tasks_pb2.VISIT_OUTCOME_NEW_ARRIVAL: Outcome.NEW_ARRIVAL,
+}
+_VISIT_NUMBERS = {outcome: number for number, outcome in _VISIT_OUTCOMES.items()}
+_OUTCOME_REQUIRED = "outcome: 请选择入户结果（已见面、无人在家、拒绝配合、已搬离、发现新来返人员）"
+_RESULT_NUMBERS = {result: number for number, result in _RESULTS.items()}
+_OUTCOMES = {
+    tasks_pb2.CASE_OUTCOME_LEFT: Action.RECORD_LEFT,
+    tasks_pb2.CASE_OUTCOME_NOT_FOUND: Action.RECORD_NOT_FOUND,
+    tasks_pb2.CASE_OUTCOME_HOSPITAL: Action.TO_HOSPITAL,
+    tasks_pb2.CASE_OUTCOME_CENTRAL_ISOLATION: Action.TO_ISOLATION,
+}
 
 
-def task_message(task: storage.Task, escalations: Sequence[storage.Escalation]) -> tasks_pb2.Task:
-    """The contract form of a task."""
+def task_message(
+    task: storage.Task,
+    escalations: Sequence[storage.Escalation],
+    tests: Sequence[storage.TestRecord] = (),
+) -> tasks_pb2.Task:
+    """The contract form of a task, with its test results when given."""
     message = tasks_pb2.Task(
         task_id=task.task_id,
         report_id=task.report_id,
@@ -56,7 +89,20 @@ def task_message(task: storage.Task, escalations: Sequence[storage.Escalation]) 
             )
             for e in escalations
         ],
+        test_results=[
+            tasks_pb2.TaskTestResult(
+                test_day=t.test_day,
+                result=_RESULT_NUMBERS.get(TestResult(t.result), tasks_pb2.TEST_RESULT_UNSPECIFIED),
+                actor=t.actor,
+                recorded_at=to_timestamp(t.recorded_at),
+            )
+            for t in tests
+        ],
     )
+    for name in ("verify_by", "measure_started_at", "measure_ends_at"):
+        moment = getattr(task, name)
+        if moment is not None:
+            getattr(message, name).CopyFrom(to_timestamp(moment))
     if task.deadline_at is not None:
         message.deadline_at.CopyFrom(to_timestamp(task.deadline_at))
     if task.acknowledged_at is not None:
@@ -76,6 +122,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         staff_tokens: TokenVerifier,
         check_ins: CheckInRules | None = None,
         links: PageLinks | None = None,
+        household_of: visit_flows.PlaceLookup | None = None,
     ) -> None:
         self._db = db
         self._policy = policy
@@ -85,6 +132,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         self._check_ins = check_ins
         # A reassignment's notice carries a link for its new holder.
         self._links = links
+        # Asked where a visited household is, and whether it is one (`DirectoryClient.household`).
+        self._household_of = household_of
 
     @staff_method
     async def GetTask(
@@ -98,7 +147,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
                 await abort(context, grpc.StatusCode.NOT_FOUND, f"no task {request.task_id!r}")
             access.check_read(staff, task)
             escalations = await storage.escalations_of(session, request.task_id)
-        return task_message(task, escalations)
+            tests = await storage.test_records_of(session, request.task_id)
+        return task_message(task, escalations, tests)
 
     @internal_method
     async def FindTasks(
@@ -137,6 +187,59 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
                 )
                 for c in changes
             ]
+        )  # fmt: skip
+
+    @staff_method
+    async def RecordHouseholdVisit(
+        self,
+        request: tasks_pb2.RecordHouseholdVisitRequest,
+        context: grpc.aio.ServicerContext,
+        staff: Staff,
+    ) -> tasks_pb2.HouseholdVisit:
+        """Record a visit to a household under the caller's node (入户), as over HTTP."""
+        staff.require(Permission.TASKS_ACT)
+        outcome = _VISIT_OUTCOMES.get(request.outcome)
+        if outcome is None:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, _OUTCOME_REQUIRED)
+        if self._household_of is None:
+            await abort(
+                context, grpc.StatusCode.FAILED_PRECONDITION, "未接入目录服务，不能记录入户"
+            )
+        moment = now()
+        visited_at = moment
+        if request.HasField("visited_at"):
+            try:
+                visited_at = from_timestamp(request.visited_at)
+            except ValueError:  # seconds beyond what a Timestamp may hold (years 1–9999)
+                await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "visited_at：时间无效")
+        visit = visit_flows.Visit(
+            request.household_id,
+            outcome,
+            visited_at,
+            request.note[:500],
+            request.submission_id[:100],
+        )
+        try:
+            place = await visit_flows.locate(
+                self._household_of, request.household_id, "household_id",
+                visit_flows.no_household(request.household_id),
+            )  # fmt: skip
+            row = await visit_flows.record_visit(
+                self._db, visit, place, staff, channel="grpc", moment=moment
+            )
+        except VisitRefused as refused:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{refused.field}: {refused}")
+        except grpc.aio.AioRpcError:
+            await abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                "暂时无法连接目录服务，入户记录未保存，请稍后重试",
+            )
+        found = Outcome(row.outcome)
+        return tasks_pb2.HouseholdVisit(
+            visit_id=row.visit_id, household_id=row.household_id, grid_id=row.grid_id,
+            outcome=_VISIT_NUMBERS[found], outcome_label=OUTCOME_ZH[found],
+            visited_at=to_timestamp(row.visited_at), visitor=row.visitor, note=row.note,
         )  # fmt: skip
 
     @staff_method
@@ -230,6 +333,72 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         )  # fmt: skip
         return await self._change(context, request.task_id, change, staff)
 
+    @staff_method
+    async def RecordTestResult(
+        self,
+        request: tasks_pb2.RecordTestResultRequest,
+        context: grpc.aio.ServicerContext,
+        staff: Staff,
+    ) -> tasks_pb2.Task:
+        """A test result; a positive one moves the case to transfer and goes up at once."""
+        staff.require(Permission.TASKS_ACT)
+        result = _RESULTS.get(request.result)
+        if result is None:
+            await abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "result：须为阴性、阳性或未检测之一"
+            )
+        change = flows.Change(
+            Action.RECORD_TEST, staff.audit_name, "grpc", note=request.note, result=result,
+            source_id=request.source_id, authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+        )  # fmt: skip
+        return await self._change(context, request.task_id, change, staff)
+
+    @staff_method
+    async def RecordOutcome(
+        self,
+        request: tasks_pb2.RecordOutcomeRequest,
+        context: grpc.aio.ServicerContext,
+        staff: Staff,
+    ) -> tasks_pb2.Task:
+        """How the case ended: left again (note: destination), not found, hospital, isolation."""
+        staff.require(Permission.TASKS_ACT)
+        action = _OUTCOMES.get(request.outcome)
+        if action is None:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "outcome：须为再次外出、查无此人、转运医院或转集中隔离之一",
+            )
+        change = flows.Change(
+            action, staff.audit_name, "grpc", note=request.note,
+            authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+        )  # fmt: skip
+        return await self._change(context, request.task_id, change, staff)
+
+    @staff_method
+    async def RequestEarlyEnd(
+        self, request: tasks_pb2.TaskActionRequest, context: grpc.aio.ServicerContext, staff: Staff
+    ) -> tasks_pb2.Task:
+        """Ask to end the measure early (note: the reason); the township office decides."""
+        return await self._simple(context, request, Action.REQUEST_EARLY_END, staff)
+
+    @staff_method
+    async def DecideEarlyEnd(
+        self,
+        request: tasks_pb2.DecideEarlyEndRequest,
+        context: grpc.aio.ServicerContext,
+        staff: Staff,
+    ) -> tasks_pb2.Task:
+        """The township office or above approves or refuses an early end."""
+        staff.require(Permission.TASKS_ACT)
+        action = Action.APPROVE_EARLY_END if request.approve else Action.REFUSE_EARLY_END
+        flows.require_authority(staff, action)
+        change = flows.Change(
+            action, staff.audit_name, "grpc", note=request.note,
+            authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+        )  # fmt: skip
+        return await self._change(context, request.task_id, change, staff)
+
     async def _simple(
         self,
         context: grpc.aio.ServicerContext,
@@ -238,7 +407,10 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         staff: Staff,
     ) -> tasks_pb2.Task:
         staff.require(Permission.TASKS_ACT)
-        change = flows.Change(action, staff.audit_name, "grpc", note=request.note)
+        change = flows.Change(
+            action, staff.audit_name, "grpc", note=request.note,
+            authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+        )  # fmt: skip
         return await self._change(context, request.task_id, change, staff)
 
     async def _change(
@@ -257,4 +429,6 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
             await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except MeasureRequired as exc:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except ChangeRefused as exc:
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         return task_message(task, escalations)

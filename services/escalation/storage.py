@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Insert, Table
+from sqlalchemy import JSON, Insert, Table, case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel, col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,6 +17,7 @@ from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.bus.outbox import OUTBOX_TABLES
 from gridline.db import dialect, due_rows, table_of, utc_timestamp
 from gridline.staff.identity import Place, Staff
+from services.escalation.domain import ENDED
 
 
 class Task(SQLModel, table=True):
@@ -45,6 +46,9 @@ class Task(SQLModel, table=True):
     measure_name: str = Field(default="", max_length=100)
     summary: str = Field(max_length=500)
     report_accepted_at: datetime = Field(sa_type=utc_timestamp())
+    # Where the report came from (ReportSource: feed, self report, cadre's visit...); the daily
+    # summary's cadre-found share counts it. 0 for tasks stored before it was carried.
+    report_source: int = 0
     created_at: datetime = Field(sa_type=utc_timestamp())
     # Deadlines count from the latest (re)assignment; `step` is the next step of the plan.
     assigned_at: datetime = Field(sa_type=utc_timestamp())
@@ -65,6 +69,17 @@ class Task(SQLModel, table=True):
     # The code a resident under a measure sends back by SMS: random, unique while it is set,
     # cleared when the measure ends (`check_in_flows`).
     check_in_code: str | None = Field(default=None, max_length=8, unique=True, index=True)
+    # The measure's plan from assignment's policy (`measures.FollowUp.encode`); None for tasks
+    # stored before plans were carried.
+    follow_up: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # The visit/verification deadline running since the acknowledgement, if any.
+    verify_by: datetime | None = Field(default=None, sa_type=utc_timestamp())
+    # The measure once started: when, and when it runs out (`measures.window`).
+    measure_started_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
+    measure_ends_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
+    # What an ambiguous address could have meant (assignment's candidate nodes), for placing a
+    # triage task by hand on the workbench; None when the parser had none.
+    candidates: list[str] | None = Field(default=None, sa_type=JSON)
 
 
 class Escalation(SQLModel, table=True):
@@ -111,8 +126,6 @@ class ZeroReport(SQLModel, table=True):
     arrivals: int
     under_control: int
     abnormal: int
-    households_visited: int
-    found_by_cadres: int
     submitted_by: str = Field(max_length=100)
     channel: str = Field(max_length=20)
     submitted_at: datetime = Field(sa_type=utc_timestamp())
@@ -174,6 +187,37 @@ class CheckInCodeMiss(SQLModel, table=True):
     missed_at: datetime = Field(sa_type=utc_timestamp())
 
 
+class MeasureTimer(SQLModel, table=True):
+    """One timer of a task's follow-up (`measures.TimerKind`), due once: a reminder, a test not
+    done, the end notice, the verification deadline, a notice sent at once."""
+
+    __tablename__ = "measure_timer"
+
+    timer_id: str = Field(primary_key=True, max_length=64)  # derived from task, kind and time
+    task_id: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=20)
+    due_at: datetime = Field(sa_type=utc_timestamp())  # when the check-in, test or end is
+    test_day: int = 0  # the day of the measure of a test's timers
+    note: str = Field(default="", max_length=500)  # what the notice tells: destination, reason
+    # When it fires; None once fired, answered or void.
+    next_at: datetime | None = Field(default=None, sa_type=utc_timestamp(), index=True)
+    fired_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
+
+
+class TestRecord(SQLModel, table=True):
+    """A test result recorded during a measure."""
+
+    __tablename__ = "test_result"
+
+    result_id: str = Field(primary_key=True, max_length=64)  # derived from task and source id
+    task_id: str = Field(max_length=64, index=True)
+    test_day: int = 0  # the planned test it answers; 0: none was due
+    result: str = Field(max_length=20)  # domain.TestResult
+    actor: str = Field(max_length=100)
+    channel: str = Field(max_length=20)
+    recorded_at: datetime = Field(sa_type=utc_timestamp())
+
+
 # This service's Alembic revisions (`gridline.db.Database` upgrades to the newest at start).
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -188,6 +232,8 @@ TABLES: list[Table] = [
     table_of(CheckIn),
     table_of(CheckInSlot),
     table_of(CheckInCodeMiss),
+    table_of(MeasureTimer),
+    table_of(TestRecord),
 ]
 TASK: Table = table_of(Task)
 SelectT = TypeVar("SelectT", SelectOfScalar[Task], SelectOfScalar[ZeroReport])
@@ -346,8 +392,10 @@ async def summaries_due(session: AsyncSession, now: datetime) -> bool:
 
 
 async def open_task_ages(session: AsyncSession) -> Sequence[tuple[int, datetime, str]]:
-    """The level, assignment time and grid of every task not closed."""
-    query = select(Task.level, Task.assigned_at, Task.grid_id).where(Task.state != "closed")
+    """The level, assignment time and grid of every task whose case has not ended."""
+    query = select(Task.level, Task.assigned_at, Task.grid_id).where(
+        col(Task.state).not_in(list(ENDED))
+    )
     return (await session.exec(query)).all()
 
 
@@ -398,6 +446,75 @@ async def task_by_code(session: AsyncSession, code: str) -> Sequence[Task]:
     return (await session.exec(query)).all()
 
 
+MEASURE_TIMER: Table = table_of(MeasureTimer)
+_INSERT_TIMERS: dict[str, Insert] = {
+    "postgresql": postgresql.insert(MEASURE_TIMER).on_conflict_do_nothing(
+        index_elements=[MEASURE_TIMER.c.timer_id]
+    ),
+    "sqlite": sqlite.insert(MEASURE_TIMER).on_conflict_do_nothing(
+        index_elements=[MEASURE_TIMER.c.timer_id]
+    ),
+}
+
+
+async def add_timers(session: AsyncSession, timers: Sequence[dict[str, Any]]) -> None:
+    """Store measure timers in one statement, each unless its id is stored already (a replay)."""
+    if timers:
+        await session.exec(_INSERT_TIMERS[dialect(session)], params=list(timers))
+
+
+async def due_timers(
+    session: AsyncSession, now: datetime, limit: int
+) -> Sequence[tuple[str, str, str]]:
+    """Timer id, task id and task node of the earliest measure timers that fell due.
+
+    Rows another replica holds locked are skipped, as `due_tasks`; commit at once.
+    """
+    query = select(MeasureTimer.timer_id, MeasureTimer.task_id, Task.node_id).join(
+        Task, col(Task.task_id) == col(MeasureTimer.task_id)
+    )
+    return (await session.exec(due_rows(query, col(MeasureTimer.next_at), now).limit(limit))).all()
+
+
+async def lock_due_timers(
+    session: AsyncSession, timer_ids: Collection[str], now: datetime
+) -> Sequence[MeasureTimer]:
+    """Those of the timers still due, locked; rows another replica holds are skipped."""
+    query = select(MeasureTimer).where(col(MeasureTimer.timer_id).in_(list(timer_ids)))
+    return (await session.exec(due_rows(query, col(MeasureTimer.next_at), now))).all()
+
+
+async def pending_timers(session: AsyncSession, task_id: str) -> Sequence[MeasureTimer]:
+    """A task's timers still to fire, earliest first, locked."""
+    query = (
+        select(MeasureTimer)
+        .where(MeasureTimer.task_id == task_id, col(MeasureTimer.next_at).is_not(None))
+        .order_by(col(MeasureTimer.due_at))
+        .with_for_update()
+    )
+    return (await session.exec(query)).all()
+
+
+async def timers_of(session: AsyncSession, task_id: str) -> Sequence[MeasureTimer]:
+    """Every timer of a task, by due time."""
+    query = (
+        select(MeasureTimer)
+        .where(MeasureTimer.task_id == task_id)
+        .order_by(col(MeasureTimer.due_at), col(MeasureTimer.kind))
+    )
+    return (await session.exec(query)).all()
+
+
+async def test_records_of(session: AsyncSession, task_id: str) -> Sequence[TestRecord]:
+    """The test results of a task, oldest first."""
+    query = (
+        select(TestRecord)
+        .where(TestRecord.task_id == task_id)
+        .order_by(col(TestRecord.recorded_at))
+    )
+    return (await session.exec(query)).all()
+
+
 async def code_misses(session: AsyncSession, sender_key: str, since: datetime) -> int:
     """How many SMS check-ins from the sender matched no task since `since`."""
     query = select(func.count()).where(
@@ -416,3 +533,152 @@ async def add_code_miss(
         )
     )
     session.add(CheckInCodeMiss(sender_key=sender_key, missed_at=moment))
+
+
+class HouseholdVisit(SQLModel, table=True):
+    """One visit to a household (入户): who, when, what they found (`visits.Outcome`)."""
+
+    __tablename__ = "household_visit"
+
+    visit_id: str = Field(primary_key=True, max_length=64)  # derived from who and submission
+    household_id: str = Field(max_length=64, index=True)
+    # Where the household sits (the Directory's answer when the visit was recorded): staff
+    # scope, a round's coverage and the summaries count on these.
+    grid_id: str = Field(max_length=64, index=True)
+    community_id: str = Field(max_length=64, index=True)
+    township_id: str = Field(max_length=64, index=True)
+    outcome: str = Field(max_length=20)
+    note: str = Field(default="", max_length=500)
+    visited_at: datetime = Field(sa_type=utc_timestamp(), index=True)
+    visitor: str = Field(max_length=100)  # the audit name of the staff member who recorded it
+    visitor_subject: str = Field(max_length=100)
+    channel: str = Field(max_length=20)  # http, grpc
+    recorded_at: datetime = Field(sa_type=utc_timestamp())
+
+
+class VisitRound(SQLModel, table=True):
+    """A visit round over a grid or community; its row is the durable timer of its deadline."""
+
+    __tablename__ = "visit_round"
+
+    round_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100)
+    node_id: str = Field(max_length=64)
+    node_level: str = Field(max_length=20)  # visits.RoundLevel
+    grid_id: str = Field(default="", max_length=64, index=True)
+    community_id: str = Field(max_length=64, index=True)
+    township_id: str = Field(max_length=64, index=True)
+    starts_at: datetime = Field(sa_type=utc_timestamp())
+    deadline_at: datetime = Field(sa_type=utc_timestamp())
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=utc_timestamp())
+    # Set at the deadline: households of the node and those reached; whether it went up.
+    households: int | None = None
+    visited: int | None = None
+    escalated: bool = False
+    # The deadline until it is checked; then None. A check that could not be made moves it on.
+    next_at: datetime | None = Field(default=None, sa_type=utc_timestamp(), index=True)
+
+
+TABLES += [table_of(HouseholdVisit), table_of(VisitRound)]
+
+
+ScopedT = TypeVar("ScopedT", SelectOfScalar[HouseholdVisit], SelectOfScalar[VisitRound])
+
+
+def _in_scope(
+    query: ScopedT, model: type[HouseholdVisit] | type[VisitRound], staff: Staff
+) -> ScopedT:
+    """`query` narrowed to the rows under the staff member's node (all for the county)."""
+    field = staff.place_field
+    return query if field is None else query.where(getattr(model, field) == staff.node_id)
+
+
+async def visits_between(
+    session: AsyncSession, start: datetime, end: datetime, within: Staff, limit: int
+) -> Sequence[HouseholdVisit]:
+    """The visits made in [start, end) under the staff member's node, newest first."""
+    query = select(HouseholdVisit).where(
+        col(HouseholdVisit.visited_at) >= start, col(HouseholdVisit.visited_at) < end
+    )
+    query = _in_scope(query, HouseholdVisit, within)
+    return (
+        await session.exec(query.order_by(col(HouseholdVisit.visited_at).desc()).limit(limit))
+    ).all()
+
+
+async def households_reached(
+    session: AsyncSession,
+    start: datetime,
+    end: datetime,
+    outcomes: Collection[str],
+    field: str = "grid_id",
+    node_id: str | None = None,
+) -> dict[str, int]:
+    """Distinct households with a visit of one of `outcomes` in [start, end), by `field`
+    (`grid_id`, `community_id`), of one node or all."""
+    group = getattr(HouseholdVisit, field)
+    query = (
+        select(group, func.count(func.distinct(HouseholdVisit.household_id)))
+        .where(
+            col(HouseholdVisit.visited_at) >= start,
+            col(HouseholdVisit.visited_at) < end,
+            col(HouseholdVisit.outcome).in_(list(outcomes)),
+        )
+        .group_by(group)
+    )
+    if node_id is not None:
+        query = query.where(group == node_id)
+    return {key: count for key, count in (await session.exec(query)).all()}
+
+
+async def arrivals_by_source(
+    session: AsyncSession, start: datetime, end: datetime, source: int
+) -> dict[str, tuple[int, int]]:
+    """By grid: the tasks whose report was accepted in [start, end), and those of them whose
+    report came from `source`."""
+    query = (
+        select(
+            Task.grid_id,
+            func.count(),
+            func.sum(case((col(Task.report_source) == source, 1), else_=0)),
+        )
+        .where(col(Task.report_accepted_at) >= start, col(Task.report_accepted_at) < end)
+        .group_by(col(Task.grid_id))
+    )
+    return {
+        grid: (count, int(of_source or 0))
+        for grid, count, of_source in (await session.exec(query)).all()
+    }
+
+
+async def rounds_of(
+    session: AsyncSession, within: Staff, *, open_only: bool, limit: int
+) -> Sequence[VisitRound]:
+    """The rounds under the staff member's node, the latest deadline first."""
+    query = _in_scope(select(VisitRound), VisitRound, within)
+    if open_only:
+        query = query.where(col(VisitRound.next_at).is_not(None))
+    return (
+        await session.exec(query.order_by(col(VisitRound.deadline_at).desc()).limit(limit))
+    ).all()
+
+
+async def due_rounds(session: AsyncSession, now: datetime, limit: int) -> Sequence[VisitRound]:
+    """The rounds whose deadline check fell due, earliest first; read without a lock (the
+    caller asks the Directory before `lock_due_rounds`)."""
+    query = (
+        select(VisitRound)
+        .where(col(VisitRound.next_at).is_not(None), col(VisitRound.next_at) <= now)
+        .order_by(col(VisitRound.next_at))
+        .limit(limit)
+    )
+    return (await session.exec(query)).all()
+
+
+async def lock_due_rounds(
+    session: AsyncSession, round_ids: Collection[str], now: datetime
+) -> Sequence[VisitRound]:
+    """Those of the rounds still due, locked; rows another replica holds are skipped."""
+    query = select(VisitRound).where(col(VisitRound.round_id).in_(list(round_ids)))
+    return (await session.exec(due_rows(query, col(VisitRound.next_at), now))).all()

@@ -4,7 +4,8 @@ A day's run row is the timer: at the due time the communities hear of missing gr
 later the township offices do, and every office group gets its one summary. The row is locked
 and skipped by other replicas, and every event id derives from day, step and recipient. The
 summaries take the grids' household counts fresh from the Directory; without them they still go
-out, the visit rate left unknown.
+out, the visit rate left unknown. The visit rate's visits and the cadre-found share's reports are
+read from the records when the summaries go out (`day_records`), never typed.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from gridline.staff.identity import Place
 from gridline.timestamps import now, to_timestamp
 from gridline.workers import PeriodicWorker
 from services.escalation import metrics, storage
+from services.escalation.visits import REACHED
 from services.escalation.zero_reports import (
     Counts,
+    Records,
     RosterGrid,
     Schedule,
     missing_by_office,
@@ -129,10 +132,9 @@ async def advance(
         for run in await storage.due_runs(session, moment):
             day = date.fromisoformat(run.day)
             reports = {
-                r.grid_id: Counts(r.arrivals, r.under_control, r.abnormal, r.households_visited,
-                                  r.found_by_cadres)
+                r.grid_id: Counts(r.arrivals, r.under_control, r.abnormal)
                 for r in await storage.zero_reports_of(session, run.day)
-            }  # fmt: skip
+            }
             if run.stage == 0:
                 sent += _tell_missing(session, roster, set(reports), day, moment, False)
                 missing = sum(1 for grid in roster if grid.grid_id not in reports)
@@ -142,7 +144,8 @@ async def advance(
                 continue  # its summaries fell due since the look: the next pass asks first
             else:
                 sent += _tell_missing(session, roster, set(reports), day, moment, True)
-                sent += _send_summaries(session, counted, reports, day, moment)
+                records = await day_records(session, schedule, day)
+                sent += _send_summaries(session, counted, reports, records, day, moment)
                 run.stage, run.next_at = 2, None
             session.add(run)
     return sent
@@ -188,15 +191,30 @@ def _counted(roster: list[RosterGrid], households: Mapping[str, int] | None) -> 
     return [dataclasses.replace(grid, households=found.get(grid.grid_id)) for grid in roster]
 
 
+async def day_records(session: AsyncSession, schedule: Schedule, day: date) -> dict[str, Records]:
+    """Each grid's records of a reporting day: households reached by a visit that day, reports
+    accepted that day (one task each) and those of them from a cadre's visit."""
+    start, end = schedule.bounds(day)
+    reached = await storage.households_reached(session, start, end, REACHED)
+    arrivals = await storage.arrivals_by_source(
+        session, start, end, common_pb2.REPORT_SOURCE_CADRE_VISIT
+    )
+    return {
+        grid_id: Records(reached.get(grid_id, 0), *arrivals.get(grid_id, (0, 0)))
+        for grid_id in reached.keys() | arrivals.keys()
+    }
+
+
 def _send_summaries(
     session: AsyncSession,
     roster: list[RosterGrid],
     reports: dict[str, Counts],
+    records: dict[str, Records],
     day: date,
     moment: datetime,
 ) -> list[str]:
     sent = []
-    for summary in roll_up(roster, reports):
+    for summary in roll_up(roster, reports, records):
         title, body = summary_text(summary, day)
         sent.append(_notify(session, summary.office, "summary", day, moment, title, body,
                             events_pb2.NOTIFICATION_KIND_DAILY_SUMMARY))  # fmt: skip
@@ -214,7 +232,9 @@ def _notify(
     kind: events_pb2.NotificationKind,
 ) -> str:
     key = derived_id("zero-report", what, day.isoformat(), str(office.level), office.group_id)
-    notice = build_notice(key, kind, office, title=title, body=body, at=moment)
+    # A roll-up may wait for an office's morning; missing reports are a signal and may not.
+    roll_up = kind == events_pb2.NOTIFICATION_KIND_DAILY_SUMMARY
+    notice = build_notice(key, kind, office, title=title, body=body, at=moment, deferrable=roll_up)
     stage(session, topics.NOTIFICATIONS, notice_envelope(notice))
     return notice.notification_id
 

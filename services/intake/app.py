@@ -13,6 +13,7 @@ from gridline.directory_client import DirectoryClient
 from gridline.personal import Sealer
 from gridline.service import ServiceRuntime, assembled_app
 from gridline.settings import Settings
+from gridline.staff.tokens import TokenVerifier
 from gridline.tasks_client import TasksClient
 from services.intake import page, retention, routes, storage
 from services.intake.key_cache import CachedRegistry
@@ -67,6 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
         state.producer = outbox.producer
         state.settings = settings
+        # Staff routes (a cadre's report from the workbench) check the person's token.
+        state.staff_tokens = await service.open(TokenVerifier.from_settings(settings))
         state.submitter = Submitter(settings, outbox, redis.client, Sealer.from_settings(settings))
         await service.run(
             "personal data retention",

@@ -120,5 +120,6 @@ def require_scope(caller: Caller | None, sources: Iterable[str]) -> None:
         raise ProblemError(
             status.HTTP_403_FORBIDDEN,
             "source.not_allowed",
-            f"密钥 {caller.key_id} 无权推送数据来源 {'、'.join(missing)}；如需开通请联系县指挥部",
+            f"密钥 {caller.key_id} 无权推送数据来源 {'、'.join(missing)}；"
+            "如需开通请联系县联防联控办",
         )

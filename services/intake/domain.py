@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
+from typing import Literal
 
 from gridline.contracts.enums import REPORT_SOURCES, RISK_LEVELS, RiskName, SourceName
 from gridline.contracts.v1 import events_pb2
@@ -30,6 +31,9 @@ _DOCUMENT_PATTERNS = {
     "taiwan_permit": (re.compile(r"^(\d{8}|\d{10})$"), "8 or 10 digits"),
 }
 DOCUMENT_TYPES = ("resident_id", *_DOCUMENT_PATTERNS)
+
+# How a person travelled, in the words of the register offices exchange (台账的交通方式).
+Transport = Literal["自驾", "火车", "飞机", "长途客车", "其他"]
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -217,8 +221,13 @@ def report_event(
     address: str,
     person_key_secret: str,
     sealer: Sealer,
+    transport: str = "",
 ) -> events_pb2.ReportAccepted:
-    """The `reports.v1` event of a validated report: personal data hashed, sealed and masked."""
+    """The `reports.v1` event of a validated report: personal data hashed, sealed and masked.
+
+    The full name is sealed like the ID number and phone (the register shows it to those who
+    may reveal them); everyone else reads the masked name.
+    """
     return events_pb2.ReportAccepted(
         report_id=report_id,
         person_key=document_person_key(person_key_secret, document_type, id_number),
@@ -235,4 +244,6 @@ def report_event(
         arrived_at=to_timestamp(arrived_at),
         address=address,
         accepted_at=to_timestamp(accepted_at),
+        name_sealed=sealer.seal(name, "name"),
+        transport=transport,
     )

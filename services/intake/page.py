@@ -1,7 +1,13 @@
-"""The resident self-report page (`/report`): a mobile page in Chinese and its form endpoint.
+"""The self-report page (`/report`) for anyone arriving (来返人员): a mobile page in Chinese, with
+what is collected, why, who sees it and how long it is kept, and its form endpoint.
 
 No login: each address may post a few reports an hour, and a hidden honeypot field that people
 never see but form-filling bots do is answered as if accepted while nothing is produced.
+
+The resident says where they came from, not how risky it is: the county's risk-area list
+decides that where the report is placed (assignment's `risk.decide`), and a place the list does
+not name is low risk, as the national designation has it. So every self-report goes out as low
+and a risk a form posts is not taken.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from gridline.ids import new_id
 from gridline.pages import Pages
 from gridline.personal import mask_id_number, mask_name, mask_phone
 from gridline.problems import FieldProblem, ProblemError, instance_of, invalid
+from gridline.settings import Settings
+from gridline.timestamps import zh_time
 from services.intake import metrics
 from services.intake.problems import problems_from
 from services.intake.ratelimit import TokenBucket, over_limit
@@ -28,23 +36,51 @@ PAGES = Pages(Path(__file__).parent / "templates")
 HONEYPOT_FIELD = "website"
 RETRY_AFTER_SECONDS = "5"
 
-# What residents read for the rules the page cannot check itself. An ambiguous origin keeps
-# its own message, which lists the places the name may mean.
+# The risk every self-report carries (see above): the risk-area list decides.
+SELF_REPORT_RISK = "low"
+
+# What residents read for each rule a field can break (the rules' own messages are written for
+# integrators, in English). An ambiguous origin keeps its own Chinese message, which lists the
+# places the name may mean; a rule not listed here reads as a wrong value of its field.
 _CHINESE = {
     "origin.unknown_name": "未找到该地名，请写到区县，如“上海市浦东新区”",
+    "origin.missing": "请填写从哪里来",
+    "id_number.length": "身份证号码应为18位",
+    "id_number.format": "身份证号码应为18位，最后一位可为X",
     "id_number.region": "身份证号码前六位地区码不正确",
     "id_number.birth_date": "身份证号码中的出生日期不正确",
     "id_number.check_digit": "身份证号码校验位不正确",
+    "passport.format": "护照号码格式不正确",
+    "hk_macau_permit.format": "通行证号码应为H或M加8位数字",
+    "taiwan_permit.format": "通行证号码应为8位数字",
     "phone.mainland_mobile": "请填写11位手机号码",
     "arrived_at.future": "到达时间不能晚于现在",
     "missing": "请填写此项",
+    "string_too_long": "内容过长，请精简",
+    "string_too_short": "内容过短，请写完整",
+    "datetime_parsing": "请选择到达的日期和时间",
+    "datetime_from_date_parsing": "请选择到达的日期和时间",
+    "timezone_aware": "请选择到达的日期和时间",
+    "literal_error": "请从列表中选择",
+    "extra_forbidden": "表单中有无法识别的内容，请刷新页面后重新填写",
+    "string_type": "请填写文字",
 }
+_UNKNOWN_RULE = "填写的内容不符合要求，请核对"
+
+
+def _said(rule: str, message: str) -> str:
+    """A refused field's message as residents read it."""
+    if rule in _CHINESE:
+        return _CHINESE[rule]
+    # Rules of ours written in Chinese (an ambiguous origin's list of places) say it best.
+    return message if any("\u4e00" <= c <= "\u9fff" for c in message) else _UNKNOWN_RULE
 
 
 @router.get("/report", response_class=HTMLResponse)
-async def report_page() -> HTMLResponse:
-    """The self-report form."""
-    return PAGES.response("report.html")
+async def report_page(request: Request) -> HTMLResponse:
+    """The self-report form, with its privacy notice."""
+    settings: Settings = request.app.state.settings
+    return PAGES.response("report.html", retention_days=settings.personal_data_retention_days)
 
 
 @router.post("/report")
@@ -66,14 +102,14 @@ async def submit_report_page(request: Request) -> JSONResponse:
         metrics.HONEYPOT_CAUGHT.inc()
         return JSONResponse({"report_id": new_id()}, status_code=202)
     try:
-        report = parse_report({**form, "source": "self_report"})
+        report = parse_report({**form, "source": "self_report", "origin_risk": SELF_REPORT_RISK})
     except ValidationError as error:
         metrics.REPORTS.labels("self_report", "rejected").inc()
         # The page shows each `detail` under its field (`errors[].field`), in Chinese.
         return invalid(
             instance_of(request.scope),
             [
-                FieldProblem(field=p.field, rule=p.rule, detail=_CHINESE.get(p.rule, p.message))
+                FieldProblem(field=p.field, rule=p.rule, detail=_said(p.rule, p.message))
                 for p in problems_from(error.errors())
             ],
         )
@@ -87,7 +123,6 @@ async def submit_report_page(request: Request) -> JSONResponse:
             "暂时无法提交，请稍后再试",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
-    arrived = report.arrived_at
     return JSONResponse(
         {
             "report_id": submission.report_id,
@@ -95,7 +130,7 @@ async def submit_report_page(request: Request) -> JSONResponse:
             "id_number": mask_id_number(report.id_number),
             "phone": mask_phone(report.phone),
             "origin": report.origin_name,
-            "arrived_at": f"{arrived:%Y-%m-%d %H:%M} (UTC{arrived:%z})",
+            "arrived_at": zh_time(report.arrived_at),
             "address": report.address,
         },
         status_code=202,

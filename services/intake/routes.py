@@ -11,6 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from gridline.problems import ProblemError, field_problems, instance_of, invalid, problem
+from gridline.staff.http import STAFF_RESPONSES, forbidden, requires
+from gridline.staff.identity import Forbidden, Staff
+from gridline.staff.roles import Level, Permission
 from services.intake import metrics
 from services.intake.auth import (
     NONCE_TTL_SECONDS,
@@ -23,7 +26,13 @@ from services.intake.auth import (
 from services.intake.integrators import Caller
 from services.intake.problems import TAG_ERRORS, Problem, problems_from
 from services.intake.ratelimit import NonceReused, TokenBucket, over_limit
-from services.intake.schemas import SOURCE_NAMES, ReportAcceptedOut, ReportIn, parse_report
+from services.intake.schemas import (
+    SOURCE_NAMES,
+    CadreVisitReport,
+    ReportAcceptedOut,
+    ReportIn,
+    parse_report,
+)
 from services.intake.status import ReportStatusOut, StatusUnknown, report_status
 from services.intake.submission import Status, Submission, Submitter
 
@@ -390,3 +399,49 @@ async def on_request_invalid(request: Request, error: Exception) -> JSONResponse
         entries.append({"loc": loc, "msg": entry["msg"], "type": entry["type"]})
     _count_rejected(error.body, [entry["type"] for entry in entries])
     return invalid(instance_of(request.scope), field_problems(entries))
+
+
+# A cadre's report from the staff workbench: the path of the intake staff route.
+STAFF_REPORT_PATH = "/staff/reports"
+
+
+@router.post(
+    STAFF_REPORT_PATH,
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="create_staff_report",
+    responses={**STAFF_RESPONSES, 503: {"description": "The broker could not confirm it."}},
+)
+async def create_staff_report(
+    report: CadreVisitReport,
+    request: Request,
+    staff: Annotated[Staff, Depends(requires(Permission.TASKS_ACT))],
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
+) -> ReportAcceptedOut:
+    """An arrival a cadre found on a visit (入户排摸), posted as the signed-in cadre (the staff
+    workbench forwards the person's token): the same validation as every report, the cadre
+    taken from the token, keys and record ids the person's own."""
+    if staff.level is not Level.GRID:
+        raise forbidden(
+            Forbidden("入户排摸发现的来返人员由包户干部或联络员登记"), "staff.forbidden"
+        )
+    sub = Submission(
+        report=report.model_copy(update={"cadre_id": staff.subject[:64]}),
+        idempotency_key=idempotency_key,
+        integrator_id=f"staff:{staff.subject}",
+    )
+    await _submit(request, None, False, [sub])
+    if sub.status == "unavailable":
+        raise ProblemError(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "broker.unconfirmed",
+            _UNCONFIRMED.format(what="此报告"),
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    if sub.status == "in_progress":
+        raise ProblemError(
+            status.HTTP_409_CONFLICT,
+            "report.in_progress",
+            "同一条记录正在确认中，请稍后重试",
+            headers={"Retry-After": IN_PROGRESS_RETRY_AFTER_SECONDS},
+        )
+    return ReportAcceptedOut(report_id=sub.report_id, replayed=sub.status == "duplicate")

@@ -23,6 +23,7 @@ from gridline.contracts.enums import REPORT_SOURCES, RiskName
 from gridline.privacy import scrub_text
 from services.intake.domain import (
     RuleViolation,
+    Transport,
     check_document,
     checkpoint_risk,
     from_another_province,
@@ -92,6 +93,11 @@ class ReportBase(BaseModel):
     )
     arrived_at: AwareDatetime = Field(description="Arrival time with its time zone.")
     address: str = Field(min_length=2, max_length=200, description="Where they stay, as written.")
+    transport: Transport | None = Field(
+        None,
+        description="How they travelled, in the register's words: 自驾 (own car), 火车 (train), "
+        "飞机 (plane), 长途客车 (long-distance coach), 其他 (other); left out when not known.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +192,7 @@ class ReportBase(BaseModel):
             "origin_risk": self.risk(county_region_code),
             "arrived_at": self.arrived_at,
             "address": self.address,
+            "transport": self.transport or "",
         }
 
 

@@ -19,6 +19,10 @@ answered, outcome not yet committed) stays the length of one commit and can lose
 never double it. The outcomes of idempotent channels are written together once the batch's calls
 are done (a crash before costs resends the far side ignores); a try of theirs that failed and is
 retried is recorded at once, so that a run after a crash numbers its tries on from it.
+
+A notification in its recipient's quiet hours (`services.notify.quiet_hours`) is not sent: each
+of its deliveries is committed `held` together with its entry in the digest queue, which the
+digester sends at the hours' end (`services.notify.digests`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import asyncio
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -52,7 +56,7 @@ from services.notify.budget import RobotBudget
 from services.notify.channels.base import Channel, Message, Outgoing, TransientFailure
 from services.notify.link_origin import TaskPageOrigin
 from services.notify.routing import Router
-from services.notify.templates import render
+from services.notify.templates import channel_broken_text, render
 
 GROUP = "notify.notifications"
 # Reports whose first delivery is known to be recorded, so that this process's later deliveries
@@ -156,7 +160,10 @@ class _Job:
 
 
 class Deliverer:
-    """Delivers notifications through each of their channels, once, recording every attempt."""
+    """Delivers notifications through each of their channels, once, recording every attempt.
+
+    `clock` says when it is for the quiet hours (and the digester of this deliverer).
+    """
 
     def __init__(
         self,
@@ -165,11 +172,13 @@ class Deliverer:
         retry: RetryPolicy,
         budget: RobotBudget,
         concurrency: int = 32,
+        clock: Callable[[], datetime] = now,
     ) -> None:
         self.router = router
         self._db = db
         self._retry = retry
         self.budget = budget
+        self.clock = clock
         # Vendor calls in flight at once; a delivery waiting to retry holds none.
         self._calls = asyncio.Semaphore(concurrency)
         self._claimed_reports: OrderedDict[str, None] = OrderedDict()
@@ -184,7 +193,18 @@ class Deliverer:
         traces: Mapping[str, Context] | None = None,
     ) -> None:
         """Every channel of every notification that has not finished yet; returns once all are
-        settled. `traces` gives, by notification id, the trace a notification's calls run in."""
+        settled. `traces` gives, by notification id, the trace a notification's calls run in.
+        Those in their recipient's quiet hours are held for its end instead."""
+        moment = self.clock()
+        held = {
+            notice.notification_id: until
+            for notice in notices
+            if (until := self.router.quiet.held_until(notice, moment)) is not None
+        }
+        if held:
+            waiting = [n for n in notices if n.notification_id in held]
+            await self._hold(self._targets(waiting, traces or {}), held, moment)
+            notices = [n for n in notices if n.notification_id not in held]
         jobs = await self._open(self._targets(notices, traces or {}))
         lanes: dict[tuple[str, str], list[_Job]] = {}
         for job in jobs:
@@ -212,6 +232,36 @@ class Deliverer:
                 job = _Job(notice, channel, outgoing, trace_of)
                 jobs.setdefault(job.key, job)
         return list(jobs.values())
+
+    async def _hold(
+        self, targets: list[_Job], until: Mapping[str, datetime], moment: datetime
+    ) -> None:
+        """Commit each new delivery `held` and its digest queue entry, in one transaction: a
+        replay finds it settled, and the digester sends it once `until` its notification."""
+        async with self._db.session() as session:
+            found = await storage.deliveries_among(
+                session, {job.notice.notification_id for job in targets}
+            )
+            held = await storage.open_deliveries(
+                session,
+                [
+                    {**_sending_row(job), "outcome": storage.HELD, "finished_at": moment}
+                    for job in targets
+                    if job.key not in found
+                ],
+            )
+            await storage.queue_for_digest(
+                session,
+                [
+                    _digest_entry(
+                        job.notice, job.channel.name, moment, until[job.notice.notification_id]
+                    )
+                    for job in targets
+                    if job.key in held
+                ],
+            )
+        for _, channel in held:
+            metrics.DELIVERIES.labels(channel, storage.HELD).inc()
 
     async def _open(self, targets: list[_Job]) -> list[_Job]:
         """Read the batch's delivery rows and commit `sending` rows for its new deliveries through
@@ -373,7 +423,12 @@ class Deliverer:
             ],
         )
         await storage.queue_for_digest(
-            session, [_digest_entry(s) for s in settled if s.result.outcome == storage.QUEUED]
+            session,
+            [
+                _digest_entry(s.notice, s.channel, s.at)
+                for s in settled
+                if s.result.outcome == storage.QUEUED
+            ],
         )
         for s in settled:
             if s.result.outcome != storage.QUEUED:
@@ -473,12 +528,15 @@ class Deliverer:
         broken_id = derived_id(
             "channel-broken", channel, notice.recipient.group_id, s.at.date().isoformat()
         )
+        # The vendor's error stays in the dead letter and the log; the office reads Chinese.
+        title, body = channel_broken_text(notice.recipient.group_name, channel)
         broken = build_notice(
             broken_id,
             events_pb2.NOTIFICATION_KIND_CHANNEL_BROKEN,
-            common_pb2.Responsible(group_id=office, group_name=office),
-            title=f"{notice.recipient.group_name} 的 {channel} 通道无法发送",
-            body=f"错误：{error[:200]}。该群的通知改由其他通道送达，请尽快修复配置。",
+            # The groups file knows the office by its group id only: no name to show.
+            common_pb2.Responsible(group_id=office),
+            title=title,
+            body=body,
             at=s.at,
         )
         stage(session, topics.NOTIFICATIONS, notice_envelope(broken, s.trace))
@@ -497,18 +555,24 @@ def _sending_row(job: _Job) -> dict[str, object]:
     }
 
 
-def _digest_entry(s: Settled) -> dict[str, object]:
-    """The digest queue row of a delivery over its robot's budget."""
-    notice = s.notice
+def _digest_entry(
+    notice: events_pb2.Notification,
+    channel: str,
+    at: datetime,
+    held_until: datetime | None = None,
+) -> dict[str, object]:
+    """The digest queue row of a delivery over its robot's budget, or held `held_until` the
+    end of its recipient's quiet hours."""
     return {
         "notification_id": notice.notification_id,
-        "channel": s.channel,
+        "channel": channel,
         "group_id": notice.recipient.group_id,
         "kind": events_pb2.NotificationKind.Name(notice.kind),
         "title": notice.title[:500],
         "link": notice.link[:500],
         "notice": notice.SerializeToString(),
-        "queued_at": s.at,
+        "queued_at": at,
+        "held_until": held_until,
         "digest_id": "",
         "claimed_at": None,
     }

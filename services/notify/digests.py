@@ -1,40 +1,55 @@
-"""Digests: messages a robot had no budget for go out merged, each exactly once.
+"""Digests: messages a robot had no budget for, and those held in their recipient's quiet hours,
+go out merged, each exactly once.
 
-Every replica runs a digester. Each tick it looks for groups with waiting entries, takes one send
-from the robot's budget, claims the oldest entries that fit one message (a conditional update, so
-two replicas never claim the same entry), sends them as one digest and settles its entries in one
-transaction, which also stages their events in the outbox and drops them from the queue. A
-replica that died holding a claim leaves it; after `STALE_CLAIM` another marks those entries
-`unknown` rather than risk a double (robots cannot recognise a resend).
+Every replica runs a digester. Each tick it looks for groups with entries due (over budget: at
+once; held: from the end of their quiet hours), takes one send from the robot's budget (other
+channels have none), claims the oldest due entries that fit one message (a conditional update,
+so two replicas never claim the same entry), sends them as one digest and settles its entries in
+one transaction, which also stages their events in the outbox and drops them from the queue.
+The night's held notices of a group thus go out as one morning digest, once, whichever replica
+claims them. A replica that died holding a claim leaves it; after `STALE_CLAIM` another marks
+those entries `unknown` rather than risk a double (robots cannot recognise a resend).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlmodel import col, select
 
 from gridline.contracts.v1 import events_pb2
 from gridline.db import Database
 from gridline.logging import get_logger
-from gridline.timestamps import now
 from gridline.workers import PeriodicWorker
 from services.notify import metrics, storage
-from services.notify.channels.base import Channel, Message, Outgoing, TransientFailure
+from services.notify.channels.base import Channel, Message, Rendered, TransientFailure
 from services.notify.consumers import Deliverer, Outcome, Settled
-from services.notify.groups import Robot
-from services.notify.templates import DIGEST_LIMIT_BYTES, digest_line, render_digest
+from services.notify.quiet_hours import QuietHours
+from services.notify.routing import ROBOT_KINDS
+from services.notify.templates import (
+    DIGEST_LIMIT_BYTES,
+    SMS_PARAM_CHARS,
+    SMS_SEGMENT_CHARS,
+    digest_line,
+    fit_chars,
+    inert,
+    render_digest,
+)
 
 log = get_logger(__name__)
 
 STALE_CLAIM = timedelta(minutes=5)
 _LOOK_AHEAD = 60
+_GONE = "the group no longer has this channel"
+# An SMS segment, less what the vendor adds for the 【signature】.
+_SMS_CHARS = SMS_SEGMENT_CHARS - 8
 
 
 class Digester(PeriodicWorker):
-    """Sends waiting entries as digests within each robot's budget, one flush per tick."""
+    """Sends waiting entries as digests within each robot's budget, held ones from the end of
+    their quiet hours, one flush per tick."""
 
     name = "notify digester"
 
@@ -44,31 +59,36 @@ class Digester(PeriodicWorker):
         super().__init__(tick_seconds)
 
     async def run_pass(self) -> None:
-        """Flush what the budgets allow now."""
+        """Flush what is due and the budgets allow now."""
         await self.flush()
 
     async def flush(self) -> int:
-        """Send what budgets allow now; the number of digests sent."""
-        await self._expire_stale_claims()
+        """Send what is due and budgets allow now; the number of digests sent."""
+        moment = self._deliverer.clock()
+        await self._expire_stale_claims(moment)
         async with self._db.session() as session:
             waiting = await session.exec(
                 select(storage.DigestEntry.group_id, storage.DigestEntry.channel)
-                .where(storage.DigestEntry.digest_id == "")
+                .where(storage.DigestEntry.digest_id == "", _due(moment))
                 .distinct()
             )
             pairs = list(waiting.all())
         metrics.DIGEST_QUEUE.set(await self._depth())
+        router = self._deliverer.router
         sent = 0
         for group_id, channel_name in pairs:
-            robot = self._deliverer.router.config.group(group_id).robot
-            channel = self._deliverer.router.robots.get(channel_name)
-            if robot is None or channel is None or robot.kind != channel_name:
+            channel = router.channel(channel_name)
+            if channel is None:
                 continue
-            if not await self._deliverer.budget.take(robot.kind, robot.robot_id):
-                continue
-            entries = await self._claim(group_id, channel_name)
+            if channel_name in ROBOT_KINDS:
+                robot = router.config.group(group_id).robot
+                if robot is None or robot.kind != channel_name:
+                    continue
+                if not await self._deliverer.budget.take(robot.kind, robot.robot_id):
+                    continue
+            entries = await self._claim(group_id, channel_name, moment)
             if entries:
-                await self._send(channel, robot, entries)
+                await self._send(channel, entries)
                 sent += 1
         return sent
 
@@ -77,7 +97,9 @@ class Digester(PeriodicWorker):
             counted = await session.exec(select(func.count()).select_from(storage.DigestEntry))
             return counted.one()
 
-    async def _claim(self, group_id: str, channel: str) -> list[storage.DigestEntry]:
+    async def _claim(
+        self, group_id: str, channel: str, moment: datetime
+    ) -> list[storage.DigestEntry]:
         digest_id = uuid.uuid4().hex
         async with self._db.session() as session:
             oldest = await session.exec(
@@ -86,6 +108,7 @@ class Digester(PeriodicWorker):
                     storage.DigestEntry.group_id == group_id,
                     storage.DigestEntry.channel == channel,
                     storage.DigestEntry.digest_id == "",
+                    _due(moment),
                 )
                 .order_by(col(storage.DigestEntry.queued_at))
                 .limit(_LOOK_AHEAD)
@@ -105,7 +128,7 @@ class Digester(PeriodicWorker):
                     col(storage.DigestEntry.channel) == channel,
                     col(storage.DigestEntry.digest_id) == "",
                 )
-                .values(digest_id=digest_id, claimed_at=now())
+                .values(digest_id=digest_id, claimed_at=moment)
             )
         async with self._db.session() as session:
             claimed = await session.exec(
@@ -115,31 +138,38 @@ class Digester(PeriodicWorker):
             )
             return list(claimed.all())
 
-    async def _send(
-        self, sender: Channel, robot: Robot, entries: list[storage.DigestEntry]
-    ) -> None:
+    async def _send(self, sender: Channel, entries: list[storage.DigestEntry]) -> None:
         first = events_pb2.Notification.FromString(entries[0].notice).recipient
         lines = [
             digest_line(number, e.kind, e.title, e.link)
             for number, e in enumerate(entries, start=1)
         ]
         digest_id = entries[0].digest_id
+        rendered = (
+            render_held_digest(first.group_name, lines, self._deliverer.router.quiet)
+            if any(entry.held_until is not None for entry in entries)
+            else render_digest(first.group_name, lines)
+        )
         message = Message(
             notification_id=digest_id,
             kind="NOTIFICATION_KIND_DIGEST",
             level=first.level,
             group_id=first.group_id,
             group_name=first.group_name,
-            title="",
-            text="",
+            # The inbox and the webhooks carry the message, not its rendering: the digest whole.
+            title=rendered.title,
+            text=rendered.text,
             link="",
             task_id="",
             report_id="",
             report_accepted_at="",
         )
-        outgoing = Outgoing(
-            message=message, rendered=render_digest(first.group_name, lines), robot=robot
-        )
+        # The group's robot or phone for this channel, as for any notice to the group.
+        targets = self._deliverer.router.targets(message, rendered, first.phone)
+        outgoing = next((o for c, o in targets if c.name == sender.name), None)
+        if outgoing is None:
+            await self._finish(sender.name, entries, storage.FAILED, _GONE, True)
+            return
         try:
             await sender.send(outgoing)
         except TransientFailure as exc:
@@ -182,7 +212,7 @@ class Digester(PeriodicWorker):
                             error[:500],
                             permanent=permanent,
                         ),
-                        at=now(),
+                        at=self._deliverer.clock(),
                         last_try=error,
                     )
                     for entry in entries
@@ -190,12 +220,12 @@ class Digester(PeriodicWorker):
             )
             await storage.drop_digest_entries(session, channel, ids)
 
-    async def _expire_stale_claims(self) -> None:
+    async def _expire_stale_claims(self, moment: datetime) -> None:
         async with self._db.session() as session:
             stale = await session.exec(
                 select(storage.DigestEntry).where(
                     storage.DigestEntry.digest_id != "",
-                    col(storage.DigestEntry.claimed_at) < now() - STALE_CLAIM,
+                    col(storage.DigestEntry.claimed_at) < moment - STALE_CLAIM,
                 )
             )
             entries = list(stale.all())
@@ -210,3 +240,32 @@ class Digester(PeriodicWorker):
                 "a replica died sending its digest; not resent to avoid a double",
                 False,
             )
+
+
+def _due(moment: datetime) -> ColumnElement[bool]:
+    """Entries that may go at `moment`: over budget, or held until then or before."""
+    held_until = col(storage.DigestEntry.held_until)
+    return or_(held_until.is_(None), held_until <= moment)
+
+
+def _clock(at: time) -> str:
+    """A time of day as a cadre writes it: 7:00, 22:00."""
+    return f"{at.hour}:{at.minute:02d}"
+
+
+def render_held_digest(group_name: str, lines: list[str], quiet: QuietHours) -> Rendered:
+    """The morning digest of the notices held in a group's quiet hours."""
+    heading = f"【夜间汇总】{inert(group_name)} {len(lines)} 条通知"
+    body = "\n".join(lines)
+    overnight = "次日" if quiet.end < quiet.start else ""
+    note = (
+        f"以上为{_clock(quiet.start)}至{overnight}{_clock(quiet.end)}间的非紧急通知，"
+        "现合并发送；高风险、发热等紧急事项均已即时通知。"
+    )
+    return Rendered(
+        title=heading,
+        markdown=f"### {heading}\n\n{body}\n\n{note}",
+        text=f"{heading}\n{body}\n{note}",
+        sms_text=fit_chars(heading, _SMS_CHARS),
+        sms_params={"kind": "夜间汇总", "title": fit_chars(heading, SMS_PARAM_CHARS)},
+    )

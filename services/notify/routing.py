@@ -1,4 +1,5 @@
-"""Which channels reach a recipient group, built once from the settings and the groups file."""
+"""Which channels reach a recipient group, and when (its quiet hours), built once from the
+settings and the groups file."""
 
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from services.notify.channels.robots import DingTalkChannel, FeishuChannel, WeCo
 from services.notify.channels.sms import AliyunSmsChannel, GatewaySmsChannel, TencentSmsChannel
 from services.notify.channels.webhook import SignedWebhookChannel, WebhookChannel
 from services.notify.groups import AliyunSms, GroupsConfig, TencentSms, load_groups
+from services.notify.quiet_hours import NO_QUIET_HOURS, QuietHours
 
 ROBOT_KINDS = ("wecom", "dingtalk", "feishu", "signed_webhook")
 
 
 @dataclass
 class Router:
-    """The channels of the process and the groups file that picks among them."""
+    """The channels of the process, the groups file that picks among them, and the quiet hours
+    in which notices that may wait are held (none by default)."""
 
     config: GroupsConfig
     common: list[Channel] = field(default_factory=list)
     robots: dict[str, Channel] = field(default_factory=dict)
     sms: Channel | None = None
+    quiet: QuietHours = NO_QUIET_HOURS
 
     def targets(
         self, message: Message, rendered: Rendered, phone: str
@@ -46,6 +50,10 @@ class Router:
             found.append((self.sms, Outgoing(message=message, rendered=rendered, phone=phone)))
         return found
 
+    def channel(self, name: str) -> Channel | None:
+        """The channel of that name, if this process has it."""
+        return next((c for c in self.all_channels() if c.name == name), None)
+
     def all_channels(self) -> list[Channel]:
         """Every channel, to close at the end."""
         return [*self.common, *self.robots.values(), *([self.sms] if self.sms else [])]
@@ -63,10 +71,10 @@ class Router:
 
 
 def build_router(settings: Settings) -> Router:
-    """The channels the settings and the groups file switch on."""
+    """The channels the settings and the groups file switch on, and the settings' quiet hours."""
     config = load_groups(settings.notify_groups_file, Sealer.from_settings(settings))
     timeout = settings.notify_timeout_seconds
-    router = Router(config=config)
+    router = Router(config=config, quiet=QuietHours.from_settings(settings))
     if settings.notify_inbox_enabled:
         router.common.append(InboxChannel(settings.inbox_path))
     if settings.notify_webhook_url:

@@ -24,9 +24,11 @@ FAILED = "failed"
 UNKNOWN = "unknown"
 # Over the robot's budget: waiting in the digest queue, to go out in the next digest.
 QUEUED = "queued"
+# In its recipient's quiet hours: waiting in the digest queue for their end (`held_until`).
+HELD = "held"
 FINAL = {DELIVERED, FAILED, UNKNOWN}
 # A replay of the notification sends nothing for these.
-SETTLED = FINAL | {QUEUED}
+SETTLED = FINAL | {QUEUED, HELD}
 
 
 class Delivery(SQLModel, table=True):
@@ -57,7 +59,8 @@ class Attempt(SQLModel, table=True):
 
 
 class DigestEntry(SQLModel, table=True):
-    """A notification waiting for its robot's budget; a digest takes it exactly once."""
+    """A notification waiting for its robot's budget or for the end of its recipient's quiet
+    hours; a digest takes it exactly once."""
 
     __tablename__ = "digest_queue"
 
@@ -70,6 +73,8 @@ class DigestEntry(SQLModel, table=True):
     # The notification as it arrived, for its dead letter should the digest fail for good.
     notice: bytes
     queued_at: datetime = Field(sa_type=utc_timestamp())
+    # Held for quiet hours: not to be sent before this (None: as soon as the budget allows).
+    held_until: datetime | None = Field(default=None, sa_type=utc_timestamp(), index=True)
     # The digest that took it ("" while waiting), and when, so a replica's crash is recognised.
     digest_id: str = Field(default="", max_length=64, index=True)
     claimed_at: datetime | None = Field(default=None, sa_type=utc_timestamp())
@@ -138,7 +143,8 @@ async def deliveries_among(
 
 
 async def open_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[Key]:
-    """Insert `sending` rows in one statement; the keys inserted (another writer's are skipped)."""
+    """Insert delivery rows (`sending` before a call, `held` for quiet hours) in one statement;
+    the keys inserted (another writer's are skipped)."""
     if not rows:
         return set()
     d = DELIVERY.c

@@ -33,24 +33,33 @@ _INERT = str.maketrans(
     }
 )
 
-# One SMS segment holds 70 UCS-2 characters; the vendor adds the 【signature】 to it.
+# One SMS segment holds 70 UCS-2 characters; the vendor adds the 【signature】 to it. The words of
+# an SMS fit one segment; a task's link follows them, making a long SMS of a few segments.
 SMS_SEGMENT_CHARS = 70
 _SMS_SIGNATURE_ALLOWANCE = 8
 SMS_PARAM_CHARS = 20
 
+# The words of docs/glossary.md. Every kind that asks for action says what in its body, built
+# where the notice is made; only the two notify makes itself carry a closing line here.
 _KIND_LABELS = {
     "NOTIFICATION_KIND_TASK_ASSIGNED": "新任务",
-    "NOTIFICATION_KIND_ESCALATION": "升级提醒",
-    "NOTIFICATION_KIND_CASE_ENRICHED": "同人补报",
-    "NOTIFICATION_KIND_CHANNEL_BROKEN": "通道故障",
+    "NOTIFICATION_KIND_ESCALATION": "上报",
+    "NOTIFICATION_KIND_CASE_ENRICHED": "再次报告",
+    "NOTIFICATION_KIND_DAILY_SUMMARY": "零报告汇总",
+    "NOTIFICATION_KIND_REMINDER": "提醒",
+    "NOTIFICATION_KIND_RESIDENT_REMINDER": "温馨提醒",
+    "NOTIFICATION_KIND_MEASURE_ENDING": "即将期满",
+    "NOTIFICATION_KIND_REPORTED_UP": "情况报告",
+    "NOTIFICATION_KIND_APPROVAL_REQUESTED": "待审批",
+    "NOTIFICATION_KIND_CHANNEL_BROKEN": "发送故障",
     "NOTIFICATION_KIND_TEST": "测试消息",
 }
 _ACTIONS = {
-    "NOTIFICATION_KIND_TASK_ASSIGNED": "请尽快核实并在任务页确认接收。",
-    "NOTIFICATION_KIND_ESCALATION": "该事项未按时处置，已上报至本级，请立即督办。",
     "NOTIFICATION_KIND_CHANNEL_BROKEN": "请检查该群机器人的配置（密钥、签名）。",
     "NOTIFICATION_KIND_TEST": "收到此消息说明本群机器人配置正确。",
 }
+# What the link opens, said before it in every form.
+LINK_LABEL = "打开任务页办理"
 
 
 def inert(text: str) -> str:
@@ -78,31 +87,71 @@ def fit_chars(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def sms_words(label: str, title: str, link: str) -> str:
+    """The SMS's words, within one segment: the kind, the title (cut to fit), and, when the
+    notice carries a link, the line that points to it."""
+    tail = "，请点链接办理：" if link else "。"
+    room = SMS_SEGMENT_CHARS - _SMS_SIGNATURE_ALLOWANCE - len(label) - 2 - len(tail)
+    return f"【{label}】{fit_chars(title, room)}{tail}"
+
+
+# Channels as an office names them.
+CHANNEL_ZH = {
+    "wecom": "企业微信群机器人",
+    "dingtalk": "钉钉群机器人",
+    "feishu": "飞书群机器人",
+    "sms-aliyun": "阿里云短信",
+    "sms-tencent": "腾讯云短信",
+    "sms-gateway": "短信网关",
+    "webhook": "接口推送",
+    "signed_webhook": "接口推送",
+    "inbox": "站内消息",
+}
+
+
+def channel_broken_text(group_name: str, channel: str) -> tuple[str, str]:
+    """The title and body telling an office that a group's channel refused its configuration.
+
+    The vendor's own error (often English) stays with operations: in the dead letter's
+    `dlq-error` header and the log, not in the office's notice.
+    """
+    said = CHANNEL_ZH.get(channel, "通知通道")
+    return (
+        f"{group_name}的{said}无法发送",
+        f"{group_name}的{said}拒绝了发送，多为密钥、签名或地址配置有误。"
+        "该群的通知已改由其他通道送达，请尽快联系运维修复。",
+    )
+
+
 def render(message: Message) -> Rendered:
-    """The notification as markdown for robots, plain text, and SMS text and parameters."""
+    """The notification as markdown for robots, plain text, and SMS text and parameters.
+
+    An SMS about a task carries its link after the words (`sms_text`). The template vendors'
+    parameters stay the kind and the title: their variables hold 35 characters at most, and a
+    task's signed link is longer.
+    """
     label = kind_label(message.kind)
     # Masked once; the markdown and text forms are also made inert, the SMS forms are not.
     masked_title = scrub_text(message.title)
     title = masked_title.translate(_INERT)
     body = inert(message.text)
-    group = inert(message.group_name)
+    # A group known only by its id (a robot test names the group it was given) is not named.
+    named = message.group_name and message.group_name != message.group_id
+    group_md = f"> 接收群：{inert(message.group_name)}\n\n" if named else ""
+    group_text = f"接收群：{inert(message.group_name)}\n" if named else ""
     action = _ACTIONS.get(message.kind, "")
+    closing = f"\n\n{action}" if action else ""
     # Links are ours (escalation's pages): only ids inside, no user text.
-    link_md = f"\n\n[打开任务]({message.link})" if message.link else ""
-    link_text = f"\n办理：{message.link}" if message.link else ""
-    markdown = f"### 【{label}】{title}\n\n> 接收群：{group}\n\n{body}\n\n{action}{link_md}"
-    text = f"【{label}】{title}\n接收群：{group}\n{body}\n{action}{link_text}"
-    short_title = fit_chars(masked_title, SMS_PARAM_CHARS)
-    sms_text = fit_chars(
-        f"{label}：{masked_title}，请登录网格通处理。",
-        SMS_SEGMENT_CHARS - _SMS_SIGNATURE_ALLOWANCE,
-    )
+    link_md = f"\n\n[{LINK_LABEL}]({message.link})" if message.link else ""
+    link_text = f"\n{LINK_LABEL}：{message.link}" if message.link else ""
+    markdown = f"### 【{label}】{title}\n\n{group_md}{body}{closing}{link_md}"
+    text = f"【{label}】{title}\n{group_text}{body}{closing[1:]}{link_text}"
     return Rendered(
         title=f"【{label}】{fit_chars(title, 40)}",
         markdown=markdown,
         text=text,
-        sms_text=sms_text,
-        sms_params={"kind": label, "title": short_title},
+        sms_text=sms_words(label, masked_title, message.link) + message.link,
+        sms_params={"kind": label, "title": fit_chars(masked_title, SMS_PARAM_CHARS)},
     )
 
 

@@ -239,8 +239,8 @@ async def test_a_later_report_joins_the_open_case_and_its_holder_is_told_once(
     assert notice.recipient.group_id == task.assignee.group_id
     assert notice.title == "同一人员再次被报告：风险更高"
     assert "卡口扫码于1月20日 10:05再次报告此人" in notice.body
-    assert "高于此前的低风险" in notice.body
-    assert "按政策应14天居家隔离" in notice.body
+    assert "按高风险地区来返人员管理（此前为低风险）" in notice.body
+    assert "措施改为14天居家隔离" in notice.body
     assert "住址" not in notice.body  # the same household: nothing new about where
 
     later = await service.placement("r-later")
@@ -307,7 +307,7 @@ async def test_a_first_report_arriving_after_a_later_one_joins_the_case_that_one
     [notice] = service.out.of(topics.NOTIFICATIONS, "r-first")
     assert isinstance(notice, events_pb2.Notification)
     assert notice.title == "同一人员再次被报告"
-    assert f"新报告的住址可定位到户：{ADDRESS}" in notice.body
+    assert f"新报告的住址能对应到户：{ADDRESS}" in notice.body
     first = await service.placement("r-first")
     assert (first.task_id, first.merged_into) == (task.task_id, "r-later")
 

@@ -142,3 +142,26 @@ async def test_each_change_replicas_follow_is_counted_with_it_and_only_if_it_com
         before.directory + 1, before.duty + 1, before.risk_areas + 1
     )  # fmt: skip
     assert duty["p-b"] == (True, None) and duty["p-a"] == (False, "p-b")
+
+
+async def test_a_triage_report_placed_by_hand_sits_on_its_household_from_then_on(
+    db: Database,
+) -> None:
+    async with db.session() as session:
+        storage.record_placement(
+            session, report_id="t1", task_id="tt1", node_id="cm1", grid_id="", triage=True,
+            assignee_id="", holder_group_id="grp-cm1", holder_level=3, risk=1,
+        )  # fmt: skip
+    async with db.session() as session:
+        # Handed up to the township as not in the community's area: still nowhere below it.
+        await storage.hand_over(session, "tt1", "grp-town", 4)
+    async with db.session() as session:
+        placed = await storage.get_placement(session, "t1")
+    assert placed is not None and (placed.node_id, placed.triage) == ("cm1", True)
+    async with db.session() as session:
+        await storage.hand_over(session, "tt1", "grp-a", 1, household_id="h1", grid_id="g1")
+    async with db.session() as session:
+        placed = await storage.get_placement(session, "t1")
+    assert placed is not None
+    assert (placed.node_id, placed.grid_id, placed.triage) == ("h1", "g1", False)
+    assert (placed.holder_group_id, placed.holder_level) == ("grp-a", 1)

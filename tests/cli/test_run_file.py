@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gridline_cli.deadlines import DEMO_MINUTE_SECONDS, SHIPPED_DEADLINES
 from gridline_cli.main import app
-from gridline_cli.platform import DEMO_ACK_DEADLINE_SECONDS, Platform, PlatformOptions
+from gridline_cli.platform import Platform, PlatformOptions
 from gridline_cli.run_file import (
     DEFAULT_DATA_DIR,
     command_settings,
@@ -92,16 +93,22 @@ def test_the_run_file_decides_broker_database_and_redis_over_the_environment(
     assert pod.kafka_bootstrap == "elsewhere:9092"
 
 
+# The documented policy, in earnest (a minute of 60 s) or at the demo's pace.
+EARNEST = (SHIPPED_DEADLINES, 60.0)
+QUICK = (SHIPPED_DEADLINES, DEMO_MINUTE_SECONDS)
+
+
+@pytest.mark.usefixtures("clean_env")
 @pytest.mark.parametrize(
-    ("infrastructure", "demo", "ack_deadline", "seeds", "deadline"),
+    ("infrastructure", "demo", "ack_deadline", "seeds", "deadline", "policy"),
     [
-        ({}, False, None, True, DEMO_ACK_DEADLINE_SECONDS),
-        ({"kafka_bootstrap": "k:9092"}, False, None, False, None),
-        ({"database_url": "postgresql://db/x"}, False, None, False, None),
-        ({"redis_url": "redis://r"}, False, None, False, None),
-        ({"kafka_bootstrap": "k:9092"}, True, None, True, DEMO_ACK_DEADLINE_SECONDS),
-        ({"kafka_bootstrap": "k:9092"}, False, 600.0, False, 600.0),
-        ({}, False, 3600.0, True, 3600.0),
+        ({}, False, None, True, None, QUICK),
+        ({"kafka_bootstrap": "k:9092"}, False, None, False, None, EARNEST),
+        ({"database_url": "postgresql://db/x"}, False, None, False, None, EARNEST),
+        ({"redis_url": "redis://r"}, False, None, False, None, EARNEST),
+        ({"kafka_bootstrap": "k:9092"}, True, None, True, None, QUICK),
+        ({"kafka_bootstrap": "k:9092"}, False, 600.0, False, 600.0, (None, 60.0)),
+        ({}, False, 3600.0, True, 3600.0, (None, DEMO_MINUTE_SECONDS)),
     ],
 )
 def test_up_is_the_demo_only_on_embedded_parts_or_when_asked(
@@ -110,8 +117,10 @@ def test_up_is_the_demo_only_on_embedded_parts_or_when_asked(
     ack_deadline: float | None,
     seeds: bool,
     deadline: float | None,
+    policy: tuple[Path | None, float],
 ) -> None:
     options = PlatformOptions.for_up(
         Path("run"), demo=demo, ack_deadline_seconds=ack_deadline, **infrastructure
     )
     assert (options.seed_demo_county, options.ack_deadline_seconds) == (seeds, deadline)
+    assert (options.deadlines_file, options.deadline_minute_seconds) == policy

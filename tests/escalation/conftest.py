@@ -18,6 +18,7 @@ from gridline.ids import new_id
 from gridline.settings import Settings
 from services.escalation import storage
 from services.escalation.domain import TaskState
+from services.escalation.measures import FollowUp
 from services.escalation.policy import DeadlinePolicy
 
 START = datetime(2026, 1, 20, 1, 0, tzinfo=UTC)
@@ -99,8 +100,10 @@ def new_task(
     origin_risk: int = common_pb2.RISK_LEVEL_MEDIUM,
     triage: bool = False,
     task_id: str | None = None,
+    follow_up: FollowUp | None = None,
 ) -> storage.Task:
-    """A task as the tasks consumer stores it, assigned to a cadre at `assigned_at`."""
+    """A task as the tasks consumer stores it, assigned to a cadre at `assigned_at`, with the
+    follow-up plan given (none: as a task stored before plans were carried)."""
     task_id = task_id or new_id()
     level = common_pb2.CHAIN_LEVEL_COMMUNITY if triage else common_pb2.CHAIN_LEVEL_CADRE
     return storage.Task(
@@ -119,4 +122,5 @@ def new_task(
         created_at=assigned_at,
         assigned_at=assigned_at,
         deadline_at=policy.deadline(origin_risk, 0, assigned_at),
+        follow_up=follow_up.encode() if follow_up is not None else None,
     )

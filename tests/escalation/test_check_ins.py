@@ -26,6 +26,7 @@ from services.escalation.check_ins import (
 )
 from services.escalation.domain import Action, Measure
 from services.escalation.flows import Change, change_task
+from services.escalation.measures import FollowUp, check_in_times, window
 from services.escalation.policy import every_level_after
 from services.escalation.zero_reports import SHANGHAI
 from tests.assignment.support import LINKS
@@ -33,6 +34,7 @@ from tests.escalation.conftest import CHAIN, Clock, new_task, static_chain
 from tests.escalation.records import published
 
 POLICY = every_level_after(timedelta(minutes=30))
+TOWNSHIP = common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE
 TOWNSHIP_GROUP = f"group-{common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE}"
 COMMUNITY_GROUP = f"group-{common_pb2.CHAIN_LEVEL_COMMUNITY}"
 RULES = CheckInRules(
@@ -66,17 +68,32 @@ def test_what_is_abnormal() -> None:
     assert RULES.abnormal(None, ["无"]) is None
 
 
-def test_monitoring_is_checked_twice_a_day_for_seven_days() -> None:
-    start = datetime(2026, 1, 20, 10, 0, tzinfo=SHANGHAI)
-    slots = RULES.slots(start, Measure.MONITORING)
+def monitoring_plan(arrived: datetime) -> FollowUp:
+    """Seven days of monitoring from arrival, checked in at 08:00 and 15:00."""
+    return FollowUp(
+        measure_days=7,
+        check_in_times=(time(8), time(15)),
+        measure_ends_at=arrived + timedelta(days=7),
+    )
+
+
+def test_monitoring_is_checked_at_the_plan_s_times_until_its_end() -> None:
+    arrived = datetime(2026, 1, 20, 9, 0, tzinfo=SHANGHAI)
+    measure = window(monitoring_plan(arrived), Measure.MONITORING, arrived + timedelta(hours=1))
+    slots = check_in_times(measure)
     assert len(slots) == 14
     assert slots[0] == datetime(2026, 1, 20, 15, 0, tzinfo=SHANGHAI)
     assert slots[-1] == datetime(2026, 1, 27, 8, 0, tzinfo=SHANGHAI)
     assert {s.astimezone(SHANGHAI).time() for s in slots} == {time(8), time(15)}
 
 
+def test_the_check_in_file_no_longer_sets_times() -> None:
+    with pytest.raises(ValueError, match="come from assignment's policy file"):
+        CheckInConfig.model_validate({"times": ["08:00"]})
+
+
 async def under_control(db: Database, clock: Clock) -> storage.Task:
-    task = new_task(POLICY, clock())
+    task = new_task(POLICY, clock(), follow_up=monitoring_plan(clock()))
     async with db.session() as session:
         session.add(task)
     for change in (
@@ -140,6 +157,7 @@ async def test_sms_replies_that_match_nothing_are_refused(
     assert unknown.status_code == 422
     clock = Clock(now())
     task = await under_control(db, clock)
+    clock.advance(timedelta(days=8))  # the measure ran out
     await change_task(
         db, POLICY, task.task_id, Change(Action.END_MEASURE, "cadre", "http"), clock, RULES
     )
@@ -189,7 +207,10 @@ async def test_a_missed_check_in_goes_to_the_cadre_then_the_liaison(
     )  # fmt: skip
     assert await missed(datetime(2026, 1, 21, 12, 0, tzinfo=SHANGHAI)) == []
 
-    # Ending the measure cancels every check-in still awaited.
-    await change_task(db, POLICY, task.task_id,
-                      Change(Action.END_MEASURE, "cadre", "http"), clock, RULES)  # fmt: skip
+    # Ending the measure (early, approved by the township) cancels every check-in awaited.
+    for change in (
+        Change(Action.REQUEST_EARLY_END, "cadre", "http", note="经核实为误报"),
+        Change(Action.APPROVE_EARLY_END, "township", "http", authority=TOWNSHIP),
+    ):
+        await change_task(db, POLICY, task.task_id, change, clock, RULES)
     assert await missed(datetime(2026, 2, 1, tzinfo=SHANGHAI)) == []

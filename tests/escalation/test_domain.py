@@ -63,8 +63,9 @@ def test_escalation_ids_repeat_for_the_same_task_and_level() -> None:
 
 
 @pytest.mark.parametrize("state", list(TaskState))
-def test_a_raised_risk_changes_every_task_but_a_closed_one(state: TaskState) -> None:
-    assert takes_risk_raise(state) is (state is not TaskState.CLOSED)
+def test_a_raised_risk_changes_every_task_but_an_ended_one(state: TaskState) -> None:
+    ended = {TaskState.CLOSED, TaskState.LEFT, TaskState.HOSPITAL, TaskState.ISOLATION}
+    assert takes_risk_raise(state) is (state not in ended)
     # No action of anyone's: no page offers it and it is no step of the lifecycle.
     assert RISK_RAISE not in {a.value for a in Action}
     assert RISK_RAISE not in allowed_actions(state)

@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gridline.contracts.v1 import common_pb2
 from services.escalation.domain import (
+    ENDED,
     TRANSITIONS,
     Action,
+    ChangeRefused,
     TaskState,
+    TestResult,
     TransitionRefused,
     allowed_actions,
+    check_change,
     transition,
+)
+
+CADRE = common_pb2.CHAIN_LEVEL_CADRE
+
+FOLLOWED_FROM_ACKNOWLEDGED = (
+    TaskState.ACKNOWLEDGED,
+    TaskState.VISITED,
+    TaskState.UNDER_CONTROL,
+    TaskState.END_REQUESTED,
+)
+TRANSFERABLE = (
+    TaskState.VISITED,
+    TaskState.UNDER_CONTROL,
+    TaskState.END_REQUESTED,
+    TaskState.TRANSFER,
 )
 
 # The lifecycle written out by hand, so that a change to TRANSITIONS has to be made twice.
@@ -28,6 +49,19 @@ EXPECTED = {
     (TaskState.TRIAGE, Action.REASSIGN): TaskState.ASSIGNED,
     (TaskState.ASSIGNED, Action.REASSIGN): TaskState.ASSIGNED,
     (TaskState.ACKNOWLEDGED, Action.REASSIGN): TaskState.ASSIGNED,
+    (TaskState.NOT_FOUND, Action.REASSIGN): TaskState.ASSIGNED,
+    # Ending a measure early: asked, then approved or refused by the township office.
+    (TaskState.UNDER_CONTROL, Action.REQUEST_EARLY_END): TaskState.END_REQUESTED,
+    (TaskState.END_REQUESTED, Action.APPROVE_EARLY_END): TaskState.CLOSED,
+    (TaskState.END_REQUESTED, Action.REFUSE_EARLY_END): TaskState.UNDER_CONTROL,
+    # A test during the measure (the target is a positive one's).
+    (TaskState.UNDER_CONTROL, Action.RECORD_TEST): TaskState.TRANSFER,
+    (TaskState.END_REQUESTED, Action.RECORD_TEST): TaskState.TRANSFER,
+    # The other ends of a case.
+    (TaskState.ACKNOWLEDGED, Action.RECORD_NOT_FOUND): TaskState.NOT_FOUND,
+    **{(state, Action.RECORD_LEFT): TaskState.LEFT for state in FOLLOWED_FROM_ACKNOWLEDGED},
+    **{(state, Action.TO_HOSPITAL): TaskState.HOSPITAL for state in TRANSFERABLE},
+    **{(state, Action.TO_ISOLATION): TaskState.ISOLATION for state in TRANSFERABLE},
 }
 
 ALL_PAIRS = list(itertools.product(TaskState, Action))
@@ -35,7 +69,8 @@ ALL_PAIRS = list(itertools.product(TaskState, Action))
 
 @pytest.mark.parametrize(("state", "action"), list(EXPECTED))
 def test_allowed_transition(state: TaskState, action: Action) -> None:
-    assert transition(state, action) is EXPECTED[(state, action)]
+    result = TestResult.POSITIVE if action is Action.RECORD_TEST else None
+    assert transition(state, action, result) is EXPECTED[(state, action)]
     assert action in allowed_actions(state)
 
 
@@ -57,8 +92,46 @@ def test_the_table_holds_exactly_the_expected_lifecycle() -> None:
     assert table == EXPECTED
 
 
-def test_a_closed_task_allows_nothing() -> None:
-    assert allowed_actions(TaskState.CLOSED) == []
+def test_an_ended_case_allows_nothing() -> None:
+    for state in ENDED:
+        assert allowed_actions(state) == []
+
+
+def test_a_test_result_other_than_positive_keeps_the_measure() -> None:
+    for result in (TestResult.NEGATIVE, TestResult.NOT_TAKEN):
+        assert transition(TaskState.UNDER_CONTROL, Action.RECORD_TEST, result) is (
+            TaskState.UNDER_CONTROL
+        )
+    with pytest.raises(ChangeRefused, match="须注明结果"):
+        transition(TaskState.UNDER_CONTROL, Action.RECORD_TEST)
+
+
+def test_early_ends_need_a_reason_and_the_township_or_above() -> None:
+    ends = datetime(2026, 2, 3, tzinfo=UTC)
+    before, after = ends - timedelta(days=2), ends + timedelta(minutes=1)
+
+    def check(action: Action, note: str = "", authority: int = 0, at: datetime = before) -> None:
+        check_change(action, note=note, authority=authority, ends_at=ends, moment=at)
+
+    with pytest.raises(ChangeRefused, match=r"管控期至2月3日 08:00，尚未期满"):
+        check(Action.END_MEASURE)
+    check(Action.END_MEASURE, at=after)
+    with pytest.raises(ChangeRefused, match="须说明理由"):
+        check(Action.REQUEST_EARLY_END, note="  ")
+    check(Action.REQUEST_EARLY_END, note="经医院确诊为误报", authority=CADRE)
+    for action in (Action.APPROVE_EARLY_END, Action.REFUSE_EARLY_END):
+        for level in (CADRE, common_pb2.CHAIN_LEVEL_COMMUNITY):
+            with pytest.raises(ChangeRefused, match="须由镇联防联控办或县联防联控办审批"):
+                check(action, authority=level)
+        check(action, authority=common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE)
+        check(action, authority=common_pb2.CHAIN_LEVEL_COUNTY_OFFICE)
+    # Nobody below the township is offered the decision.
+    assert Action.APPROVE_EARLY_END not in allowed_actions(TaskState.END_REQUESTED, authority=CADRE)
+    assert Action.APPROVE_EARLY_END in allowed_actions(
+        TaskState.END_REQUESTED, authority=common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE
+    )
+    with pytest.raises(ChangeRefused, match="须注明去向"):
+        check(Action.RECORD_LEFT)
 
 
 def test_the_whole_way_from_assignment_to_closure() -> None:

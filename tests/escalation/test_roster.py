@@ -42,6 +42,24 @@ class Directory(directory_pb2_grpc.DirectoryServicer):
     ) -> directory_pb2.Chain:
         return directory_pb2.Chain(node_id=request.node_id, levels=CHAIN[1:])
 
+    async def ListNodes(
+        self, request: directory_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
+    ) -> directory_pb2.NodeList:
+        # grid-c is not named (a grid the directory lost since): it keeps its id.
+        known = {
+            "grid-a": directory_pb2.NodeInfo(
+                node_id="grid-a", kind="grid", name="三汇小区", parent_id="cm-north"
+            ),
+            "grid-b": directory_pb2.NodeInfo(
+                node_id="grid-b", kind="grid", name="第二网格", parent_id="t-town"
+            ),
+            "cm-north": directory_pb2.NodeInfo(
+                node_id="cm-north", kind="community", name="城北社区", parent_id="t-town"
+            ),
+            "t-town": directory_pb2.NodeInfo(node_id="t-town", kind="township", name="石洞镇"),
+        }
+        return directory_pb2.NodeList(nodes=[known[n] for n in request.node_ids if n in known])
+
     async def ListGridHouseholdCounts(
         self,
         request: directory_pb2.ListGridHouseholdCountsRequest,
@@ -72,6 +90,8 @@ async def test_every_served_grid_with_its_offices_read_again_after_the_refresh(
         roster = DirectoryRoster(client, refresh=timedelta(minutes=10), clock=clock)
         grids = await roster.grids()
         assert [g.grid_id for g in grids] == ["grid-a", "grid-b", "grid-c"]
+        # Named as offices say them: the community before the grid, where it is one.
+        assert [g.grid_name for g in grids] == ["城北社区三汇小区", "第二网格", "grid-c"]
         assert sorted(grids[0].offices) == [
             common_pb2.CHAIN_LEVEL_COMMUNITY,
             common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE,

@@ -66,13 +66,29 @@ async def test_actions_over_http_with_refusals_and_the_audit_trail(
     cadre = bearer(tmp_path, Role.CADRE, task.grid_id)
     ack = await client.post(f"{url}:acknowledge", json={"note": "收到"}, headers=cadre)
     assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
-    assert ack.json()["allowed_actions"] == ["record_visit", "send_to_triage", "reassign"]
+    assert ack.json()["allowed_actions"] == [
+        "record_visit", "send_to_triage", "reassign", "record_left", "record_not_found",
+    ]  # fmt: skip
     assert (await client.post(f"{url}:record-visit")).json()["state"] == "visited"
     bad = await client.post(f"{url}:start-measure", json={"measure": "vacation"})
     assert bad.status_code == 422
     started = await client.post(f"{url}:start-measure", json={"measure": "quarantine"})
     assert (started.json()["state"], started.json()["measure"]) == ("under_control", "quarantine")
-    assert (await client.post(f"{url}:end-measure")).json()["state"] == "closed"
+    # Before its end, a measure ends only on a request with a reason the township approves.
+    early = await client.post(f"{url}:end-measure")
+    assert early.status_code == 422 and early.json()["rule"] == "task.change_refused"
+    assert "尚未期满" in early.json()["detail"]
+    no_reason = await client.post(f"{url}:request-early-end", headers=cadre)
+    assert no_reason.status_code == 422 and "须说明理由" in no_reason.json()["detail"]
+    asked = await client.post(
+        f"{url}:request-early-end", json={"note": "经核实系重复报告"}, headers=cadre
+    )
+    assert asked.json()["state"] == "end_requested"
+    # Deciding is the township office's or above: the cadre's role may not (403, not 422).
+    by_cadre = await client.post(f"{url}:approve-early-end", headers=cadre)
+    assert by_cadre.status_code == 403 and by_cadre.json()["rule"] == "staff.forbidden"
+    assert "镇联防联控办" in by_cadre.json()["detail"]
+    assert (await client.post(f"{url}:approve-early-end")).json()["state"] == "closed"
 
     trail = (await client.get(f"{url}/changes")).json()
     office = person(Role.COUNTY_OFFICE, COUNTY).audit_name
@@ -80,7 +96,8 @@ async def test_actions_over_http_with_refusals_and_the_audit_trail(
         ("acknowledge", person(Role.CADRE, task.grid_id).audit_name, "http"),
         ("record_visit", office, "http"),
         ("start_measure", office, "http"),
-        ("end_measure", office, "http"),
+        ("request_early_end", person(Role.CADRE, task.grid_id).audit_name, "http"),
+        ("approve_early_end", office, "http"),
     ]
     assert (await client.get("/v1/tasks/nope/changes")).status_code == 404
     assert (await client.post("/v1/tasks/nope:close")).status_code == 404
@@ -107,12 +124,43 @@ async def test_a_zero_report_is_stored_and_a_second_replaces_it(
         client.post, "/v1/zero-reports", headers=bearer(tmp_path, Role.LIAISON, "grid-9")
     )
     assert (await post(json=body)).status_code == 201
+    # Typed visit counts are taken from earlier clients and ignored (computed from records).
     again = await post(json=body | {"arrivals": 3, "found_by_cadres": 2})
     assert again.status_code == 201
     stored = (await client.get("/v1/zero-reports", params={"day": "2026-01-20"})).json()
-    assert [(r["grid_id"], r["arrivals"], r["found_by_cadres"]) for r in stored] == [
-        ("grid-9", 3, 2)
+    assert [(r["grid_id"], r["arrivals"]) for r in stored] == [("grid-9", 3)]
+    assert "found_by_cadres" not in stored[0] and "households_visited" not in stored[0]
+
+
+async def test_test_results_and_outcomes_over_http(client: httpx.AsyncClient, db: Database) -> None:
+    task = new_task(POLICY, now())
+    async with db.session() as session:
+        session.add(task)
+    url = f"/v1/tasks/{task.task_id}"
+    for action in ("acknowledge", "record-visit"):
+        await client.post(f"{url}:{action}")
+    await client.post(f"{url}:start-measure", json={"measure": "monitoring"})
+
+    unknown = await client.post(f"{url}:record-test", json={"result": "maybe"})
+    assert unknown.status_code == 422
+    negative = {"result": "negative", "source_id": "lab-7"}
+    assert (await client.post(f"{url}:record-test", json=negative)).json()["state"] == (
+        "under_control"
+    )
+    await client.post(f"{url}:record-test", json=negative)  # the lab resends: kept once
+    results = (await client.get(f"{url}/test-results")).json()
+    assert [(r["test_day"], r["result"]) for r in results] == [(1, "negative")]
+
+    nowhere = await client.post(f"{url}:record-left")
+    assert (
+        nowhere.status_code == 422
+        and nowhere.json()["detail"] == "登记再次外出须注明去向（目的地）"
+    )
+    left = await client.post(f"{url}:record-left", json={"note": "兰州市城关区"})
+    assert left.json()["state"] == "left" and left.json()["allowed_actions"] == []
+    trail = (await client.get(f"{url}/changes")).json()
+    assert [(c["action"], c["note"]) for c in trail][-3:] == [
+        ("start_measure", ""),
+        ("record_test", "核酸检测结果：阴性"),
+        ("record_left", "兰州市城关区"),
     ]
-    wrong = await post(json=body | {"found_by_cadres": 1})
-    assert wrong.status_code == 422
-    assert "found_by_cadres cannot exceed arrivals" in wrong.text

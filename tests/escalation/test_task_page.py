@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -31,6 +34,8 @@ from tests.escalation.conftest import new_task, static_chain
 from tests.escalation.records import published
 
 POLICY = every_level_after(timedelta(minutes=30))
+# Kept in the docs when GRIDLINE_SCREENSHOTS is set (as tests/intake/test_page.py does).
+SCREENSHOT = Path(__file__).parents[2] / "docs/screenshots/task-page.png"
 CHECK_INS = CheckInRules(
     CheckInConfig(health_centres={"group-4": HealthCentre(group_id="hc-9", group_name="卫生院")})
 )
@@ -95,7 +100,7 @@ def cadre_link(links: PageLinks, task: storage.Task, at: datetime) -> str:
 
 
 async def test_open_the_link_acknowledge_and_the_later_escalation_does_not_fire(
-    served: PageLinks, browser: Browser, db: Database
+    served: PageLinks, browser: Browser, db: Database, tmp_path: Path
 ) -> None:
     task = await stored_task(db)
     link = cadre_link(served, task, now())
@@ -108,21 +113,46 @@ async def test_open_the_link_acknowledge_and_the_later_escalation_does_not_fire(
     await tab.wait_for_url(link)
     assert await tab.locator("#state").inner_text() == "已接收"
     labels = await tab.locator("#actions button").all_inner_texts()
-    assert labels == ["记录入户核查"]
+    assert labels == ["记录入户核查", "登记再次外出", "登记查无此人"]
 
     await tab.get_by_role("button", name="记录入户核查").click()
     await tab.wait_for_url(link)
     await tab.get_by_role("button", name="开始居家健康监测").click()
     await tab.wait_for_url(link)
     assert await tab.locator("#state").inner_text() == "管控中"
-    assert await tab.locator("#actions button").all_inner_texts() == ["解除管控措施"]
+    # Before its end the measure is not ended on the spot: an early end is asked for.
+    assert await tab.locator("#actions button").all_inner_texts() == [
+        "申请提前解除管控", "核酸检测结果：阴性", "核酸检测结果：阳性", "核酸检测结果：未检测",
+        "登记再次外出", "登记已转运至医院", "登记已转集中隔离",
+    ]  # fmt: skip
+    assert await tab.locator("#measure-period").inner_text() != ""
+    await tab.get_by_role("button", name="核酸检测结果：阴性").click()
+    await tab.wait_for_url(link)
+    assert await tab.locator("#state").inner_text() == "管控中"
+    # What the cadre reads is Chinese: no word of English anywhere on the page (the SMS
+    # check-in code is random letters and digits, a code to type, not a word).
+    code = await tab.locator("#check-in-code").inner_text()
+    text = (await tab.locator("body").inner_text()).replace(code, "")
+    assert re.findall(r"[A-Za-z]{2,}", text) == []
+    shot = SCREENSHOT if os.environ.get("GRIDLINE_SCREENSHOTS") else tmp_path / SCREENSHOT.name
+    await tab.screenshot(path=str(shot), full_page=True)
+    await tab.get_by_label("去向（目的地）").fill("兰州市城关区")
+    await tab.get_by_role("button", name="登记再次外出").click()
+    await tab.wait_for_url(link)
+    assert await tab.locator("#state").inner_text() == "已再次外出"
 
     # The acknowledgement deadline would have fallen 30 minutes after assignment.
     assert await fire_due(db, static_chain, POLICY, now() + timedelta(hours=5)) == []
     async with db.session() as session:
         assert list(await storage.escalations_of(session, task.task_id)) == []
         trail = [(c.action, c.channel) for c in await storage.changes_of(session, task.task_id)]
-    assert trail == [("acknowledge", "page"), ("record_visit", "page"), ("start_measure", "page")]
+    assert trail == [
+        ("acknowledge", "page"), ("record_visit", "page"), ("start_measure", "page"),
+        ("record_test", "page"), ("record_left", "page"),
+    ]  # fmt: skip
+    async with db.session() as session:
+        changes = await storage.changes_of(session, task.task_id)
+    assert changes[-2].note == "核酸检测结果：阴性" and changes[-1].note == "兰州市城关区"
 
 
 async def test_a_tampered_or_expired_link_is_refused(

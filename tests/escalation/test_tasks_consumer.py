@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,10 @@ from gridline.bus.producer import EventProducer
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.settings import Settings
+from gridline.timestamps import to_timestamp
 from services.escalation import storage
 from services.escalation.consumers import accepts, task_handler
+from services.escalation.measures import FollowUp
 from services.escalation.policy import load_policy
 from tests.escalation.conftest import Clock
 
@@ -90,3 +92,36 @@ async def test_a_batch_stores_a_task_given_twice_once_and_applies_its_raise(
     assert (task.summary, task.origin_risk, task.deadline_at) == ("first", HIGH, clock())
     assert trail == ["raise_risk"]
     assert REGISTRY.get_sample_value(OPENED, {"kind": "household"}) == opened + 1
+
+
+async def test_a_task_keeps_its_plan_and_a_high_risk_one_is_told_up_once(
+    any_db: Database, clock: Clock
+) -> None:
+    handle = task_handler(SHIPPED, clock)
+    event = assigned("t-plan", "planned")
+    event.decided_risk = HIGH
+    event.follow_up.CopyFrom(
+        events_pb2.FollowUpPlan(
+            plan_id="urgent", measure_days=14, test_days=[7, 1], check_in_times=["20:00", "08:00"],
+            verify_within_hours=2, verify_by=to_timestamp(clock() + timedelta(hours=2)),
+            measure_ends_at=to_timestamp(clock() + timedelta(days=14)),
+        )
+    )  # fmt: skip
+    unreadable = assigned("t-bad-plan", "bad")
+    unreadable.follow_up.check_in_times.append("8点")
+    async with any_db.session() as session:
+        await handle(envelope("p1", event), session)
+        await handle(envelope("p2", event), session)  # a replay in the same batch
+        await handle(envelope("p3", unreadable), session)
+    async with any_db.session() as session:
+        task = await storage.get_task(session, "t-plan")
+        timers = await storage.timers_of(session, "t-plan")
+        bad = await storage.get_task(session, "t-bad-plan")
+    assert task is not None and task.follow_up is not None
+    plan = FollowUp.decode(task.follow_up)
+    assert plan is not None and plan.test_days == (1, 7)
+    assert plan.check_in_times == (time(8), time(20))
+    assert plan.verify_by == clock() + timedelta(hours=2)
+    assert [(t.kind, t.next_at) for t in timers] == [("high_risk", clock())]
+    # A plan that cannot be read does not cost the task.
+    assert bad is not None and bad.follow_up is None

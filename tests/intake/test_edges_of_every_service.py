@@ -58,6 +58,12 @@ BODIES: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
         ("post", "/v1/reports"): FEED_RECORD,
         ("post", "/v1/reports:batch"): {"records": [FEED_RECORD]},
         ("post", "/report"): {k: v for k, v in VALID_REPORT.items() if k != "source"},
+        ("post", "/v1/staff/reports"): {
+            **VALID_REPORT,
+            "source": "cadre_visit",
+            "cadre_id": "p-cadre",
+            "origin_risk": "low",
+        },
     },
     "assignment": {
         ("put", "/v1/cadres/{person_id}/duty"): {"on_leave": True, "backup_id": "p-b"},
@@ -67,7 +73,25 @@ BODIES: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
     "escalation": {
         **{
             ("post", f"/v1/tasks/{{task_id}}:{action}"): ACTION
-            for action in ("acknowledge", "record-visit", "end-measure", "close", "send-to-triage")
+            for action in (
+                "acknowledge",
+                "record-visit",
+                "end-measure",
+                "close",
+                "send-to-triage",
+                "request-early-end",
+                "approve-early-end",
+                "refuse-early-end",
+                "record-left",
+                "record-not-found",
+                "to-hospital",
+                "to-isolation",
+            )
+        },
+        ("post", "/v1/tasks/{task_id}:record-test"): {
+            **ACTION,
+            "result": "positive",
+            "source_id": "lab-20260120-001",
         },
         ("post", "/v1/tasks/{task_id}:start-measure"): {**ACTION, "measure": "quarantine"},
         ("post", "/v1/tasks/{task_id}:reassign"): {
@@ -86,6 +110,19 @@ BODIES: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
             "found_by_cadres": 1,
         },
         ("post", "/v1/check-ins:sms"): {"message_id": "sms-1", "text": "1A2B3C4D 36.8"},
+        ("post", "/v1/visits"): {
+            "household_id": HOUSEHOLD,
+            "outcome": "met",
+            "visited_at": "2026-01-20T10:00:00+08:00",
+            "note": "已见面",
+            "submission_id": "v-1",
+        },
+        ("post", "/v1/visit-rounds"): {
+            "name": "文化苑第五轮入户排摸",
+            "node_id": "g",
+            "starts_at": "2026-01-20T08:00:00+08:00",
+            "deadline_at": "2026-01-25T20:00:00+08:00",
+        },
         ("post", "/t/{task_id}/check-in"): {
             "submission_id": "s-1",
             "temperature": 36.8,
@@ -136,8 +173,9 @@ async def streamed(size: int) -> AsyncIterator[bytes]:
 
 def staff(path: str, data_dir: Path) -> dict[str, str]:
     """A token that may use the route, so that odd input reaches it: a liaison of the grid for
-    its zero-report, else the county office (other services ignore it)."""
-    if path == "/v1/zero-reports":
+    its zero-report and the cadre's own arrivals, else the county office (other services
+    ignore it)."""
+    if path in ("/v1/zero-reports", "/v1/staff/reports"):
         return bearer(data_dir, Role.LIAISON, "g")
     return bearer(data_dir)
 

@@ -181,7 +181,14 @@ async def test_validate_only_answers_as_the_real_batch_and_nothing_reaches_the_t
     records = [
         feed_record(f"{prefix}-1"),
         {**feed_record(f"{prefix}-2"), "phone": "12345"},
-        {**CHECKPOINT_SCAN, "health_code": "green", "name": "绿码"},
+        # A green scan of a local (from Lanzhou, in the county's province): no report.
+        {
+            **CHECKPOINT_SCAN,
+            "health_code": "green",
+            "name": "绿码",
+            "origin_region_code": "620102",
+            "origin_name": None,
+        },
         feed_record(f"{prefix}-3"),
         feed_record(f"{prefix}-1"),
         {"source": "health_code_feed"},

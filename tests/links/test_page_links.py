@@ -137,9 +137,11 @@ async def test_a_micro_grid_leader_s_link_shows_the_task_and_acts_on_nothing(
         "acknowledge", "record_visit", "start_measure",
     ]  # fmt: skip
 
-    # The cadre's link on the same task shows the code and the actions.
+    # The cadre's link on the same task shows the code and the actions: before the measure runs
+    # out, asking to end it early (with a reason), not ending it.
     cadre = await client.get(path_of(cadre_link(task, now())))
-    assert task.check_in_code in cadre.text and "解除管控措施" in cadre.text
+    assert task.check_in_code in cadre.text and "申请提前解除管控" in cadre.text
+    assert ">解除管控措施<" not in cadre.text and "/end_measure?" not in cadre.text
 
 
 async def test_escalation_notices_from_day_5_of_a_quarantine_carry_links_that_work_on_day_6(

@@ -191,6 +191,8 @@ async def test_a_wrong_key_dead_letters_and_tells_the_office_once(
         ),
     )
     assert len({e.event_id for e in broken}) == 1  # one notice; repeats share its id
+    # The vendor's error code stays with operations (the dead letter), not in the office's text.
+    assert "93000" not in broken[0].message.body + broken[0].message.title
     # The office hears it by SMS, not through a robot; delivering it twice sends it once.
     before = len(vendors.of("wecom"))
     sms_before = len(vendors.of("gateway"))

@@ -157,12 +157,24 @@ def rows_of(task_id: str, changes: Sequence[tuple[str, datetime]]) -> list[objec
     ]  # fmt: skip
 
 
-async def test_escalation_purges_tasks_closed_past_the_retention(settings: Settings) -> None:
+def visit(visit_id: str, at: datetime) -> escalation_storage.HouseholdVisit:
+    return escalation_storage.HouseholdVisit(
+        visit_id=visit_id, household_id="h1", grid_id="g1", community_id="c1", township_id="t1",
+        outcome="met", note="房东李*说他初八回来", visited_at=at, visitor="王伟（包户干部）",
+        visitor_subject="p-1", channel="http", recorded_at=at,
+    )  # fmt: skip
+
+
+async def test_escalation_purges_tasks_ended_past_the_retention(settings: Settings) -> None:
     storage = escalation_storage
     async with service_db(settings, storage, "escalation") as db:
         async with db.session() as session:
             session.add(task("t-old", "closed", LONG_AGO))
             session.add_all(rows_of("t-old", [("assigned", LONG_AGO), ("closed", OLD)]))
+            # Left again: ended as surely as closed.
+            session.add(task("t-left", "left", LONG_AGO))
+            session.add_all(rows_of("t-left", [("assigned", LONG_AGO), ("left", OLD)]))
+            session.add_all([visit("v-old", OLD), visit("v-recent", RECENT)])
             session.add(task("t-recent", "closed", LONG_AGO))
             session.add_all(rows_of("t-recent", [("assigned", LONG_AGO), ("closed", RECENT)]))
             session.add(task("t-open", "under_control", LONG_AGO))
@@ -170,8 +182,8 @@ async def test_escalation_purges_tasks_closed_past_the_retention(settings: Setti
             session.add(
                 storage.ZeroReport(
                     report_id="z-old", grid_id="g1", day="2022-01-01", arrivals=1,
-                    under_control=1, abnormal=0, households_visited=1, found_by_cadres=0,
-                    submitted_by="王伟", channel="http", submitted_at=OLD,
+                    under_control=1, abnormal=0, submitted_by="王伟", channel="http",
+                    submitted_at=OLD,
                 )
             )  # fmt: skip
         await add_bus_rows(db, ledger=True)
@@ -179,13 +191,17 @@ async def test_escalation_purges_tasks_closed_past_the_retention(settings: Setti
         counts = await purge(ESCALATION, db, settings)
 
         assert counts == {
-            "escalation": 1, "task_change": 2, "check_in": 1, "check_in_slot": 1, "task": 1,
-            "outbox": 2, "processed_event": 1,
+            "escalation": 2, "task_change": 4, "check_in": 2, "check_in_slot": 2, "task": 2,
+            "measure_timer": 0, "test_result": 0, "household_visit": 1, "outbox": 2,
+            "processed_event": 1,
         }  # fmt: skip
         assert await column(db, storage.TASK, "task_id") == ["t-open", "t-recent"]
         for table in storage.TABLES:
             if "task_id" in table.c:
-                assert "t-old" not in await column(db, table, "task_id"), table.name
+                for ended in ("t-old", "t-left"):
+                    assert ended not in await column(db, table, "task_id"), table.name
+        visits = table_of(storage.HouseholdVisit)
+        assert await column(db, visits, "visit_id") == ["v-recent"]
         # Counts per grid name nobody: they stay.
         assert await column(db, table_of(storage.ZeroReport), "report_id") == ["z-old"]
         await bus_left(db, ledger=True)

@@ -219,7 +219,7 @@ async def test_the_route_answers_by_the_rule_and_keeps_no_copy_in_caches(db: Dat
         )
         assert absent.status_code == 404
         assert (await client.post(path, json=body)).status_code == 401
-        wrong_field = {"field": "name", "purpose": PURPOSE}
+        wrong_field = {"field": "address", "purpose": PURPOSE}
         assert (
             await client.post(path, json=wrong_field, headers={"X-Staff": "cadre@g1"})
         ).status_code == 422

@@ -169,3 +169,89 @@ class Placement(_message.Message):
     case_report_id: str
     grid_id: str
     def __init__(self, report_id: _Optional[str] = ..., task_id: _Optional[str] = ..., node_id: _Optional[str] = ..., triage: _Optional[bool] = ..., placed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assignee_id: _Optional[str] = ..., measure_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., case_report_id: _Optional[str] = ..., grid_id: _Optional[str] = ...) -> None: ...
+
+class ListPersonsRequest(_message.Message):
+    __slots__ = ("report_ids", "reveal", "purpose")
+    REPORT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REVEAL_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    report_ids: _containers.RepeatedScalarFieldContainer[str]
+    reveal: bool
+    purpose: str
+    def __init__(self, report_ids: _Optional[_Iterable[str]] = ..., reveal: _Optional[bool] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class Person(_message.Message):
+    __slots__ = ("report_id", "name", "id_number", "phone", "revealed", "origin_name", "arrived_at", "address", "transport", "cadre_name", "place_name")
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    REVEALED_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_NAME_FIELD_NUMBER: _ClassVar[int]
+    ARRIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    CADRE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PLACE_NAME_FIELD_NUMBER: _ClassVar[int]
+    report_id: str
+    name: str
+    id_number: str
+    phone: str
+    revealed: bool
+    origin_name: str
+    arrived_at: _timestamp_pb2.Timestamp
+    address: str
+    transport: str
+    cadre_name: str
+    place_name: str
+    def __init__(self, report_id: _Optional[str] = ..., name: _Optional[str] = ..., id_number: _Optional[str] = ..., phone: _Optional[str] = ..., revealed: _Optional[bool] = ..., origin_name: _Optional[str] = ..., arrived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., address: _Optional[str] = ..., transport: _Optional[str] = ..., cadre_name: _Optional[str] = ..., place_name: _Optional[str] = ...) -> None: ...
+
+class PersonBatch(_message.Message):
+    __slots__ = ("persons",)
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    persons: _containers.RepeatedCompositeFieldContainer[Person]
+    def __init__(self, persons: _Optional[_Iterable[_Union[Person, _Mapping]]] = ...) -> None: ...
+
+class SearchHouseholdsRequest(_message.Message):
+    __slots__ = ("under_node_id", "text", "limit")
+    UNDER_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    under_node_id: str
+    text: str
+    limit: int
+    def __init__(self, under_node_id: _Optional[str] = ..., text: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class HouseholdList(_message.Message):
+    __slots__ = ("households",)
+    HOUSEHOLDS_FIELD_NUMBER: _ClassVar[int]
+    households: _containers.RepeatedCompositeFieldContainer[Household]
+    def __init__(self, households: _Optional[_Iterable[_Union[Household, _Mapping]]] = ...) -> None: ...
+
+class ListNodesRequest(_message.Message):
+    __slots__ = ("node_ids", "under_node_id", "kind")
+    NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    UNDER_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    node_ids: _containers.RepeatedScalarFieldContainer[str]
+    under_node_id: str
+    kind: str
+    def __init__(self, node_ids: _Optional[_Iterable[str]] = ..., under_node_id: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
+class NodeInfo(_message.Message):
+    __slots__ = ("node_id", "kind", "name", "parent_id")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    kind: str
+    name: str
+    parent_id: str
+    def __init__(self, node_id: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., parent_id: _Optional[str] = ...) -> None: ...
+
+class NodeList(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...

@@ -64,6 +64,21 @@ class DirectoryStub:
                 request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListGridHouseholdCountsRequest.SerializeToString,
                 response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GridHouseholdCounts.FromString,
                 _registered_method=True)
+        self.ListPersons = channel.unary_stream(
+                '/gridline.contracts.v1.Directory/ListPersons',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListPersonsRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.PersonBatch.FromString,
+                _registered_method=True)
+        self.SearchHouseholds = channel.unary_unary(
+                '/gridline.contracts.v1.Directory/SearchHouseholds',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.SearchHouseholdsRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.HouseholdList.FromString,
+                _registered_method=True)
+        self.ListNodes = channel.unary_unary(
+                '/gridline.contracts.v1.Directory/ListNodes',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListNodesRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.NodeList.FromString,
+                _registered_method=True)
 
 
 class DirectoryServicer:
@@ -111,6 +126,31 @@ class DirectoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPersons(self, request, context):
+        """The register (台账), a staff method: the person of each report (one call for thousands of
+        rows, answered in batches), in clear where the caller may reveal it and asked to, masked
+        otherwise; reports outside the caller's node are left out. A call that reveals anything is
+        one row of the reveal audit, naming the caller and the purpose.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchHouseholds(self, request, context):
+        """The staff workbench's triage: households under a node whose address (or the name of its
+        building, compound or community) holds every word of a text, to place a report by hand.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNodes(self, request, context):
+        """The workbench's names: nodes by id, and the nodes of a kind under a node (never ids shown).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +183,21 @@ def add_DirectoryServicer_to_server(servicer, server):
                     servicer.ListGridHouseholdCounts,
                     request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListGridHouseholdCountsRequest.FromString,
                     response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.GridHouseholdCounts.SerializeToString,
+            ),
+            'ListPersons': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListPersons,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListPersonsRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.PersonBatch.SerializeToString,
+            ),
+            'SearchHouseholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchHouseholds,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.SearchHouseholdsRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.HouseholdList.SerializeToString,
+            ),
+            'ListNodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNodes,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.ListNodesRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_directory__pb2.NodeList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +362,87 @@ class Directory:
             '/gridline.contracts.v1.Directory/ListGridHouseholdCounts',
             gridline_dot_contracts_dot_v1_dot_directory__pb2.ListGridHouseholdCountsRequest.SerializeToString,
             gridline_dot_contracts_dot_v1_dot_directory__pb2.GridHouseholdCounts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPersons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gridline.contracts.v1.Directory/ListPersons',
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.ListPersonsRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.PersonBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchHouseholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Directory/SearchHouseholds',
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.SearchHouseholdsRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.HouseholdList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Directory/ListNodes',
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.ListNodesRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_directory__pb2.NodeList.FromString,
             options,
             channel_credentials,
             insecure,

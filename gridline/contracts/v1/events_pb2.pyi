@@ -22,6 +22,9 @@ class TaskEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_EVENT_KIND_SENT_TO_TRIAGE: _ClassVar[TaskEventKind]
     TASK_EVENT_KIND_REASSIGNED: _ClassVar[TaskEventKind]
     TASK_EVENT_KIND_RISK_RAISED: _ClassVar[TaskEventKind]
+    TASK_EVENT_KIND_TEST_RECORDED: _ClassVar[TaskEventKind]
+    TASK_EVENT_KIND_OUTCOME_RECORDED: _ClassVar[TaskEventKind]
+    TASK_EVENT_KIND_EARLY_END_REQUESTED: _ClassVar[TaskEventKind]
 
 class NotificationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -32,6 +35,11 @@ class NotificationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NOTIFICATION_KIND_TEST: _ClassVar[NotificationKind]
     NOTIFICATION_KIND_DAILY_SUMMARY: _ClassVar[NotificationKind]
     NOTIFICATION_KIND_CASE_ENRICHED: _ClassVar[NotificationKind]
+    NOTIFICATION_KIND_REMINDER: _ClassVar[NotificationKind]
+    NOTIFICATION_KIND_RESIDENT_REMINDER: _ClassVar[NotificationKind]
+    NOTIFICATION_KIND_MEASURE_ENDING: _ClassVar[NotificationKind]
+    NOTIFICATION_KIND_REPORTED_UP: _ClassVar[NotificationKind]
+    NOTIFICATION_KIND_APPROVAL_REQUESTED: _ClassVar[NotificationKind]
 
 class DeliveryOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -47,6 +55,9 @@ TASK_EVENT_KIND_MEASURE_STARTED: TaskEventKind
 TASK_EVENT_KIND_SENT_TO_TRIAGE: TaskEventKind
 TASK_EVENT_KIND_REASSIGNED: TaskEventKind
 TASK_EVENT_KIND_RISK_RAISED: TaskEventKind
+TASK_EVENT_KIND_TEST_RECORDED: TaskEventKind
+TASK_EVENT_KIND_OUTCOME_RECORDED: TaskEventKind
+TASK_EVENT_KIND_EARLY_END_REQUESTED: TaskEventKind
 NOTIFICATION_KIND_UNSPECIFIED: NotificationKind
 NOTIFICATION_KIND_TASK_ASSIGNED: NotificationKind
 NOTIFICATION_KIND_ESCALATION: NotificationKind
@@ -54,12 +65,17 @@ NOTIFICATION_KIND_CHANNEL_BROKEN: NotificationKind
 NOTIFICATION_KIND_TEST: NotificationKind
 NOTIFICATION_KIND_DAILY_SUMMARY: NotificationKind
 NOTIFICATION_KIND_CASE_ENRICHED: NotificationKind
+NOTIFICATION_KIND_REMINDER: NotificationKind
+NOTIFICATION_KIND_RESIDENT_REMINDER: NotificationKind
+NOTIFICATION_KIND_MEASURE_ENDING: NotificationKind
+NOTIFICATION_KIND_REPORTED_UP: NotificationKind
+NOTIFICATION_KIND_APPROVAL_REQUESTED: NotificationKind
 DELIVERY_OUTCOME_UNSPECIFIED: DeliveryOutcome
 DELIVERY_OUTCOME_DELIVERED: DeliveryOutcome
 DELIVERY_OUTCOME_FAILED: DeliveryOutcome
 
 class ReportAccepted(_message.Message):
-    __slots__ = ("report_id", "person_key", "source", "source_record_id", "name_masked", "id_number_masked", "id_number_sealed", "phone_masked", "phone_sealed", "origin_region_code", "origin_name", "origin_risk", "arrived_at", "address", "accepted_at", "case_report_id")
+    __slots__ = ("report_id", "person_key", "source", "source_record_id", "name_masked", "id_number_masked", "id_number_sealed", "phone_masked", "phone_sealed", "origin_region_code", "origin_name", "origin_risk", "arrived_at", "address", "accepted_at", "case_report_id", "name_sealed", "transport")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +92,8 @@ class ReportAccepted(_message.Message):
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
     CASE_REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_SEALED_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     report_id: str
     person_key: str
     source: _common_pb2.ReportSource
@@ -92,10 +110,12 @@ class ReportAccepted(_message.Message):
     address: str
     accepted_at: _timestamp_pb2.Timestamp
     case_report_id: str
-    def __init__(self, report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.ReportSource, str]] = ..., source_record_id: _Optional[str] = ..., name_masked: _Optional[str] = ..., id_number_masked: _Optional[str] = ..., id_number_sealed: _Optional[bytes] = ..., phone_masked: _Optional[str] = ..., phone_sealed: _Optional[bytes] = ..., origin_region_code: _Optional[str] = ..., origin_name: _Optional[str] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., arrived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., address: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., case_report_id: _Optional[str] = ...) -> None: ...
+    name_sealed: bytes
+    transport: str
+    def __init__(self, report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.ReportSource, str]] = ..., source_record_id: _Optional[str] = ..., name_masked: _Optional[str] = ..., id_number_masked: _Optional[str] = ..., id_number_sealed: _Optional[bytes] = ..., phone_masked: _Optional[str] = ..., phone_sealed: _Optional[bytes] = ..., origin_region_code: _Optional[str] = ..., origin_name: _Optional[str] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., arrived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., address: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., case_report_id: _Optional[str] = ..., name_sealed: _Optional[bytes] = ..., transport: _Optional[str] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
-    __slots__ = ("task_id", "kind", "report_id", "person_key", "household_id", "grid_id", "community_id", "triage", "assignee", "origin_risk", "summary", "accepted_at", "occurred_at", "actor", "township_id", "placed_node_id", "placement_confidence", "candidate_node_ids", "decided_risk", "measure_id", "measure_name", "follow_up", "policy_version", "raised_by_report_id")
+    __slots__ = ("task_id", "kind", "report_id", "person_key", "household_id", "grid_id", "community_id", "triage", "assignee", "origin_risk", "summary", "accepted_at", "occurred_at", "actor", "township_id", "placed_node_id", "placement_confidence", "candidate_node_ids", "decided_risk", "measure_id", "measure_name", "follow_up", "policy_version", "raised_by_report_id", "report_source", "state")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +140,8 @@ class TaskEvent(_message.Message):
     FOLLOW_UP_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     RAISED_BY_REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     kind: TaskEventKind
     report_id: str
@@ -144,7 +166,9 @@ class TaskEvent(_message.Message):
     follow_up: FollowUpPlan
     policy_version: str
     raised_by_report_id: str
-    def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[_Union[TaskEventKind, str]] = ..., report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., household_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., triage: _Optional[bool] = ..., assignee: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., summary: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., township_id: _Optional[str] = ..., placed_node_id: _Optional[str] = ..., placement_confidence: _Optional[float] = ..., candidate_node_ids: _Optional[_Iterable[str]] = ..., decided_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., measure_id: _Optional[str] = ..., measure_name: _Optional[str] = ..., follow_up: _Optional[_Union[FollowUpPlan, _Mapping]] = ..., policy_version: _Optional[str] = ..., raised_by_report_id: _Optional[str] = ...) -> None: ...
+    report_source: _common_pb2.ReportSource
+    state: str
+    def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[_Union[TaskEventKind, str]] = ..., report_id: _Optional[str] = ..., person_key: _Optional[str] = ..., household_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., community_id: _Optional[str] = ..., triage: _Optional[bool] = ..., assignee: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., summary: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., township_id: _Optional[str] = ..., placed_node_id: _Optional[str] = ..., placement_confidence: _Optional[float] = ..., candidate_node_ids: _Optional[_Iterable[str]] = ..., decided_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., measure_id: _Optional[str] = ..., measure_name: _Optional[str] = ..., follow_up: _Optional[_Union[FollowUpPlan, _Mapping]] = ..., policy_version: _Optional[str] = ..., raised_by_report_id: _Optional[str] = ..., report_source: _Optional[_Union[_common_pb2.ReportSource, str]] = ..., state: _Optional[str] = ...) -> None: ...
 
 class FollowUpPlan(_message.Message):
     __slots__ = ("plan_id", "measure_days", "test_days", "verify_within_hours", "home_visit", "check_in_times", "verify_by", "measure_ends_at")
@@ -185,7 +209,7 @@ class EscalationRaised(_message.Message):
     def __init__(self, escalation_id: _Optional[str] = ..., task_id: _Optional[str] = ..., level: _Optional[_Union[_common_pb2.ChainLevel, str]] = ..., reason: _Optional[str] = ..., grid_id: _Optional[str] = ..., recipient: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("notification_id", "kind", "recipient", "title", "body", "task_id", "report_id", "link", "created_at", "report_accepted_at")
+    __slots__ = ("notification_id", "kind", "recipient", "title", "body", "task_id", "report_id", "link", "created_at", "report_accepted_at", "deferrable")
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +220,7 @@ class Notification(_message.Message):
     LINK_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     REPORT_ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEFERRABLE_FIELD_NUMBER: _ClassVar[int]
     notification_id: str
     kind: NotificationKind
     recipient: _common_pb2.Responsible
@@ -206,7 +231,8 @@ class Notification(_message.Message):
     link: str
     created_at: _timestamp_pb2.Timestamp
     report_accepted_at: _timestamp_pb2.Timestamp
-    def __init__(self, notification_id: _Optional[str] = ..., kind: _Optional[_Union[NotificationKind, str]] = ..., recipient: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., task_id: _Optional[str] = ..., report_id: _Optional[str] = ..., link: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    deferrable: bool
+    def __init__(self, notification_id: _Optional[str] = ..., kind: _Optional[_Union[NotificationKind, str]] = ..., recipient: _Optional[_Union[_common_pb2.Responsible, _Mapping]] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., task_id: _Optional[str] = ..., report_id: _Optional[str] = ..., link: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report_accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deferrable: _Optional[bool] = ...) -> None: ...
 
 class DeliveryRecorded(_message.Message):
     __slots__ = ("notification_id", "channel", "group_id", "outcome", "attempts", "error", "finished_at")

@@ -26,39 +26,57 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from gridline.contracts.v1 import common_pb2 as gridline_dot_contracts_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!gridline/contracts/v1/tasks.proto\x12\x15gridline.contracts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"gridline/contracts/v1/common.proto\"A\n\x11TaskActionRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"x\n\x13StartMeasureRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x33\n\x07measure\x18\x04 \x01(\x0e\x32\".gridline.contracts.v1.TaskMeasure\"\x86\x01\n\x0fReassignRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x34\n\x08\x61ssignee\x18\x04 \x01(\x0b\x32\".gridline.contracts.v1.Responsible\x12\x0f\n\x07node_id\x18\x05 \x01(\t\")\n\x16ListTaskChangesRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xb1\x01\n\nTaskChange\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x12\n\nfrom_state\x18\x03 \x01(\t\x12\x10\n\x08to_state\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x0c\n\x04note\x18\x07 \x01(\t\x12.\n\nchanged_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x17ListTaskChangesResponse\x12\x32\n\x07\x63hanges\x18\x01 \x03(\x0b\x32!.gridline.contracts.v1.TaskChange\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"%\n\x10\x46indTasksRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"?\n\x11\x46indTasksResponse\x12*\n\x05tasks\x18\x01 \x03(\x0b\x32\x1b.gridline.contracts.v1.Task\"4\n\x12\x41\x63knowledgeRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"\x93\x01\n\x0eTaskEscalation\x12\x30\n\x05level\x18\x01 \x01(\x0e\x32!.gridline.contracts.v1.ChainLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12-\n\traised_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbb\x03\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x30\n\x05level\x18\x04 \x01(\x0e\x32!.gridline.contracts.v1.ChainLevel\x12\x0e\n\x06triage\x18\x05 \x01(\x08\x12\x0f\n\x07grid_id\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12/\n\x0b\x64\x65\x61\x64line_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61\x63knowledged_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x0b\x65scalations\x18\n \x03(\x0b\x32%.gridline.contracts.v1.TaskEscalation\x12\x0f\n\x07measure\x18\x0b \x01(\t\x12\x35\n\x0borigin_risk\x18\x0c \x01(\x0e\x32 .gridline.contracts.v1.RiskLevel\x12\x19\n\x11\x61ssignee_group_id\x18\r \x01(\t\x12\x17\n\x0f\x61llowed_actions\x18\x0e \x03(\t*e\n\x0bTaskMeasure\x12\x1c\n\x18TASK_MEASURE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TASK_MEASURE_QUARANTINE\x10\x01\x12\x1b\n\x17TASK_MEASURE_MONITORING\x10\x02\x32\xfb\x06\n\x05Tasks\x12M\n\x07GetTask\x12%.gridline.contracts.v1.GetTaskRequest\x1a\x1b.gridline.contracts.v1.Task\x12^\n\tFindTasks\x12\'.gridline.contracts.v1.FindTasksRequest\x1a(.gridline.contracts.v1.FindTasksResponse\x12U\n\x0b\x41\x63knowledge\x12).gridline.contracts.v1.AcknowledgeRequest\x1a\x1b.gridline.contracts.v1.Task\x12T\n\x0bRecordVisit\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12W\n\x0cStartMeasure\x12*.gridline.contracts.v1.StartMeasureRequest\x1a\x1b.gridline.contracts.v1.Task\x12S\n\nEndMeasure\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12N\n\x05\x43lose\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12U\n\x0cSendToTriage\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12O\n\x08Reassign\x12&.gridline.contracts.v1.ReassignRequest\x1a\x1b.gridline.contracts.v1.Task\x12p\n\x0fListTaskChanges\x12-.gridline.contracts.v1.ListTaskChangesRequest\x1a..gridline.contracts.v1.ListTaskChangesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!gridline/contracts/v1/tasks.proto\x12\x15gridline.contracts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"gridline/contracts/v1/common.proto\"~\n\x17RecordTestResultRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x31\n\x06result\x18\x02 \x01(\x0e\x32!.gridline.contracts.v1.TestResult\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x11\n\tsource_id\x18\x04 \x01(\t\"j\n\x14RecordOutcomeRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\".gridline.contracts.v1.CaseOutcome\x12\x0c\n\x04note\x18\x03 \x01(\t\"G\n\x15\x44\x65\x63ideEarlyEndRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0c\n\x04note\x18\x03 \x01(\t\"A\n\x11TaskActionRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"x\n\x13StartMeasureRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x33\n\x07measure\x18\x04 \x01(\x0e\x32\".gridline.contracts.v1.TaskMeasure\"\x86\x01\n\x0fReassignRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x34\n\x08\x61ssignee\x18\x04 \x01(\x0b\x32\".gridline.contracts.v1.Responsible\x12\x0f\n\x07node_id\x18\x05 \x01(\t\")\n\x16ListTaskChangesRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xb1\x01\n\nTaskChange\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x12\n\nfrom_state\x18\x03 \x01(\t\x12\x10\n\x08to_state\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x0c\n\x04note\x18\x07 \x01(\t\x12.\n\nchanged_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x17ListTaskChangesResponse\x12\x32\n\x07\x63hanges\x18\x01 \x03(\x0b\x32!.gridline.contracts.v1.TaskChange\"\xbe\x01\n\x1bRecordHouseholdVisitRequest\x12\x14\n\x0chousehold_id\x18\x01 \x01(\t\x12\x34\n\x07outcome\x18\x02 \x01(\x0e\x32#.gridline.contracts.v1.VisitOutcome\x12.\n\nvisited_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x15\n\rsubmission_id\x18\x05 \x01(\t\"\xe5\x01\n\x0eHouseholdVisit\x12\x10\n\x08visit_id\x18\x01 \x01(\t\x12\x14\n\x0chousehold_id\x18\x02 \x01(\t\x12\x0f\n\x07grid_id\x18\x03 \x01(\t\x12\x34\n\x07outcome\x18\x04 \x01(\x0e\x32#.gridline.contracts.v1.VisitOutcome\x12\x15\n\routcome_label\x18\x05 \x01(\t\x12.\n\nvisited_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07visitor\x18\x07 \x01(\t\x12\x0c\n\x04note\x18\x08 \x01(\t\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"%\n\x10\x46indTasksRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"?\n\x11\x46indTasksResponse\x12*\n\x05tasks\x18\x01 \x03(\x0b\x32\x1b.gridline.contracts.v1.Task\"4\n\x12\x41\x63knowledgeRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"\x93\x01\n\x0eTaskEscalation\x12\x30\n\x05level\x18\x01 \x01(\x0e\x32!.gridline.contracts.v1.ChainLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12-\n\traised_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x94\x05\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x30\n\x05level\x18\x04 \x01(\x0e\x32!.gridline.contracts.v1.ChainLevel\x12\x0e\n\x06triage\x18\x05 \x01(\x08\x12\x0f\n\x07grid_id\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12/\n\x0b\x64\x65\x61\x64line_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61\x63knowledged_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x0b\x65scalations\x18\n \x03(\x0b\x32%.gridline.contracts.v1.TaskEscalation\x12\x0f\n\x07measure\x18\x0b \x01(\t\x12\x35\n\x0borigin_risk\x18\x0c \x01(\x0e\x32 .gridline.contracts.v1.RiskLevel\x12\x19\n\x11\x61ssignee_group_id\x18\r \x01(\t\x12\x17\n\x0f\x61llowed_actions\x18\x0e \x03(\t\x12-\n\tverify_by\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12measure_started_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fmeasure_ends_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12;\n\x0ctest_results\x18\x12 \x03(\x0b\x32%.gridline.contracts.v1.TaskTestResult\"\x95\x01\n\x0eTaskTestResult\x12\x10\n\x08test_day\x18\x01 \x01(\x05\x12\x31\n\x06result\x18\x02 \x01(\x0e\x32!.gridline.contracts.v1.TestResult\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*x\n\nTestResult\x12\x1b\n\x17TEST_RESULT_UNSPECIFIED\x10\x00\x12\x18\n\x14TEST_RESULT_NEGATIVE\x10\x01\x12\x18\n\x14TEST_RESULT_POSITIVE\x10\x02\x12\x19\n\x15TEST_RESULT_NOT_TAKEN\x10\x03*\x9d\x01\n\x0b\x43\x61seOutcome\x12\x1c\n\x18\x43\x41SE_OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41SE_OUTCOME_LEFT\x10\x01\x12\x1a\n\x16\x43\x41SE_OUTCOME_NOT_FOUND\x10\x02\x12\x19\n\x15\x43\x41SE_OUTCOME_HOSPITAL\x10\x03\x12\"\n\x1e\x43\x41SE_OUTCOME_CENTRAL_ISOLATION\x10\x04*e\n\x0bTaskMeasure\x12\x1c\n\x18TASK_MEASURE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TASK_MEASURE_QUARANTINE\x10\x01\x12\x1b\n\x17TASK_MEASURE_MONITORING\x10\x02*\xba\x01\n\x0cVisitOutcome\x12\x1d\n\x19VISIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11VISIT_OUTCOME_MET\x10\x01\x12\x1d\n\x19VISIT_OUTCOME_NOBODY_HOME\x10\x02\x12\x19\n\x15VISIT_OUTCOME_REFUSED\x10\x03\x12\x1b\n\x17VISIT_OUTCOME_MOVED_OUT\x10\x04\x12\x1d\n\x19VISIT_OUTCOME_NEW_ARRIVAL\x10\x05\x32\xe1\n\n\x05Tasks\x12M\n\x07GetTask\x12%.gridline.contracts.v1.GetTaskRequest\x1a\x1b.gridline.contracts.v1.Task\x12^\n\tFindTasks\x12\'.gridline.contracts.v1.FindTasksRequest\x1a(.gridline.contracts.v1.FindTasksResponse\x12U\n\x0b\x41\x63knowledge\x12).gridline.contracts.v1.AcknowledgeRequest\x1a\x1b.gridline.contracts.v1.Task\x12T\n\x0bRecordVisit\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12W\n\x0cStartMeasure\x12*.gridline.contracts.v1.StartMeasureRequest\x1a\x1b.gridline.contracts.v1.Task\x12S\n\nEndMeasure\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12N\n\x05\x43lose\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12U\n\x0cSendToTriage\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12O\n\x08Reassign\x12&.gridline.contracts.v1.ReassignRequest\x1a\x1b.gridline.contracts.v1.Task\x12p\n\x0fListTaskChanges\x12-.gridline.contracts.v1.ListTaskChangesRequest\x1a..gridline.contracts.v1.ListTaskChangesResponse\x12q\n\x14RecordHouseholdVisit\x12\x32.gridline.contracts.v1.RecordHouseholdVisitRequest\x1a%.gridline.contracts.v1.HouseholdVisit\x12_\n\x10RecordTestResult\x12..gridline.contracts.v1.RecordTestResultRequest\x1a\x1b.gridline.contracts.v1.Task\x12Y\n\rRecordOutcome\x12+.gridline.contracts.v1.RecordOutcomeRequest\x1a\x1b.gridline.contracts.v1.Task\x12X\n\x0fRequestEarlyEnd\x12(.gridline.contracts.v1.TaskActionRequest\x1a\x1b.gridline.contracts.v1.Task\x12[\n\x0e\x44\x65\x63ideEarlyEnd\x12,.gridline.contracts.v1.DecideEarlyEndRequest\x1a\x1b.gridline.contracts.v1.Taskb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridline.contracts.v1.tasks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKMEASURE']._serialized_start=1546
-  _globals['_TASKMEASURE']._serialized_end=1647
-  _globals['_TASKACTIONREQUEST']._serialized_start=129
-  _globals['_TASKACTIONREQUEST']._serialized_end=194
-  _globals['_STARTMEASUREREQUEST']._serialized_start=196
-  _globals['_STARTMEASUREREQUEST']._serialized_end=316
-  _globals['_REASSIGNREQUEST']._serialized_start=319
-  _globals['_REASSIGNREQUEST']._serialized_end=453
-  _globals['_LISTTASKCHANGESREQUEST']._serialized_start=455
-  _globals['_LISTTASKCHANGESREQUEST']._serialized_end=496
-  _globals['_TASKCHANGE']._serialized_start=499
-  _globals['_TASKCHANGE']._serialized_end=676
-  _globals['_LISTTASKCHANGESRESPONSE']._serialized_start=678
-  _globals['_LISTTASKCHANGESRESPONSE']._serialized_end=755
-  _globals['_GETTASKREQUEST']._serialized_start=757
-  _globals['_GETTASKREQUEST']._serialized_end=790
-  _globals['_FINDTASKSREQUEST']._serialized_start=792
-  _globals['_FINDTASKSREQUEST']._serialized_end=829
-  _globals['_FINDTASKSRESPONSE']._serialized_start=831
-  _globals['_FINDTASKSRESPONSE']._serialized_end=894
-  _globals['_ACKNOWLEDGEREQUEST']._serialized_start=896
-  _globals['_ACKNOWLEDGEREQUEST']._serialized_end=948
-  _globals['_TASKESCALATION']._serialized_start=951
-  _globals['_TASKESCALATION']._serialized_end=1098
-  _globals['_TASK']._serialized_start=1101
-  _globals['_TASK']._serialized_end=1544
-  _globals['_TASKS']._serialized_start=1650
-  _globals['_TASKS']._serialized_end=2541
+  _globals['_TESTRESULT']._serialized_start=2649
+  _globals['_TESTRESULT']._serialized_end=2769
+  _globals['_CASEOUTCOME']._serialized_start=2772
+  _globals['_CASEOUTCOME']._serialized_end=2929
+  _globals['_TASKMEASURE']._serialized_start=2931
+  _globals['_TASKMEASURE']._serialized_end=3032
+  _globals['_VISITOUTCOME']._serialized_start=3035
+  _globals['_VISITOUTCOME']._serialized_end=3221
+  _globals['_RECORDTESTRESULTREQUEST']._serialized_start=129
+  _globals['_RECORDTESTRESULTREQUEST']._serialized_end=255
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=257
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=363
+  _globals['_DECIDEEARLYENDREQUEST']._serialized_start=365
+  _globals['_DECIDEEARLYENDREQUEST']._serialized_end=436
+  _globals['_TASKACTIONREQUEST']._serialized_start=438
+  _globals['_TASKACTIONREQUEST']._serialized_end=503
+  _globals['_STARTMEASUREREQUEST']._serialized_start=505
+  _globals['_STARTMEASUREREQUEST']._serialized_end=625
+  _globals['_REASSIGNREQUEST']._serialized_start=628
+  _globals['_REASSIGNREQUEST']._serialized_end=762
+  _globals['_LISTTASKCHANGESREQUEST']._serialized_start=764
+  _globals['_LISTTASKCHANGESREQUEST']._serialized_end=805
+  _globals['_TASKCHANGE']._serialized_start=808
+  _globals['_TASKCHANGE']._serialized_end=985
+  _globals['_LISTTASKCHANGESRESPONSE']._serialized_start=987
+  _globals['_LISTTASKCHANGESRESPONSE']._serialized_end=1064
+  _globals['_RECORDHOUSEHOLDVISITREQUEST']._serialized_start=1067
+  _globals['_RECORDHOUSEHOLDVISITREQUEST']._serialized_end=1257
+  _globals['_HOUSEHOLDVISIT']._serialized_start=1260
+  _globals['_HOUSEHOLDVISIT']._serialized_end=1489
+  _globals['_GETTASKREQUEST']._serialized_start=1491
+  _globals['_GETTASKREQUEST']._serialized_end=1524
+  _globals['_FINDTASKSREQUEST']._serialized_start=1526
+  _globals['_FINDTASKSREQUEST']._serialized_end=1563
+  _globals['_FINDTASKSRESPONSE']._serialized_start=1565
+  _globals['_FINDTASKSRESPONSE']._serialized_end=1628
+  _globals['_ACKNOWLEDGEREQUEST']._serialized_start=1630
+  _globals['_ACKNOWLEDGEREQUEST']._serialized_end=1682
+  _globals['_TASKESCALATION']._serialized_start=1685
+  _globals['_TASKESCALATION']._serialized_end=1832
+  _globals['_TASK']._serialized_start=1835
+  _globals['_TASK']._serialized_end=2495
+  _globals['_TASKTESTRESULT']._serialized_start=2498
+  _globals['_TASKTESTRESULT']._serialized_end=2647
+  _globals['_TASKS']._serialized_start=3224
+  _globals['_TASKS']._serialized_end=4601
 # @@protoc_insertion_point(module_scope)

@@ -11,14 +11,85 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class TestResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TEST_RESULT_UNSPECIFIED: _ClassVar[TestResult]
+    TEST_RESULT_NEGATIVE: _ClassVar[TestResult]
+    TEST_RESULT_POSITIVE: _ClassVar[TestResult]
+    TEST_RESULT_NOT_TAKEN: _ClassVar[TestResult]
+
+class CaseOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CASE_OUTCOME_UNSPECIFIED: _ClassVar[CaseOutcome]
+    CASE_OUTCOME_LEFT: _ClassVar[CaseOutcome]
+    CASE_OUTCOME_NOT_FOUND: _ClassVar[CaseOutcome]
+    CASE_OUTCOME_HOSPITAL: _ClassVar[CaseOutcome]
+    CASE_OUTCOME_CENTRAL_ISOLATION: _ClassVar[CaseOutcome]
+
 class TaskMeasure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TASK_MEASURE_UNSPECIFIED: _ClassVar[TaskMeasure]
     TASK_MEASURE_QUARANTINE: _ClassVar[TaskMeasure]
     TASK_MEASURE_MONITORING: _ClassVar[TaskMeasure]
+
+class VisitOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VISIT_OUTCOME_UNSPECIFIED: _ClassVar[VisitOutcome]
+    VISIT_OUTCOME_MET: _ClassVar[VisitOutcome]
+    VISIT_OUTCOME_NOBODY_HOME: _ClassVar[VisitOutcome]
+    VISIT_OUTCOME_REFUSED: _ClassVar[VisitOutcome]
+    VISIT_OUTCOME_MOVED_OUT: _ClassVar[VisitOutcome]
+    VISIT_OUTCOME_NEW_ARRIVAL: _ClassVar[VisitOutcome]
+TEST_RESULT_UNSPECIFIED: TestResult
+TEST_RESULT_NEGATIVE: TestResult
+TEST_RESULT_POSITIVE: TestResult
+TEST_RESULT_NOT_TAKEN: TestResult
+CASE_OUTCOME_UNSPECIFIED: CaseOutcome
+CASE_OUTCOME_LEFT: CaseOutcome
+CASE_OUTCOME_NOT_FOUND: CaseOutcome
+CASE_OUTCOME_HOSPITAL: CaseOutcome
+CASE_OUTCOME_CENTRAL_ISOLATION: CaseOutcome
 TASK_MEASURE_UNSPECIFIED: TaskMeasure
 TASK_MEASURE_QUARANTINE: TaskMeasure
 TASK_MEASURE_MONITORING: TaskMeasure
+VISIT_OUTCOME_UNSPECIFIED: VisitOutcome
+VISIT_OUTCOME_MET: VisitOutcome
+VISIT_OUTCOME_NOBODY_HOME: VisitOutcome
+VISIT_OUTCOME_REFUSED: VisitOutcome
+VISIT_OUTCOME_MOVED_OUT: VisitOutcome
+VISIT_OUTCOME_NEW_ARRIVAL: VisitOutcome
+
+class RecordTestResultRequest(_message.Message):
+    __slots__ = ("task_id", "result", "note", "source_id")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    result: TestResult
+    note: str
+    source_id: str
+    def __init__(self, task_id: _Optional[str] = ..., result: _Optional[_Union[TestResult, str]] = ..., note: _Optional[str] = ..., source_id: _Optional[str] = ...) -> None: ...
+
+class RecordOutcomeRequest(_message.Message):
+    __slots__ = ("task_id", "outcome", "note")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    outcome: CaseOutcome
+    note: str
+    def __init__(self, task_id: _Optional[str] = ..., outcome: _Optional[_Union[CaseOutcome, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class DecideEarlyEndRequest(_message.Message):
+    __slots__ = ("task_id", "approve", "note")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    approve: bool
+    note: str
+    def __init__(self, task_id: _Optional[str] = ..., approve: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...
 
 class TaskActionRequest(_message.Message):
     __slots__ = ("task_id", "actor", "note")
@@ -88,6 +159,40 @@ class ListTaskChangesResponse(_message.Message):
     changes: _containers.RepeatedCompositeFieldContainer[TaskChange]
     def __init__(self, changes: _Optional[_Iterable[_Union[TaskChange, _Mapping]]] = ...) -> None: ...
 
+class RecordHouseholdVisitRequest(_message.Message):
+    __slots__ = ("household_id", "outcome", "visited_at", "note", "submission_id")
+    HOUSEHOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    VISITED_AT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_ID_FIELD_NUMBER: _ClassVar[int]
+    household_id: str
+    outcome: VisitOutcome
+    visited_at: _timestamp_pb2.Timestamp
+    note: str
+    submission_id: str
+    def __init__(self, household_id: _Optional[str] = ..., outcome: _Optional[_Union[VisitOutcome, str]] = ..., visited_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., submission_id: _Optional[str] = ...) -> None: ...
+
+class HouseholdVisit(_message.Message):
+    __slots__ = ("visit_id", "household_id", "grid_id", "outcome", "outcome_label", "visited_at", "visitor", "note")
+    VISIT_ID_FIELD_NUMBER: _ClassVar[int]
+    HOUSEHOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    GRID_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_LABEL_FIELD_NUMBER: _ClassVar[int]
+    VISITED_AT_FIELD_NUMBER: _ClassVar[int]
+    VISITOR_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    visit_id: str
+    household_id: str
+    grid_id: str
+    outcome: VisitOutcome
+    outcome_label: str
+    visited_at: _timestamp_pb2.Timestamp
+    visitor: str
+    note: str
+    def __init__(self, visit_id: _Optional[str] = ..., household_id: _Optional[str] = ..., grid_id: _Optional[str] = ..., outcome: _Optional[_Union[VisitOutcome, str]] = ..., outcome_label: _Optional[str] = ..., visited_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., visitor: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
 class GetTaskRequest(_message.Message):
     __slots__ = ("task_id",)
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -127,7 +232,7 @@ class TaskEscalation(_message.Message):
     def __init__(self, level: _Optional[_Union[_common_pb2.ChainLevel, str]] = ..., reason: _Optional[str] = ..., group_id: _Optional[str] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("task_id", "report_id", "state", "level", "triage", "grid_id", "summary", "deadline_at", "acknowledged_at", "escalations", "measure", "origin_risk", "assignee_group_id", "allowed_actions")
+    __slots__ = ("task_id", "report_id", "state", "level", "triage", "grid_id", "summary", "deadline_at", "acknowledged_at", "escalations", "measure", "origin_risk", "assignee_group_id", "allowed_actions", "verify_by", "measure_started_at", "measure_ends_at", "test_results")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +247,10 @@ class Task(_message.Message):
     ORIGIN_RISK_FIELD_NUMBER: _ClassVar[int]
     ASSIGNEE_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_BY_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    TEST_RESULTS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     report_id: str
     state: str
@@ -156,4 +265,20 @@ class Task(_message.Message):
     origin_risk: _common_pb2.RiskLevel
     assignee_group_id: str
     allowed_actions: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, task_id: _Optional[str] = ..., report_id: _Optional[str] = ..., state: _Optional[str] = ..., level: _Optional[_Union[_common_pb2.ChainLevel, str]] = ..., triage: _Optional[bool] = ..., grid_id: _Optional[str] = ..., summary: _Optional[str] = ..., deadline_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalations: _Optional[_Iterable[_Union[TaskEscalation, _Mapping]]] = ..., measure: _Optional[str] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., assignee_group_id: _Optional[str] = ..., allowed_actions: _Optional[_Iterable[str]] = ...) -> None: ...
+    verify_by: _timestamp_pb2.Timestamp
+    measure_started_at: _timestamp_pb2.Timestamp
+    measure_ends_at: _timestamp_pb2.Timestamp
+    test_results: _containers.RepeatedCompositeFieldContainer[TaskTestResult]
+    def __init__(self, task_id: _Optional[str] = ..., report_id: _Optional[str] = ..., state: _Optional[str] = ..., level: _Optional[_Union[_common_pb2.ChainLevel, str]] = ..., triage: _Optional[bool] = ..., grid_id: _Optional[str] = ..., summary: _Optional[str] = ..., deadline_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalations: _Optional[_Iterable[_Union[TaskEscalation, _Mapping]]] = ..., measure: _Optional[str] = ..., origin_risk: _Optional[_Union[_common_pb2.RiskLevel, str]] = ..., assignee_group_id: _Optional[str] = ..., allowed_actions: _Optional[_Iterable[str]] = ..., verify_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., measure_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., measure_ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., test_results: _Optional[_Iterable[_Union[TaskTestResult, _Mapping]]] = ...) -> None: ...
+
+class TaskTestResult(_message.Message):
+    __slots__ = ("test_day", "result", "actor", "recorded_at")
+    TEST_DAY_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    test_day: int
+    result: TestResult
+    actor: str
+    recorded_at: _timestamp_pb2.Timestamp
+    def __init__(self, test_day: _Optional[int] = ..., result: _Optional[_Union[TestResult, str]] = ..., actor: _Optional[str] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -84,6 +84,31 @@ class TasksStub:
                 request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesRequest.SerializeToString,
                 response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesResponse.FromString,
                 _registered_method=True)
+        self.RecordHouseholdVisit = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/RecordHouseholdVisit',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordHouseholdVisitRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.HouseholdVisit.FromString,
+                _registered_method=True)
+        self.RecordTestResult = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/RecordTestResult',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordTestResultRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.RecordOutcome = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/RecordOutcome',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordOutcomeRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.RequestEarlyEnd = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/RequestEarlyEnd',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
+        self.DecideEarlyEnd = channel.unary_unary(
+                '/gridline.contracts.v1.Tasks/DecideEarlyEnd',
+                request_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.DecideEarlyEndRequest.SerializeToString,
+                response_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+                _registered_method=True)
 
 
 class TasksServicer:
@@ -159,6 +184,44 @@ class TasksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordHouseholdVisit(self, request, context):
+        """A visit to a household under the caller's node (入户), not tied to a task: it counts for
+        the visit rate and the visit rounds. INVALID_ARGUMENT for an id that is no household.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordTestResult(self, request, context):
+        """A test result during the measure; a positive one moves the case to transfer (待转运) and
+        goes at once to the health centre and the county office.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOutcome(self, request, context):
+        """How the case ended, other than its measure running out: left again (note: destination),
+        not found at the address, transferred to hospital or to central isolation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestEarlyEnd(self, request, context):
+        """Ask to end the measure before its end (note: the reason); the township office decides.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideEarlyEnd(self, request, context):
+        """The township office or above approves (the task closes) or refuses an early end.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TasksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -211,6 +274,31 @@ def add_TasksServicer_to_server(servicer, server):
                     servicer.ListTaskChanges,
                     request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesRequest.FromString,
                     response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesResponse.SerializeToString,
+            ),
+            'RecordHouseholdVisit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordHouseholdVisit,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordHouseholdVisitRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.HouseholdVisit.SerializeToString,
+            ),
+            'RecordTestResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordTestResult,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordTestResultRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'RecordOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOutcome,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordOutcomeRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'RequestEarlyEnd': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestEarlyEnd,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
+            ),
+            'DecideEarlyEnd': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideEarlyEnd,
+                    request_deserializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.DecideEarlyEndRequest.FromString,
+                    response_serializer=gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -483,6 +571,141 @@ class Tasks:
             '/gridline.contracts.v1.Tasks/ListTaskChanges',
             gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesRequest.SerializeToString,
             gridline_dot_contracts_dot_v1_dot_tasks__pb2.ListTaskChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordHouseholdVisit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/RecordHouseholdVisit',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordHouseholdVisitRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.HouseholdVisit.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordTestResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/RecordTestResult',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordTestResultRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/RecordOutcome',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.RecordOutcomeRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestEarlyEnd(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/RequestEarlyEnd',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.TaskActionRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideEarlyEnd(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridline.contracts.v1.Tasks/DecideEarlyEnd',
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.DecideEarlyEndRequest.SerializeToString,
+            gridline_dot_contracts_dot_v1_dot_tasks__pb2.Task.FromString,
             options,
             channel_credentials,
             insecure,
