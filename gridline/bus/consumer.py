@@ -193,13 +193,14 @@ class ConsumerRunner:
 
         A record's fixed costs (transaction, ledger query, offset commit, outbox relay) are paid
         once per batch, so records arriving a few at a time cost several times what a backlog
-        does; the linger trades that for a bounded wait.
+        does; the linger trades that for a bounded wait. A poll behind its partitions' end (a
+        backlog: the next poll is there at once) does not linger.
         """
         batch: dict[TopicPartition, list[ConsumerRecord]] = await self._consumer.getmany(
             timeout_ms=200, max_records=self._batch_records
         )
         taken = sum(len(records) for records in batch.values())
-        if not taken or taken >= self._batch_records or not self._linger:
+        if not taken or taken >= self._batch_records or not self._linger or self._behind(batch):
             return batch
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), self._linger)
@@ -207,6 +208,14 @@ class ConsumerRunner:
         for tp, records in more.items():
             batch.setdefault(tp, []).extend(records)
         return batch
+
+    def _behind(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Whether the broker held more of a partition than this poll brought of it."""
+        for tp, records in batch.items():
+            highwater = self._consumer.highwater(tp)
+            if records and highwater is not None and highwater > records[-1].offset + 1:
+                return True
+        return False
 
     async def _join(self) -> bool:
         """Start the consumer unless stopped first; whether it started."""

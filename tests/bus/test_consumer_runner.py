@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -200,3 +202,38 @@ async def test_ledger_is_written_with_the_effect(
     async with db.session() as session:
         rows = (await session.exec(select(func.count()).select_from(PROCESSED_EVENT_TABLE))).one()
     assert rows == 1
+
+
+class PollsSeen:
+    """A stand-in for the Kafka consumer's polls: three records of partition 0, its end at
+    `highwater`; counts the polls."""
+
+    def __init__(self, highwater: int) -> None:
+        self.tp = TopicPartition("t", 0)
+        self._highwater = highwater
+        self.polls: list[int] = []
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        self.polls.append(timeout_ms)
+        if len(self.polls) > 1:
+            return {}
+        return {self.tp: [SimpleNamespace(offset=n) for n in range(3)]}
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return self._highwater
+
+
+@pytest.mark.parametrize(("highwater", "polls"), [(3, 2), (500, 1)])
+async def test_a_short_poll_lingers_for_more_only_at_the_end_of_its_partitions(
+    settings: Settings, db: Database, highwater: int, polls: int
+) -> None:
+    # At the end (highwater 3) the poll waits for more to join its batch and looks again; behind
+    # it (a backlog of 500) the next poll is there at once, and waiting would only slow it.
+    settings = settings.model_copy(update={"consumer_linger_ms": 1, "consumer_batch_records": 100})
+    handler, _ = recording_handler()
+    runner = ConsumerRunner(settings=settings, topic="t", group="g", handler=handler, db=db)
+    seen = PollsSeen(highwater)
+    runner._consumer = seen
+    batch = await runner._poll()
+    assert [r.offset for r in batch[seen.tp]] == [0, 1, 2]
+    assert len(seen.polls) == polls
