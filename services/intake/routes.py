@@ -100,6 +100,25 @@ def _integrator_of(signed: Signed | None) -> str:
     return signed.caller.integrator_id if signed else ""
 
 
+def _refuse_unsettled(sub: Submission) -> None:
+    """A single report the broker did not confirm (503, post it again) or that the same key is
+    confirming right now (409): refused, with when to try again."""
+    if sub.status == "unavailable":
+        raise ProblemError(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "broker.unconfirmed",
+            _UNCONFIRMED.format(what="此报告"),
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    if sub.status == "in_progress":
+        raise ProblemError(
+            status.HTTP_409_CONFLICT,
+            "report.in_progress",
+            "同一条记录正在确认中，请稍后重试",
+            headers={"Retry-After": IN_PROGRESS_RETRY_AFTER_SECONDS},
+        )
+
+
 async def _submit(
     request: Request, signed: Signed | None, validate_only: bool, submissions: list[Submission]
 ) -> None:
@@ -144,20 +163,7 @@ async def create_report(
         report=report, idempotency_key=idempotency_key, integrator_id=_integrator_of(signed)
     )
     await _submit(request, signed, validate_only, [sub])
-    if sub.status == "unavailable":
-        raise ProblemError(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "broker.unconfirmed",
-            _UNCONFIRMED.format(what="此报告"),
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    if sub.status == "in_progress":
-        raise ProblemError(
-            status.HTTP_409_CONFLICT,
-            "report.in_progress",
-            "同一条记录正在确认中，请稍后重试",
-            headers={"Retry-After": IN_PROGRESS_RETRY_AFTER_SECONDS},
-        )
+    _refuse_unsettled(sub)
     if sub.status == "cleared":
         response.status_code = status.HTTP_200_OK
         return ReportAcceptedOut(status="cleared")
@@ -430,18 +436,5 @@ async def create_staff_report(
         integrator_id=f"staff:{staff.subject}",
     )
     await _submit(request, None, False, [sub])
-    if sub.status == "unavailable":
-        raise ProblemError(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "broker.unconfirmed",
-            _UNCONFIRMED.format(what="此报告"),
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    if sub.status == "in_progress":
-        raise ProblemError(
-            status.HTTP_409_CONFLICT,
-            "report.in_progress",
-            "同一条记录正在确认中，请稍后重试",
-            headers={"Retry-After": IN_PROGRESS_RETRY_AFTER_SECONDS},
-        )
+    _refuse_unsettled(sub)
     return ReportAcceptedOut(report_id=sub.report_id, replayed=sub.status == "duplicate")
