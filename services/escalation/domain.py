@@ -224,12 +224,15 @@ def check_change(
     authority: int,
     ends_at: datetime | None,
     moment: datetime,
+    actor: str = "",
+    requested_by: str = "",
 ) -> None:
     """ChangeRefused unless the change may be made as given.
 
     `authority` is the chain level the actor acts at (0: none, e.g. a system); `ends_at` is the
     end of the task's measure. A measure is ended before its end only on a request with a
-    reason that the township office or above approves.
+    reason that the township office or above approves, and never by who asked for it
+    (`requested_by`, the request's actor): an office asking is confirmed by another person.
     """
     if action in NOTE_REQUIRED and not note.strip():
         raise ChangeRefused(NOTE_REQUIRED[action])
@@ -241,6 +244,8 @@ def check_change(
         authority < APPROVES_EARLY_END
     ):
         raise ChangeRefused("提前解除管控须由镇联防联控办或县联防联控办审批")
+    if action is Action.APPROVE_EARLY_END and requested_by and requested_by == actor:
+        raise ChangeRefused("本人提出的提前解除申请须由另一位镇联防联控办或县联防联控办人员审批")
 
 
 def allowed_actions(state: str, *, authority: int | None = None) -> list[Action]:

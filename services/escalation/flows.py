@@ -192,9 +192,15 @@ async def change_task(
             return task, list(await storage.escalations_of(session, task_id))
         before = task.state
         target = transition(task.state, change.action, change.result)
+        requested_by = ""
+        if change.action in _DECISIONS:
+            asked = [c for c in await storage.changes_of(session, task_id)
+                     if c.action == Action.REQUEST_EARLY_END]  # fmt: skip
+            requested_by = asked[-1].actor if asked else ""
         check_change(
             change.action, note=change.note, authority=change.authority,
-            ends_at=task.measure_ends_at, moment=moment,
+            ends_at=task.measure_ends_at, moment=moment, actor=change.actor,
+            requested_by=requested_by,
         )  # fmt: skip
         task.state = target
         _apply(task, change, policy, moment)

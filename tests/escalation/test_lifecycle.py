@@ -125,6 +125,15 @@ def test_early_ends_need_a_reason_and_the_township_or_above() -> None:
                 check(action, authority=level)
         check(action, authority=common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE)
         check(action, authority=common_pb2.CHAIN_LEVEL_COUNTY_OFFICE)
+    # An office that asked is confirmed by another person; it may withdraw (refuse) its own.
+    office = common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE
+    with pytest.raises(ChangeRefused, match="本人提出的提前解除申请须由另一位"):
+        check_change(Action.APPROVE_EARLY_END, note="", authority=office, ends_at=ends,
+                     moment=before, actor="李强（镇联防联控办，p-1）",
+                     requested_by="李强（镇联防联控办，p-1）")  # fmt: skip
+    check_change(Action.APPROVE_EARLY_END, note="", authority=office, ends_at=ends,
+                 moment=before, actor="王芳（镇联防联控办，p-2）",
+                 requested_by="李强（镇联防联控办，p-1）")  # fmt: skip
     # Nobody below the township is offered the decision.
     assert Action.APPROVE_EARLY_END not in allowed_actions(TaskState.END_REQUESTED, authority=CADRE)
     assert Action.APPROVE_EARLY_END in allowed_actions(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 
 from gridline.contracts.v1 import common_pb2, events_pb2
+from gridline.db import alembic_config, upgrade
 from gridline.timestamps import SHANGHAI, to_timestamp
 from services.escalation import measure_notices, storage
 from services.escalation.domain import Measure
@@ -21,6 +25,7 @@ from services.escalation.measures import (
     verify_due,
     window,
 )
+from tests.test_migrations import value_for
 
 ARRIVED = datetime(2026, 1, 20, 9, 0, tzinfo=SHANGHAI)
 TIMING = Timing(
@@ -168,3 +173,41 @@ def test_each_notice_closes_as_its_kind_asks() -> None:
     assert texts["high_risk"].body.endswith("处置进展将在任务页更新。")
     assert "兰州市城关区" in texts["left_again"].title
     assert texts["early_end_requested"].body.endswith("请镇联防联控办在任务页审批。")
+
+
+def test_a_measure_running_at_the_upgrade_gets_its_start_and_end(tmp_path: Path) -> None:
+    """Without its end a measure running when 0006 came could be ended on the spot by anyone."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'escalation.db'}")
+    assigned = datetime(2022, 1, 28, 10, tzinfo=UTC)
+    started = datetime(2022, 1, 29, 9, tzinfo=UTC)
+    with engine.begin() as conn:
+        command.upgrade(
+            alembic_config(conn, storage.MIGRATIONS, storage.TASK.metadata, None), "0005"
+        )
+        metadata = sa.MetaData()
+        metadata.reflect(conn)
+        task, change = metadata.tables["task"], metadata.tables["task_change"]
+        for n, (task_id, state, measure) in enumerate(
+            (("t-home", "under_control", "quarantine"), ("t-seen", "visited", None))
+        ):
+            row = {c.name: value_for(c.type, "task", c.name, n) for c in task.columns}
+            conn.execute(task.insert(), [row | {
+                "task_id": task_id, "state": state, "measure": measure, "assigned_at": assigned,
+            }])  # fmt: skip
+        row = {c.name: value_for(c.type, "task_change", c.name, 0) for c in change.columns}
+        conn.execute(change.insert(), [row | {
+            "task_id": "t-home", "action": "start_measure", "changed_at": started,
+        }])  # fmt: skip
+    with engine.begin() as conn:
+        upgrade(conn, storage.MIGRATIONS, storage.TABLES, None)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT task_id, measure_started_at, measure_ends_at FROM task ORDER BY task_id"
+            )
+        ).all()
+    home, seen = rows
+    assert home[0] == "t-home"
+    assert datetime.fromisoformat(str(home[1])).replace(tzinfo=UTC) == started
+    assert datetime.fromisoformat(str(home[2])).replace(tzinfo=UTC) == started + timedelta(days=14)
+    assert seen[1:] == (None, None)  # no measure, nothing to end

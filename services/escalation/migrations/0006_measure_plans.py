@@ -4,13 +4,17 @@
 verification deadline, end); `task.verify_by`, `measure_started_at` and `measure_ends_at` are
 where it stands. `measure_timer` holds the follow-up's timers (reminders, tests, the end notice,
 the verification deadline, notices sent at once), `test_result` the tests recorded. Tasks stored
-before have no plan: a measure started on one runs the usual days of its kind.
+before have no plan: a measure started on one runs the usual days of its kind, and a measure
+already running is given its start (when it was started, by its audit trail) and its end, so
+that it cannot be ended early without a reason and an office's approval.
 
 Revision ID: 0006
 Revises: 0005
 """
 
 from __future__ import annotations
+
+from datetime import UTC, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,6 +25,50 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+# As `services.escalation.measures.DEFAULT_DAYS` was when this revision was written (frozen).
+_DAYS = {"quarantine": 14, "monitoring": 7}
+_UNDER_MEASURE = ("under_control", "end_requested")
+
+
+def _dates_of_running_measures() -> None:
+    task = sa.table(
+        "task",
+        sa.column("task_id", sa.String()),
+        sa.column("state", sa.String()),
+        sa.column("measure", sa.String()),
+        sa.column("assigned_at", sa.DateTime(timezone=True)),
+        sa.column("measure_started_at", sa.DateTime(timezone=True)),
+        sa.column("measure_ends_at", sa.DateTime(timezone=True)),
+    )
+    change = sa.table(
+        "task_change",
+        sa.column("task_id", sa.String()),
+        sa.column("action", sa.String()),
+        sa.column("changed_at", sa.DateTime(timezone=True)),
+    )
+    started = (
+        sa.select(sa.func.max(change.c.changed_at))
+        .where(change.c.task_id == task.c.task_id, change.c.action == "start_measure")
+        .scalar_subquery()
+    )
+    conn = op.get_bind()
+    running = conn.execute(
+        sa.select(task.c.task_id, task.c.measure, task.c.assigned_at, started).where(
+            task.c.state.in_(_UNDER_MEASURE), task.c.measure.in_(list(_DAYS))
+        )
+    )
+    for task_id, measure, assigned_at, started_at in running.all():
+        start = started_at or assigned_at
+        if start.tzinfo is None:  # SQLite hands back naive UTC
+            start = start.replace(tzinfo=UTC)
+        conn.execute(
+            sa.update(task)
+            .where(task.c.task_id == task_id)
+            .values(
+                measure_started_at=start, measure_ends_at=start + timedelta(days=_DAYS[measure])
+            )
+        )
+
 
 def upgrade() -> None:
     with op.batch_alter_table("task", schema=None) as batch_op:
@@ -30,6 +78,7 @@ def upgrade() -> None:
             sa.Column("measure_started_at", sa.DateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("measure_ends_at", sa.DateTime(timezone=True), nullable=True))
+    _dates_of_running_measures()
 
     op.create_table(
         "measure_timer",
