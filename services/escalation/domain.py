@@ -113,7 +113,8 @@ TRANSITIONS: dict[Action, tuple[frozenset[TaskState], TaskState]] = {
     Action.APPROVE_EARLY_END: (frozenset({TaskState.END_REQUESTED}), TaskState.CLOSED),
     Action.REFUSE_EARLY_END: (frozenset({TaskState.END_REQUESTED}), TaskState.UNDER_CONTROL),
     # A positive result moves the case to transfer (`after_test`); other results keep the state.
-    Action.RECORD_TEST: (UNDER_MEASURE, TaskState.TRANSFER),
+    # A person with a test before or without a measure is tested too: a positive one goes up.
+    Action.RECORD_TEST: (frozenset({TaskState.ACKNOWLEDGED, *_FOLLOWED}), TaskState.TRANSFER),
     Action.RECORD_LEFT: (frozenset({TaskState.ACKNOWLEDGED, *_FOLLOWED}), TaskState.LEFT),
     Action.RECORD_NOT_FOUND: (frozenset({TaskState.ACKNOWLEDGED}), TaskState.NOT_FOUND),
     Action.TO_HOSPITAL: (frozenset({*_FOLLOWED, TaskState.TRANSFER}), TaskState.HOSPITAL),
@@ -201,8 +202,8 @@ def transition(state: str, action: Action, result: TestResult | None = None) -> 
 
 
 def after_test(state: TaskState, result: TestResult | None) -> TaskState:
-    """Where a case under a measure goes with a test result: a positive one to transfer, for
-    hospital or central isolation, never home quarantine; any other stays."""
+    """Where a case goes with a test result: a positive one to transfer, for hospital or
+    central isolation, never home quarantine; any other stays."""
     if result is None:
         raise ChangeRefused("登记检测结果须注明结果：阴性、阳性或未检测")
     return TaskState.TRANSFER if result is TestResult.POSITIVE else state

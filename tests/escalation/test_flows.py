@@ -12,8 +12,15 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.settings import Settings
 from services.escalation import storage
-from services.escalation.domain import Action, Measure, MeasureRequired, TransitionRefused
+from services.escalation.domain import (
+    Action,
+    Measure,
+    MeasureRequired,
+    TestResult,
+    TransitionRefused,
+)
 from services.escalation.flows import Change, TaskNotFound, change_task
+from services.escalation.measures import TimerKind
 from services.escalation.policy import every_level_after
 from tests.escalation.conftest import Clock, new_task
 from tests.escalation.records import published
@@ -154,3 +161,21 @@ async def test_a_triage_task_that_was_no_arrival_is_closed(db: Database, clock: 
         db, POLICY, task_id, Change(Action.CLOSE, "community-li", "http"), clock
     )
     assert task.state == "closed" and task.deadline_at is None
+
+
+async def test_a_positive_test_before_any_measure_goes_up_at_once_and_to_transfer(
+    db: Database, clock: Clock
+) -> None:
+    task_id = await stored(db, new_task(POLICY, clock()))
+    await change_task(db, POLICY, task_id, Change(Action.ACKNOWLEDGE, "cadre-zhang", "http"), clock)
+    positive = Change(
+        Action.RECORD_TEST, "cadre-zhang", "http", result=TestResult.POSITIVE, source_id="s-1"
+    )
+    task, _ = await change_task(db, POLICY, task_id, positive, clock)
+    assert task.state == "transfer" and task.measure is None
+    async with db.session() as session:
+        timers = await storage.pending_timers(session, task_id)
+        [record] = await storage.test_records_of(session, task_id)
+    # The health centre and the county office are told at once: the timer falls due now.
+    assert [(t.kind, t.next_at) for t in timers] == [(TimerKind.POSITIVE, clock())]
+    assert (record.result, record.test_day) == ("positive", 0)

@@ -55,6 +55,9 @@ EXPECTED = {
     (TaskState.END_REQUESTED, Action.APPROVE_EARLY_END): TaskState.CLOSED,
     (TaskState.END_REQUESTED, Action.REFUSE_EARLY_END): TaskState.UNDER_CONTROL,
     # A test during the measure (the target is a positive one's).
+    # A positive test before or without a measure goes to transfer as well.
+    (TaskState.ACKNOWLEDGED, Action.RECORD_TEST): TaskState.TRANSFER,
+    (TaskState.VISITED, Action.RECORD_TEST): TaskState.TRANSFER,
     (TaskState.UNDER_CONTROL, Action.RECORD_TEST): TaskState.TRANSFER,
     (TaskState.END_REQUESTED, Action.RECORD_TEST): TaskState.TRANSFER,
     # The other ends of a case.

@@ -67,7 +67,8 @@ async def test_actions_over_http_with_refusals_and_the_audit_trail(
     ack = await client.post(f"{url}:acknowledge", json={"note": "收到"}, headers=cadre)
     assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
     assert ack.json()["allowed_actions"] == [
-        "record_visit", "send_to_triage", "reassign", "record_left", "record_not_found",
+        "record_visit", "send_to_triage", "reassign", "record_test", "record_left",
+        "record_not_found",
     ]  # fmt: skip
     assert (await client.post(f"{url}:record-visit")).json()["state"] == "visited"
     bad = await client.post(f"{url}:start-measure", json={"measure": "vacation"})

@@ -90,7 +90,8 @@ async def test_every_action_over_grpc_with_its_audit_trail(
     task = await stub.Acknowledge(tasks_pb2.AcknowledgeRequest(task_id=task_id, actor="sys-a"))
     assert task.state == "acknowledged" and not task.HasField("deadline_at")
     assert list(task.allowed_actions) == [
-        "record_visit", "send_to_triage", "reassign", "record_left", "record_not_found",
+        "record_visit", "send_to_triage", "reassign", "record_test", "record_left",
+        "record_not_found",
     ]  # fmt: skip
     request = tasks_pb2.TaskActionRequest(task_id=task_id, actor="sys-a", note="已入户")
     assert (await stub.RecordVisit(request)).state == "visited"
