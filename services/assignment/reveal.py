@@ -263,14 +263,21 @@ async def register_persons(
     person and the purpose, with the reports it revealed, committed before it is answered.
     """
     role = _ROLE_NAMES.get(str(staff.role), str(staff.role))
-    if staff.role not in _LISTS:
-        raise RevealRefused(f"{role}无权查看人员台账")
     stated = scrub_text(purpose).strip()
-    if reveal_identity:
-        if staff.role not in _ROLE_LEVEL:
-            raise RevealRefused(f"{role}无权查看姓名、身份证号和手机号")
-        if len(stated) < _MIN_PURPOSE:
-            raise RevealRefused("请写明查看用途")
+    refused = ""
+    if staff.role not in _LISTS:
+        refused = f"{role}无权查看人员台账"
+    elif reveal_identity and staff.role not in _ROLE_LEVEL:
+        refused = f"{role}无权查看姓名、身份证号和手机号"
+    elif reveal_identity and len(stated) < _MIN_PURPOSE:
+        refused = "请写明查看用途"
+    if refused:
+        # Refused as asked, and audited as the module's rule says: who, when, why not.
+        async with db.session() as session:
+            await sealed.audit_register(
+                session, at=now(), staff=staff, purpose=stated, report_ids=(), refused=refused
+            )
+        raise RevealRefused(refused)
     async with db.session() as session:
         placements = await storage.placements_of(session, report_ids)
         held = await sealed.persons_of(session, list(placements))

@@ -192,10 +192,11 @@ async def audit_register(
     staff: StaffIdentity,
     purpose: str,
     report_ids: Sequence[str],
+    refused: str = "",
 ) -> None:
     """Record that `staff` saw the name, ID number and phone of `report_ids` in a register: one
     audit row for the register, and the reports it revealed under it (commits with the
-    session)."""
+    session); with `refused`, the reason a register in clear was refused, and no report."""
     row = RevealAudit(
         at=at,
         staff_subject=staff.subject[:100],
@@ -205,7 +206,8 @@ async def audit_register(
         report_id="",
         field=REGISTER_FIELD,
         purpose=purpose[:200],
-        outcome="revealed",
+        outcome="refused" if refused else "revealed",
+        reason=refused[:200],
         reports=len(report_ids),
     )
     session.add(row)

@@ -112,8 +112,13 @@ async def test_each_role_sees_only_its_node_and_reveals_only_as_the_rule_allows(
         await listed(db, StaffMember("s-op", "operator", "county"), False)
     with pytest.raises(RevealRefused, match="请写明查看用途"):
         await listed(db, StaffMember("s-c", "county_office", "county"), True, " ")
-    # Only the cadre's register revealed anyone (one row); refusals revealed nothing.
-    assert [a.staff_subject for a in await audits(db)] == ["s-g1"]
+    # Only the cadre's register revealed anyone; each refusal is audited too, revealing nobody.
+    assert [(a.staff_subject, a.outcome, a.reports, a.reason) for a in await audits(db)] == [
+        ("s-g1", "revealed", 1, ""),
+        ("s-hc", "refused", 0, "卫生院无权查看姓名、身份证号和手机号"),
+        ("s-op", "refused", 0, "运维人员无权查看人员台账"),
+        ("s-c", "refused", 0, "请写明查看用途"),
+    ]
 
 
 async def test_the_full_name_is_revealed_one_at_a_time_like_the_id_number(db: Database) -> None:
