@@ -45,8 +45,9 @@ class ProcessedEvent(SQLModel, table=True):
 
     __tablename__ = "processed_event"
 
-    consumer: str = Field(primary_key=True, max_length=100)
+    # Keyed by event id first: a batch's lookup probes its ids whatever the planner knows.
     event_id: str = Field(primary_key=True, max_length=100)
+    consumer: str = Field(primary_key=True, max_length=100)
     processed_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_type=utc_timestamp(),

@@ -1,0 +1,23 @@
+"""The consumer ledger keyed by event id first, so that a batch's lookup probes its ids on any
+plan (`gridline.migrations.runtime.lead_ledger_key_with_event_id`).
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+from gridline.migrations import runtime
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    runtime.lead_ledger_key_with_event_id()
+
+
+def downgrade() -> None:
+    runtime.lead_ledger_key_with_consumer()
