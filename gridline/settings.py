@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     consumer_session_timeout_ms: int = Field(
         10_000,
         ge=1_000,
-        description="A consumer silent this long leaves its group (heartbeats every third of it).",
+        description="A consumer silent this long leaves its group (it heartbeats every second, "
+        "or every third of this when that is shorter).",
     )
     consumer_rebalance_timeout_ms: int = Field(
         30_000, ge=1_000, description="How long a rebalance waits for members to rejoin."

@@ -145,7 +145,9 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=settings.consumer_session_timeout_ms,
-            heartbeat_interval_ms=settings.consumer_session_timeout_ms // 3,
+            # A member hears of a rebalance (a replica KEDA added at a surge) at its next
+            # heartbeat: within a second, not a third of the session.
+            heartbeat_interval_ms=min(1_000, settings.consumer_session_timeout_ms // 3),
             rebalance_timeout_ms=settings.consumer_rebalance_timeout_ms,
             max_poll_records=settings.consumer_batch_records,
             **kafka_security(settings),
