@@ -30,6 +30,9 @@ COLUMNS: tuple[str, ...] = (
 
 # What a spreadsheet reads as the start of a formula (OWASP: CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Cells of digits a spreadsheet would read as a number: an 18-digit ID number past the 15th
+# digit is lost to it once the file is saved. A leading tab keeps them text.
+_DIGIT_COLUMNS = (COLUMNS.index("身份证号"), COLUMNS.index("联系电话"))
 # Columns as wide as their usual content, in characters.
 _WIDTHS = (6, 10, 5, 20, 13, 24, 13, 9, 36, 8, 14, 16, 24, 10, 13, 14, 24)
 # The longest span a register covers: a return-travel season and a little more.
@@ -210,15 +213,19 @@ def _remarks(facts: TaskFacts) -> str:
 
 
 def to_csv(rows: Iterable[Row]) -> bytes:
-    """The register as CSV: UTF-8 with a byte-order mark, formula cells neutralised."""
+    """The register as CSV: UTF-8 with a byte-order mark, formula cells neutralised, ID numbers
+    and phones in clear kept as text (a leading tab) for spreadsheets that open it."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow(
-            [cell if isinstance(cell, int) else neutralised(str(cell)) for cell in row.cells()]
-        )
+        cells = [cell if isinstance(cell, int) else neutralised(str(cell)) for cell in row.cells()]
+        for column in _DIGIT_COLUMNS:
+            value = str(cells[column])
+            if value[:17].isdigit():
+                cells[column] = "\t" + value
+        writer.writerow(cells)
     return buffer.getvalue().encode("utf-8")
 
 

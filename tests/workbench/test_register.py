@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -153,6 +154,11 @@ async def test_the_files_carry_the_columns_and_write_formulas_as_text(db: Databa
     table = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
     assert tuple(table[0]) == COLUMNS and len(table) == 4
     assert table[1][1] == '\'=HYPERLINK("http://x")' and table[1][8] == "'@cmd|' /C calc'!A0"
+
+    # In clear, an ID number and a phone stay text for the spreadsheet that opens the file.
+    clear = replace(rows[1], id_number="11010519491231002X", phone="13812345678")
+    [_, line] = list(csv.reader(io.StringIO(to_csv([clear]).decode("utf-8-sig"))))
+    assert (line[3], line[4]) == ("\t11010519491231002X", "\t13812345678")
 
     sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx(rows, "三川社区来返人员台账"))).active
     assert sheet is not None
