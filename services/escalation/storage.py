@@ -126,6 +126,10 @@ class ZeroReport(SQLModel, table=True):
     arrivals: int
     under_control: int
     abnormal: int
+    # Typed by reports made before visits were recorded, kept as typed; empty since (the
+    # summary computes the visit rate and the cadre-found share).
+    households_visited: int | None = None
+    found_by_cadres: int | None = None
     submitted_by: str = Field(max_length=100)
     channel: str = Field(max_length=20)
     submitted_at: datetime = Field(sa_type=utc_timestamp())

@@ -3,8 +3,10 @@
 `household_visit` is the visit log (who, when, which household, what was found) and
 `visit_round` a round over a grid or community whose row is the timer of its deadline.
 `task.report_source` keeps where a task's report came from, which the daily summary's share of
-arrivals found by cadres counts. The zero report's typed `households_visited` and
-`found_by_cadres` go: the summary computes both from the visits and the report sources.
+arrivals found by cadres counts. The summary computes the visit rate and the cadre-found share
+from the visits and the report sources; the counts earlier reports typed
+(`households_visited`, `found_by_cadres`) are kept as they were typed, and new reports leave
+them empty.
 
 Revision ID: 0005
 Revises: 0004
@@ -74,19 +76,17 @@ def upgrade() -> None:
             sa.Column("report_source", sa.Integer(), nullable=False, server_default="0")
         )
     with op.batch_alter_table("zero_report", schema=None) as batch_op:
-        batch_op.drop_column("households_visited")
-        batch_op.drop_column("found_by_cadres")
+        batch_op.alter_column("households_visited", existing_type=sa.Integer(), nullable=True)
+        batch_op.alter_column("found_by_cadres", existing_type=sa.Integer(), nullable=True)
 
 
 def downgrade() -> None:
+    # Reports made since were not typed: the previous release reads them as zero.
+    for column in ("households_visited", "found_by_cadres"):
+        op.execute(f"UPDATE zero_report SET {column} = 0 WHERE {column} IS NULL")
     with op.batch_alter_table("zero_report", schema=None) as batch_op:
-        # The typed counts are gone; the previous release reads them as zero.
-        batch_op.add_column(
-            sa.Column("found_by_cadres", sa.Integer(), nullable=False, server_default="0")
-        )
-        batch_op.add_column(
-            sa.Column("households_visited", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.alter_column("households_visited", existing_type=sa.Integer(), nullable=False)
+        batch_op.alter_column("found_by_cadres", existing_type=sa.Integer(), nullable=False)
     with op.batch_alter_table("task", schema=None) as batch_op:
         batch_op.drop_column("report_source")
     op.drop_table("visit_round")
