@@ -37,8 +37,6 @@ from services.escalation.domain import (
     recipients_for,
 )
 from services.escalation.policy import DeadlinePolicy
-from services.escalation.retries import RETRY_MAX as RETRY_MAX
-from services.escalation.retries import RETRY_MIN as RETRY_MIN
 from services.escalation.retries import retry_at as retry_at
 from services.escalation.townships import Townships
 

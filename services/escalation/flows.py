@@ -88,6 +88,11 @@ LINK_AUTHORITY: dict[LinkRole, int] = {
 _DECISIONS = frozenset({Action.APPROVE_EARLY_END, Action.REFUSE_EARLY_END})
 
 
+def staff_authority(staff: Staff) -> int:
+    """The chain level a staff member acts at (`STAFF_AUTHORITY`; 0: none)."""
+    return STAFF_AUTHORITY.get(staff.role, 0)
+
+
 def require_authority(staff: Staff, action: Action) -> None:
     """Forbidden unless the staff member's role may take `action` at its level.
 
@@ -95,7 +100,7 @@ def require_authority(staff: Staff, action: Action) -> None:
     community may act on tasks and ask for one, but deciding is no matter of the request's
     content, so the refusal is the role's (403), before the task is even read.
     """
-    if action in _DECISIONS and STAFF_AUTHORITY.get(staff.role, 0) < APPROVES_EARLY_END:
+    if action in _DECISIONS and staff_authority(staff) < APPROVES_EARLY_END:
         raise Forbidden(
             f"{ROLE_ZH[staff.role]}无权审批提前解除管控：须由镇联防联控办或县联防联控办审批"
         )

@@ -8,7 +8,7 @@ nodes with no transaction open, then lock the timers still due and fire each in 
 transaction. A timer fires once: it is cleared as it fires, and the ids of what it sends derive
 from it, so a replay sends the same ids again and consumers drop the repeat. A timer whose
 chain cannot be had (its node unknown to the Directory) is set aside for a later try, as a
-deadline is (`deadlines.retry_at`); one whose Directory could not be reached stays due.
+deadline is (`retries.retry_at`); one whose Directory could not be reached stays due.
 
 What a timer sends: reminders to the cadre and to the person (through the cadre's group of the
 households in their care: the person's phone stays sealed with assignment) before each

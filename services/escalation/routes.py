@@ -61,7 +61,6 @@ _ACTION_RESPONSES: dict[int | str, dict[str, str]] = {
 _READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     k: _ACTION_RESPONSES[k] for k in (401, 403, 404)
 }
-_DIRECTORY_DOWN = "暂时无法连接目录服务，未能核实{what}，请稍后重试"
 
 
 def no_task(task_id: str) -> ProblemError:
@@ -185,7 +184,7 @@ def _simple(action: Action, summary: str) -> None:
         given = body or ChangeIn()
         change = flows.Change(
             action, actor=staff.audit_name, channel="http", note=given.note,
-            authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+            authority=flows.staff_authority(staff),
         )  # fmt: skip
         return await apply_change(request, task_id, change, staff)
 
@@ -238,7 +237,7 @@ async def record_test(
     change = flows.Change(
         Action.RECORD_TEST, actor=staff.audit_name, channel="http", note=body.note,
         result=body.result, source_id=body.source_id,
-        authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+        authority=flows.staff_authority(staff),
     )  # fmt: skip
     return await apply_change(request, task_id, change, staff)
 
@@ -272,7 +271,7 @@ async def start_measure(
     """Home quarantine or home health monitoring begins."""
     change = flows.Change(
         Action.START_MEASURE, actor=staff.audit_name, channel="http", note=body.note,
-        measure=body.measure, authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+        measure=body.measure, authority=flows.staff_authority(staff),
     )  # fmt: skip
     return await apply_change(request, task_id, change, staff)
 
@@ -317,12 +316,17 @@ async def _locate(request: Request, node_id: str, field: str, what: str) -> Plac
             [{"loc": ("body", field), "type": flows.NODE_UNKNOWN, "msg": str(unknown)}]
         ) from None
     except grpc.aio.AioRpcError:
-        raise ProblemError(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "directory.unavailable",
-            _DIRECTORY_DOWN.format(what=what),
-            headers={"Retry-After": "5"},
-        ) from None
+        raise directory_down(what) from None
+
+
+def directory_down(what: str) -> ProblemError:
+    """The 503 of a Directory that could not be asked."""
+    return ProblemError(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "directory.unavailable",
+        f"暂时无法连接目录服务，未能核实{what}，请稍后重试",
+        headers={"Retry-After": "5"},
+    )
 
 
 @router.post(

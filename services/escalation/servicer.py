@@ -349,7 +349,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
             )
         change = flows.Change(
             Action.RECORD_TEST, staff.audit_name, "grpc", note=request.note, result=result,
-            source_id=request.source_id, authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+            source_id=request.source_id, authority=flows.staff_authority(staff),
         )  # fmt: skip
         return await self._change(context, request.task_id, change, staff)
 
@@ -371,7 +371,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
             )
         change = flows.Change(
             action, staff.audit_name, "grpc", note=request.note,
-            authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+            authority=flows.staff_authority(staff),
         )  # fmt: skip
         return await self._change(context, request.task_id, change, staff)
 
@@ -395,7 +395,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         flows.require_authority(staff, action)
         change = flows.Change(
             action, staff.audit_name, "grpc", note=request.note,
-            authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+            authority=flows.staff_authority(staff),
         )  # fmt: skip
         return await self._change(context, request.task_id, change, staff)
 
@@ -409,7 +409,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServicer):
         staff.require(Permission.TASKS_ACT)
         change = flows.Change(
             action, staff.audit_name, "grpc", note=request.note,
-            authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+            authority=flows.staff_authority(staff),
         )  # fmt: skip
         return await self._change(context, request.task_id, change, staff)
 

@@ -240,7 +240,7 @@ TABLES: list[Table] = [
     table_of(TestRecord),
 ]
 TASK: Table = table_of(Task)
-SelectT = TypeVar("SelectT", SelectOfScalar[Task], SelectOfScalar[ZeroReport])
+SelectT = TypeVar("SelectT", bound=SelectOfScalar[Any])
 
 # INSERT ... ON CONFLICT (task_id) DO NOTHING, by dialect: both build the same SQL clause.
 _INSERT_NEW_TASK: dict[str, Insert] = {
@@ -321,7 +321,7 @@ def place_of(row: Task | ZeroReport) -> Place:
     return Place(township_id=row.township_id, community_id=row.community_id, grid_id=row.grid_id)
 
 
-def _within(query: SelectT, model: type[Task] | type[ZeroReport], staff: Staff) -> SelectT:
+def _within(query: SelectT, model: type[SQLModel], staff: Staff) -> SelectT:
     """`query` narrowed to the rows under the staff member's node (all for the county)."""
     field = staff.place_field
     return query if field is None else query.where(getattr(model, field) == staff.node_id)
@@ -587,17 +587,6 @@ class VisitRound(SQLModel, table=True):
 TABLES += [table_of(HouseholdVisit), table_of(VisitRound)]
 
 
-ScopedT = TypeVar("ScopedT", SelectOfScalar[HouseholdVisit], SelectOfScalar[VisitRound])
-
-
-def _in_scope(
-    query: ScopedT, model: type[HouseholdVisit] | type[VisitRound], staff: Staff
-) -> ScopedT:
-    """`query` narrowed to the rows under the staff member's node (all for the county)."""
-    field = staff.place_field
-    return query if field is None else query.where(getattr(model, field) == staff.node_id)
-
-
 async def visits_between(
     session: AsyncSession, start: datetime, end: datetime, within: Staff, limit: int
 ) -> Sequence[HouseholdVisit]:
@@ -605,7 +594,7 @@ async def visits_between(
     query = select(HouseholdVisit).where(
         col(HouseholdVisit.visited_at) >= start, col(HouseholdVisit.visited_at) < end
     )
-    query = _in_scope(query, HouseholdVisit, within)
+    query = _within(query, HouseholdVisit, within)
     return (
         await session.exec(query.order_by(col(HouseholdVisit.visited_at).desc()).limit(limit))
     ).all()
@@ -660,7 +649,7 @@ async def rounds_of(
     session: AsyncSession, within: Staff, *, open_only: bool, limit: int
 ) -> Sequence[VisitRound]:
     """The rounds under the staff member's node, the latest deadline first."""
-    query = _in_scope(select(VisitRound), VisitRound, within)
+    query = _within(select(VisitRound), VisitRound, within)
     if open_only:
         query = query.where(col(VisitRound.next_at).is_not(None))
     return (

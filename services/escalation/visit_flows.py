@@ -5,7 +5,7 @@ names the person who recorded it. A round's row is its timer, as a task's deadli
 watcher reads the rounds whose deadline passed, asks the Directory for their households and
 chains with no transaction open, then locks them (SKIP LOCKED), counts the households reached
 and, below full coverage, raises the round once to the office above its node. A round whose
-node the Directory no longer knows is tried again later (`deadlines.retry_at`); one whose
+node the Directory no longer knows is tried again later (`retries.retry_at`); one whose
 Directory cannot be reached stays due for the next pass.
 """
 
@@ -36,7 +36,7 @@ from gridline.timestamps import now, to_timestamp
 from gridline.workers import PeriodicWorker
 from services.escalation import metrics, storage
 from services.escalation.chains import ChainLookup, described, for_one_pass, look_up, unreachable
-from services.escalation.deadlines import retry_at
+from services.escalation.retries import retry_at
 from services.escalation.visits import (
     ABOVE,
     PLACE_FIELD,

@@ -12,15 +12,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from gridline.problems import ProblemError
 from gridline.staff.http import STAFF_RESPONSES, forbidden, requires
 from gridline.staff.identity import Forbidden, Place, Staff
 from gridline.staff.roles import Permission
 from gridline.timestamps import SHANGHAI, now
 from services.escalation import storage, visit_flows
+from services.escalation.routes import directory_down
 from services.escalation.schemas import VisitIn, VisitOut, VisitRoundIn, VisitRoundOut
 from services.escalation.visits import (
     OUTCOME_ZH,
@@ -51,16 +51,6 @@ def refused(refusal: VisitRefused) -> RequestValidationError:
     """The 422 of a refused visit or round, on its field, in Chinese."""
     return RequestValidationError(
         [{"loc": ("body", refusal.field), "type": "visit.refused", "msg": str(refusal)}]
-    )
-
-
-def directory_down(what: str) -> ProblemError:
-    """The 503 of a Directory that could not be asked."""
-    return ProblemError(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        "directory.unavailable",
-        f"暂时无法连接目录服务，未能核实{what}，请稍后重试",
-        headers={"Retry-After": "5"},
     )
 
 

@@ -20,8 +20,9 @@ from gridline.directory_client import DirectoryClient
 from gridline.embedded import free_port
 from gridline.settings import Settings
 from services.escalation import deadlines, storage
-from services.escalation.deadlines import RETRY_MAX, RETRY_MIN, DeadlineWatcher, fire_due
+from services.escalation.deadlines import DeadlineWatcher, fire_due
 from services.escalation.policy import every_level_after
+from services.escalation.retries import RETRY_MAX, RETRY_MIN
 from tests.assignment.serving import directory_server
 from tests.escalation.conftest import Clock, new_task
 from tests.escalation.local import HOUSEHOLD, county, database_settings, escalation_db, staged
