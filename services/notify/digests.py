@@ -14,7 +14,7 @@ those entries `unknown` rather than risk a double (robots cannot recognise a res
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, update
 from sqlmodel import col, select
@@ -24,18 +24,14 @@ from gridline.db import Database
 from gridline.logging import get_logger
 from gridline.workers import PeriodicWorker
 from services.notify import metrics, storage
-from services.notify.channels.base import Channel, Message, Rendered, TransientFailure
+from services.notify.channels.base import Channel, Message, TransientFailure
 from services.notify.consumers import Deliverer, Outcome, Settled
-from services.notify.quiet_hours import QuietHours
 from services.notify.routing import ROBOT_KINDS
 from services.notify.templates import (
     DIGEST_LIMIT_BYTES,
-    SMS_PARAM_CHARS,
-    SMS_SEGMENT_CHARS,
     digest_line,
-    fit_chars,
-    inert,
     render_digest,
+    render_held_digest,
 )
 
 log = get_logger(__name__)
@@ -43,8 +39,6 @@ log = get_logger(__name__)
 STALE_CLAIM = timedelta(minutes=5)
 _LOOK_AHEAD = 60
 _GONE = "the group no longer has this channel"
-# An SMS segment, less what the vendor adds for the 【signature】.
-_SMS_CHARS = SMS_SEGMENT_CHARS - 8
 
 
 class Digester(PeriodicWorker):
@@ -145,8 +139,9 @@ class Digester(PeriodicWorker):
             for number, e in enumerate(entries, start=1)
         ]
         digest_id = entries[0].digest_id
+        quiet = self._deliverer.router.quiet
         rendered = (
-            render_held_digest(first.group_name, lines, self._deliverer.router.quiet)
+            render_held_digest(first.group_name, lines, quiet.start, quiet.end)
             if any(entry.held_until is not None for entry in entries)
             else render_digest(first.group_name, lines)
         )
@@ -246,26 +241,3 @@ def _due(moment: datetime) -> ColumnElement[bool]:
     """Entries that may go at `moment`: over budget, or held until then or before."""
     held_until = col(storage.DigestEntry.held_until)
     return or_(held_until.is_(None), held_until <= moment)
-
-
-def _clock(at: time) -> str:
-    """A time of day as a cadre writes it: 7:00, 22:00."""
-    return f"{at.hour}:{at.minute:02d}"
-
-
-def render_held_digest(group_name: str, lines: list[str], quiet: QuietHours) -> Rendered:
-    """The morning digest of the notices held in a group's quiet hours."""
-    heading = f"【夜间汇总】{inert(group_name)} {len(lines)} 条通知"
-    body = "\n".join(lines)
-    overnight = "次日" if quiet.end < quiet.start else ""
-    note = (
-        f"以上为{_clock(quiet.start)}至{overnight}{_clock(quiet.end)}间的非紧急通知，"
-        "现合并发送；高风险、发热等紧急事项均已即时通知。"
-    )
-    return Rendered(
-        title=heading,
-        markdown=f"### {heading}\n\n{body}\n\n{note}",
-        text=f"{heading}\n{body}\n{note}",
-        sms_text=fit_chars(heading, _SMS_CHARS),
-        sms_params={"kind": "夜间汇总", "title": fit_chars(heading, SMS_PARAM_CHARS)},
-    )

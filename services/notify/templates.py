@@ -8,6 +8,8 @@ which read the same to people and mean nothing to a renderer.
 
 from __future__ import annotations
 
+from datetime import time
+
 from gridline.privacy import scrub_text
 from services.notify.channels.base import Message, Rendered
 
@@ -177,4 +179,27 @@ def render_digest(group_name: str, lines: list[str]) -> Rendered:
         text=f"{heading}\n{body}",
         sms_text=fit_chars(heading, SMS_SEGMENT_CHARS - _SMS_SIGNATURE_ALLOWANCE),
         sms_params={"kind": "汇总", "title": fit_chars(heading, SMS_PARAM_CHARS)},
+    )
+
+
+def _clock(at: time) -> str:
+    """A time of day as a cadre writes it: 7:00, 22:00."""
+    return f"{at.hour}:{at.minute:02d}"
+
+
+def render_held_digest(group_name: str, lines: list[str], start: time, end: time) -> Rendered:
+    """The morning digest of the notices held in a group's quiet hours (`start` to `end`)."""
+    heading = f"【夜间汇总】{inert(group_name)} {len(lines)} 条通知"
+    body = "\n".join(lines)
+    overnight = "次日" if end < start else ""
+    note = (
+        f"以上为{_clock(start)}至{overnight}{_clock(end)}间的非紧急通知，"
+        "现合并发送；高风险、发热等紧急事项均已即时通知。"
+    )
+    return Rendered(
+        title=heading,
+        markdown=f"### {heading}\n\n{body}\n\n{note}",
+        text=f"{heading}\n{body}\n{note}",
+        sms_text=fit_chars(heading, SMS_SEGMENT_CHARS - _SMS_SIGNATURE_ALLOWANCE),
+        sms_params={"kind": "夜间汇总", "title": fit_chars(heading, SMS_PARAM_CHARS)},
     )
