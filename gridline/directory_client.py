@@ -35,9 +35,7 @@ class DirectoryClient(RpcClient):
         reply = await self._call(
             self._stub.GetChain, directory_pb2.GetChainRequest(node_id=node_id)
         )
-        return Place(
-            township_id=reply.township_id, community_id=reply.community_id, grid_id=reply.grid_id
-        )
+        return _place(reply)
 
     async def household(self, household_id: str) -> Place:
         """Where a household sits (grpc NOT_FOUND for an id that is no household of the
@@ -45,9 +43,7 @@ class DirectoryClient(RpcClient):
         reply = await self._call(
             self._stub.GetHousehold, directory_pb2.GetHouseholdRequest(household_id=household_id)
         )
-        return Place(
-            township_id=reply.township_id, community_id=reply.community_id, grid_id=reply.grid_id
-        )
+        return _place(reply)
 
     async def placement(self, report_id: str) -> directory_pb2.Placement:
         """Where a report was placed (grpc NOT_FOUND while it is not)."""
@@ -114,3 +110,10 @@ class DirectoryClient(RpcClient):
         async for batch in self._stub.ListPersons(request, metadata=metadata, timeout=within):
             persons.extend(batch.persons)
         return persons
+
+
+def _place(reply: directory_pb2.Chain | directory_pb2.Household) -> Place:
+    """The township, community and grid a Directory answer names."""
+    return Place(
+        township_id=reply.township_id, community_id=reply.community_id, grid_id=reply.grid_id
+    )

@@ -130,15 +130,24 @@ def refusal(directory: Directory, staff: StaffIdentity, place_id: str) -> str | 
     if place_id not in directory.nodes:
         return "该人员的落位地点已不在名录中"
     if staff.role == Role.CADRE:
-        grid = directory.ancestor(place_id, NodeKind.GRID)
-        own = directory.ancestor(node.id, NodeKind.GRID)
-        if grid is None or own is None or grid.id != own.id:
+        if not _same_grid(directory, place_id, node.id):
             return f"该人员不在您负责的网格（{node.name}）范围内，不是其包户干部"
         return None
-    path = {place_id, *(n.id for n in directory.ancestors(place_id))}
-    if node.id not in path:
+    if not _on_path(directory, place_id, node.id):
         return f"该人员不在您负责的{node.name}范围内"
     return None
+
+
+def _same_grid(directory: Directory, place_id: str, node_id: str) -> bool:
+    """Whether the place and the node lie in one grid."""
+    grid = directory.ancestor(place_id, NodeKind.GRID)
+    own = directory.ancestor(node_id, NodeKind.GRID)
+    return grid is not None and own is not None and grid.id == own.id
+
+
+def _on_path(directory: Directory, place_id: str, node_id: str) -> bool:
+    """Whether the node is the place or one above it."""
+    return node_id == place_id or any(n.id == node_id for n in directory.ancestors(place_id))
 
 
 async def reveal(
@@ -238,11 +247,8 @@ def listing_refusal(directory: Directory, staff: StaffIdentity, place_id: str) -
     if place_id not in directory.nodes:
         return "该人员的落位地点已不在名录中"
     if node.kind is NodeKind.GRID or staff.role in (Role.CADRE, Role.LIAISON):
-        grid = directory.ancestor(place_id, NodeKind.GRID)
-        own = directory.ancestor(node.id, NodeKind.GRID)
-        return None if grid is not None and own is not None and grid.id == own.id else "网格外"
-    path = {place_id, *(n.id for n in directory.ancestors(place_id))}
-    return None if node.id in path else f"不在{node.name}范围内"
+        return None if _same_grid(directory, place_id, node.id) else "网格外"
+    return None if _on_path(directory, place_id, node.id) else f"不在{node.name}范围内"
 
 
 async def register_persons(

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 
 from gridline.contracts.v1 import common_pb2
-from gridline.timestamps import zh_date
 from services.escalation.office_reads import TaskCounts
 from services.escalation.visits import percent
 from services.escalation.zero_reports import Records, Summary
@@ -134,11 +132,6 @@ def total_of(lines: Sequence[Line]) -> Line:
                 None if households is None else total.summary.households + households
             )
     return total
-
-
-def span_text(start: date, end: date) -> str:
-    """`1月28日至2月5日`, or one day's `1月30日`."""
-    return zh_date(start) if start == end else f"{zh_date(start)}至{zh_date(end)}"
 
 
 @dataclass(frozen=True, slots=True)

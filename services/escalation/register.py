@@ -137,8 +137,12 @@ def neutralised(value: str) -> str:
 def arrived_in(person: Person | None, facts: TaskFacts, start: date, end: date) -> bool:
     """Whether a task's arrival falls on a day from `start` to `end` (Beijing time); a task
     whose person assignment does not list goes by the day its report was accepted."""
-    moment = person.arrived_at if person and person.arrived_at else facts.report_accepted_at
-    return start <= moment.astimezone(SHANGHAI).date() <= end
+    return start <= _arrival(person, facts).astimezone(SHANGHAI).date() <= end
+
+
+def _arrival(person: Person | None, facts: TaskFacts) -> datetime:
+    """When the person arrived, else when their report was accepted."""
+    return person.arrived_at if person and person.arrived_at else facts.report_accepted_at
 
 
 def rows_of(
@@ -151,9 +155,7 @@ def rows_of(
     its first visit and its tests; a cell the records do not fill stays empty."""
 
     def arrival(facts: TaskFacts) -> tuple[datetime, str]:
-        person = persons.get(facts.report_id)
-        moment = person.arrived_at if person and person.arrived_at else facts.report_accepted_at
-        return moment, facts.task_id
+        return _arrival(persons.get(facts.report_id), facts), facts.task_id
 
     rows = []
     for number, facts in enumerate(sorted(tasks, key=arrival), start=1):
@@ -182,10 +184,14 @@ def rows_of(
     return rows
 
 
+# A recorded test result's words, by its stored value.
+_TEST_SAID = {str(result): label for result, label in TEST_RESULT_ZH.items()}
+
+
 def _test(test: Test) -> str:
     """`1月29日阴性`."""
-    said = {str(result): label for result, label in TEST_RESULT_ZH.items()}
-    return f"{zh_date(test.recorded_at.astimezone(SHANGHAI))}{said.get(test.result, test.result)}"
+    said = _TEST_SAID.get(test.result, test.result)
+    return f"{zh_date(test.recorded_at.astimezone(SHANGHAI))}{said}"
 
 
 def _measure(facts: TaskFacts) -> str:
@@ -253,7 +259,11 @@ def to_xlsx(rows: Iterable[Row], title: str) -> bytes:
     return buffer.getvalue()
 
 
+def span_text(start: date, end: date) -> str:
+    """`1月28日至2月5日`, or one day's `1月30日`."""
+    return zh_date(start) if start == end else f"{zh_date(start)}至{zh_date(end)}"
+
+
 def title_of(place: str, start: date, end: date) -> str:
     """The register's title line: `三和社区来返人员台账（1月28日至1月30日）`."""
-    span = zh_date(start) if start == end else f"{zh_date(start)}至{zh_date(end)}"
-    return f"{place}来返人员台账（{span}）"
+    return f"{place}来返人员台账（{span_text(start, end)}）"

@@ -106,9 +106,3 @@ async def triage_queue(
     query = query.order_by(col(task.report_accepted_at))
     found: Sequence[storage.Task] = (await session.exec(query.limit(BOARD_LIMIT))).all()
     return found
-
-
-def place_column(level: Level) -> str | None:
-    """The task column a person at `level` filters by place (None: nothing below to list)."""
-    below = BELOW.get(level)
-    return below[1] if below else None

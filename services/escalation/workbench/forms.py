@@ -19,12 +19,19 @@ import httpx
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from gridline.staff.http import STAFF_COOKIE
 from gridline.staff.identity import Staff
-from gridline.staff.roles import Level, Permission
+from gridline.staff.roles import Permission
 from gridline.timestamps import SHANGHAI, now, zh_date
 from services.escalation import zero_report_flows
-from services.escalation.workbench.session import PREFIX, PageStaff, form_fields, names_of, render
+from services.escalation.workbench.session import (
+    PREFIX,
+    PageStaff,
+    form_fields,
+    in_grid,
+    names_of,
+    render,
+    staff_token,
+)
 from services.escalation.zero_reports import Counts, Schedule
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -48,10 +55,6 @@ FIELD_LABELS = {
 COUNT_LIMIT = 10_000
 # A refusal's own words are shown only when they are Chinese.
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
-
-
-def _in_grid(staff: Staff) -> bool:
-    return staff.level is Level.GRID
 
 
 def _not_for(request: Request, staff: Staff, active: str, title: str) -> HTMLResponse:
@@ -79,17 +82,9 @@ def _arrival_page(
 @router.get("/arrival", response_class=HTMLResponse)
 async def arrival_form(request: Request, staff: PageStaff, done: str = "") -> HTMLResponse:
     """The form for an arrival found on a visit."""
-    if not _in_grid(staff):
+    if not in_grid(staff):
         return _not_for(request, staff, "arrival", "来人登记")
     return _arrival_page(request, staff, {}, [], done=done[:100])
-
-
-def _token(request: Request) -> str:
-    """The person's token as the request carried it (header, else the cookie)."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get(STAFF_COOKIE, "")
 
 
 def report_body(values: dict[str, str], staff: Staff) -> dict[str, Any]:
@@ -129,7 +124,7 @@ def refusals(answer: dict[str, Any]) -> list[str]:
 @router.post("/arrival")
 async def file_arrival(request: Request, staff: PageStaff) -> Response:
     """Post the arrival to intake as the cadre; back to an empty form once it is accepted."""
-    if not _in_grid(staff):
+    if not in_grid(staff):
         return _not_for(request, staff, "arrival", "来人登记")
     values = await form_fields(request)
     base: str = request.app.state.intake_staff_url
@@ -139,7 +134,7 @@ async def file_arrival(request: Request, staff: PageStaff) -> Response:
                 INTAKE_STAFF_REPORTS,
                 json=report_body(values, staff),
                 headers={
-                    "Authorization": f"Bearer {_token(request)}",
+                    "Authorization": f"Bearer {staff_token(request)}",
                     "Idempotency-Key": values.get("submission", "") or str(uuid.uuid4()),
                 },
             )
@@ -179,7 +174,7 @@ def _zero_page(
 @router.get("/zero-report", response_class=HTMLResponse)
 async def zero_report_form(request: Request, staff: PageStaff, done: str = "") -> HTMLResponse:
     """The day's zero report of the person's grid."""
-    if not (_in_grid(staff) and staff.may(Permission.ZERO_REPORTS_SUBMIT)):
+    if not (in_grid(staff) and staff.may(Permission.ZERO_REPORTS_SUBMIT)):
         return _not_for(request, staff, "zero_report", "零报告")
     return _zero_page(request, staff, done=done[:100])
 
@@ -203,7 +198,7 @@ def counts_of(values: dict[str, str]) -> Counts:
 @router.post("/zero-report")
 async def file_zero_report(request: Request, staff: PageStaff) -> Response:
     """Store the grid's report of the day; a second one the same day replaces the first."""
-    if not (_in_grid(staff) and staff.may(Permission.ZERO_REPORTS_SUBMIT)):
+    if not (in_grid(staff) and staff.may(Permission.ZERO_REPORTS_SUBMIT)):
         return _not_for(request, staff, "zero_report", "零报告")
     try:
         counts = counts_of(await form_fields(request))

@@ -20,9 +20,9 @@ from gridline.directory_client import DirectoryClient
 from gridline.staff.identity import Forbidden, Staff
 from gridline.staff.roles import Level, Permission
 from gridline.timestamps import SHANGHAI, now
-from services.escalation.picture import RISKS, arrival_bars, share_bars, span_text
+from services.escalation.picture import RISKS, arrival_bars, share_bars
 from services.escalation.picture_flows import BELOW, nodes_below, picture_lines
-from services.escalation.register import LONGEST_SPAN_DAYS
+from services.escalation.register import LONGEST_SPAN_DAYS, span_text
 from services.escalation.register_flows import Scope
 from services.escalation.visits import percent
 from services.escalation.workbench.session import PREFIX, PageStaff, render

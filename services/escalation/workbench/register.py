@@ -21,7 +21,6 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from gridline.directory_client import DirectoryClient
-from gridline.staff.http import STAFF_COOKIE
 from gridline.staff.identity import Forbidden, Staff
 from gridline.staff.roles import LEVEL_ZH, Permission
 from gridline.timestamps import SHANGHAI, now
@@ -35,7 +34,13 @@ from services.escalation.register import (
     to_xlsx,
 )
 from services.escalation.register_flows import Scope, person_of, register_rows
-from services.escalation.workbench.session import PREFIX, PageStaff, form_fields, render
+from services.escalation.workbench.session import (
+    PREFIX,
+    PageStaff,
+    form_fields,
+    render,
+    staff_token,
+)
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -65,14 +70,6 @@ def _reader(staff: Staff) -> bool:
         return False
     staff.require(Permission.TASKS_READ, Permission.MEASURES_READ)
     return True
-
-
-def _token(request: Request) -> str:
-    """The person's own staff token (header or cookie), which assignment checks again."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[len("bearer ") :].strip()
-    return request.cookies.get(STAFF_COOKIE, "")
 
 
 def _day(value: str, what: str) -> date:
@@ -138,7 +135,7 @@ async def _rows(
     directory: DirectoryClient = request.app.state.directory
     measures_only = _reader(staff)
     scope, name = await _scope(directory, staff, node_id)
-    persons = _persons(directory, _token(request), reveal, purpose)
+    persons = _persons(directory, staff_token(request), reveal, purpose)
     try:
         rows = await register_rows(
             request.app.state.db, persons, scope, start, end, measures_only=measures_only

@@ -46,7 +46,8 @@ class NavItem:
     shown: Callable[[Staff], bool]
 
 
-def _reads_tasks(staff: Staff) -> bool:
+def reads_tasks(staff: Staff) -> bool:
+    """Whether the person reads tasks at all (all of them, or those under a measure)."""
     return staff.may(Permission.TASKS_READ) or staff.may(Permission.MEASURES_READ)
 
 
@@ -54,11 +55,13 @@ def _office(staff: Staff) -> bool:
     return staff.level in OFFICE_LEVELS and staff.may(Permission.TASKS_READ)
 
 
-def _triages(staff: Staff) -> bool:
+def triages(staff: Staff) -> bool:
+    """Whether the person's office places triage tasks by hand."""
     return staff.level in OFFICE_LEVELS and staff.may(Permission.TASKS_REASSIGN)
 
 
-def _in_grid(staff: Staff) -> bool:
+def in_grid(staff: Staff) -> bool:
+    """Whether the person works in a grid (a cadre or a liaison)."""
     return staff.level is Level.GRID
 
 
@@ -67,12 +70,12 @@ def _reads_reports(staff: Staff) -> bool:
 
 
 NAV: tuple[NavItem, ...] = (
-    NavItem("tasks", "任务", f"{PREFIX}/tasks", _reads_tasks),
-    NavItem("triage", "分拣", f"{PREFIX}/triage", _triages),
+    NavItem("tasks", "任务", f"{PREFIX}/tasks", reads_tasks),
+    NavItem("triage", "分拣", f"{PREFIX}/triage", triages),
     NavItem("register", "台账", f"{PREFIX}/register", _office),
     NavItem("picture", "每日情况", f"{PREFIX}/picture", _reads_reports),
-    NavItem("zero_report", "零报告", f"{PREFIX}/zero-report", _in_grid),
-    NavItem("arrival", "来人登记", f"{PREFIX}/arrival", _in_grid),
+    NavItem("zero_report", "零报告", f"{PREFIX}/zero-report", in_grid),
+    NavItem("arrival", "来人登记", f"{PREFIX}/arrival", in_grid),
 )
 
 
@@ -181,6 +184,15 @@ def forget_token(request: Request, response: Response) -> None:
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+
+
+def staff_token(request: Request) -> str:
+    """The person's own staff token as the request carried it (header, else the cookie), for
+    a service that checks it again."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[len("bearer ") :].strip()
+    return request.cookies.get(STAFF_COOKIE, "")
 
 
 async def form_fields(request: Request) -> dict[str, str]:

@@ -37,7 +37,14 @@ from services.escalation.domain import (
 )
 from services.escalation.page import NOTE_PROMPTS
 from services.escalation.workbench import board
-from services.escalation.workbench.session import PREFIX, PageStaff, form_fields, names_of, render
+from services.escalation.workbench.session import (
+    PREFIX,
+    PageStaff,
+    form_fields,
+    names_of,
+    reads_tasks,
+    render,
+)
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -101,10 +108,6 @@ def shown_actor(actor: str) -> str:
     return ACCOUNT_ID.sub(r"（\1）", actor)
 
 
-def _readable(staff: Staff) -> bool:
-    return staff.may(Permission.TASKS_READ) or staff.may(Permission.MEASURES_READ)
-
-
 def _refused(request: Request, staff: Staff, text: str, code: int) -> HTMLResponse:
     return render(
         request, staff, "message.html", active="tasks", title="无法查看", text=text,
@@ -122,7 +125,7 @@ async def task_board(
     q: Word = "",
 ) -> HTMLResponse:
     """The board: one's node's tasks, overdue first, with filters and a search."""
-    if not _readable(staff):
+    if not reads_tasks(staff):
         return _refused(request, staff, "您的岗位无权查看任务。", status.HTTP_403_FORBIDDEN)
     moment = now()
     filters = board.Filters(state=state, risk=risk, place=place, text=q.strip())
@@ -158,7 +161,7 @@ def buttons(task: storage.Task, staff: Staff, moment: datetime) -> list[Button]:
     if not staff.may(Permission.TASKS_ACT):
         return []
     found: list[Button] = []
-    authority = flows.STAFF_AUTHORITY.get(staff.role, 0)
+    authority = flows.staff_authority(staff)
     for action in allowed_actions(task.state, authority=authority):
         if action not in BOARD_ACTIONS:
             continue
@@ -209,7 +212,7 @@ async def task_detail(
     task_id: str, request: Request, staff: PageStaff, done: Word = ""
 ) -> HTMLResponse:
     """A task: where it stands, the actions allowed now, and its history (who did what)."""
-    if not _readable(staff):
+    if not reads_tasks(staff):
         return _refused(request, staff, "您的岗位无权查看任务。", status.HTTP_403_FORBIDDEN)
     return await _task_page(request, staff, task_id, done=done)
 
@@ -223,7 +226,7 @@ def change_of(fields: dict[str, str], staff: Staff) -> flows.Change:
     result = TestResult(fields["result"]) if action is Action.RECORD_TEST else None
     return flows.Change(
         action, actor=staff.audit_name, channel=CHANNEL, measure=measure, result=result,
-        note=fields.get("note", "")[:500], authority=flows.STAFF_AUTHORITY.get(staff.role, 0),
+        note=fields.get("note", "")[:500], authority=flows.staff_authority(staff),
     )  # fmt: skip
 
 

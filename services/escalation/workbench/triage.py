@@ -19,18 +19,17 @@ from gridline.contracts.enums import CHAIN_LEVEL_ZH
 from gridline.contracts.v1 import common_pb2
 from gridline.directory_client import DirectoryClient
 from gridline.staff.identity import Forbidden, Place, Staff
-from gridline.staff.roles import Permission
 from gridline.timestamps import now, zh_time
 from services.escalation import access, flows, storage
 from services.escalation.domain import Action, TransitionRefused
 from services.escalation.workbench import board
 from services.escalation.workbench.session import (
-    OFFICE_LEVELS,
     PREFIX,
     PageStaff,
     form_fields,
     names_of,
     render,
+    triages,
 )
 from services.escalation.workbench.tasks import CHANNEL, row_of
 
@@ -38,14 +37,6 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 OUTSIDE = "不属本辖区"
 DIRECTORY_DOWN = "暂时无法连接网格目录，请稍后重试。"
-
-
-def _may_triage(staff: Staff) -> bool:
-    return staff.level in OFFICE_LEVELS and staff.may(Permission.TASKS_REASSIGN)
-
-
-def _authority(staff: Staff) -> int:
-    return flows.STAFF_AUTHORITY.get(staff.role, 0)
 
 
 def above(chain: list[common_pb2.Responsible], authority: int) -> common_pb2.Responsible | None:
@@ -66,7 +57,7 @@ async def _page(
 ) -> HTMLResponse:
     moment = now()
     async with request.app.state.db.session() as session:
-        queue = await board.triage_queue(session, staff, _authority(staff))
+        queue = await board.triage_queue(session, staff, flows.staff_authority(staff))
     households: list[tuple[str, str]] = []
     if chosen and text.strip():
         directory: DirectoryClient = request.app.state.directory
@@ -98,7 +89,7 @@ async def triage_page(
     done: Annotated[str, Query(max_length=100)] = "",
 ) -> HTMLResponse:
     """The queue; with `task` and `q`, the households a search found to place that task on."""
-    if not _may_triage(staff):
+    if not triages(staff):
         return render(
             request, staff, "message.html", active="triage", title="分拣",
             text="分拣由社区、镇联防联控办和县联防联控办办理。",
@@ -137,7 +128,7 @@ async def _reassign(request: Request, staff: Staff, task_id: str, change: flows.
 @router.post("/triage/{task_id}/place")
 async def place_by_hand(task_id: str, request: Request, staff: PageStaff) -> Response:
     """Place a triage task on a household found in the Directory: its cadre gets the task."""
-    if not _may_triage(staff):
+    if not triages(staff):
         return RedirectResponse(f"{PREFIX}/triage", status.HTTP_303_SEE_OTHER)
     household_id = (await form_fields(request)).get("household", "")
     directory: DirectoryClient = request.app.state.directory
@@ -165,7 +156,7 @@ async def place_by_hand(task_id: str, request: Request, staff: PageStaff) -> Res
     change = flows.Change(
         Action.REASSIGN, actor=staff.audit_name, channel=CHANNEL,
         note=f"人工分拣：放置到{address}，交包户干部{cadre.person_name}", assignee=cadre,
-        node_id=household_id, place=place, authority=_authority(staff),
+        node_id=household_id, place=place, authority=flows.staff_authority(staff),
     )  # fmt: skip
     error = await _reassign(request, staff, task_id, change)
     if error:
@@ -177,7 +168,7 @@ async def place_by_hand(task_id: str, request: Request, staff: PageStaff) -> Res
 @router.post("/triage/{task_id}/hand-up")
 async def hand_up(task_id: str, request: Request, staff: PageStaff) -> Response:
     """Not in the office's area (不属本辖区): the task goes to the office above, which places it."""
-    if not _may_triage(staff):
+    if not triages(staff):
         return RedirectResponse(f"{PREFIX}/triage", status.HTTP_303_SEE_OTHER)
     note = (await form_fields(request)).get("note", "")[:200]
     directory: DirectoryClient = request.app.state.directory
@@ -190,14 +181,14 @@ async def hand_up(task_id: str, request: Request, staff: PageStaff) -> Response:
         return await _page(request, staff, error=f"{refused}。", status_code=403)
     except grpc.aio.AioRpcError:
         return await _page(request, staff, error=DIRECTORY_DOWN, status_code=503)
-    office = above(chain, _authority(staff))
+    office = above(chain, flows.staff_authority(staff))
     if office is None:
         return await _page(request, staff, error="已是最高一级，无法再上交。", status_code=422)
     level = CHAIN_LEVEL_ZH.get(office.level, "上一级")
     change = flows.Change(
         Action.REASSIGN, actor=staff.audit_name, channel=CHANNEL,
         note=f"{OUTSIDE}，交{level}分拣" + (f"：{note}" if note else ""), assignee=office,
-        authority=_authority(staff),
+        authority=flows.staff_authority(staff),
     )  # fmt: skip
     error = await _reassign(request, staff, task_id, change)
     if error:
