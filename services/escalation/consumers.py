@@ -64,6 +64,12 @@ def task_handler(policy: DeadlinePolicy, clock: Callable[[], datetime] = now) ->
         assigned_at = clock()
         # Plan by the risk assignment decided (the risk-area list may raise a reported risk).
         risk = event.decided_risk or event.origin_risk
+        # Told to the township and county offices at once, whatever the cadre does.
+        told = (
+            [measure_flows.high_risk_timer(event.task_id, assigned_at)]
+            if risk == common_pb2.RISK_LEVEL_HIGH
+            else []
+        )
         storage.add_new_task(
             session,
             {
@@ -90,12 +96,8 @@ def task_handler(policy: DeadlinePolicy, clock: Callable[[], datetime] = now) ->
                 "follow_up": _plan(event),
                 "candidates": list(event.candidate_node_ids) or None,
             },
+            told,
         )
-        if risk == common_pb2.RISK_LEVEL_HIGH:
-            # Told to the township and county offices at once, whatever the cadre does.
-            await storage.add_timers(
-                session, [measure_flows.high_risk_timer(event.task_id, assigned_at)]
-            )
         # The batch's new tasks are written together as its transaction commits.
         before_commit(session, "escalation.new_tasks", write_tasks)
 

@@ -259,26 +259,43 @@ async def get_task(session: AsyncSession, task_id: str, *, for_update: bool = Fa
 
 
 _NEW_TASKS = "escalation.new_tasks"
+_NEW_TIMERS = "escalation.new_timers"
 
 
-def add_new_task(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Gather a task to store with the transaction's other new tasks (`write_new_tasks`)."""
+def add_new_task(
+    session: AsyncSession, values: dict[str, Any], timers: Sequence[dict[str, Any]] = ()
+) -> None:
+    """Gather a task, and timers of its own, to store with the transaction's other new tasks
+    (`write_new_tasks`).
+
+    Nothing is written yet: on SQLite the first write takes the database's one write lock until
+    the commit, so a batch's writes come together at its end while other replicas' batches are
+    computed beside it.
+    """
     pending: dict[str, dict[str, Any]] = session.info.setdefault(_NEW_TASKS, {})
-    pending.setdefault(values["task_id"], values)
+    if values["task_id"] in pending:
+        return
+    pending[values["task_id"]] = values
+    session.info.setdefault(_NEW_TIMERS, []).extend(timers)
 
 
 async def write_new_tasks(session: AsyncSession) -> list[bool]:
-    """Store the gathered tasks in one statement, each unless its id is stored already.
+    """Store the gathered tasks in one statement, each unless its id is stored already, and
+    their timers in another.
 
-    No read first: a task id seen before (a replay, or twice in one batch) is left as it is.
+    No read first: a task id seen before (a replay, or twice in one batch) is left as it is,
+    and so are its timers (their ids derive from the task's).
     Returns the `triage` flag of each task stored.
     """
     pending: dict[str, dict[str, Any]] = session.info.pop(_NEW_TASKS, {})
+    timers: list[dict[str, Any]] = session.info.pop(_NEW_TIMERS, [])
     if not pending:
         return []
     statement = _INSERT_NEW_TASK[dialect(session)]
     result = await session.exec(statement.returning(TASK.c.triage), params=[*pending.values()])
-    return [bool(row[0]) for row in result.all()]
+    stored = [bool(row[0]) for row in result.all()]
+    await add_timers(session, timers)
+    return stored
 
 
 async def tasks_by_id(session: AsyncSession, task_ids: Collection[str]) -> dict[str, Task]:
