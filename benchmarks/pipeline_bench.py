@@ -193,8 +193,9 @@ def per_item_ms(before: dict[str, float], after: dict[str, float], items: int) -
 
 
 def scrape(client: httpx.Client, url: str) -> dict[str, dict[str, float]]:
-    """Each consumer group's records by outcome and its lag ("lag"); under "" the outbox's
-    records waiting ("outbox") and published ("published")."""
+    """Each consumer group's records by outcome, its lag ("lag") and the partitions it holds
+    ("partitions"); under "" the outbox's records waiting ("outbox") and published
+    ("published")."""
     groups: dict[str, dict[str, float]] = {}
     for name, labels, value in _METRIC.findall(client.get(f"{url}/metrics").text):
         found = dict(_LABEL.findall(labels))
@@ -202,6 +203,8 @@ def scrape(client: httpx.Client, url: str) -> dict[str, dict[str, float]]:
             key = found["outcome"]
         elif name == "gridline_consumer_lag_records":
             key = "lag"
+            counts = groups.setdefault(found.get("group", ""), {})
+            counts["partitions"] = counts.get("partitions", 0.0) + 1
         elif name == "gridline_outbox_published_total":
             key = "published"
         else:
@@ -249,6 +252,9 @@ class Watcher:
                 into = merged.setdefault(group, {})
                 for key, value in counts.items():
                     into[key] = into.get(key, 0.0) + value
+                # Replicas holding partitions of the group, and those with records still to take.
+                into["holding"] = into.get("holding", 0.0) + bool(counts.get("partitions"))
+                into["behind"] = into.get("behind", 0.0) + bool(counts.get("lag"))
         look = Look(time.monotonic(), merged, self.processes.cpu())
         self.looks.append(look)
         return look
@@ -737,7 +743,7 @@ def drain_backlog(
                     raise RuntimeError(f"{service} exited; see {work}")
                 time.sleep(_LOOK_SECONDS / 2)
             watcher.close()
-            return backlog_numbers(watcher.looks, group, len(events), spawned)
+            return backlog_numbers(watcher.looks, group, len(events), spawned, replicas)
         finally:
             for process in started:
                 stop_process(process)
@@ -746,14 +752,29 @@ def drain_backlog(
             broker.stop()
 
 
-def backlog_numbers(looks: list[Look], group: str, total: int, spawned: float) -> dict[str, Any]:
-    """Records/s from the last look with nothing done to the first with everything done, and
-    between the looks past 20 % and past 80 %; CPU ms per record from that first look until the
-    last (everything done and the outbox published)."""
+def backlog_numbers(
+    looks: list[Look], group: str, total: int, spawned: float, replicas: int
+) -> dict[str, Any]:
+    """Records/s from the last look with nothing done to the first with everything done,
+    between the looks past 20 % and past 80 %, and while every replica held partitions with
+    records still to take; CPU ms per record from that first look until the last (everything
+    done and the outbox published)."""
     counts = [look.finished(group) for look in looks]
+    # Every replica at work: past the joins and rebalances of the start, before the first
+    # replica runs out of records at the end.
+    together = [
+        i
+        for i, look in enumerate(looks)
+        if min(look.groups.get(group, {}).get(key, 0.0) for key in ("holding", "behind"))
+        >= replicas
+    ]
     begun = max((i for i, c in enumerate(counts) if c == 0), default=0)
     done = next((i for i, c in enumerate(counts) if c >= total), None)
-    outcomes = {k: v for k, v in looks[-1].groups.get(group, {}).items() if k != "lag"}
+    outcomes = {
+        k: v
+        for k, v in looks[-1].groups.get(group, {}).items()
+        if k not in ("lag", "partitions", "holding", "behind")
+    }
     outcomes["published"] = looks[-1].groups.get("", {}).get("published", 0.0)
     if done is None:
         return {"complete": False, "records": counts[-1], "outcomes": outcomes}
@@ -768,6 +789,11 @@ def backlog_numbers(looks: list[Look], group: str, total: int, spawned: float) -
         if high > low
         else float("nan"),
         "seconds": seconds,
+        "together_per_second": (counts[together[-1]] - counts[together[0]])
+        / (looks[together[-1]].at - looks[together[0]].at)
+        if len(together) > 1
+        else float("nan"),
+        "together_seconds": looks[together[-1]].at - looks[together[0]].at if together else 0.0,
         "startup_seconds": looks[begun].at - spawned,
         "published_seconds": looks[-1].at - looks[begun].at,
         "cpu_ms": per_item_ms(looks[begun].cpu, looks[-1].cpu, total),
@@ -858,9 +884,10 @@ def _backlog_lines(numbers: dict[str, Any]) -> list[str]:
         f"### Backlog: {numbers['options']['backlog']} records, each consumer alone, "
         f"{numbers['options']['partitions']} partitions",
         "",
-        "| consumer | replicas | records/s | records/s 20–80 % | CPU ms a record: service, "
-        "broker, redis, postgres, sum | s to first record | s: done, published | outcomes |",
-        "| --- | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+        "| consumer | replicas | records/s | records/s 20–80 % | records/s all at work (s) | "
+        "CPU ms a record: service, broker, redis, postgres, sum | s to first record | s: done, "
+        "published | outcomes |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for row in numbers["backlog"]:
         b = row["numbers"]
@@ -868,7 +895,7 @@ def _backlog_lines(numbers: dict[str, Any]) -> list[str]:
         outcomes = ", ".join(f"{k} {v:.0f}" for k, v in b["outcomes"].items())
         if not b["complete"]:
             why = b.get("error") or f"{b['records']:.0f} done in the bound"
-            lines.append(f"{head} NOT DONE: {why} | | | | | {outcomes} |")
+            lines.append(f"{head} NOT DONE: {why} | | | | | | {outcomes} |")
             continue
         cpu = b["cpu_ms"]
         redis = cpu.get("valkey", cpu.get("redis"))
@@ -876,7 +903,8 @@ def _backlog_lines(numbers: dict[str, Any]) -> list[str]:
             _ms(v) for v in (cpu[row["service"]], cpu["broker"], redis, cpu.get("postgres"))
         )
         lines.append(
-            f"{head} {b['per_second']:.0f} | {b['middle_per_second']:.0f} | {split} / "
+            f"{head} {b['per_second']:.0f} | {b['middle_per_second']:.0f} | "
+            f"{b['together_per_second']:.0f} ({b['together_seconds']:.1f}) | {split} / "
             f"**{cpu['sum']:.2f}** | {b['startup_seconds']:.1f} | {b['seconds']:.1f}, "
             f"{b['published_seconds']:.1f} | {outcomes} |"
         )

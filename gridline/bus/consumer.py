@@ -37,7 +37,7 @@ from gridline.bus.outbox import stage_raw
 from gridline.bus.producer import BrokerUnavailable
 from gridline.bus.security import kafka_security
 from gridline.bus.topics import dead_letter
-from gridline.db import Database
+from gridline.db import Database, before_commit
 from gridline.logging import get_logger
 from gridline.metrics import (
     CONSUMER_BATCHES,
@@ -375,7 +375,12 @@ class ConsumerRunner:
                             raise _BatchFailed(item.envelope.event_id, exc) from exc
             for record, error in undecodable:
                 self._stage_dead_letter(session, record, error, attempts=0)
-            await mark_all_processed(session, self.group, [i.envelope.event_id for i in fresh])
+            applied = [i.envelope.event_id for i in fresh]
+            # Written after the handlers' own batched writes: on SQLite the first write takes
+            # the database's one write lock until the commit, and replicas wait for it.
+            before_commit(
+                session, "gridline.ledger", lambda s: mark_all_processed(s, self.group, applied)
+            )
         self._count("processed", len(fresh))
         self._count("duplicate", len(items) - len(fresh))
 
