@@ -29,11 +29,13 @@ import argparse
 import asyncio
 import importlib
 import json
+import math
 import os
 import platform as machine
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -884,14 +886,14 @@ def _backlog_lines(numbers: dict[str, Any]) -> list[str]:
         f"### Backlog: {numbers['options']['backlog']} records, each consumer alone, "
         f"{numbers['options']['partitions']} partitions",
         "",
-        "| consumer | replicas | records/s | records/s 20–80 % | records/s all at work (s) | "
+        "| consumer | replicas | run | records/s | records/s 20–80 % | records/s all at work (s) | "
         "CPU ms a record: service, broker, redis, postgres, sum | s to first record | s: done, "
         "published | outcomes |",
-        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for row in numbers["backlog"]:
         b = row["numbers"]
-        head = f"| {row['service']} | {row['replicas']} |"
+        head = f"| {row['service']} | {row['replicas']} | {row.get('run', 1)} |"
         outcomes = ", ".join(f"{k} {v:.0f}" for k, v in b["outcomes"].items())
         if not b["complete"]:
             why = b.get("error") or f"{b['records']:.0f} done in the bound"
@@ -908,6 +910,31 @@ def _backlog_lines(numbers: dict[str, Any]) -> list[str]:
             f"**{cpu['sum']:.2f}** | {b['startup_seconds']:.1f} | {b['seconds']:.1f}, "
             f"{b['published_seconds']:.1f} | {outcomes} |"
         )
+    return lines + _ratio_lines(numbers["backlog"])
+
+
+_RATES = {
+    "per_second": "whole drain",
+    "middle_per_second": "20–80 %",
+    "together_per_second": "all at work",
+}
+
+
+def _ratio_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Two replicas over one, each rate's median over the runs (runs that did not finish, or
+    too short to give that rate, left out)."""
+    rates = ", ".join(_RATES.values())
+    lines = ["", f"| consumer | two replicas ÷ one, median of the runs: {rates} | runs |"]
+    lines.append("| --- | --- | ---: |")
+    for service in dict.fromkeys(row["service"] for row in rows):
+        done = [r for r in rows if r["service"] == service and r["numbers"]["complete"]]
+        ratios = []
+        for key in _RATES:
+            one, two = ([r["numbers"][key] for r in done if r["replicas"] == n] for n in (1, 2))
+            one, two = ([v for v in values if not math.isnan(v)] for values in (one, two))
+            ratios.append(statistics.median(two) / statistics.median(one) if one and two else None)
+        shown = ", ".join("–" if r is None else f"{r:.2f}×" for r in ratios)
+        lines.append(f"| {service} | {shown} | {len(done) // 2} |")
     return lines
 
 
@@ -930,6 +957,9 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=20000, help="records for each consumer")
     parser.add_argument("--partitions", type=int, default=4, help="of each backlog topic")
     parser.add_argument("--backlog-timeout", type=float, default=300.0, help="bound, s")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="drains of each backlog with 1 and 2 replicas"
+    )
     parser.add_argument(
         "--services", default=",".join(CONSUMERS), help="backlogs to drain ('': none)"
     )
@@ -963,18 +993,27 @@ def main() -> None:
         say(f"preparing {options.backlog} records for each backlog")
         events = backlog_events(options.backlog)
     for service in services:
-        for replicas in (1, 2):
-            say(f"backlog: {service}, {replicas} replica(s)")
-            try:
-                found = drain_backlog(
-                    service, replicas, events[service], options, work / f"{service}-{replicas}"
+        # One replica, then two, again and again: the runs of each kind spread alike over
+        # whatever else the machine does meanwhile.
+        for run in range(1, options.repeat + 1):
+            for replicas in (1, 2):
+                say(f"backlog: {service}, {replicas} replica(s), run {run}")
+                try:
+                    found = drain_backlog(
+                        service,
+                        replicas,
+                        events[service],
+                        options,
+                        work / f"{service}-{replicas}-{run}",
+                    )
+                except OutOfTime:
+                    raise
+                except Exception as exc:  # one failed drain must not lose the other numbers
+                    say(f"failed: {exc!r}")
+                    found = {"complete": False, "error": repr(exc), "records": 0, "outcomes": {}}
+                numbers["backlog"].append(
+                    {"service": service, "replicas": replicas, "run": run, "numbers": found}
                 )
-            except OutOfTime:
-                raise
-            except Exception as exc:  # one failed drain must not lose the other numbers
-                say(f"failed: {exc!r}")
-                found = {"complete": False, "error": repr(exc), "records": 0, "outcomes": {}}
-            numbers["backlog"].append({"service": service, "replicas": replicas, "numbers": found})
     signal.alarm(0)
     numbers["load"].append(os.getloadavg()[0])
     if options.json:
