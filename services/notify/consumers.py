@@ -390,51 +390,49 @@ class Deliverer:
     async def write(self, session: AsyncSession, settled: Sequence[Settled]) -> None:
         """Write outcomes in the caller's transaction: the try that ended each, the delivery
         rows, a digest entry for each queued one, their events staged in the outbox (outcome,
-        dead letter, channel broken) and the first deliveries about reports claimed."""
+        dead letter, channel broken) and the first deliveries about reports claimed.
+
+        Every row and event is made before the first statement: on SQLite that statement takes
+        the database's one write lock until the commit, and other replicas wait for it.
+        """
         if not settled:
             return
-        await storage.record_attempts(
-            session,
-            [
-                {
-                    "notification_id": s.notice.notification_id,
-                    "channel": s.channel,
-                    "number": s.result.attempts,
-                    "at": s.at,
-                    "ok": not s.last_try,
-                    "error": s.last_try[:500],
-                }
-                for s in settled
-                if s.last_try is not None
-            ],
-        )
-        await storage.settle_deliveries(
-            session,
-            [
-                {
-                    "notification_id": s.notice.notification_id,
-                    "channel": s.channel,
-                    "outcome": s.result.outcome,
-                    "attempts": s.result.attempts,
-                    "error": s.result.error,
-                    "finished_at": s.at,
-                }
-                for s in settled
-            ],
-        )
-        await storage.queue_for_digest(
-            session,
-            [
-                _digest_entry(s.notice, s.channel, s.at)
-                for s in settled
-                if s.result.outcome == storage.QUEUED
-            ],
-        )
+        attempts = [
+            {
+                "notification_id": s.notice.notification_id,
+                "channel": s.channel,
+                "number": s.result.attempts,
+                "at": s.at,
+                "ok": not s.last_try,
+                "error": s.last_try[:500],
+            }
+            for s in settled
+            if s.last_try is not None
+        ]
+        outcomes = [
+            {
+                "notification_id": s.notice.notification_id,
+                "channel": s.channel,
+                "outcome": s.result.outcome,
+                "attempts": s.result.attempts,
+                "error": s.result.error,
+                "finished_at": s.at,
+            }
+            for s in settled
+        ]
+        queued = [
+            _digest_entry(s.notice, s.channel, s.at)
+            for s in settled
+            if s.result.outcome == storage.QUEUED
+        ]
         for s in settled:
             if s.result.outcome != storage.QUEUED:
                 self._stage_recorded(session, s)
             if s.result.outcome == storage.FAILED:
                 self._stage_dead_letter(session, s)
+        await storage.record_attempts(session, attempts)
+        await storage.settle_deliveries(session, outcomes)
+        await storage.queue_for_digest(session, queued)
         await self._claim_first_deliveries(
             session, [s for s in settled if s.result.outcome == storage.DELIVERED]
         )
