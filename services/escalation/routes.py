@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import grpc
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.contracts.enums import chain_level
 from gridline.contracts.v1 import common_pb2
@@ -70,6 +71,16 @@ def no_task(task_id: str) -> ProblemError:
     )
 
 
+async def readable_task(session: AsyncSession, task_id: str, staff: Staff) -> storage.Task:
+    """The task, if it exists (else 404) and the person may read it (else 403)."""
+    task = await storage.get_task(session, task_id)
+    if task is None:
+        raise no_task(task_id)
+    with refusing():
+        access.check_read(staff, task)
+    return task
+
+
 def transition_refused(refused: TransitionRefused) -> ProblemError:
     """The 409 of an action the task's state does not allow, naming the state in Chinese."""
     state = STATE_LABELS.get(refused.state, refused.state)
@@ -120,11 +131,7 @@ async def get_task(task_id: str, request: Request, staff: TaskReader) -> TaskOut
     """One task and its escalations."""
     db: Database = request.app.state.db
     async with db.session() as session:
-        task = await storage.get_task(session, task_id)
-        if task is None:
-            raise no_task(task_id)
-        with refusing():
-            access.check_read(staff, task)
+        task = await readable_task(session, task_id, staff)
         return task_out(task, list(await storage.escalations_of(session, task_id)))
 
 
@@ -133,11 +140,7 @@ async def list_task_changes(task_id: str, request: Request, staff: TaskReader) -
     """The task's audit trail: every change, who made it, when and through what."""
     db: Database = request.app.state.db
     async with db.session() as session:
-        task = await storage.get_task(session, task_id)
-        if task is None:
-            raise no_task(task_id)
-        with refusing():
-            access.check_read(staff, task)
+        await readable_task(session, task_id, staff)
         return [ChangeOut(**c.model_dump()) for c in await storage.changes_of(session, task_id)]
 
 
@@ -251,11 +254,7 @@ async def list_test_results(
     """The test results recorded during the task's measure, oldest first."""
     db: Database = request.app.state.db
     async with db.session() as session:
-        task = await storage.get_task(session, task_id)
-        if task is None:
-            raise no_task(task_id)
-        with refusing():
-            access.check_read(staff, task)
+        await readable_task(session, task_id, staff)
         records = await storage.test_records_of(session, task_id)
         return [TestResultOut(**r.model_dump()) for r in records]
 
