@@ -8,18 +8,15 @@ from collections.abc import Awaitable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from gridline.contracts.v1 import common_pb2, directory_pb2
+from gridline.contracts.v1 import directory_pb2
 from gridline.db import Database
 from gridline.staff.roles import Level
 from gridline.timestamps import SHANGHAI
-from services.escalation import office_reads, storage
+from services.escalation import office_reads
 from services.escalation.picture import Below, Line, lines_of
 from services.escalation.register_flows import Scope
-from services.escalation.visits import REACHED
-from services.escalation.zero_report_flows import day_records
-from services.escalation.zero_reports import Records, Schedule
+from services.escalation.zero_report_flows import records_of_days
+from services.escalation.zero_reports import Schedule
 
 # The level below each level, the Directory's kind of it, and the task column it is on.
 BELOW: dict[Level, tuple[str, str]] = {
@@ -83,27 +80,8 @@ async def picture_lines(
         counts = await office_reads.task_counts(
             session, scope.field, scope.node_id, group, start_at, end_at, moment
         )
-        records = await records_between(session, schedule, start, end)
+        records = await records_of_days(session, schedule, start, end)
         filed = await office_reads.zero_reports_filed(
             session, grid_ids, start.isoformat(), end.isoformat()
         )
     return lines_of(below, counts, records, households, filed, (end - start).days + 1)
-
-
-async def records_between(
-    session: AsyncSession, schedule: Schedule, start: date, end: date
-) -> dict[str, Records]:
-    """Each grid's records of the days `start` to `end`: one day's are the zero-report
-    summaries' own (`day_records`); a longer span counts each household reached once over it."""
-    if start == end:
-        return await day_records(session, schedule, start)
-    start_at, _ = schedule.bounds(start)
-    _, end_at = schedule.bounds(end)
-    reached = await storage.households_reached(session, start_at, end_at, REACHED)
-    arrivals = await storage.arrivals_by_source(
-        session, start_at, end_at, common_pb2.REPORT_SOURCE_CADRE_VISIT
-    )
-    return {
-        grid_id: Records(reached.get(grid_id, 0), *arrivals.get(grid_id, (0, 0)))
-        for grid_id in reached.keys() | arrivals.keys()
-    }

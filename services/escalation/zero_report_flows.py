@@ -192,9 +192,18 @@ def _counted(roster: list[RosterGrid], households: Mapping[str, int] | None) -> 
 
 
 async def day_records(session: AsyncSession, schedule: Schedule, day: date) -> dict[str, Records]:
-    """Each grid's records of a reporting day: households reached by a visit that day, reports
-    accepted that day (one task each) and those of them from a cadre's visit."""
-    start, end = schedule.bounds(day)
+    """Each grid's records of a reporting day (`records_of_days` of that one day)."""
+    return await records_of_days(session, schedule, day, day)
+
+
+async def records_of_days(
+    session: AsyncSession, schedule: Schedule, first: date, last: date
+) -> dict[str, Records]:
+    """Each grid's records of the reporting days `first` to `last`: households reached by a
+    visit (each once over the span), reports accepted (one task each) and those of them from a
+    cadre's visit."""
+    start, _ = schedule.bounds(first)
+    _, end = schedule.bounds(last)
     reached = await storage.households_reached(session, start, end, REACHED)
     arrivals = await storage.arrivals_by_source(
         session, start, end, common_pb2.REPORT_SOURCE_CADRE_VISIT
