@@ -88,6 +88,9 @@ class Database:
             self.url,
             execution_options=options,
             pool_pre_ping=not self.is_sqlite,
+            # The connection returned last is taken first: its PostgreSQL backend's caches are
+            # warm (a FIFO pool walks a batch's sessions through every backend in turn).
+            pool_use_lifo=True,
             hide_parameters=True,  # bound values are addresses and links: never in an error
         )
         if self.is_sqlite:
