@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     consumer_batch_records: int = Field(
         500, ge=1, description="Most records a consumer applies in one transaction."
     )
+    consumer_fetch_partition_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Most bytes one fetch brings of a partition. A consumer fetches from a "
+        "broker one request at a time, so a backlog in small pieces leaves it waiting on the "
+        "next fetch after every few batches; each partition held may buffer this much.",
+    )
     consumer_linger_ms: int = Field(
         100,
         ge=0,

@@ -69,6 +69,10 @@ _PERMANENT = (PermanentError, TypeError, UndecodableRecord)
 # and takes the records up again (a database outage must not empty a topic into its DLQ).
 _OUTAGE = (BrokerUnavailable, OperationalError, InterfaceError, ConnectionError, TimeoutError)
 _OUTAGE_PAUSE_SECONDS = 1.0
+# How long the broker may hold a fetch that finds nothing new: caught up, a long poll (few
+# fetches while idle); behind by a batch or more, an answer at once (see `_pace_fetches`).
+_CAUGHT_UP_FETCH_WAIT_MS = 500
+_BACKLOG_FETCH_WAIT_MS = 20
 
 log = get_logger(__name__)
 
@@ -150,6 +154,8 @@ class ConsumerRunner:
             heartbeat_interval_ms=min(1_000, settings.consumer_session_timeout_ms // 3),
             rebalance_timeout_ms=settings.consumer_rebalance_timeout_ms,
             max_poll_records=settings.consumer_batch_records,
+            max_partition_fetch_bytes=settings.consumer_fetch_partition_bytes,
+            fetch_max_wait_ms=_CAUGHT_UP_FETCH_WAIT_MS,
             **kafka_security(settings),
         )
         self.started = asyncio.Event()
@@ -236,8 +242,10 @@ class ConsumerRunner:
         return False
 
     async def _record_lag(self) -> None:
-        """Set the lag gauge of each partition held; drop the ones no longer held."""
+        """Set the lag gauge of each partition held; drop the ones no longer held. Pace the
+        fetches by the lag."""
         held: set[int] = set()
+        lag = 0
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             if highwater is None:
@@ -247,12 +255,27 @@ class ConsumerRunner:
                 position = await self._consumer.position(tp)
             except IllegalStateError:
                 continue  # revoked by a rebalance since `assignment()`
-            CONSUMER_LAG.labels(self.topic, self.group, str(tp.partition)).set(
-                max(0, highwater - position)
-            )
+            behind = max(0, highwater - position)
+            CONSUMER_LAG.labels(self.topic, self.group, str(tp.partition)).set(behind)
             held.add(tp.partition)
+            lag += behind
         self._forget_lag(self._lag_partitions - held)
         self._lag_partitions = held
+        self._pace_fetches(backlog=lag >= self._batch_records)
+
+    def _pace_fetches(self, *, backlog: bool) -> None:
+        """Let the broker hold a fetch for new records only while this member is caught up.
+
+        aiokafka keeps one fetch in flight per broker and leaves out of it the partitions with
+        records still buffered. In a backlog whose partitions end at different offsets, the
+        fetch of one that has run out would be held for the whole wait while the others'
+        buffers run dry and the member waits with records left to take. aiokafka has no public
+        setter for the wait; its fetcher reads this attribute for each request it builds.
+        """
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+            wait = _BACKLOG_FETCH_WAIT_MS if backlog else _CAUGHT_UP_FETCH_WAIT_MS
+            fetcher._fetch_max_wait_ms = wait
 
     def _forget_lag(self, partitions: set[int]) -> None:
         for partition in partitions:

@@ -237,3 +237,37 @@ async def test_a_short_poll_lingers_for_more_only_at_the_end_of_its_partitions(
     batch = await runner._poll()
     assert [r.offset for r in batch[seen.tp]] == [0, 1, 2]
     assert len(seen.polls) == polls
+
+
+async def test_fetches_are_answered_at_once_in_a_backlog_and_held_when_caught_up(
+    settings: Settings, db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    # aiokafka's fetcher reads the wait from this attribute for each request: if a release
+    # renames it, the runner's pacing silently stops and this test says so.
+    settings = settings.model_copy(update={"consumer_batch_records": 100})
+    await ensure_topics(settings.kafka_bootstrap, 2, 1, (topic_name,))
+    await producer.publish_many(
+        topic_name,
+        [Envelope(event_id=f"e{n}", key=f"k{n % 7}", message=task(f"t{n}")) for n in range(400)],
+    )
+    handler, calls = recording_handler()
+    runner = ConsumerRunner(settings=settings, topic=topic_name, group="g9", handler=handler, db=db)
+    assert await runner._join()
+    fetcher = runner._consumer._fetcher
+    try:
+        assert fetcher._fetch_max_wait_ms == 500
+        batch: dict[TopicPartition, list[Any]] = {}
+        async with asyncio.timeout(15):
+            while not batch:
+                batch = await runner._poll()
+        await runner._record_lag()
+        assert fetcher._fetch_max_wait_ms == 20  # 300 or more left: a backlog
+        async with asyncio.timeout(30):
+            while len(calls) < 400:
+                await runner._process(batch)
+                await runner._record_lag()
+                batch = await runner._poll()
+        await runner._record_lag()
+        assert fetcher._fetch_max_wait_ms == 500
+    finally:
+        await runner._consumer.stop()
