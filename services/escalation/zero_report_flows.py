@@ -5,7 +5,7 @@ later the township offices do, and every office group gets its one summary. The 
 and skipped by other replicas, and every event id derives from day, step and recipient. The
 summaries take the grids' household counts fresh from the Directory; without them they still go
 out, the visit rate left unknown. The visit rate's visits and the cadre-found share's reports are
-read from the records when the summaries go out (`day_records`), never typed.
+read from the records when the summaries go out (`records_of_days`), never typed.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ async def advance(
                 continue  # its summaries fell due since the look: the next pass asks first
             else:
                 sent += _tell_missing(session, roster, set(reports), day, moment, True)
-                records = await day_records(session, schedule, day)
+                records = await records_of_days(session, schedule, day, day)
                 sent += _send_summaries(session, counted, reports, records, day, moment)
                 run.stage, run.next_at = 2, None
             session.add(run)
@@ -189,11 +189,6 @@ def _counted(roster: list[RosterGrid], households: Mapping[str, int] | None) -> 
     """The roster with the Directory's household counts (unknown where it gave none)."""
     found = households or {}
     return [dataclasses.replace(grid, households=found.get(grid.grid_id)) for grid in roster]
-
-
-async def day_records(session: AsyncSession, schedule: Schedule, day: date) -> dict[str, Records]:
-    """Each grid's records of a reporting day (`records_of_days` of that one day)."""
-    return await records_of_days(session, schedule, day, day)
 
 
 async def records_of_days(
