@@ -195,9 +195,8 @@ def per_item_ms(before: dict[str, float], after: dict[str, float], items: int) -
 
 
 def scrape(client: httpx.Client, url: str) -> dict[str, dict[str, float]]:
-    """Each consumer group's records by outcome, its lag ("lag") and the partitions it holds
-    ("partitions"); under "" the outbox's records waiting ("outbox") and published
-    ("published")."""
+    """Each consumer group's records by outcome and its lag ("lag"); under "" the outbox's
+    records waiting ("outbox") and published ("published")."""
     groups: dict[str, dict[str, float]] = {}
     for name, labels, value in _METRIC.findall(client.get(f"{url}/metrics").text):
         found = dict(_LABEL.findall(labels))
@@ -205,8 +204,6 @@ def scrape(client: httpx.Client, url: str) -> dict[str, dict[str, float]]:
             key = found["outcome"]
         elif name == "gridline_consumer_lag_records":
             key = "lag"
-            counts = groups.setdefault(found.get("group", ""), {})
-            counts["partitions"] = counts.get("partitions", 0.0) + 1
         elif name == "gridline_outbox_published_total":
             key = "published"
         else:
@@ -254,8 +251,7 @@ class Watcher:
                 into = merged.setdefault(group, {})
                 for key, value in counts.items():
                     into[key] = into.get(key, 0.0) + value
-                # Replicas holding partitions of the group, and those with records still to take.
-                into["holding"] = into.get("holding", 0.0) + bool(counts.get("partitions"))
+                # Replicas with records of the group still to take (so holding partitions of it).
                 into["behind"] = into.get("behind", 0.0) + bool(counts.get("lag"))
         look = Look(time.monotonic(), merged, self.processes.cpu())
         self.looks.append(look)
@@ -767,15 +763,12 @@ def backlog_numbers(
     together = [
         i
         for i, look in enumerate(looks)
-        if min(look.groups.get(group, {}).get(key, 0.0) for key in ("holding", "behind"))
-        >= replicas
+        if look.groups.get(group, {}).get("behind", 0.0) >= replicas
     ]
     begun = max((i for i, c in enumerate(counts) if c == 0), default=0)
     done = next((i for i, c in enumerate(counts) if c >= total), None)
     outcomes = {
-        k: v
-        for k, v in looks[-1].groups.get(group, {}).items()
-        if k not in ("lag", "partitions", "holding", "behind")
+        k: v for k, v in looks[-1].groups.get(group, {}).items() if k not in ("lag", "behind")
     }
     outcomes["published"] = looks[-1].groups.get("", {}).get("published", 0.0)
     if done is None:
