@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.consumer import ConsumerRunner
 from gridline.bus.envelope import Envelope
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
-from gridline.bus.outbox import OUTBOX, OUTBOX_TABLES, Outbox, stage
+from gridline.bus.outbox import OUTBOX, OUTBOX_TABLES, Outbox, mark_published, stage
 from gridline.bus.producer import EventProducer
 from gridline.bus.retention import Retention
 from gridline.bus.topics import dead_letter, ensure_topics
@@ -232,3 +232,44 @@ async def test_retention_purges_old_ledger_marks_and_published_rows_only(
         marks = (await session.exec(select(PROCESSED_EVENT_TABLE.c.event_id))).all()
     assert [row[0] for row in left] == ["e2", "e3"]
     assert [row[0] for row in marks] == ["new"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """SQLite files, or a fresh PostgreSQL database (with GRIDLINE_TEST_POSTGRES_URL)."""
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path)
+    return Settings(data_dir=tmp_path, database_url=request.getfixturevalue("postgres_database"))
+
+
+async def test_marking_published_marks_exactly_the_rows_confirmed(any_store: Settings) -> None:
+    async with Database(any_store, "marks", TABLES) as db:
+        async with db.session() as session:
+            await session.exec(
+                insert(OUTBOX),
+                params=[
+                    {"topic": "t", "event_id": f"e{n}", "value": b"", "headers": "{}"}
+                    | {"created_at": now()}
+                    for n in range(60)
+                ],
+            )
+        async with db.session() as session:
+            ids = sorted(row[0] for row in (await session.exec(select(OUTBOX.c.id))).all())
+        # Runs with gaps between them, single ids, and the ends.
+        confirmed = [*ids[0:10], ids[11], *ids[13:40], ids[41], ids[43], *ids[50:60]]
+        async with db.session() as session:
+            await mark_published(session, confirmed)
+        async with db.session() as session:
+            published = await session.exec(
+                select(OUTBOX.c.id).where(OUTBOX.c.published_at.is_not(None))
+            )
+            assert sorted(row[0] for row in published.all()) == confirmed
+        # Interleaved ids (more runs than ranges are written for) are marked as a list.
+        every_other = ids[1:60:2]
+        async with db.session() as session:
+            await mark_published(session, every_other)
+        async with db.session() as session:
+            waiting = await session.exec(select(OUTBOX.c.id).where(OUTBOX.c.published_at.is_(None)))
+            assert sorted(row[0] for row in waiting.all()) == sorted(
+                set(ids) - set(confirmed) - set(every_other)
+            )
