@@ -237,7 +237,9 @@ class _BoundedServer(uvicorn.Server):
         if self._freeze:
             # The modules, mappers, schemas and clients built so far live as long as the
             # process. Each full collection walked them all again: pauses of 20-170 ms, a
-            # consumer's slowest batches.
+            # consumer's slowest batches. The startup's garbage (migrations) goes first, or it
+            # would be kept for good.
+            gc.collect()
             gc.freeze()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
