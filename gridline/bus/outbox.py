@@ -42,8 +42,10 @@ _CHUNK = 2_000
 # An unpublished row this old was left by a crash or an outage: the sweep publishes it.
 _SWEEP_AGE = timedelta(seconds=10)
 _RETRY_SECONDS = 1.0
-# More ranges than this in a published mark: the ids are interleaved, mark them as a list.
+# A published mark names at most this many ranges of ids, each of at least this many ids (a
+# range takes two parameters); the rest it lists.
 _MOST_RANGES = 16
+_SHORTEST_RANGE = 3
 
 
 class OutboxRecord(SQLModel, table=True):
@@ -100,21 +102,23 @@ def _among(ids: Sequence[int]) -> ColumnElement[bool]:
 
     One transaction's rows are inserted by one statement and usually take consecutive ids, so
     what the relay confirmed is a few ranges: a few parameters instead of one a row (1,450 in a
-    batch of assignment's), which the database was parsing and matching one by one. Ids that
-    replicas inserting at once interleaved stay one list.
+    batch of assignment's), which the database was parsing and matching one by one. The longest
+    runs become ranges, at most `_MOST_RANGES` of them; the ids of shorter runs (what replicas
+    inserting at once interleaved) are listed.
     """
-    ordered = sorted(set(ids))
-    runs: list[tuple[int, int]] = []
-    for row_id in ordered:
-        if runs and row_id == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], row_id)
+    runs: list[list[int]] = []
+    for row_id in sorted(set(ids)):
+        if runs and row_id == runs[-1][-1] + 1:
+            runs[-1].append(row_id)
         else:
-            runs.append((row_id, row_id))
-    if len(runs) > _MOST_RANGES:
-        return OUTBOX.c.id.in_(ordered)
-    singles = [low for low, high in runs if low == high]
-    ranges = [OUTBOX.c.id.between(low, high) for low, high in runs if low != high]
-    return or_(*ranges, OUTBOX.c.id.in_(singles)) if singles else or_(*ranges)
+            runs.append([row_id])
+    runs.sort(key=len, reverse=True)
+    ranged = [run for run in runs[:_MOST_RANGES] if len(run) >= _SHORTEST_RANGE]
+    listed = sorted(row_id for run in runs[len(ranged) :] for row_id in run)
+    return or_(
+        *(OUTBOX.c.id.between(run[0], run[-1]) for run in ranged),
+        *([OUTBOX.c.id.in_(listed)] if listed else []),
+    )
 
 
 def stage(session: AsyncSession, topic: str, envelope: Envelope) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -244,32 +244,39 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 async def test_marking_published_marks_exactly_the_rows_confirmed(any_store: Settings) -> None:
     async with Database(any_store, "marks", TABLES) as db:
+        sent: list[int] = []  # the parameters of each UPDATE the database receives
+
+        def count(_c: object, _cur: object, statement: str, params: object, *_: object) -> None:
+            if statement.startswith("UPDATE"):
+                sent.append(len(params) if isinstance(params, dict | list | tuple) else 0)
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         async with db.session() as session:
             await session.exec(
                 insert(OUTBOX),
                 params=[
                     {"topic": "t", "event_id": f"e{n}", "value": b"", "headers": "{}"}
                     | {"created_at": now()}
-                    for n in range(60)
+                    for n in range(200)
                 ],
             )
         async with db.session() as session:
             ids = sorted(row[0] for row in (await session.exec(select(OUTBOX.c.id))).all())
-        # Runs with gaps between them, single ids, and the ends.
-        confirmed = [*ids[0:10], ids[11], *ids[13:40], ids[41], ids[43], *ids[50:60]]
+        # Runs with gaps between them, short runs, single ids and the ends.
+        confirmed = [*ids[0:10], ids[11], *ids[13:40], ids[41], *ids[43:45], *ids[50:60]]
+        confirmed += ids[190:200]
         async with db.session() as session:
             await mark_published(session, confirmed)
+        # Four ranges (two parameters each), the four other ids, and the time.
+        assert sent == [4 * 2 + 4 + 1]
+        # What replicas inserting at once interleave: 20 single ids, and 20 runs of three ids
+        # of which the mark writes 16 as ranges and lists the rest.
+        interleaved = ids[60:100:2] + [n for at in range(100, 180, 4) for n in ids[at : at + 3]]
+        async with db.session() as session:
+            await mark_published(session, interleaved)
+        assert sent[1:] == [16 * 2 + 20 + 4 * 3 + 1]
         async with db.session() as session:
             published = await session.exec(
                 select(OUTBOX.c.id).where(OUTBOX.c.published_at.is_not(None))
             )
-            assert sorted(row[0] for row in published.all()) == confirmed
-        # Interleaved ids (more runs than ranges are written for) are marked as a list.
-        every_other = ids[1:60:2]
-        async with db.session() as session:
-            await mark_published(session, every_other)
-        async with db.session() as session:
-            waiting = await session.exec(select(OUTBOX.c.id).where(OUTBOX.c.published_at.is_(None)))
-            assert sorted(row[0] for row in waiting.all()) == sorted(
-                set(ids) - set(confirmed) - set(every_other)
-            )
+            assert sorted(row[0] for row in published.all()) == sorted(confirmed + interleaved)
