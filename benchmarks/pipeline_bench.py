@@ -253,7 +253,7 @@ class Watcher:
     def look(self) -> Look:
         """Take one look; a service that does not answer yet counts with its last answer."""
         merged: dict[str, dict[str, float]] = {}
-        replicas = []
+        replicas: list[tuple[float, dict[str, dict[str, float]]]] = []
         for url in self.urls:
             with suppress(httpx.HTTPError):
                 self._last[url] = scrape(self._client, url)
@@ -768,14 +768,18 @@ def together_rate(looks: list[Look], group: str) -> float:
 
     A replica answers a scrape between its batches, up to a batch's time after it is asked, and
     its count moves a whole batch at a time: two looks' difference over a window of a second or
-    less is off by tens of percent, a fit through every look of the window is not.
+    less is off by tens of percent, a fit through every look of the window is not. A look at
+    which a replica did not answer repeats its last answer, counted once. NaN when a replica
+    answered fewer than three times in the window.
     """
     total = 0.0
     for replica in range(len(looks[0].replicas)):
-        points = [
-            (look.replicas[replica][0], _finished(look.replicas[replica][1].get(group, {})))
-            for look in looks
-        ]
+        points = sorted(
+            {
+                (look.replicas[replica][0], _finished(look.replicas[replica][1].get(group, {})))
+                for look in looks
+            }
+        )
         moments = [at for at, _ in points]
         if len(set(moments)) < 3:
             return float("nan")
