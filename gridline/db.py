@@ -69,10 +69,10 @@ def database_url(settings: Settings, service: str) -> str:
 
 
 # Each execution of a prepared statement is planned for its own values. A batch's statements
-# look up hundreds of ids in tables that grow from empty; PostgreSQL's default, a generic plan
-# chosen after five executions, was chosen while a table was empty and stayed a sequential scan
-# until autovacuum's first ANALYZE: assignment's open-case lookup took 190 ms a batch at 20,000
-# placements, 4 ms planned for its values.
+# look up hundreds of ids in tables that grow from empty; by default PostgreSQL weighs a
+# generic plan after five executions and keeps it if it looks no dearer: weighed while a table
+# was empty, it stayed a sequential scan until autovacuum's first ANALYZE. Assignment's
+# open-case lookup took 190 ms a batch at 20,000 placements, 4 ms planned for its values.
 _POSTGRES_SESSION = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
 
 
