@@ -27,7 +27,7 @@ from gridline.embedded import EmbeddedBroker
 from gridline.settings import Settings
 from gridline.timestamps import now
 from tests.bus.test_consumer_runner import Effect, dead_letters, effects, task
-from tests.helpers import eventually
+from tests.helpers import database_settings, eventually
 
 TABLES = [PROCESSED_EVENT_TABLE, *OUTBOX_TABLES, Effect.__table__]  # type: ignore[attr-defined]
 
@@ -237,9 +237,7 @@ async def test_retention_purges_old_ledger_marks_and_published_rows_only(
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """SQLite files, or a fresh PostgreSQL database (with GRIDLINE_TEST_POSTGRES_URL)."""
-    if request.param == "sqlite":
-        return Settings(data_dir=tmp_path)
-    return Settings(data_dir=tmp_path, database_url=request.getfixturevalue("postgres_database"))
+    return database_settings(request, Settings(data_dir=tmp_path))
 
 
 async def test_marking_published_marks_exactly_the_rows_confirmed(any_store: Settings) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import pytest
 from sqlalchemy import delete, select
 
 from gridline.bus.outbox import OUTBOX, Outbox
@@ -32,15 +31,6 @@ async def escalation_db(settings: Settings) -> AsyncIterator[Database]:
         # Registers its write with the database; its relay is never started.
         Outbox(db, _NoBroker(), settings)  # type: ignore[arg-type]
         yield db
-
-
-def database_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
-    """`settings` on the kind of database the test is parametrized with (`sqlite`, `postgresql`:
-    skipped unless GRIDLINE_TEST_POSTGRES_URL is set)."""
-    if request.param == "postgresql":
-        url: str = request.getfixturevalue("postgres_database")
-        return settings.model_copy(update={"database_url": url})
-    return settings
 
 
 async def staged(db: Database, topic: str) -> int:

@@ -25,7 +25,7 @@ from services.escalation.flows import Change, change_task
 from services.escalation.policy import every_level_after, load_policy
 from tests.escalation.conftest import START, Clock, new_task, static_chain
 from tests.escalation.records import published
-from tests.helpers import eventually
+from tests.helpers import database_settings, eventually
 
 SHIPPED = load_policy(
     Path(__file__).parents[2] / "services/escalation/deadlines.yaml", timedelta(minutes=30)
@@ -163,10 +163,7 @@ async def test_a_step_another_pass_fired_while_chains_were_asked_is_not_fired_ag
 @pytest.fixture(params=["sqlite", "postgresql"])
 def stored_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     """The settings of a database that outlives a process: an SQLite file or PostgreSQL."""
-    if request.param == "sqlite":
-        return settings
-    url = request.getfixturevalue("postgres_database")
-    return settings.model_copy(update={"database_url": url})
+    return database_settings(request, settings)
 
 
 async def test_a_deadline_passed_while_stopped_fires_once_on_restart(

@@ -25,7 +25,8 @@ from services.escalation.policy import every_level_after
 from services.escalation.retries import RETRY_MAX, RETRY_MIN
 from tests.assignment.serving import directory_server
 from tests.escalation.conftest import Clock, new_task
-from tests.escalation.local import HOUSEHOLD, county, database_settings, escalation_db, staged
+from tests.escalation.local import HOUSEHOLD, county, escalation_db, staged
+from tests.helpers import database_settings
 
 EVERY_30 = every_level_after(timedelta(minutes=30))
 GONE = "h-gone"

@@ -21,6 +21,7 @@ from services.escalation.consumers import accepts, task_handler
 from services.escalation.measures import FollowUp
 from services.escalation.policy import load_policy
 from tests.escalation.conftest import Clock
+from tests.helpers import database_settings
 
 SHIPPED = load_policy(
     Path(__file__).parents[2] / "services/escalation/deadlines.yaml", timedelta(minutes=30)
@@ -54,10 +55,7 @@ def test_only_assignment_s_events_are_acted_on() -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     """Settings on SQLite and on PostgreSQL (each dialect has its own insert of a new task)."""
-    if request.param == "sqlite":
-        return settings
-    url = request.getfixturevalue("postgres_database")
-    return settings.model_copy(update={"database_url": url})
+    return database_settings(request, settings)
 
 
 @pytest.fixture

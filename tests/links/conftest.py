@@ -29,6 +29,7 @@ from services.escalation.domain import Action, Measure, TaskState
 from services.escalation.flows import Change, change_task
 from services.escalation.policy import DeadlinePolicy, every_level_after
 from tests.escalation.records import published
+from tests.helpers import database_settings
 
 POLICY = every_level_after(timedelta(minutes=30))
 RULES = CheckInRules(
@@ -71,10 +72,7 @@ def settings(request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: P
     on_sqlite = Settings(
         kafka_bootstrap=broker.bootstrap, kafka_idempotence=False, data_dir=tmp_path
     )
-    if request.param == "sqlite":
-        return on_sqlite
-    url = request.getfixturevalue("postgres_database")
-    return on_sqlite.model_copy(update={"database_url": url})
+    return database_settings(request, on_sqlite)
 
 
 @pytest.fixture

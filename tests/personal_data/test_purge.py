@@ -29,6 +29,7 @@ from services.intake import storage as intake_storage
 from services.intake.retention import PERSONAL_DATA as INTAKE
 from services.notify import storage as notify_storage
 from services.notify.retention import PERSONAL_DATA as NOTIFY
+from tests.helpers import database_settings
 from tests.personal_data.support import (
     LONG_AGO,
     NOW,
@@ -43,10 +44,7 @@ from tests.personal_data.support import (
 @pytest.fixture(params=["sqlite", "postgresql"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings on SQLite files, or on the test PostgreSQL server (skipped without it)."""
-    if request.param == "sqlite":
-        return Settings(data_dir=tmp_path, personal_data_retention_days=30)
-    url: str = request.getfixturevalue("postgres_database")
-    return Settings(data_dir=tmp_path, database_url=url, personal_data_retention_days=30)
+    return database_settings(request, Settings(data_dir=tmp_path, personal_data_retention_days=30))
 
 
 @asynccontextmanager
