@@ -780,10 +780,10 @@ def together_rate(looks: list[Look], group: str) -> float:
                 for look in looks
             }
         )
-        moments = [at for at, _ in points]
-        if len(set(moments)) < 3:
+        if len(points) < 3:  # one answer per moment: the set left only distinct ones
             return float("nan")
-        total += statistics.linear_regression(moments, [count for _, count in points]).slope
+        moments, counts = zip(*points, strict=True)
+        total += statistics.linear_regression(moments, counts).slope
     return total
 
 

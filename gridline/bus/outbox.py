@@ -114,7 +114,7 @@ def _among(ids: Sequence[int]) -> ColumnElement[bool]:
             runs.append([row_id])
     runs.sort(key=len, reverse=True)
     ranged = [run for run in runs[:_MOST_RANGES] if len(run) >= _SHORTEST_RANGE]
-    listed = sorted(row_id for run in runs[len(ranged) :] for row_id in run)
+    listed = [row_id for run in runs[len(ranged) :] for row_id in run]
     return or_(
         *(OUTBOX.c.id.between(run[0], run[-1]) for run in ranged),
         *([OUTBOX.c.id.in_(listed)] if listed else []),
