@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -222,13 +223,25 @@ def _finished(counts: dict[str, float]) -> float:
 
 @dataclass
 class Look:
-    """One look at the consumers: when, their counts by group, and CPU seconds so far."""
+    """One look at the consumers: when, each replica's answer (when it came, its counts by
+    group) and CPU seconds so far."""
 
     at: float
-    groups: dict[str, dict[str, float]]
+    replicas: list[tuple[float, dict[str, dict[str, float]]]]
     cpu: dict[str, float]
-    # Each replica's answer: when it came, and its counts by group.
-    replicas: list[tuple[float, dict[str, dict[str, float]]]] = field(default_factory=list)
+
+    @cached_property
+    def groups(self) -> dict[str, dict[str, float]]:
+        """The replicas' counts by group summed, and under "behind" how many replicas have
+        records of the group still to take (so hold partitions of it)."""
+        merged: dict[str, dict[str, float]] = {}
+        for _, answer in self.replicas:
+            for group, counts in answer.items():
+                into = merged.setdefault(group, {})
+                for key, value in counts.items():
+                    into[key] = into.get(key, 0.0) + value
+                into["behind"] = into.get("behind", 0.0) + bool(counts.get("lag"))
+        return merged
 
     def finished(self, group: str) -> float:
         """Records the group is done with."""
@@ -252,20 +265,13 @@ class Watcher:
 
     def look(self) -> Look:
         """Take one look; a service that does not answer yet counts with its last answer."""
-        merged: dict[str, dict[str, float]] = {}
         replicas: list[tuple[float, dict[str, dict[str, float]]]] = []
         for url in self.urls:
             with suppress(httpx.HTTPError):
                 self._last[url] = scrape(self._client, url)
                 self._answered[url] = time.monotonic()
             replicas.append((self._answered.get(url, 0.0), self._last.get(url, {})))
-            for group, counts in self._last.get(url, {}).items():
-                into = merged.setdefault(group, {})
-                for key, value in counts.items():
-                    into[key] = into.get(key, 0.0) + value
-                # Replicas with records of the group still to take (so holding partitions of it).
-                into["behind"] = into.get("behind", 0.0) + bool(counts.get("lag"))
-        look = Look(time.monotonic(), merged, self.processes.cpu(), replicas)
+        look = Look(time.monotonic(), replicas, self.processes.cpu())
         self.looks.append(look)
         return look
 
