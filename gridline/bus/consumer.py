@@ -37,7 +37,7 @@ from gridline.bus.outbox import stage_raw
 from gridline.bus.producer import BrokerUnavailable
 from gridline.bus.security import kafka_security
 from gridline.bus.topics import dead_letter
-from gridline.db import Database, before_commit
+from gridline.db import BeforeCommit, Database, before_commit
 from gridline.logging import get_logger
 from gridline.metrics import (
     CONSUMER_BATCHES,
@@ -55,8 +55,10 @@ from gridline.tracing import consumer_span, consumer_spans
 Handler = Callable[[Envelope, AsyncSession], Awaitable[None]]
 # A batch handler settles a batch of events itself (its own transactions, calls to the outside
 # world) and returns once every one of them is settled; it must apply each event once even if
-# it is given again (notify's per-recipient delivery rows). The runner marks them afterwards.
-BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+# it is given again (notify's per-recipient delivery rows). The runner marks them afterwards,
+# and runs the hook it may return in that same transaction: what is left to write then costs
+# no transaction of its own (on SQLite, no second turn at the one write lock).
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[BeforeCommit | None]]
 # Whether the consumer acts on an event at all; the rest are skipped without a ledger lookup.
 Accepts = Callable[[Envelope], bool]
 # Reads at once, in the runner's transaction and before the handler sees them, what a batch's
@@ -380,12 +382,15 @@ class ConsumerRunner:
     ) -> None:
         """Apply the batch's new events and dead-letter the undecodable, in one transaction."""
         fresh: list[_Item] = []
+        finish: BeforeCommit | None = None
         if self._batch_handler is not None:
             async with self._db.session() as session:
                 fresh = await self._fresh(session, items)
             if fresh:
-                await self._handle_batch(fresh)
+                finish = await self._handle_batch(fresh)
         async with self._db.session() as session:
+            if finish is not None:
+                await finish(session)
             if self._handler is not None:
                 fresh = await self._fresh(session, items)
                 if fresh and self._prepare is not None:
@@ -407,11 +412,12 @@ class ConsumerRunner:
         self._count("processed", len(fresh))
         self._count("duplicate", len(items) - len(fresh))
 
-    async def _handle_batch(self, items: list[_Item]) -> None:
-        """Give the batch handler its events, each carrying the context of its CONSUMER span."""
+    async def _handle_batch(self, items: list[_Item]) -> BeforeCommit | None:
+        """Give the batch handler its events, each carrying the context of its CONSUMER span;
+        what it leaves to write with the ledger marks."""
         assert self._batch_handler is not None
         with consumer_spans([item.record for item in items], self.group) as contexts:
-            await self._batch_handler(
+            return await self._batch_handler(
                 [
                     replace(item.envelope, trace_context=context)
                     for item, context in zip(items, contexts, strict=True)
@@ -502,8 +508,10 @@ class ConsumerRunner:
             async with self._db.session() as session:
                 if not await self._fresh(session, [item]):
                     return "duplicate"
-            await self._handle_batch([item])
+            finish = await self._handle_batch([item])
             async with self._db.session() as session:
+                if finish is not None:
+                    await finish(session)
                 await mark_all_processed(session, self.group, [item.envelope.event_id])
             return "processed"
         assert self._handler is not None

@@ -46,7 +46,7 @@ from gridline.bus.envelope import Envelope, PermanentError, notice_envelope
 from gridline.bus.outbox import stage
 from gridline.contracts.notices import build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
-from gridline.db import Database, after_commit
+from gridline.db import BeforeCommit, Database, after_commit
 from gridline.ids import derived_id
 from gridline.logging import get_logger
 from gridline.settings import Settings
@@ -195,6 +195,16 @@ class Deliverer:
         """Every channel of every notification that has not finished yet; returns once all are
         settled. `traces` gives, by notification id, the trace a notification's calls run in.
         Those in their recipient's quiet hours are held for its end instead."""
+        await self.settle(await self.send_all(notices, traces))
+
+    async def send_all(
+        self,
+        notices: Sequence[events_pb2.Notification],
+        traces: Mapping[str, Context] | None = None,
+    ) -> list[Settled]:
+        """As `deliver_all`, but what went out through idempotent channels is returned for
+        the caller to `write` in a transaction of its own choosing (a replay before that resends
+        it, which such a channel absorbs). Written here if a lane failed."""
         moment = self.clock()
         held = {
             notice.notification_id: until
@@ -213,11 +223,12 @@ class Deliverer:
         ended = await asyncio.gather(
             *(self._run_lane(lane, together) for lane in lanes.values()), return_exceptions=True
         )
-        # What finished is written even when a lane failed: the replay then resends less.
-        await self.settle(together)
-        for result in ended:
-            if isinstance(result, BaseException):
-                raise result
+        failures = [result for result in ended if isinstance(result, BaseException)]
+        if failures:
+            # What finished is written even when a lane failed: the replay then resends less.
+            await self.settle(together)
+            raise failures[0]
+        return together
 
     def _targets(
         self, notices: Sequence[events_pb2.Notification], traces: Mapping[str, Context]
@@ -584,7 +595,7 @@ def notification_batch_handler(deliverer: Deliverer, links: TaskPageOrigin) -> B
     reason (applied again one by one, the delivered ones find their deliveries recorded).
     """
 
-    async def handle(envelopes: Sequence[Envelope]) -> None:
+    async def handle(envelopes: Sequence[Envelope]) -> BeforeCommit | None:
         notices: list[events_pb2.Notification] = []
         refused: list[str] = []
         for envelope in envelopes:
@@ -608,8 +619,11 @@ def notification_batch_handler(deliverer: Deliverer, links: TaskPageOrigin) -> B
             for e in envelopes
             if e.trace_context is not None and isinstance(e.message, events_pb2.Notification)
         }
-        await deliverer.deliver_all(notices, traces)
+        settled = await deliverer.send_all(notices, traces)
         if refused:
+            await deliverer.settle(settled)
             raise PermanentError("link refused, not delivered: " + "; ".join(refused))
+        # Written with the runner's ledger marks: one transaction for the batch's outcomes.
+        return lambda session: deliverer.write(session, settled)
 
     return handle

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import Connection, event, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,7 +22,7 @@ from gridline.bus.outbox import OUTBOX, OUTBOX_TABLES, Outbox, mark_published, s
 from gridline.bus.producer import EventProducer
 from gridline.bus.retention import Retention
 from gridline.bus.topics import dead_letter, ensure_topics
-from gridline.db import Database
+from gridline.db import BeforeCommit, Database
 from gridline.embedded import EmbeddedBroker
 from gridline.settings import Settings
 from gridline.timestamps import now
@@ -94,6 +94,69 @@ async def test_a_poison_record_in_a_batch_is_dead_lettered_once_and_the_rest_app
     assert batches(topic_name, "poison", "fallback") == 1
     assert calls["t17"] == 3
     assert calls["t16"] == 2 and calls["t18"] == 1  # before the poison: batch, then alone
+
+
+async def test_what_a_batch_handler_leaves_to_write_commits_with_the_ledger_marks(
+    settings: Settings, plain_db: Database, producer: EventProducer, topic_name: str
+) -> None:
+    await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    # The tables each committed transaction inserted into.
+    transactions: list[set[str]] = []
+
+    def inserted(conn: Connection, _c: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO "):
+            conn.info.setdefault("inserted", set()).add(statement.split()[2].strip('"'))
+
+    def committed(conn: Connection) -> None:
+        if tables := conn.info.pop("inserted", None):
+            transactions.append(tables)
+
+    engine = plain_db.engine.sync_engine
+    event.listen(engine, "after_cursor_execute", inserted)
+    event.listen(engine, "commit", committed)
+    event.listen(engine, "rollback", lambda conn: conn.info.pop("inserted", None))
+    given: list[list[str]] = []
+
+    async def handle(batch: Sequence[Envelope]) -> BeforeCommit:
+        ids = [e.message.task_id for e in batch]  # type: ignore[attr-defined]
+        given.append(ids)
+
+        async def write(session: AsyncSession) -> None:
+            session.add_all(Effect(task_id=task_id) for task_id in ids)
+            await session.flush()
+            if "t-poison" in ids and len(ids) > 1:
+                raise RuntimeError("the batch's write failed")
+
+        return write
+
+    async def publish(ids: list[str]) -> None:
+        before = len(await effects(plain_db))
+        envelopes = [Envelope(event_id=f"e-{t}", key="k", message=task(t)) for t in ids]
+        assert all(await producer.publish_many(topic_name, envelopes))
+
+        async def applied() -> bool:
+            return len(await effects(plain_db)) == before + len(ids)
+
+        await eventually(applied, within=20)
+
+    async with (
+        Outbox(plain_db, producer, settings),
+        ConsumerRunner(
+            settings=settings, topic=topic_name, group="leftover", db=plain_db, batch_handler=handle
+        ),
+    ):
+        await publish([f"t{i}" for i in range(10)])
+        # A batch whose write fails is rolled back with its marks, then written record by record.
+        await publish(["t10", "t-poison", "t11"])
+        async with plain_db.session() as session:
+            counted = select(func.count()).select_from(PROCESSED_EVENT_TABLE)
+            marked = (await session.exec(counted)).scalar_one()
+    assert sorted(await effects(plain_db)) == sorted([*(f"t{i}" for i in range(12)), "t-poison"])
+    assert marked == 13
+    assert given[-3:] == [["t10"], ["t-poison"], ["t11"]]
+    assert batches(topic_name, "leftover", "fallback") == 1
+    # Every write of the handler's was in the transaction that marked its events processed.
+    assert transactions and all(t == {"test_effect", "processed_event"} for t in transactions)
 
 
 async def test_a_database_outage_pauses_the_consumer_and_dead_letters_nothing(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 from opentelemetry.context import Context
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import topics
 from gridline.bus.consumer import ConsumerRunner
@@ -23,7 +24,7 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.embedded import EmbeddedBroker
 from gridline.settings import Settings
-from services.notify.consumers import notification_batch_handler
+from services.notify.consumers import Settled, notification_batch_handler
 from services.notify.link_origin import TaskPageOrigin
 from tests.helpers import eventually
 
@@ -87,12 +88,19 @@ class _Recording:
     def __init__(self) -> None:
         self.delivered: list[str] = []
 
-    async def deliver_all(
+    async def send_all(
         self,
         notices: Sequence[events_pb2.Notification],
         traces: Mapping[str, Context] | None = None,
-    ) -> None:
+    ) -> list[Settled]:
         self.delivered += [notice.notification_id for notice in notices]
+        return []
+
+    async def settle(self, settled: Sequence[Settled]) -> None:
+        assert not settled
+
+    async def write(self, session: AsyncSession, settled: Sequence[Settled]) -> None:
+        assert not settled
 
 
 async def test_the_others_are_delivered_then_the_foreign_link_is_refused() -> None:
