@@ -34,6 +34,7 @@ _ALEMBIC_ENV = Path(__file__).resolve().parent / "migrations"
 # Run inside a session's transaction just before it commits (the outbox writes its rows here).
 BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
 _AFTER_COMMIT = "gridline.after_commit"
+_AFTER_ROLLBACK = "gridline.after_rollback"
 _BEFORE_COMMIT = "gridline.before_commit"
 # Where the outbox keeps what a transaction staged until its hook writes it.
 STAGED = "gridline.staged"
@@ -55,6 +56,14 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     when a batch is rolled back and applied again record by record.
     """
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def after_rollback(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` if the session's transaction does not commit (an error, a failed commit).
+
+    For in-memory state a transaction took for itself, to be given back when it is undone.
+    """
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
 
 
 def database_url(settings: Settings, service: str) -> str:
@@ -145,18 +154,23 @@ class Database:
         """A session whose transaction commits on success and rolls back on error.
 
         The `before_commit` hooks run inside the transaction just before it commits; callbacks
-        given to `after_commit` run once it has.
+        given to `after_commit` run once it has, those given to `after_rollback` if it has not.
         """
         async with self._sessions() as session:
-            async with session.begin():
-                yield session
-                # The session's own hooks first: what they write may stage events.
-                for hook in session.info.pop(_BEFORE_COMMIT, {}).values():
-                    await hook(session)
-                for hook in self.before_commit:
-                    await hook(session)
-                if session.info.get(STAGED):
-                    raise RuntimeError("events were staged in a database that has no outbox")
+            try:
+                async with session.begin():
+                    yield session
+                    # The session's own hooks first: what they write may stage events.
+                    for hook in session.info.pop(_BEFORE_COMMIT, {}).values():
+                        await hook(session)
+                    for hook in self.before_commit:
+                        await hook(session)
+                    if session.info.get(STAGED):
+                        raise RuntimeError("events were staged in a database that has no outbox")
+            except BaseException:
+                for callback in session.info.pop(_AFTER_ROLLBACK, ()):
+                    callback()
+                raise
             for callback in session.info.pop(_AFTER_COMMIT, ()):
                 callback()
 

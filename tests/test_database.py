@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
-from gridline.db import Database
+from gridline.db import Database, after_commit, after_rollback
 from gridline.settings import Settings
 
 
@@ -24,3 +25,19 @@ async def test_postgresql_plans_each_execution_for_its_own_values(
         for session in (first, second):
             mode = await (await session.connection()).scalar(text("SHOW plan_cache_mode"))
             assert mode == "force_custom_plan"
+
+
+async def test_a_transaction_runs_its_rollback_callbacks_only_when_it_does_not_commit(
+    tmp_path: Path,
+) -> None:
+    ran: list[str] = []
+    async with Database(Settings(data_dir=tmp_path), "callbacks", [PROCESSED_EVENT_TABLE]) as db:
+        async with db.session() as session:
+            after_commit(session, lambda: ran.append("committed"))
+            after_rollback(session, lambda: ran.append("undone"))
+        with pytest.raises(RuntimeError):
+            async with db.session() as session:
+                after_commit(session, lambda: ran.append("committed too"))
+                after_rollback(session, lambda: ran.append("undone too"))
+                raise RuntimeError("the transaction fails")
+    assert ran == ["committed", "undone too"]

@@ -4,9 +4,12 @@ A consumer's handler or an HTTP action stages what it produces with `stage(sessi
 envelope)`. The rows are written in the same transaction as the effect (and the consumer's
 ledger mark), so an effect is never kept without its events nor its events without it. Once the
 transaction has committed, the relay publishes them, all that are waiting with one wait for the
-broker, and marks them published. Rows a crash or a broker outage left unpublished are found by
-the sweep and published then. Consumers dedup on the event id, so a row published twice is
-applied once, and no handler ever waits for the broker inside a transaction.
+broker. The next transaction that writes outbox rows marks the confirmed ones published with its
+own (or the relay does, when none comes within `_MARK_WITHIN_SECONDS`), so that a batch costs
+one write transaction rather than two. Rows a crash or a broker outage left unpublished, or
+published and not yet marked, are found by the sweep and published (again) then. Consumers
+dedup on the event id, so a row published twice is applied once, and no handler ever waits for
+the broker inside a transaction.
 
 On a broker that keeps nothing across restarts (the embedded tansu), a service that meets a new
 broker (a new `broker_epoch`) re-publishes everything it produced within the replay window, and
@@ -27,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.envelope import Envelope
 from gridline.bus.producer import EventProducer, RawRecord
-from gridline.db import STAGED, Database, after_commit, table_of, utc_timestamp
+from gridline.db import STAGED, Database, after_commit, after_rollback, table_of, utc_timestamp
 from gridline.logging import get_logger
 from gridline.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
 from gridline.settings import Settings
@@ -42,6 +45,8 @@ _CHUNK = 2_000
 # An unpublished row this old was left by a crash or an outage: the sweep publishes it.
 _SWEEP_AGE = timedelta(seconds=10)
 _RETRY_SECONDS = 1.0
+# Confirmed rows wait this long at most for a transaction of the service's to mark them.
+_MARK_WITHIN_SECONDS = 0.5
 # A published mark names at most this many ranges of ids, each of at least this many ids (a
 # range takes two parameters); the rest it lists.
 _MOST_RANGES = 16
@@ -189,6 +194,8 @@ class Outbox:
         self._epoch = settings.broker_epoch
         self._drain_seconds = settings.shutdown_drain_seconds
         self._pending: dict[int, _Row] = {}
+        # Confirmed by the broker, not yet marked published (insertion-ordered).
+        self._confirmed: dict[int, None] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -224,8 +231,10 @@ class Outbox:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def drained(self) -> None:
-        """Wait until every committed row this process knows of is published."""
+        """Wait until every committed row this process knows of is published, and mark the
+        ones still waiting for a transaction to mark them."""
         await self._idle.wait()
+        await self._mark_confirmed()
 
     async def alive(self) -> bool:
         """Readiness: the relay is running."""
@@ -269,6 +278,12 @@ class Outbox:
         )
         rows = sorted((_Row(*found) for found in result.all()), key=lambda row: row.id)
         after_commit(session, lambda: self._enqueue(rows))
+        # Taken, not shared: two transactions marking the same rows could deadlock on
+        # PostgreSQL. Given back if this transaction does not commit.
+        marked = dict(self._confirmed)
+        self._confirmed.clear()
+        after_rollback(session, lambda: self._confirmed.update(marked))
+        await mark_published(session, list(marked))
 
     def _enqueue(self, rows: Sequence[_Row]) -> None:
         for row in rows:
@@ -280,7 +295,12 @@ class Outbox:
 
     async def _relay(self) -> None:
         while True:
-            await self._wake.wait()
+            try:
+                async with asyncio.timeout(_MARK_WITHIN_SECONDS if self._confirmed else None):
+                    await self._wake.wait()
+            except TimeoutError:
+                await self._mark_confirmed()
+                continue
             self._wake.clear()
             while self._pending:
                 if not await self._publish(list(self._pending.values())[:_CHUNK]):
@@ -288,27 +308,37 @@ class Outbox:
             self._idle.set()
 
     async def _publish(self, rows: list[_Row]) -> bool:
-        """Publish rows in order with one wait; mark and forget the confirmed ones.
+        """Publish rows in order with one wait; the confirmed ones wait to be marked.
 
         Returns whether all were confirmed.
         """
         confirmed = await self.producer.send_many([row.record() for row in rows])
         done = [row.id for row, ok in zip(rows, confirmed, strict=True) if ok]
         if done:
-            try:
-                async with self._db.session() as session:
-                    await mark_published(session, done)
-            except Exception:
-                # Published but not marked: the sweep publishes them again, and dedup absorbs it.
-                log.exception("could not mark outbox rows published")
             for row_id in done:
                 self._pending.pop(row_id, None)
+                self._confirmed[row_id] = None
             OUTBOX_PUBLISHED.inc(len(done))
         OUTBOX_PENDING.set(len(self._pending))
         if len(done) < len(rows):
             log.warning("outbox rows not confirmed; retrying", waiting=len(rows) - len(done))
             return False
         return True
+
+    async def _mark_confirmed(self) -> None:
+        """Mark what the broker confirmed in a transaction of the relay's own."""
+        if not self._confirmed:
+            return
+        marked = dict(self._confirmed)
+        self._confirmed.clear()
+        try:
+            async with self._db.session() as session:
+                await mark_published(session, list(marked))
+        except Exception:
+            # Tried again later; if this process stops first, the sweep of the next start
+            # publishes them again, and dedup absorbs it.
+            log.exception("could not mark outbox rows published")
+            self._confirmed.update(marked)
 
     async def sweep(self) -> int:
         """Queue rows a crash or an outage left unpublished; returns how many were found."""
@@ -317,7 +347,8 @@ class Outbox:
             rows = await _first_rows(
                 session, OUTBOX.c.published_at.is_(None), OUTBOX.c.created_at < cutoff
             )
-        self._enqueue([row for row in rows if row.id not in self._pending])
+        known = self._pending.keys() | self._confirmed.keys()
+        self._enqueue([row for row in rows if row.id not in known])
         return len(rows)
 
     async def purge(self, retention_seconds: int) -> int:
