@@ -97,9 +97,18 @@ async def purge_published_before(session: AsyncSession, cutoff: datetime) -> int
 
 
 async def mark_published(session: AsyncSession, ids: Sequence[int]) -> None:
-    """Mark these outbox rows published, now."""
+    """Mark these outbox rows published, now; rows another transaction is marking are left to
+    it (on PostgreSQL the mark waits for no lock, so it cannot hold up or deadlock the write
+    it rides with)."""
     if ids:
-        await session.exec(update(OUTBOX).where(_among(ids)).values(published_at=now()))
+        unmarked = (
+            select(OUTBOX.c.id)
+            .where(_among(ids), OUTBOX.c.published_at.is_(None))
+            .with_for_update(skip_locked=True)
+        )
+        await session.exec(
+            update(OUTBOX).where(OUTBOX.c.id.in_(unmarked)).values(published_at=now())
+        )
 
 
 def _among(ids: Sequence[int]) -> ColumnElement[bool]:
@@ -194,8 +203,11 @@ class Outbox:
         self._epoch = settings.broker_epoch
         self._drain_seconds = settings.shutdown_drain_seconds
         self._pending: dict[int, _Row] = {}
-        # Confirmed by the broker, not yet marked published (insertion-ordered).
+        # Confirmed by the broker, not yet marked published (insertion-ordered), and taken by
+        # a transaction that has not committed yet: the sweep leaves both alone.
         self._confirmed: dict[int, None] = {}
+        self._marking: set[int] = set()
+        self._mark_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -229,10 +241,11 @@ class Outbox:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._mark_confirmed()  # what a cancelled mark gave back, and any confirmed since
 
     async def drained(self) -> None:
         """Wait until every committed row this process knows of is published, and mark the
-        ones still waiting for a transaction to mark them."""
+        ones still waiting for a transaction to mark them (after a mark under way)."""
         await self._idle.wait()
         await self._mark_confirmed()
 
@@ -278,12 +291,7 @@ class Outbox:
         )
         rows = sorted((_Row(*found) for found in result.all()), key=lambda row: row.id)
         after_commit(session, lambda: self._enqueue(rows))
-        # Taken, not shared: two transactions marking the same rows could deadlock on
-        # PostgreSQL. Given back if this transaction does not commit.
-        marked = dict(self._confirmed)
-        self._confirmed.clear()
-        after_rollback(session, lambda: self._confirmed.update(marked))
-        await mark_published(session, list(marked))
+        await self._mark_in(session)
 
     def _enqueue(self, rows: Sequence[_Row]) -> None:
         for row in rows:
@@ -325,20 +333,35 @@ class Outbox:
             return False
         return True
 
+    async def _mark_in(self, session: AsyncSession) -> None:
+        """Mark the confirmed ids in this transaction: taken, not shared with another one, and
+        given back if this one does not commit."""
+        marked = list(self._confirmed)
+        self._confirmed.clear()
+        self._marking.update(marked)
+        after_commit(session, lambda: self._marking.difference_update(marked))
+        after_rollback(session, lambda: self._give_back(marked))
+        await mark_published(session, marked)
+
+    def _give_back(self, marked: list[int]) -> None:
+        """Ids a mark that did not commit had taken: waiting again, and the relay told so that
+        its half-second bound runs for them."""
+        self._marking.difference_update(marked)
+        self._confirmed.update(dict.fromkeys(marked))
+        self._wake.set()
+
     async def _mark_confirmed(self) -> None:
         """Mark what the broker confirmed in a transaction of the relay's own."""
-        if not self._confirmed:
-            return
-        marked = dict(self._confirmed)
-        self._confirmed.clear()
-        try:
-            async with self._db.session() as session:
-                await mark_published(session, list(marked))
-        except Exception:
-            # Tried again later; if this process stops first, the sweep of the next start
-            # publishes them again, and dedup absorbs it.
-            log.exception("could not mark outbox rows published")
-            self._confirmed.update(marked)
+        async with self._mark_lock:
+            if not self._confirmed:
+                return
+            try:
+                async with self._db.session() as session:
+                    await self._mark_in(session)
+            except Exception:
+                # Given back and tried again; if this process stops first, the sweep of the next
+                # start publishes them again, and dedup absorbs it.
+                log.exception("could not mark outbox rows published")
 
     async def sweep(self) -> int:
         """Queue rows a crash or an outage left unpublished; returns how many were found."""
@@ -347,7 +370,7 @@ class Outbox:
             rows = await _first_rows(
                 session, OUTBOX.c.published_at.is_(None), OUTBOX.c.created_at < cutoff
             )
-        known = self._pending.keys() | self._confirmed.keys()
+        known = self._pending.keys() | self._confirmed.keys() | self._marking
         self._enqueue([row for row in rows if row.id not in known])
         return len(rows)
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, event, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gridline.bus import outbox as outbox_module
 from gridline.bus.consumer import ConsumerRunner
 from gridline.bus.envelope import Envelope
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
@@ -196,9 +197,15 @@ async def test_a_database_outage_pauses_the_consumer_and_dead_letters_nothing(
 
 
 async def test_the_next_transaction_marks_what_the_relay_published(
-    settings: Settings, plain_db: Database, producer: EventProducer, topic_name: str
+    settings: Settings,
+    plain_db: Database,
+    producer: EventProducer,
+    topic_name: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
+    # Long enough that the test's next commit comes first on a slow machine.
+    monkeypatch.setattr(outbox_module, "_MARK_WITHIN_SECONDS", 2.0)
     # What each committed transaction did to the outbox table.
     transactions: list[set[str]] = []
 
@@ -219,6 +226,8 @@ async def test_the_next_transaction_marks_what_the_relay_published(
 
     async def fail_when_asked(session: AsyncSession) -> None:
         if session.info.get("fail"):
+            # Past the relay's bound: it looked for marks while this transaction held them.
+            await asyncio.sleep(0.5)
             raise RuntimeError("the commit failed")
 
     async def commit(event_id: str, fail: bool = False) -> None:
@@ -257,13 +266,15 @@ async def test_the_next_transaction_marks_what_the_relay_published(
         transactions.clear()
         await eventually(all_marked, within=5)
         assert transactions == [{"UPDATE"}]
-        # A transaction that took marks and did not commit gives them back.
+        # A transaction that took marks and did not commit gives them back, and the relay
+        # marks them within its bound, though its own had run out while they were taken.
+        monkeypatch.setattr(outbox_module, "_MARK_WITHIN_SECONDS", 0.2)
         plain_db.before_commit.append(fail_when_asked)  # after the outbox's own hook
         await published("e3")
         with pytest.raises(RuntimeError):
             await commit("e4", fail=True)
         assert await unmarked() == 1
-        await eventually(all_marked, within=5)
+        await eventually(all_marked, within=3)
     # Each once: a row marked late is not published again.
     assert await event_ids_on(settings.kafka_bootstrap, topic_name, 3) == Counter(
         {"e1": 1, "e2": 1, "e3": 1}
@@ -420,3 +431,28 @@ async def test_marking_published_marks_exactly_the_rows_confirmed(any_store: Set
                 select(OUTBOX.c.id).where(OUTBOX.c.published_at.is_not(None))
             )
             assert sorted(row[0] for row in published.all()) == sorted(confirmed + interleaved)
+
+
+async def test_two_marks_of_the_same_rows_do_not_wait_for_each_other(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=postgres_database)
+    async with Database(settings, "overlap", TABLES) as db:
+        async with db.session() as session:
+            rows = [
+                {"topic": "t", "event_id": f"e{n}", "value": b"", "headers": "{}"}
+                | {"created_at": now()}
+                for n in range(20)
+            ]
+            await session.exec(insert(OUTBOX), params=rows)
+        async with db.session() as session:
+            ids = sorted(row[0] for row in (await session.exec(select(OUTBOX.c.id))).all())
+        # Two transactions open at once marking overlapping rows (a replica's relay and a sweep
+        # of another's): the second leaves the rows the first holds to it instead of waiting.
+        async with db.session() as first:
+            await mark_published(first, ids[:15])
+            async with db.session() as second:
+                await asyncio.wait_for(mark_published(second, ids[5:]), 5)
+        async with db.session() as session:
+            waiting = select(func.count()).where(OUTBOX.c.published_at.is_(None))
+            assert (await session.exec(waiting)).one()[0] == 0
