@@ -336,6 +336,8 @@ class Outbox:
     async def _mark_in(self, session: AsyncSession) -> None:
         """Mark the confirmed ids in this transaction: taken, not shared with another one, and
         given back if this one does not commit."""
+        if not self._confirmed:
+            return
         marked = list(self._confirmed)
         self._confirmed.clear()
         self._marking.update(marked)

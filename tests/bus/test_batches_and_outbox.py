@@ -55,6 +55,47 @@ async def event_ids_on(bootstrap: str, topic: str, count: int) -> Counter[str]:
     return found
 
 
+def committed_writes(db: Database) -> list[set[tuple[str, str]]]:
+    """From now on, what each committed transaction of `db` wrote: (statement, table) pairs."""
+    transactions: list[set[tuple[str, str]]] = []
+
+    def wrote(conn: Connection, _c: object, statement: str, *_: object) -> None:
+        verb, *words = statement.split()
+        if verb in ("INSERT", "UPDATE", "DELETE"):
+            table = words[0] if verb == "UPDATE" else words[1]  # INSERT INTO t, DELETE FROM t
+            conn.info.setdefault("wrote", set()).add((verb, table.strip('"')))
+
+    def committed(conn: Connection) -> None:
+        if done := conn.info.pop("wrote", None):
+            transactions.append(done)
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "after_cursor_execute", wrote)
+    event.listen(engine, "commit", committed)
+    event.listen(engine, "rollback", lambda conn: conn.info.pop("wrote", None))
+    return transactions
+
+
+async def outbox_rows(db: Database, count: int) -> list[int]:
+    """Insert `count` unpublished outbox rows; their ids, in order."""
+    async with db.session() as session:
+        rows = [
+            {"topic": "t", "event_id": f"e{n}", "value": b"", "headers": "{}"}
+            | {"created_at": now()}
+            for n in range(count)
+        ]
+        await session.exec(insert(OUTBOX), params=rows)
+    async with db.session() as session:
+        return sorted(row[0] for row in (await session.exec(select(OUTBOX.c.id))).all())
+
+
+async def unmarked(db: Database) -> int:
+    """Outbox rows not marked published."""
+    async with db.session() as session:
+        waiting = select(func.count()).where(OUTBOX.c.published_at.is_(None))
+        return int((await session.exec(waiting)).one()[0])
+
+
 def batches(topic: str, group: str, mode: str) -> float:
     labels = {"topic": topic, "group": group, "mode": mode}
     return REGISTRY.get_sample_value("gridline_consumer_batches_total", labels) or 0.0
@@ -101,21 +142,7 @@ async def test_what_a_batch_handler_leaves_to_write_commits_with_the_ledger_mark
     settings: Settings, plain_db: Database, producer: EventProducer, topic_name: str
 ) -> None:
     await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
-    # The tables each committed transaction inserted into.
-    transactions: list[set[str]] = []
-
-    def inserted(conn: Connection, _c: object, statement: str, *_: object) -> None:
-        if statement.startswith("INSERT INTO "):
-            conn.info.setdefault("inserted", set()).add(statement.split()[2].strip('"'))
-
-    def committed(conn: Connection) -> None:
-        if tables := conn.info.pop("inserted", None):
-            transactions.append(tables)
-
-    engine = plain_db.engine.sync_engine
-    event.listen(engine, "after_cursor_execute", inserted)
-    event.listen(engine, "commit", committed)
-    event.listen(engine, "rollback", lambda conn: conn.info.pop("inserted", None))
+    transactions = committed_writes(plain_db)
     given: list[list[str]] = []
 
     async def handle(batch: Sequence[Envelope]) -> BeforeCommit:
@@ -157,7 +184,8 @@ async def test_what_a_batch_handler_leaves_to_write_commits_with_the_ledger_mark
     assert given[-3:] == [["t10"], ["t-poison"], ["t11"]]
     assert batches(topic_name, "leftover", "fallback") == 1
     # Every write of the handler's was in the transaction that marked its events processed.
-    assert transactions and all(t == {"test_effect", "processed_event"} for t in transactions)
+    inserted = [{table for verb, table in t if verb == "INSERT"} for t in transactions]
+    assert inserted and all(t == {"test_effect", "processed_event"} for t in inserted)
 
 
 async def test_a_database_outage_pauses_the_consumer_and_dead_letters_nothing(
@@ -206,23 +234,12 @@ async def test_the_next_transaction_marks_what_the_relay_published(
     await ensure_topics(settings.kafka_bootstrap, 1, 1, (topic_name,))
     # Long enough that the test's next commit comes first on a slow machine.
     monkeypatch.setattr(outbox_module, "_MARK_WITHIN_SECONDS", 2.0)
-    # What each committed transaction did to the outbox table.
-    transactions: list[set[str]] = []
+    transactions = committed_writes(plain_db)
 
-    def outbox_statement(conn: Connection, _c: object, statement: str, *_: object) -> None:
-        words = statement.split()
-        table = words[2] if words[0] == "INSERT" else words[1]
-        if table.strip('"') == OUTBOX.name:
-            conn.info.setdefault("outbox", set()).add(words[0])
-
-    def committed(conn: Connection) -> None:
-        if done := conn.info.pop("outbox", None):
-            transactions.append(done)
-
-    engine = plain_db.engine.sync_engine
-    event.listen(engine, "after_cursor_execute", outbox_statement)
-    event.listen(engine, "commit", committed)
-    event.listen(engine, "rollback", lambda conn: conn.info.pop("outbox", None))
+    def on_outbox() -> list[set[str]]:
+        """What each committed transaction did to the outbox table."""
+        done = ({verb for verb, table in t if table == OUTBOX.name} for t in transactions)
+        return [verbs for verbs in done if verbs]
 
     async def fail_when_asked(session: AsyncSession) -> None:
         if session.info.get("fail"):
@@ -235,13 +252,8 @@ async def test_the_next_transaction_marks_what_the_relay_published(
             stage(session, topic_name, Envelope(event_id=event_id, key="k", message=task("")))
             session.info["fail"] = fail
 
-    async def unmarked() -> int:
-        async with plain_db.session() as session:
-            waiting = select(func.count()).where(OUTBOX.c.published_at.is_(None))
-            return int((await session.exec(waiting)).one()[0])
-
     async def all_marked() -> bool:
-        return await unmarked() == 0
+        return await unmarked(plain_db) == 0
 
     def confirmed() -> float:
         return REGISTRY.get_sample_value("gridline_outbox_published_total") or 0.0
@@ -260,12 +272,12 @@ async def test_the_next_transaction_marks_what_the_relay_published(
         transactions.clear()
         # Published, so marked by the next transaction that writes rows, with its own.
         await published("e2")
-        assert transactions == [{"INSERT", "UPDATE"}]
-        assert await unmarked() == 1
+        assert on_outbox() == [{"INSERT", "UPDATE"}]
+        assert await unmarked(plain_db) == 1
         # No transaction comes: the relay marks e2 in one of its own.
         transactions.clear()
         await eventually(all_marked, within=5)
-        assert transactions == [{"UPDATE"}]
+        assert on_outbox() == [{"UPDATE"}]
         # A transaction that took marks and did not commit gives them back, and the relay
         # marks them within its bound, though its own had run out while they were taken.
         monkeypatch.setattr(outbox_module, "_MARK_WITHIN_SECONDS", 0.2)
@@ -273,7 +285,7 @@ async def test_the_next_transaction_marks_what_the_relay_published(
         await published("e3")
         with pytest.raises(RuntimeError):
             await commit("e4", fail=True)
-        assert await unmarked() == 1
+        assert await unmarked(plain_db) == 1
         await eventually(all_marked, within=3)
     # Each once: a row marked late is not published again.
     assert await event_ids_on(settings.kafka_bootstrap, topic_name, 3) == Counter(
@@ -307,11 +319,7 @@ async def test_the_relay_publishes_what_was_committed_during_a_broker_outage(
                     stage(
                         session, topic_name, Envelope(event_id=f"e{n}", key="k", message=task(""))
                     )
-            async with db.session() as session:
-                waiting = (
-                    await session.exec(select(func.count()).where(OUTBOX.c.published_at.is_(None)))
-                ).one()
-            assert waiting[0] == 30
+            assert await unmarked(db) == 30
             # The relay's first try has run out (a try still in flight when the broker comes back
             # writes as it starts listening, racing the topic's creation below, and tansu may
             # drop what it acked then); the next comes a second after it.
@@ -402,17 +410,7 @@ async def test_marking_published_marks_exactly_the_rows_confirmed(any_store: Set
                 sent.append(len(params) if isinstance(params, dict | list | tuple) else 0)
 
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-        async with db.session() as session:
-            await session.exec(
-                insert(OUTBOX),
-                params=[
-                    {"topic": "t", "event_id": f"e{n}", "value": b"", "headers": "{}"}
-                    | {"created_at": now()}
-                    for n in range(200)
-                ],
-            )
-        async with db.session() as session:
-            ids = sorted(row[0] for row in (await session.exec(select(OUTBOX.c.id))).all())
+        ids = await outbox_rows(db, 200)
         # Runs with gaps between them, short runs, single ids and the ends.
         confirmed = [*ids[0:10], ids[11], *ids[13:40], ids[41], *ids[43:45], *ids[50:60]]
         confirmed += ids[190:200]
@@ -438,21 +436,11 @@ async def test_two_marks_of_the_same_rows_do_not_wait_for_each_other(
 ) -> None:
     settings = Settings(data_dir=tmp_path, database_url=postgres_database)
     async with Database(settings, "overlap", TABLES) as db:
-        async with db.session() as session:
-            rows = [
-                {"topic": "t", "event_id": f"e{n}", "value": b"", "headers": "{}"}
-                | {"created_at": now()}
-                for n in range(20)
-            ]
-            await session.exec(insert(OUTBOX), params=rows)
-        async with db.session() as session:
-            ids = sorted(row[0] for row in (await session.exec(select(OUTBOX.c.id))).all())
+        ids = await outbox_rows(db, 20)
         # Two transactions open at once marking overlapping rows (a replica's relay and a sweep
         # of another's): the second leaves the rows the first holds to it instead of waiting.
         async with db.session() as first:
             await mark_published(first, ids[:15])
             async with db.session() as second:
                 await asyncio.wait_for(mark_published(second, ids[5:]), 5)
-        async with db.session() as session:
-            waiting = select(func.count()).where(OUTBOX.c.published_at.is_(None))
-            assert (await session.exec(waiting)).one()[0] == 0
+        assert await unmarked(db) == 0
