@@ -1,24 +1,25 @@
 """Notify's consumer of `notifications.v1`: each channel delivers each notification once.
 
-A batch is delivered in three steps. One transaction reads the delivery rows of the whole batch
-and commits a `sending` row for every new delivery through an idempotent channel, before any
-vendor call (the other channels get theirs right before their own call, see below). The calls
-then run concurrently, at most `notify_concurrency` at once, in one lane per channel and
-recipient (its group, or its phone for SMS): a recipient gets its messages in order while the
-others' go out beside them, and a delivery waiting to retry holds only its own lane. Last, the
-outcomes are written with the events they produce, staged in the outbox in the same transaction.
+A batch is delivered in three steps. One query reads the delivery rows of the whole batch: a
+delivery with a row is not made again unless a crash left it `sending` (below). The calls then
+run concurrently, at most `notify_concurrency` at once, in one lane per channel and recipient
+(its group, or its phone for SMS): a recipient gets its messages in order while the others' go
+out beside them, and a delivery waiting to retry holds only its own lane. Last, the outcomes are
+written with the events they produce, staged in the outbox in the same transaction.
 
 Exactly once per recipient across crashes: a replay finding `delivered`, `failed`, `queued` or
-`unknown` sends nothing. One finding `sending` means the process died around a call: a channel
-whose far side recognises a resend (Idempotency-Key, the inbox's own ids) sends again; one that
-cannot (chat robots, SMS vendors) is marked `unknown` and not resent. So such a channel's
-`sending` row is committed on its own right before its call (committed earlier, a crash would
-make the deliveries not yet called `unknown`), its outcome on its own as soon as the call
-returns, and its lane waits for that commit before the next call: the residual window (call
+`unknown` sends nothing. A channel whose far side recognises a resend (Idempotency-Key, the
+inbox's own ids) needs no row before its call: a replay finding none, or `sending` (a failed try
+recorded, see below), sends again and the far side drops the double. One that cannot (chat
+robots, SMS vendors) is marked `unknown` on a replay finding `sending`, and not resent. So such
+a channel's `sending` row is committed on its own right before its call (committed earlier, a
+crash would make the deliveries not yet called `unknown`), its outcome on its own as soon as the
+call returns, and its lane waits for that commit before the next call: the residual window (call
 answered, outcome not yet committed) stays the length of one commit and can lose one message but
 never double it. The outcomes of idempotent channels are written together once the batch's calls
-are done (a crash before costs resends the far side ignores); a try of theirs that failed and is
-retried is recorded at once, so that a run after a crash numbers its tries on from it.
+are done, with the consumer's ledger marks (a crash before costs resends the far side ignores):
+a batch of them costs one write transaction. A try of theirs that failed and is retried is
+recorded at once with a `sending` row, so that a run after a crash numbers its tries on from it.
 
 A notification in its recipient's quiet hours (`services.notify.quiet_hours`) is not sent: each
 of its deliveries is committed `held` together with its entry in the digest queue, which the
@@ -275,8 +276,11 @@ class Deliverer:
             metrics.DELIVERIES.labels(channel, storage.HELD).inc()
 
     async def _open(self, targets: list[_Job]) -> list[_Job]:
-        """Read the batch's delivery rows and commit `sending` rows for its new deliveries through
-        idempotent channels; the deliveries to make now (the others' rows are their lanes')."""
+        """Read the batch's delivery rows; the deliveries to make now.
+
+        A robot's or SMS delivery a crash left `sending` is written `unknown` here; the rows of
+        the deliveries to make are their lanes' (idempotent channels: none before the outcome).
+        """
         if not targets:
             return []
         async with self._db.session() as session:
@@ -296,20 +300,10 @@ class Deliverer:
                     if not job.channel.idempotent
                 ],
             )
-            created = await storage.open_deliveries(
-                session,
-                [
-                    _sending_row(job)
-                    for job in targets
-                    if job.key not in found and job.channel.idempotent
-                ],
-            )
         return [
             replace(job, previous=previous.get(job.key, 0)) if job.key in resent else job
             for job in targets
-            if job.key in created
-            or job.key in resent
-            or (job.key not in found and not job.channel.idempotent)
+            if job.key in resent or job.key not in found
         ]
 
     async def _run_lane(self, jobs: list[_Job], together: list[Settled]) -> None:
@@ -376,8 +370,10 @@ class Deliverer:
         return job.settled(Outcome(storage.FAILED, number, error, permanent), last_try=str(exc))
 
     async def _record_try(self, job: _Job, number: int, error: str) -> None:
-        """A failed try that will be retried, committed now (its retry may outlive a crash)."""
+        """A failed try that will be retried, committed now with the delivery's `sending` row
+        (its retry may outlive a crash, and a replay numbers its tries on from it)."""
         async with self._db.session() as session:
+            await storage.open_deliveries(session, [_sending_row(job)])
             await storage.record_attempts(
                 session,
                 [
@@ -424,6 +420,7 @@ class Deliverer:
             {
                 "notification_id": s.notice.notification_id,
                 "channel": s.channel,
+                "group_id": s.notice.recipient.group_id,
                 "outcome": s.result.outcome,
                 "attempts": s.result.attempts,
                 "error": s.result.error,
@@ -552,7 +549,7 @@ class Deliverer:
 
 
 def _sending_row(job: _Job) -> dict[str, object]:
-    """The delivery row committed before a call."""
+    """The delivery row committed before a robot's or SMS call, or with a failed try."""
     return {
         "notification_id": job.notice.notification_id,
         "channel": job.channel.name,

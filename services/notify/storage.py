@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, update
+from sqlalchemy import Table, delete, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -181,37 +181,25 @@ async def record_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]])
 
 
 async def settle_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Write the outcomes of existing delivery rows, one UPDATE executed for all.
+    """Write delivery outcomes in one statement, over the `sending` row where there is one.
 
-    Each row holds notification_id, channel, outcome, attempts, error and finished_at.
+    Each row holds notification_id, channel, group_id, outcome, attempts, error and
+    finished_at. An idempotent channel's delivery has no row before its outcome (see
+    `services.notify.consumers`): it is inserted.
     """
     if not rows:
         return
-    d = DELIVERY.c
-    statement = (
-        update(DELIVERY)
-        .where(d.notification_id == bindparam("key_id"), d.channel == bindparam("key_channel"))
-        .values(
-            outcome=bindparam("new_outcome"),
-            attempts=bindparam("new_attempts"),
-            error=bindparam("new_error"),
-            finished_at=bindparam("new_finished_at"),
-        )
+    statement = _insert_new(session, DELIVERY)
+    statement = statement.on_conflict_do_update(
+        index_elements=["notification_id", "channel"],
+        set_={
+            "outcome": statement.excluded.outcome,
+            "attempts": statement.excluded.attempts,
+            "error": statement.excluded.error,
+            "finished_at": statement.excluded.finished_at,
+        },
     )
-    await session.exec(
-        statement,
-        params=[
-            {
-                "key_id": row["notification_id"],
-                "key_channel": row["channel"],
-                "new_outcome": row["outcome"],
-                "new_attempts": row["attempts"],
-                "new_error": row["error"],
-                "new_finished_at": row["finished_at"],
-            }
-            for row in rows
-        ],
-    )
+    await session.exec(statement, params=list(rows))
 
 
 async def queue_for_digest(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -27,6 +27,7 @@ from services.notify.consumers import Deliverer, RetryPolicy
 from services.notify.groups import seal_secret
 from services.notify.routing import Router, build_router
 from tests.conftest import POSTGRES_URL
+from tests.helpers import eventually
 from tests.notify import samples
 from tests.notify import vendors as v
 from tests.notify.vendors import Vendors
@@ -245,3 +246,53 @@ async def test_retries_running_out_fail_the_delivery_into_the_dead_letters(
         lambda e: e.message.notification_id == n.notification_id,
     )
     assert "502" in dead.headers["dlq-error"]
+
+
+async def test_an_idempotent_channel_writes_its_row_with_its_outcome(
+    parts: Parts, vendors: Vendors, settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    _, db, _, _ = parts
+    router = build_router(
+        settings.model_copy(update={"notify_webhook_url": f"{vendors.url}/hooks/{{group_id}}"})
+    )
+    # Long enough a pause before the retry to look at the rows while it waits.
+    retry = RetryPolicy(attempts=3, initial=1.0, maximum=1.0)
+    deliverer = Deliverer(router, db, retry, RobotBudget(redis_client))
+    try:
+        n = notice("g-wecom")
+        vendors.script("hooks", 503, {"error": "busy"}, times=1)
+        vendors.delay = 0.3
+        sending = asyncio.create_task(deliverer.deliver(n))
+
+        async def calling() -> bool:
+            return vendors.in_flight.get("hooks", 0) > 0
+
+        # The first call is out: the webhook has no row yet (a crash now resends it).
+        await eventually(calling, within=10)
+        assert "webhook" not in await delivery_rows(db, n.notification_id)
+
+        async def failed_once() -> bool:
+            return len(vendors.of("hooks", ok=False)) == 1
+
+        # The failed try is recorded with a `sending` row while the retry waits.
+        await eventually(failed_once, within=10)
+        await asyncio.sleep(0.2)
+        rows = await delivery_rows(db, n.notification_id)
+        assert rows["webhook"].outcome == storage.SENDING
+        async with db.session() as session:
+            tried = await storage.attempts_of(session, n.notification_id)
+        assert [(a.number, a.ok) for a in tried if a.channel == "webhook"] == [(1, False)]
+
+        await sending
+        rows = await delivery_rows(db, n.notification_id)
+        assert (rows["webhook"].outcome, rows["webhook"].attempts) == (storage.DELIVERED, 2)
+        assert rows["webhook"].group_id == "g-wecom"
+        async with db.session() as session:
+            tried = await storage.attempts_of(session, n.notification_id)
+        assert [(a.number, a.ok) for a in tried if a.channel == "webhook"] == [
+            (1, False),
+            (2, True),
+        ]
+        assert len(vendors.of("hooks", ok=True)) == 1
+    finally:
+        await router.close()
