@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
@@ -444,3 +445,36 @@ async def test_two_marks_of_the_same_rows_do_not_wait_for_each_other(
             async with db.session() as second:
                 await asyncio.wait_for(mark_published(second, ids[5:]), 5)
         assert await unmarked(db) == 0
+
+
+async def test_the_relay_publishes_each_row_under_its_own_id(
+    settings: Settings, any_store: Settings, topic_name: str
+) -> None:
+    store = settings.model_copy(update={"database_url": any_store.database_url})
+    await ensure_topics(store.kafka_bootstrap, 1, 1, (topic_name,))
+    async with (
+        Database(store, "pairs", TABLES) as db,
+        EventProducer(store) as producer,
+        Outbox(db, producer, store) as outbox,
+    ):
+        # The rows the relay is handed, each with the id it marks published once confirmed.
+        handed: list[tuple[int, str]] = []
+        enqueue = outbox._enqueue
+
+        def capture(rows: Sequence[outbox_module._Row]) -> None:
+            handed.extend((row.id, json.loads(row.headers)["event-id"]) for row in rows)
+            enqueue(rows)
+
+        outbox._enqueue = capture  # type: ignore[method-assign]
+        for first in (0, 1500):
+            async with db.session() as session:
+                for n in range(first, first + 1500):
+                    stage(
+                        session, topic_name, Envelope(event_id=f"e{n}", key="k", message=task("t"))
+                    )
+        await outbox.drained()
+        async with db.session() as session:
+            written = dict((await session.exec(select(OUTBOX.c.id, OUTBOX.c.event_id))).all())
+    assert len(handed) == 3000
+    assert all(written[row_id] == event_id for row_id, event_id in handed)
+    assert [event_id for _, event_id in handed] == [f"e{n}" for n in range(3000)]
