@@ -282,14 +282,14 @@ class Outbox:
         if not staged:
             return
         # Unsorted RETURNING: on SQLite the sorted form costs one statement per row. The ids
-        # of one insert rise in the order the rows were staged, so the sorted ids pair with
-        # the staged rows in order (the rows' contents need not travel back).
-        result = await session.exec(insert(OUTBOX).returning(OUTBOX.c.id), params=staged)
-        ids = sorted(result.scalars().all())
-        rows = [
-            _Row(row_id, row["topic"], row["key"], row["value"], row["headers"])
-            for row_id, row in zip(ids, staged, strict=True)
-        ]
+        # of one insert rise in the order the rows were staged, so sorting by id restores it.
+        result = await session.exec(
+            insert(OUTBOX).returning(
+                OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.value, OUTBOX.c.headers
+            ),
+            params=staged,
+        )
+        rows = sorted((_Row(*found) for found in result.all()), key=lambda row: row.id)
         after_commit(session, lambda: self._enqueue(rows))
         await self._mark_in(session)
 
