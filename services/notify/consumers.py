@@ -10,9 +10,13 @@ written with the events they produce, staged in the outbox in the same transacti
 Exactly once per recipient across crashes: a replay finding `delivered`, `failed`, `queued` or
 `unknown` sends nothing. A channel whose far side recognises a resend (Idempotency-Key, the
 inbox's own ids) needs no row before its call: a replay finding none, or `sending` (a failed try
-recorded, see below), sends again and the far side drops the double. One that cannot (chat
-robots, SMS vendors) is marked `unknown` on a replay finding `sending`, and not resent. So such
-a channel's `sending` row is committed on its own right before its call (committed earlier, a
+recorded, see below), sends again and the far side drops the double. Except for a notice that
+quiet hours may hold: a replay inside them would hold it for a digest, which no far side can
+tell from the message sent, so its `sending` row is committed before the call, in one
+transaction for the batch, and a replay finding it sends it again at once instead of holding
+it. A channel that cannot recognise a resend (chat robots, SMS vendors) is marked `unknown` on a
+replay finding `sending`, and not resent. So such a channel's `sending` row is committed on its
+own right before its call (committed earlier, a
 crash would make the deliveries not yet called `unknown`), its outcome on its own as soon as the
 call returns, and its lane waits for that commit before the next call: the residual window (call
 answered, outcome not yet committed) stays the length of one commit and can lose one message but
@@ -144,7 +148,7 @@ class _Job:
     channel: Channel
     outgoing: Outgoing
     trace: Context | None
-    # Attempts made before, by a run that crashed.
+    # Attempts recorded before, by a run that crashed or another replica.
     previous: int = 0
 
     @property
@@ -212,11 +216,12 @@ class Deliverer:
             for notice in notices
             if (until := self.router.quiet.held_until(notice, moment)) is not None
         }
+        crashed: list[_Job] = []
         if held:
             waiting = [n for n in notices if n.notification_id in held]
-            await self._hold(self._targets(waiting, traces or {}), held, moment)
+            crashed = await self._hold(self._targets(waiting, traces or {}), held, moment)
             notices = [n for n in notices if n.notification_id not in held]
-        jobs = await self._open(self._targets(notices, traces or {}))
+        jobs = await self._open(self._targets(notices, traces or {}) + crashed)
         lanes: dict[tuple[str, str], list[_Job]] = {}
         for job in jobs:
             lanes.setdefault(job.lane, []).append(job)
@@ -247,9 +252,13 @@ class Deliverer:
 
     async def _hold(
         self, targets: list[_Job], until: Mapping[str, datetime], moment: datetime
-    ) -> None:
+    ) -> list[_Job]:
         """Commit each new delivery `held` and its digest queue entry, in one transaction: a
-        replay finds it settled, and the digester sends it once `until` its notification."""
+        replay finds it settled, and the digester sends it once `until` its notification.
+
+        Returns the deliveries a crash left `sending`: the call may have gone out, so they are
+        not held (a digest would repeat the message) but settled now as any such delivery is.
+        """
         async with self._db.session() as session:
             found = await storage.deliveries_among(
                 session, {job.notice.notification_id for job in targets}
@@ -274,12 +283,15 @@ class Deliverer:
             )
         for _, channel in held:
             metrics.DELIVERIES.labels(channel, storage.HELD).inc()
+        return [job for job in targets if found.get(job.key, ("",))[0] == storage.SENDING]
 
     async def _open(self, targets: list[_Job]) -> list[_Job]:
         """Read the batch's delivery rows; the deliveries to make now.
 
-        A robot's or SMS delivery a crash left `sending` is written `unknown` here; the rows of
-        the deliveries to make are their lanes' (idempotent channels: none before the outcome).
+        A robot's or SMS delivery a crash left `sending` is written `unknown`; a delivery that
+        needs its `sending` row before the call and is not a robot's or SMS (one quiet hours may
+        hold) gets it here, for the whole batch at once. The robots' and SMS rows are their
+        lanes'; the others have none before their outcome.
         """
         if not targets:
             return []
@@ -300,11 +312,24 @@ class Deliverer:
                     if not job.channel.idempotent
                 ],
             )
+            created = await storage.open_deliveries(
+                session,
+                [
+                    _sending_row(job)
+                    for job in targets
+                    if job.key not in found and self._claimed(job)
+                ],
+            )
         return [
             replace(job, previous=previous.get(job.key, 0)) if job.key in resent else job
             for job in targets
-            if job.key in resent or job.key not in found
+            if job.key in resent
+            or (job.key not in found and (job.key in created or not self._claimed(job)))
         ]
+
+    def _claimed(self, job: _Job) -> bool:
+        """Whether an idempotent channel's delivery gets its `sending` row before the call."""
+        return job.channel.idempotent and self.router.quiet.may_hold(job.notice)
 
     async def _run_lane(self, jobs: list[_Job], together: list[Settled]) -> None:
         """One recipient's deliveries through one channel, in order."""
@@ -404,6 +429,8 @@ class Deliverer:
         """
         if not settled:
             return
+        # In key order: two replicas writing the same rows (a rebalance) lock them alike.
+        settled = sorted(settled, key=lambda s: (s.notice.notification_id, s.channel))
         attempts = [
             {
                 "notification_id": s.notice.notification_id,

@@ -61,15 +61,18 @@ class QuietHours:
                 day += timedelta(days=1)
         return datetime.combine(day, self.end, SHANGHAI).astimezone(UTC) if inside else None
 
+    def may_hold(self, notice: events_pb2.Notification) -> bool:
+        """Whether `notice` is held at some hour of the day."""
+        return (
+            self.start != self.end
+            and notice.deferrable
+            and notice.kind not in NEVER_HELD
+            and notice.recipient.level in self.levels
+        )
+
     def held_until(self, notice: events_pb2.Notification, at: datetime) -> datetime | None:
         """Until when `notice`, arriving `at`, is held; None: it goes at once."""
-        if (
-            not notice.deferrable
-            or notice.kind in NEVER_HELD
-            or notice.recipient.level not in self.levels
-        ):
-            return None
-        return self.ends(at)
+        return self.ends(at) if self.may_hold(notice) else None
 
 
 # No window and nobody keeping one: every notice goes at once.

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert
+from sqlalchemy import Table, and_, delete, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,7 +16,8 @@ from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.bus.outbox import OUTBOX_TABLES
 from gridline.db import dialect, table_of, utc_timestamp
 
-# A delivery is `sending` from just before the vendor call until its outcome is written.
+# A delivery is `sending` from just before the vendor call (robots, SMS vendors, and what quiet
+# hours may hold) or from a failed try that will be retried, until its outcome is written.
 SENDING = "sending"
 DELIVERED = "delivered"
 FAILED = "failed"
@@ -143,8 +144,8 @@ async def deliveries_among(
 
 
 async def open_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[Key]:
-    """Insert delivery rows (`sending` before a call, `held` for quiet hours) in one statement;
-    the keys inserted (another writer's are skipped)."""
+    """Insert delivery rows (`sending` before a call or with a failed try, `held` for quiet
+    hours) in one statement; the keys inserted (another writer's are skipped)."""
     if not rows:
         return set()
     d = DELIVERY.c
@@ -175,17 +176,22 @@ async def attempt_counts(session: AsyncSession, keys: Collection[Key]) -> dict[K
 
 
 async def record_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert attempt rows (notification_id, channel, number, at, ok, error) in one statement."""
+    """Insert attempt rows (notification_id, channel, number, at, ok, error) in one statement;
+    a number already recorded (by another replica making the same delivery) is kept."""
     if rows:
-        await session.exec(insert(ATTEMPT), params=list(rows))
+        statement = _insert_new(session, ATTEMPT).on_conflict_do_nothing(
+            index_elements=["notification_id", "channel", "number"]
+        )
+        await session.exec(statement, params=list(rows))
 
 
 async def settle_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Write delivery outcomes in one statement, over the `sending` row where there is one.
+    """Write delivery outcomes in one statement, over the row where there is one.
 
     Each row holds notification_id, channel, group_id, outcome, attempts, error and
-    finished_at. An idempotent channel's delivery has no row before its outcome (see
-    `services.notify.consumers`): it is inserted.
+    finished_at. An idempotent channel's delivery may have no row before its outcome (see
+    `services.notify.consumers`): it is inserted. A row already settled for good (delivered,
+    failed, unknown: by another replica making the same delivery) is kept.
     """
     if not rows:
         return
@@ -198,6 +204,8 @@ async def settle_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]
             "error": statement.excluded.error,
             "finished_at": statement.excluded.finished_at,
         },
+        # Not an IN list: its expanding parameter is refused in a statement executed for many.
+        where=and_(*(DELIVERY.c.outcome != outcome for outcome in sorted(FINAL))),
     )
     await session.exec(statement, params=list(rows))
 

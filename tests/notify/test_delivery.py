@@ -23,7 +23,7 @@ from gridline.settings import Settings
 from gridline.timestamps import now
 from services.notify import storage
 from services.notify.budget import RobotBudget
-from services.notify.consumers import Deliverer, RetryPolicy
+from services.notify.consumers import Deliverer, Outcome, RetryPolicy, Settled
 from services.notify.groups import seal_secret
 from services.notify.routing import Router, build_router
 from tests.conftest import POSTGRES_URL
@@ -271,12 +271,11 @@ async def test_an_idempotent_channel_writes_its_row_with_its_outcome(
         await eventually(calling, within=10)
         assert "webhook" not in await delivery_rows(db, n.notification_id)
 
-        async def failed_once() -> bool:
-            return len(vendors.of("hooks", ok=False)) == 1
+        async def recorded() -> bool:
+            return "webhook" in await delivery_rows(db, n.notification_id)
 
         # The failed try is recorded with a `sending` row while the retry waits.
-        await eventually(failed_once, within=10)
-        await asyncio.sleep(0.2)
+        await eventually(recorded, within=10)
         rows = await delivery_rows(db, n.notification_id)
         assert rows["webhook"].outcome == storage.SENDING
         async with db.session() as session:
@@ -287,6 +286,9 @@ async def test_an_idempotent_channel_writes_its_row_with_its_outcome(
         rows = await delivery_rows(db, n.notification_id)
         assert (rows["webhook"].outcome, rows["webhook"].attempts) == (storage.DELIVERED, 2)
         assert rows["webhook"].group_id == "g-wecom"
+        # The inbox's first try went through: its row is inserted with the outcome.
+        assert (rows["inbox"].outcome, rows["inbox"].attempts) == (storage.DELIVERED, 1)
+        assert rows["inbox"].group_id == "g-wecom"
         async with db.session() as session:
             tried = await storage.attempts_of(session, n.notification_id)
         assert [(a.number, a.ok) for a in tried if a.channel == "webhook"] == [
@@ -296,3 +298,26 @@ async def test_an_idempotent_channel_writes_its_row_with_its_outcome(
         assert len(vendors.of("hooks", ok=True)) == 1
     finally:
         await router.close()
+
+
+async def test_a_second_writer_of_the_same_delivery_changes_nothing(parts: Parts) -> None:
+    """Two replicas making the same delivery after a rebalance both write it: the second write
+    keeps the first's outcome and attempts, and fails nothing (its batch would roll back)."""
+    deliverer, db, _, _ = parts
+    n = notice("g-wecom")
+    await deliverer.deliver(n)
+    before = await delivery_rows(db, n.notification_id)
+    async with db.session() as session:
+        tried = await storage.attempts_of(session, n.notification_id)
+    again = [
+        Settled(n, channel, Outcome(storage.FAILED, 1, "重复", permanent=False), now(), "重复")
+        for channel in before
+    ]
+    async with db.session() as session:
+        await deliverer.write(session, again)
+    after = await delivery_rows(db, n.notification_id)
+    assert {c: (r.outcome, r.attempts, r.error) for c, r in after.items()} == {
+        c: (r.outcome, r.attempts, r.error) for c, r in before.items()
+    }
+    async with db.session() as session:
+        assert await storage.attempts_of(session, n.notification_id) == tried

@@ -30,6 +30,7 @@ from services.escalation.deadlines import fire_due
 from services.escalation.policy import every_level_after
 from services.notify import storage
 from services.notify.budget import RobotBudget
+from services.notify.channels.base import Outgoing
 from services.notify.consumers import Deliverer, RetryPolicy
 from services.notify.digests import Digester
 from services.notify.quiet_hours import QuietHours
@@ -256,3 +257,58 @@ async def test_a_low_risk_escalation_at_night_waits_for_one_morning_digest_a_hig
     assert sorted(d.notification_id for d in delivered) == sorted(
         n.notification_id for n in [*low, *high]
     )
+
+
+async def test_a_notice_quiet_hours_may_hold_is_claimed_before_its_call_and_a_crashed_one_not_held(
+    settings: Settings,
+    night_notices: dict[str, list[bytes]],
+    notify_db: tuple[Database, list[bytes]],
+    redis_client: aioredis.Redis,
+) -> None:
+    low = [events_pb2.Notification.FromString(n) for n in night_notices["low"]]
+    high = [events_pb2.Notification.FromString(n) for n in night_notices["high"]]
+    db, _ = notify_db
+    clock = Clock(beijing(20, 21))  # the evening: nothing is held yet
+    deliverer, _ = replica(settings, db, redis_client, clock)
+    inbox_channel = deliverer.router.channel("inbox")
+    assert inbox_channel is not None
+    send = inbox_channel.send
+    at_call: dict[str, str | None] = {}
+
+    async def looking(outgoing: Outgoing) -> None:
+        async with db.session() as session:
+            row = await storage.delivery(session, outgoing.message.notification_id, "inbox")
+        at_call[outgoing.message.notification_id] = row.outcome if row else None
+        await send(outgoing)
+
+    inbox_channel.send = looking  # type: ignore[method-assign]
+    await deliverer.deliver_all([low[0], high[0]])
+    # A replay at night must not hold a low-risk notice whose call may have gone out: its row
+    # is there before the call. The high-risk one is never held: no row before its outcome.
+    assert at_call == {low[0].notification_id: storage.SENDING, high[0].notification_id: None}
+
+    # What a crash in the evening between the call and its outcome leaves, replayed at night:
+    # sent again at once (the inbox drops the double), not held for the morning's digest.
+    async with db.session() as session:
+        await storage.open_deliveries(
+            session,
+            [
+                {
+                    "notification_id": low[1].notification_id,
+                    "channel": "inbox",
+                    "group_id": OFFICE_GROUP,
+                    "outcome": storage.SENDING,
+                    "attempts": 0,
+                    "error": "",
+                    "finished_at": clock.moment,
+                }
+            ],
+        )
+    clock.moment = beijing(20, 23)
+    await deliverer.deliver_all([low[1]])
+    async with db.session() as session:
+        row = await storage.delivery(session, low[1].notification_id, "inbox")
+        queued = (await session.exec(select(storage.DigestEntry))).all()
+    assert row is not None and row.outcome == storage.DELIVERED
+    assert queued == []
+    assert low[1].notification_id in {line["notification_id"] for line in inbox(settings)}
