@@ -13,17 +13,17 @@ inbox's own ids) needs no row before its call: a replay finding none, or `sendin
 recorded, see below), sends again and the far side drops the double. Except for a notice that
 quiet hours may hold: a replay inside them would hold it for a digest, which no far side can
 tell from the message sent, so its `sending` row is committed before the call, in one
-transaction for the batch, and a replay finding it sends it again at once instead of holding
-it. A channel that cannot recognise a resend (chat robots, SMS vendors) is marked `unknown` on a
+transaction for the batch, and a replay finding it sends it again at once instead of holding it.
+A channel that cannot recognise a resend (chat robots, SMS vendors) is marked `unknown` on a
 replay finding `sending`, and not resent. So such a channel's `sending` row is committed on its
-own right before its call (committed earlier, a
-crash would make the deliveries not yet called `unknown`), its outcome on its own as soon as the
-call returns, and its lane waits for that commit before the next call: the residual window (call
-answered, outcome not yet committed) stays the length of one commit and can lose one message but
-never double it. The outcomes of idempotent channels are written together once the batch's calls
-are done, with the consumer's ledger marks (a crash before costs resends the far side ignores):
-a batch of them costs one write transaction. A try of theirs that failed and is retried is
-recorded at once with a `sending` row, so that a run after a crash numbers its tries on from it.
+own right before its call (committed earlier, a crash would make the deliveries not yet called
+`unknown`), its outcome on its own as soon as the call returns, and its lane waits for that
+commit before the next call: the residual window (call answered, outcome not yet committed)
+stays the length of one commit and can lose one message but never double it. The outcomes of
+idempotent channels are written together once the batch's calls are done, with the consumer's
+ledger marks (a crash before costs resends the far side ignores): a batch of them costs one
+write transaction. A try of theirs that failed and is retried is recorded at once with a
+`sending` row, so that a run after a crash numbers its tries on from it.
 
 A notification in its recipient's quiet hours (`services.notify.quiet_hours`) is not sent: each
 of its deliveries is committed `held` together with its entry in the digest queue, which the
@@ -288,10 +288,10 @@ class Deliverer:
     async def _open(self, targets: list[_Job]) -> list[_Job]:
         """Read the batch's delivery rows; the deliveries to make now.
 
-        A robot's or SMS delivery a crash left `sending` is written `unknown`; a delivery that
-        needs its `sending` row before the call and is not a robot's or SMS (one quiet hours may
-        hold) gets it here, for the whole batch at once. The robots' and SMS rows are their
-        lanes'; the others have none before their outcome.
+        A robot's or SMS delivery a crash left `sending` is written `unknown`. A new delivery
+        through a channel that recognises a resend gets its `sending` row here, the batch's in
+        one statement, when quiet hours may hold its notice (`_claimed`), and none before its
+        outcome otherwise; robots and SMS vendors get theirs from their lanes.
         """
         if not targets:
             return []
