@@ -576,7 +576,8 @@ class Deliverer:
 
 
 def _sending_row(job: _Job) -> dict[str, object]:
-    """The delivery row committed before a robot's or SMS call, or with a failed try."""
+    """The `sending` row committed before a call (robots, SMS vendors, notices quiet hours may
+    hold) or with a failed try."""
     return {
         "notification_id": job.notice.notification_id,
         "channel": job.channel.name,

@@ -151,7 +151,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def night_notices(settings: Settings) -> AsyncIterator[dict[str, list[bytes]]]:
+async def night_notices(
+    settings: Settings,
+) -> AsyncIterator[dict[str, list[events_pb2.Notification]]]:
     """Escalation's notices to the township office at 23:00, by the risk of their task: two
     low-risk tasks and one high-risk, all assigned at 20:00 and never acknowledged."""
     staged: list[bytes] = []
@@ -168,7 +170,7 @@ async def night_notices(settings: Settings) -> AsyncIterator[dict[str, list[byte
         notices = [events_pb2.Notification.FromString(value) for value in staged]
         yield {
             "low" if risk == common_pb2.RISK_LEVEL_LOW else "high": [
-                n.SerializeToString()
+                n
                 for n in notices
                 if n.recipient.level == TOWNSHIP and n.task_id in {t.task_id for t in made}
             ]
@@ -205,12 +207,11 @@ def replica(
 
 async def test_a_low_risk_escalation_at_night_waits_for_one_morning_digest_a_high_risk_one_goes(
     settings: Settings,
-    night_notices: dict[str, list[bytes]],
+    night_notices: dict[str, list[events_pb2.Notification]],
     notify_db: tuple[Database, list[bytes]],
     redis_client: aioredis.Redis,
 ) -> None:
-    low = [events_pb2.Notification.FromString(n) for n in night_notices["low"]]
-    high = [events_pb2.Notification.FromString(n) for n in night_notices["high"]]
+    low, high = night_notices["low"], night_notices["high"]
     assert len(low) == 2 and len(high) == 1
     # Escalation marked only the low-risk ones as able to wait.
     assert [n.deferrable for n in low + high] == [True, True, False]
@@ -261,12 +262,11 @@ async def test_a_low_risk_escalation_at_night_waits_for_one_morning_digest_a_hig
 
 async def test_a_notice_quiet_hours_may_hold_is_claimed_before_its_call_and_a_crashed_one_not_held(
     settings: Settings,
-    night_notices: dict[str, list[bytes]],
+    night_notices: dict[str, list[events_pb2.Notification]],
     notify_db: tuple[Database, list[bytes]],
     redis_client: aioredis.Redis,
 ) -> None:
-    low = [events_pb2.Notification.FromString(n) for n in night_notices["low"]]
-    high = [events_pb2.Notification.FromString(n) for n in night_notices["high"]]
+    low, high = night_notices["low"], night_notices["high"]
     db, _ = notify_db
     clock = Clock(beijing(20, 21))  # the evening: nothing is held yet
     deliverer, _ = replica(settings, db, redis_client, clock)
