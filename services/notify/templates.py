@@ -8,6 +8,7 @@ which read the same to people and mean nothing to a renderer.
 
 from __future__ import annotations
 
+import re
 from datetime import time
 
 from gridline.privacy import scrub_text
@@ -34,6 +35,14 @@ _INERT = str.maketrans(
         "\n": " ",
     }
 )
+# Runs of those characters: translating only them is several times quicker than `translate` over
+# a whole Chinese text, which looks each character up.
+_MARKUP = re.compile("[" + re.escape("".join(chr(code) for code in _INERT)) + "]+")
+
+
+def _made_inert(text: str) -> str:
+    return _MARKUP.sub(lambda run: run[0].translate(_INERT), text)
+
 
 # One SMS segment holds 70 UCS-2 characters; the vendor adds the 【signature】 to it. The words of
 # an SMS fit one segment; a task's link follows them, making a long SMS of a few segments.
@@ -66,7 +75,7 @@ LINK_LABEL = "打开任务页办理"
 
 def inert(text: str) -> str:
     """Masked user text that no markdown renderer or mention parser acts on."""
-    return scrub_text(text).translate(_INERT)
+    return _made_inert(scrub_text(text))
 
 
 def kind_label(kind: str) -> str:
@@ -135,7 +144,7 @@ def render(message: Message) -> Rendered:
     label = kind_label(message.kind)
     # Masked once; the markdown and text forms are also made inert, the SMS forms are not.
     masked_title = scrub_text(message.title)
-    title = masked_title.translate(_INERT)
+    title = _made_inert(masked_title)
     body = inert(message.text)
     # A group known only by its id (a robot test names the group it was given) is not named.
     named = message.group_name and message.group_name != message.group_id

@@ -56,6 +56,18 @@ def test_markdown_and_mentions_from_user_text_are_inert() -> None:
     assert "［点我］（http://evil）" in rendered.markdown
 
 
+# Each character that could start markup or a mention, as it must reach a chat.
+_FULL_WIDTH = dict(zip("*_[]()#><`|~@!\\", "＊＿［］（）＃＞＜｀｜～＠！＼", strict=True))
+
+
+@given(st.text(alphabet=st.sampled_from([*_FULL_WIDTH, "\r", "\n", "三", "和", " ", "2"])))
+def test_every_markup_character_becomes_its_full_width_form(text: str) -> None:
+    expected = "".join(
+        _FULL_WIDTH.get(char, " " if char in "\r\n" else char) for char in scrub_text(text)
+    )
+    assert inert(text) == expected
+
+
 def test_templates_per_kind_in_chinese() -> None:
     assert render(samples.message()).title.startswith("【新任务】")
     escalation = render(samples.message(kind="NOTIFICATION_KIND_ESCALATION"))

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.context import Context
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -70,6 +72,19 @@ def test_a_base_with_a_path_keeps_links_under_it() -> None:
     assert origin.refusal("https://portal.example.org/gridline/t/x") is None
     refusal = origin.refusal("https://portal.example.org/t/x")
     assert refusal is not None and "https://portal.example.org/gridline/t/" in refusal
+
+
+def test_a_base_that_would_be_refused_refuses_its_own_links() -> None:
+    base = "https://clerk@gridline.county.example.org"
+    refusal = TaskPageOrigin(base).refusal(f"{base}/t/task-1")
+    assert refusal is not None and "carries a user name" in refusal
+
+
+@given(st.lists(st.sampled_from([*"aZ09_-.~=&%+?#/@: \\", "%2e", "%2E%2e", ".."])).map("".join))
+def test_the_quick_pass_lets_through_only_what_the_whole_check_does(tail: str) -> None:
+    origin = TaskPageOrigin(BASE)
+    for link in (f"{BASE}/t/{tail}", f"{BASE}/t/task-1?{tail}", f"{BASE}/t{tail}"):
+        assert origin.refusal(link) == origin._checked(link)
 
 
 def _notice(number: int, link: str) -> events_pb2.Notification:
