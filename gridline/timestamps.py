@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 # Every county the platform serves keeps Beijing time; notices and pages speak in it.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def zh_date(day: date) -> str:
@@ -19,21 +20,20 @@ def zh_date(day: date) -> str:
 def zh_time(moment: datetime) -> str:
     """A moment as a cadre writes it, in Beijing time: `1月30日 14:05`."""
     local = moment.astimezone(SHANGHAI)
-    return f"{zh_date(local)} {local:%H:%M}"
+    return f"{zh_date(local)} {local.hour:02d}:{local.minute:02d}"
 
 
+# The two conversions below give what protobuf's `FromDatetime` and `ToDatetime(tzinfo=UTC)`
+# give, by timedelta arithmetic in C instead of their time tuples: every record converts several.
 def to_timestamp(moment: datetime) -> Timestamp:
-    """A protobuf Timestamp of an aware datetime."""
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    """A protobuf Timestamp of an aware datetime (a naive one is taken to be in UTC)."""
+    since = in_utc(moment) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def from_timestamp(stamp: Timestamp) -> datetime:
-    """An aware UTC datetime of a protobuf Timestamp."""
-    # Named for the checker: protobuf's runtime is untyped without its stub package.
-    moment: datetime = stamp.ToDatetime(tzinfo=UTC)
-    return moment
+    """An aware UTC datetime of a protobuf Timestamp (to the microsecond, as protobuf's)."""
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def in_utc(moment: datetime) -> datetime:

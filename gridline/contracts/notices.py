@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gridline.contracts.v1 import common_pb2, events_pb2
+from gridline.timestamps import to_timestamp
 
 
 class AboutTask(Protocol):
@@ -84,7 +85,7 @@ def build_notice(
         recipient=recipient,
         title=title,
         body=body,
-        created_at=at,
+        created_at=to_timestamp(at),
         deferrable=deferrable,
         **task,
     )

@@ -15,7 +15,7 @@ from gridline.contracts.enums import RISK_LEVELS, chain_level, risk_level, risk_
 from gridline.contracts.notices import TaskRef, build_notice
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
-from gridline.timestamps import to_timestamp, zh_time
+from gridline.timestamps import from_timestamp, to_timestamp, zh_time
 from services.assignment.address_index import Resolution
 from services.assignment.directory import Directory, Link
 from services.assignment.grid import NodeKind
@@ -89,9 +89,7 @@ def enrichment(
 
     Its id derives from the case's task and the report, so a replay repeats it.
     """
-    reported_at = (
-        report.accepted_at.ToDatetime(tzinfo=now.tzinfo) if report.HasField("accepted_at") else now
-    )
+    reported_at = from_timestamp(report.accepted_at) if report.HasField("accepted_at") else now
     source = source_zh(report.source)
     parts = [
         f"{report.name_masked}（身份证{report.id_number_masked}）已在跟进，"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,7 +16,7 @@ from gridline.contracts.v1 import events_pb2
 from gridline.db import after_commit
 from gridline.ids import derived_id
 from gridline.links import PageLinks
-from gridline.timestamps import now
+from gridline.timestamps import from_timestamp, now
 from services.assignment import metrics, sealed, storage
 from services.assignment.assignee import CadreLoad, PendingLoad
 from services.assignment.cases import (
@@ -208,9 +207,7 @@ def task_handler(load: CadreLoad) -> Handler:
             return
         if event.kind != events_pb2.TASK_EVENT_KIND_COMPLETED:
             return
-        completed_at = (
-            event.occurred_at.ToDatetime(tzinfo=UTC) if event.HasField("occurred_at") else now()
-        )
+        completed_at = from_timestamp(event.occurred_at) if event.HasField("occurred_at") else now()
         assignee = await storage.complete_placement(session, event.task_id, completed_at)
         if assignee:
             after_commit(session, partial(load.done, assignee))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from gridline.contracts.enums import RISK_LEVELS, risk_level, risk_zh, source_zh
 from gridline.contracts.notices import TaskRef, build_notice
@@ -11,7 +11,7 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.ids import derived_id
 from gridline.links import PageLinks
 from gridline.links import Role as LinkRole
-from gridline.timestamps import SHANGHAI, to_timestamp, zh_date, zh_time
+from gridline.timestamps import SHANGHAI, from_timestamp, to_timestamp, zh_date, zh_time
 from services.assignment.assignee import CadreLoad, choose
 from services.assignment.directory import Directory, Link, Person, Role
 from services.assignment.grid import NodeKind
@@ -66,9 +66,7 @@ def _follow_up(
     decision: Decision, report: events_pb2.ReportAccepted, now: datetime
 ) -> events_pb2.FollowUpPlan:
     # The measure counts from arrival; a report without an arrival time counts from now.
-    arrived = (
-        report.arrived_at.ToDatetime(tzinfo=now.tzinfo) if report.HasField("arrived_at") else now
-    )
+    arrived = from_timestamp(report.arrived_at) if report.HasField("arrived_at") else now
     return events_pb2.FollowUpPlan(
         plan_id=decision.plan_id,
         measure_days=decision.measure.days,
@@ -85,7 +83,7 @@ def measure_text(decision: Decision, plan: events_pb2.FollowUpPlan) -> str:
     """The decided risk and measure with its dates, as the assignee reads it."""
     said = f"按{risk_zh(RISK_LEVELS[decision.risk])}地区来返人员管理，措施：{decision.measure.name}"
     if plan.measure_days:
-        ends = plan.measure_ends_at.ToDatetime(tzinfo=UTC).astimezone(SHANGHAI)
+        ends = from_timestamp(plan.measure_ends_at).astimezone(SHANGHAI)
         starts = ends - timedelta(days=plan.measure_days)
         said += f"（{zh_date(starts)}至{zh_date(ends)}）"
     if plan.test_days:
@@ -96,7 +94,7 @@ def measure_text(decision: Decision, plan: events_pb2.FollowUpPlan) -> str:
 def verify_text(plan: events_pb2.FollowUpPlan) -> str:
     """What the assignee must do by when: the plan's verification deadline."""
     how = "入户核实" if plan.home_visit else "核实（可电话核实）"
-    return f"请于{zh_time(plan.verify_by.ToDatetime(tzinfo=UTC))}前{how}，并在任务页确认接收。"
+    return f"请于{zh_time(from_timestamp(plan.verify_by))}前{how}，并在任务页确认接收。"
 
 
 def place(
@@ -126,7 +124,7 @@ def place(
     grid_id = grid.id if grid else (community.id if community else node.id)
     # Names, never ids: the community and the compound (grid) as people call them.
     where = "".join(n.name for n in (community, grid) if n is not None) or node.name
-    arrived = report.arrived_at.ToDatetime(tzinfo=UTC) if report.HasField("arrived_at") else None
+    arrived = from_timestamp(report.arrived_at) if report.HasField("arrived_at") else None
     summary = (
         f"{where}：{report.name_masked}（身份证{report.id_number_masked}，"
         f"电话{report.phone_masked}），"

@@ -4,8 +4,11 @@ decides whether it acts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gridline.contracts.v1 import common_pb2
 from gridline.links import PageLinks, Role, role_of
@@ -96,3 +99,11 @@ def test_links_stay_short_enough_for_an_sms() -> None:
     long_ids = common_pb2.Responsible(level=CADRE.level, person_id="p" * 64, group_id="g" * 64)
     link = LINKS.link("t" * 32, long_ids, holder="g" * 64, at=DAY_1)
     assert len(link) - len(LINKS.base_url) < 260
+
+
+@given(st.text(min_size=1, max_size=30))
+def test_a_holder_of_any_spelling_comes_back_from_its_link_as_issued(holder: str) -> None:
+    # Ids the platform makes are plain; a directory's own ids may hold anything.
+    link = LINKS.link(TASK, CADRE, holder=holder, at=DAY_1)
+    assert urlsplit(link).query == urlencode(query_of(link))
+    assert LINKS.check(TASK, query_of(link), DAY_1).holder == holder
