@@ -67,7 +67,10 @@ def _tree(pid: int) -> list[int]:
     """A process and all its descendants."""
     found = [pid]
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        children = (task / "children").read_text().split()
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # a thread that ended since the listing: it has no children to count
         for child in children:
             found += _tree(int(child))
     return found
