@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.types import TypeDecorator
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
-from gridline.db import Database, after_commit, after_rollback
+from gridline.db import Database, UtcDateTime, after_commit, after_rollback
+from gridline.timestamps import SHANGHAI
 from gridline.settings import Settings
 
 
@@ -41,3 +47,23 @@ async def test_a_transaction_runs_its_rollback_callbacks_only_when_it_does_not_c
                 after_rollback(session, lambda: ran.append("undone too"))
                 raise RuntimeError("the transaction fails")
     assert ran == ["committed", "undone too"]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    st.sampled_from([UTC, SHANGHAI, None]),
+)
+def test_a_moment_is_stored_on_sqlite_as_sqlalchemy_s_own_datetime_stores_it(
+    moment: datetime, zone: tzinfo | None
+) -> None:
+    moment = moment.replace(tzinfo=None) if zone is None else moment.astimezone(zone)
+    dialect = sqlite.dialect()
+    # As the engine uses the type: its copy holding SQLite's own DATETIME.
+    column_type = UtcDateTime().dialect_impl(dialect)
+    ours = column_type.bind_processor(dialect)
+    theirs = TypeDecorator.bind_processor(column_type, dialect)
+    assert ours is not None and theirs is not None
+    assert ours(moment) == theirs(moment)
+    assert ours(None) is None
