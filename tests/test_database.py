@@ -14,8 +14,8 @@ from sqlalchemy.types import TypeDecorator
 
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.db import Database, UtcDateTime, after_commit, after_rollback
-from gridline.timestamps import SHANGHAI
 from gridline.settings import Settings
+from gridline.timestamps import SHANGHAI
 
 
 async def test_postgresql_plans_each_execution_for_its_own_values(
