@@ -10,6 +10,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 # Every county the platform serves keeps Beijing time; notices and pages speak in it.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What a Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_SECONDS_MIN, _SECONDS_MAX = -62_135_596_800, 253_402_300_799
 
 
 def zh_date(day: date) -> str:
@@ -32,8 +34,15 @@ def to_timestamp(moment: datetime) -> Timestamp:
 
 
 def from_timestamp(stamp: Timestamp) -> datetime:
-    """An aware UTC datetime of a protobuf Timestamp (to the microsecond, as protobuf's)."""
-    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
+    """An aware UTC datetime of a protobuf Timestamp (to the microsecond, as protobuf's).
+
+    ValueError, as protobuf's, for a Timestamp no datetime holds (seconds outside years
+    1–9999, nanos outside a second): a peer's message may carry anything.
+    """
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if not (_SECONDS_MIN <= seconds <= _SECONDS_MAX and 0 <= nanos < 1_000_000_000):
+        raise ValueError(f"Timestamp is not valid: {seconds} s and {nanos} ns")
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def in_utc(moment: datetime) -> datetime:
