@@ -22,12 +22,12 @@ from urllib.parse import urlencode
 from gridline.contracts.v1 import common_pb2
 from gridline.settings import Settings
 from gridline.signed_links import LinkRefused, signature, verify
+from gridline.timestamps import EPOCH
 
 # The signed fields' query names, in signing order; `s` carries the signature.
 _FIELDS = ("r", "p", "h", "i", "e")
 # No field of a link we make is longer (ids are at most 64 characters): a longer one is not ours.
 _LONGEST = 100
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What `urlencode` leaves as it is: ids, numbers, a role and the signature are all of these.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~\-]*")
 
@@ -82,7 +82,7 @@ def role_of(level: int) -> Role:
 def _millis(moment: datetime) -> int:
     # Integer arithmetic: a hand-over and the notice it sends share one moment, and must compare
     # equal, which float timestamps do not promise.
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ class PageLinks:
             recipient=recipient,
             role=Role(role),
             holder=holder,
-            issued_at=_EPOCH + timedelta(milliseconds=int(issued)),
+            issued_at=EPOCH + timedelta(milliseconds=int(issued)),
             expires_at=expires_at,
             query=urlencode({**dict(zip(_FIELDS, values, strict=True)), "s": given}),
         )

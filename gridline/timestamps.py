@@ -9,7 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 # Every county the platform serves keeps Beijing time; notices and pages speak in it.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The Unix epoch, aware: what Timestamps and the links' issue times count from.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What a Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 _SECONDS_MIN, _SECONDS_MAX = -62_135_596_800, 253_402_300_799
 
@@ -29,7 +30,7 @@ def zh_time(moment: datetime) -> str:
 # give, by timedelta arithmetic in C instead of their time tuples: every record converts several.
 def to_timestamp(moment: datetime) -> Timestamp:
     """A protobuf Timestamp of an aware datetime (a naive one is taken to be in UTC)."""
-    since = in_utc(moment) - _EPOCH
+    since = in_utc(moment) - EPOCH
     return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
@@ -42,7 +43,7 @@ def from_timestamp(stamp: Timestamp) -> datetime:
     seconds, nanos = stamp.seconds, stamp.nanos
     if not (_SECONDS_MIN <= seconds <= _SECONDS_MAX and 0 <= nanos < 1_000_000_000):
         raise ValueError(f"Timestamp is not valid: {seconds} s and {nanos} ns")
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    return EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def in_utc(moment: datetime) -> datetime:
