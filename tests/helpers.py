@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import strategies as st
 
 from gridline.settings import Settings
+from gridline.timestamps import SHANGHAI
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 30.0) -> None:
@@ -26,3 +29,15 @@ def database_settings(request: pytest.FixtureRequest, settings: Settings) -> Set
         url: str = request.getfixturevalue("postgres_database")
         return settings.model_copy(update={"database_url": url})
     return settings
+
+
+def moments(earliest: datetime, latest: datetime) -> st.SearchStrategy[datetime]:
+    """Moments between two naive UTC datetimes, drawn aware in UTC, aware in Beijing time, or
+    naive (which the platform takes to be UTC)."""
+    return st.builds(
+        lambda moment, zone: (
+            moment.replace(tzinfo=None) if zone is None else moment.astimezone(zone)
+        ),
+        st.datetimes(min_value=earliest, max_value=latest, timezones=st.just(UTC)),
+        st.sampled_from([UTC, SHANGHAI, None]),
+    )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeDecorator
@@ -15,7 +14,7 @@ from sqlalchemy.types import TypeDecorator
 from gridline.bus.ledger import PROCESSED_EVENT_TABLE
 from gridline.db import Database, UtcDateTime, after_commit, after_rollback
 from gridline.settings import Settings
-from gridline.timestamps import SHANGHAI
+from tests.helpers import moments
 
 
 async def test_postgresql_plans_each_execution_for_its_own_values(
@@ -49,16 +48,10 @@ async def test_a_transaction_runs_its_rollback_callbacks_only_when_it_does_not_c
     assert ran == ["committed", "undone too"]
 
 
-@given(
-    st.datetimes(
-        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
-    ),
-    st.sampled_from([UTC, SHANGHAI, None]),
-)
+@given(moments(datetime(1, 1, 2), datetime(9999, 12, 30)))
 def test_a_moment_is_stored_on_sqlite_as_sqlalchemy_s_own_datetime_stores_it(
-    moment: datetime, zone: tzinfo | None
+    moment: datetime,
 ) -> None:
-    moment = moment.replace(tzinfo=None) if zone is None else moment.astimezone(zone)
     dialect = sqlite.dialect()
     # As the engine uses the type: its copy holding SQLite's own DATETIME.
     column_type = UtcDateTime().dialect_impl(dialect)
