@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,17 @@ def accepted(intake: str) -> float:
         if line.startswith("gridline_intake_reports_total{") and 'outcome="accepted"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def ran_for(log: str) -> float:
+    """Seconds between locust setting its run-time limit and reaching it, from its log."""
+    moments = {
+        event: datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f")
+        for stamp, event in re.findall(
+            r"^\[([^\]]+)\] .*(Run time limit set|--run-time limit reached)", log, re.MULTILINE
+        )
+    }
+    return (moments["--run-time limit reached"] - moments["Run time limit set"]).total_seconds()
 
 
 def locust(intake: str, tmp_path: Path, *options: str, env: dict[str, str]) -> dict[str, Any]:
@@ -70,6 +83,9 @@ def test_the_load_tool_posts_signed_reports_at_the_rate_given(
         signed = {"GRIDLINE_LOAD_KEY_ID": key.key_id, "GRIDLINE_LOAD_SECRET": key.secret}
         run = locust(intake, tmp_path, "--rate", str(RATE), env=signed)
         assert run["code"] == 0, run["stderr"]
+        # The whole run, however long the locustfile took to import (locust's clock for
+        # --run-time starts before that).
+        assert ran_for(run["stderr"]) >= 0.9 * SECONDS, run["stderr"]
         singles = [s for s in run["stats"] if s["name"] == "/v1/reports"]
         assert len(singles) == 1, run
         [single] = singles
@@ -85,5 +101,6 @@ def test_the_load_tool_posts_signed_reports_at_the_rate_given(
             env=signed,
         )  # fmt: skip
         assert batch["code"] == 0, batch["stderr"]
-        [batches] = [s for s in batch["stats"] if s["name"].endswith("(5 records)")]
-        assert batches["num_failures"] == 0 and batches["num_requests"] > 0
+        batches = [s for s in batch["stats"] if s["name"].endswith("(5 records)")]
+        assert len(batches) == 1, batch
+        assert batches[0]["num_failures"] == 0 and batches[0]["num_requests"] > 0
