@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.intake_rate_per_second,
             settings.intake_rate_burst,
             linger=settings.intake_wave_linger_ms / 1000,
+            most=settings.intake_wave_reports,
         )
         state.self_report_limit = TokenBucket(
             redis.client,

@@ -67,13 +67,19 @@ class TokenBucket:
     """
 
     def __init__(
-        self, redis: aioredis.Redis, name: str, rate: float, burst: int, linger: float = 0.0
+        self,
+        redis: aioredis.Redis,
+        name: str,
+        rate: float,
+        burst: int,
+        linger: float = 0.0,
+        most: int = 0,
     ) -> None:
         self._script = redis.register_script(_TAKE)
         self._prefix = f"intake:bucket:{name}:"
         self._rate = rate
         self._burst = burst
-        self._takes = Waves(self._take_all, linger)
+        self._takes = Waves(self._take_all, linger, most)
 
     async def take(
         self, subject: str, cost: int = 1, nonce: tuple[str, int] | None = None

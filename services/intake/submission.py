@@ -148,7 +148,11 @@ class Submitter:
         self._sealer = sealer
         self._claim_script = redis.register_script(_CLAIM)
         self._settle_script = redis.register_script(_SETTLE)
-        self._singles = Waves(self._submit_together, settings.intake_wave_linger_ms / 1000)
+        self._singles = Waves(
+            self._submit_together,
+            settings.intake_wave_linger_ms / 1000,
+            settings.intake_wave_reports,
+        )
 
     async def submit(self, submissions: list[Submission]) -> None:
         """Claim, publish and settle every submission; each gets its status and report id.

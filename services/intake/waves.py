@@ -20,18 +20,26 @@ Result = TypeVar("Result")
 class Waves(Generic[Item, Result]):
     """Runs `run_all` once over the items of every call made in one turn of the loop.
 
-    With `linger` (seconds), over the items of every call made that long after the first.
+    With `linger` (seconds), over the items of every call made that long after the first, or
+    of the first `most` calls when that many come sooner.
 
     `run_all` answers one result per item, in order; if it raises, every call of the wave
     raises the same. A wave runs to its end even if a caller waiting on it goes away.
     """
 
     def __init__(
-        self, run_all: Callable[[list[Item]], Awaitable[list[Result]]], linger: float = 0.0
+        self,
+        run_all: Callable[[list[Item]], Awaitable[list[Result]]],
+        linger: float = 0.0,
+        most: int = 0,
     ) -> None:
         self._run_all = run_all
         self._linger = linger
+        # A full wave does not wait out the linger: under load, callers that each keep one
+        # call in flight would otherwise be held to one call a linger.
+        self._most = most
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._timer: asyncio.Handle | None = None
         self._running: set[asyncio.Task[None]] = set()
 
     async def __call__(self, item: Item) -> Result:
@@ -40,13 +48,18 @@ class Waves(Generic[Item, Result]):
         answer: asyncio.Future[Result] = loop.create_future()
         if not self._waiting:
             if self._linger:
-                loop.call_later(self._linger, self._start)
+                self._timer = loop.call_later(self._linger, self._start)
             else:
-                loop.call_soon(self._start)
+                self._timer = loop.call_soon(self._start)
         self._waiting.append((item, answer))
+        if len(self._waiting) == self._most:
+            self._start()
         return await asyncio.shield(answer)
 
     def _start(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         wave, self._waiting = self._waiting, []
         task = asyncio.ensure_future(self._run(wave))
         self._running.add(task)
