@@ -46,12 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gridline.bus import topics
 from gridline.bus.envelope import EVENT_ID_HEADER
 from gridline.bus.topics import ensure_topics
-from gridline.db import Database
 from gridline.embedded import EmbeddedBroker, EmbeddedValkey, free_port, stop_process
 from gridline.settings import Settings
 from gridline_cli.demo import build_reports
-from services.intake.integrators import IntegratorRegistry
-from services.intake.storage import TABLES
+from services.intake import integrator_admin
 
 _LOAD = Path(__file__).resolve().parent / "http_load.py"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -210,10 +208,10 @@ def _posts(path: str, bodies: list[Any]) -> list[dict[str, str]]:
 
 async def register_integrator(work: Path) -> dict[str, str]:
     """An integrator allowed to post feed records, in the intake database of `work`."""
-    settings = Settings(data_dir=work)
-    async with Database(settings, "intake", TABLES) as database:
-        registry = IntegratorRegistry(database, settings.intake_api_key_secret.get_secret_value())
-        issued = await registry.create("benchmark feed", ["health_code_feed"])
+    # As `gridline integrators create` does: the database made as intake makes it (migrations).
+    issued = await integrator_admin.create(
+        Settings(data_dir=work), "benchmark feed", ["health_code_feed"]
+    )
     return {"key_id": issued.key_id, "secret": issued.secret}
 
 
