@@ -3,8 +3,8 @@
 Concurrent requests each needing a round trip to Redis (or a wait for the broker) make one
 between them instead: the first call of a turn schedules the wave, every call of that turn
 joins it, and each gets its own result back. With a linger the wave also gathers the calls of
-the next few milliseconds: a round trip's fixed cost is what most of a report's CPU goes to when
-reports arrive a few at a time.
+the next few milliseconds, up to a size: a round trip's fixed cost is what most of a report's
+CPU goes to when reports arrive a few at a time.
 """
 
 from __future__ import annotations
