@@ -11,8 +11,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The Unix epoch, aware: what Timestamps and the links' issue times count from.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# What a Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-_SECONDS_MIN, _SECONDS_MAX = -62_135_596_800, 253_402_300_799
+# What a Timestamp may hold, as a datetime does: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_SECONDS_MIN = (datetime.min.replace(tzinfo=UTC) - EPOCH) // timedelta(seconds=1)
+_SECONDS_MAX = (datetime.max.replace(tzinfo=UTC) - EPOCH) // timedelta(seconds=1)
 
 
 def zh_date(day: date) -> str:
