@@ -9,6 +9,23 @@ import pytest
 from services.intake.waves import Waves
 
 
+class _Kept:
+    """A `run_all` answering each item with itself; keeps the items of every wave it ran."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[int]] = []
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.runs.append(items)
+        return items
+
+
+async def _call_at(waves: Waves[int, int], moment: float, item: int) -> int:
+    """Call `waves` with `item` after `moment` seconds."""
+    await asyncio.sleep(moment)
+    return await waves(item)
+
+
 async def test_calls_of_one_turn_share_one_run_and_get_their_own_results() -> None:
     runs: list[list[int]] = []
 
@@ -54,56 +71,40 @@ async def test_a_wave_runs_to_its_end_when_a_caller_goes_away() -> None:
 
 
 async def test_a_linger_gathers_the_calls_of_the_next_moments_into_the_wave() -> None:
-    runs: list[list[int]] = []
-
-    async def keep(items: list[int]) -> list[int]:
-        runs.append(items)
-        return items
-
+    keep = _Kept()
     waves = Waves(keep, linger=0.2)
 
-    async def later(item: int, delay: float) -> int:
-        await asyncio.sleep(delay)
-        return await waves(item)
-
     # Two calls in different turns within the linger share a wave; one after it starts another.
-    assert await asyncio.gather(later(1, 0), later(2, 0.05), later(3, 0.5)) == [1, 2, 3]
-    assert runs == [[1, 2], [3]]
+    assert await asyncio.gather(
+        _call_at(waves, 0, 1), _call_at(waves, 0.05, 2), _call_at(waves, 0.5, 3)
+    ) == [1, 2, 3]
+    assert keep.runs == [[1, 2], [3]]
 
 
 async def test_a_full_wave_goes_at_once_and_the_next_call_starts_another() -> None:
-    runs: list[list[int]] = []
-
-    async def keep(items: list[int]) -> list[int]:
-        runs.append(items)
-        return items
-
+    keep = _Kept()
     # A linger no test waits out: only a full wave can answer these.
     waves = Waves(keep, linger=600, most=3)
     calls = [asyncio.ensure_future(waves(i)) for i in range(4)]
     assert await asyncio.wait_for(asyncio.gather(*calls[:3]), 5) == [0, 1, 2]
-    assert runs == [[0, 1, 2]]
+    assert keep.runs == [[0, 1, 2]]
     await asyncio.sleep(0.05)
     assert not calls[3].done()  # the fourth waits for its own wave's linger or fill
     assert await asyncio.wait_for(asyncio.gather(*(waves(i) for i in (4, 5))), 5) == [4, 5]
     assert await calls[3] == 3
-    assert runs == [[0, 1, 2], [3, 4, 5]]
+    assert keep.runs == [[0, 1, 2], [3, 4, 5]]
 
 
 async def test_a_full_wave_leaves_no_linger_behind_to_cut_the_next_one_short() -> None:
-    runs: list[list[int]] = []
-
-    async def keep(items: list[int]) -> list[int]:
-        runs.append(items)
-        return items
-
+    keep = _Kept()
     waves = Waves(keep, linger=1.0, most=2)
-
-    async def at(moment: float, item: int) -> int:
-        await asyncio.sleep(moment)
-        return await waves(item)
 
     # The first wave fills at once; the second starts at 0.5 s and lingers to 1.5 s, past the
     # moment (1 s) at which the first one's linger would have started it with one call.
-    assert await asyncio.gather(at(0, 1), at(0, 2), at(0.5, 3), at(1.1, 4)) == [1, 2, 3, 4]
-    assert runs == [[1, 2], [3, 4]]
+    assert await asyncio.gather(
+        _call_at(waves, 0, 1),
+        _call_at(waves, 0, 2),
+        _call_at(waves, 0.5, 3),
+        _call_at(waves, 1.1, 4),
+    ) == [1, 2, 3, 4]
+    assert keep.runs == [[1, 2], [3, 4]]
