@@ -147,6 +147,17 @@ class Backends:
         return sum(self._seen.values())
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the machine's cores have spent busy since boot, all processes together.
+
+    Busy is everything but idle and I/O wait; time the hypervisor gave to others (steal) counts
+    as busy, since it was not there to be had.
+    """
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _pids() -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
 
@@ -224,11 +235,12 @@ def _finished(counts: dict[str, float]) -> float:
 @dataclass
 class Look:
     """One look at the consumers: when, each replica's answer (when it came, its counts by
-    group) and CPU seconds so far."""
+    group), CPU seconds so far and the machine's busy seconds so far."""
 
     at: float
     replicas: list[tuple[float, dict[str, dict[str, float]]]]
     cpu: dict[str, float]
+    machine: float = 0.0
 
     @cached_property
     def groups(self) -> dict[str, dict[str, float]]:
@@ -271,7 +283,7 @@ class Watcher:
                 self._last[url] = scrape(self._client, url)
                 self._answered[url] = time.monotonic()
             replicas.append((self._answered.get(url, 0.0), self._last.get(url, {})))
-        look = Look(time.monotonic(), replicas, self.processes.cpu())
+        look = Look(time.monotonic(), replicas, self.processes.cpu(), machine_busy_seconds())
         self.looks.append(look)
         return look
 
@@ -798,8 +810,9 @@ def backlog_numbers(
 ) -> dict[str, Any]:
     """Records/s from the last look with nothing done to the first with everything done,
     between the looks past 20 % and past 80 %, and while every replica held partitions with
-    records still to take (`together_rate`); CPU ms per record from that first look until the
-    last (everything done and the outbox published)."""
+    records still to take (`together_rate`), with the share of the machine's cores busy then;
+    CPU ms per record from that first look until the last (everything done and the outbox
+    published)."""
     counts = [look.finished(group) for look in looks]
     # Every replica at work: past the joins and rebalances of the start, before the first
     # replica runs out of records at the end.
@@ -831,11 +844,20 @@ def backlog_numbers(
         if together
         else float("nan"),
         "together_seconds": looks[together[-1]].at - looks[together[0]].at if together else 0.0,
+        "together_busy": _busy(looks[together[0]], looks[together[-1]]) if together else math.nan,
         "startup_seconds": looks[begun].at - spawned,
         "published_seconds": looks[-1].at - looks[begun].at,
         "cpu_ms": per_item_ms(looks[begun].cpu, looks[-1].cpu, total),
         "outcomes": outcomes,
     }
+
+
+def _busy(first: Look, last: Look) -> float:
+    """The share of the machine's cores busy between two looks (NaN when they are one)."""
+    seconds = last.at - first.at
+    if seconds <= 0:
+        return math.nan
+    return (last.machine - first.machine) / seconds / (os.cpu_count() or 1)
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -921,7 +943,8 @@ def _backlog_lines(numbers: dict[str, Any]) -> list[str]:
         f"### Backlog: {numbers['options']['backlog']} records, each consumer alone, "
         f"{numbers['options']['partitions']} partitions",
         "",
-        "| consumer | replicas | run | records/s | records/s 20–80 % | records/s all at work (s) | "
+        "| consumer | replicas | run | records/s | records/s 20–80 % | records/s all at work (s, "
+        "machine busy) | "
         "CPU ms a record: service, broker, redis, postgres, sum | s to first record | s: done, "
         "published | outcomes |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
@@ -941,7 +964,8 @@ def _backlog_lines(numbers: dict[str, Any]) -> list[str]:
         )
         lines.append(
             f"{head} {b['per_second']:.0f} | {b['middle_per_second']:.0f} | "
-            f"{b['together_per_second']:.0f} ({b['together_seconds']:.1f}) | {split} / "
+            f"{b['together_per_second']:.0f} ({b['together_seconds']:.1f}, "
+            f"{b.get('together_busy', math.nan):.0%}) | {split} / "
             f"**{cpu['sum']:.2f}** | {b['startup_seconds']:.1f} | {b['seconds']:.1f}, "
             f"{b['published_seconds']:.1f} | {outcomes} |"
         )
