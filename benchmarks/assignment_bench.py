@@ -33,8 +33,9 @@ from gridline.settings import Settings
 from services.assignment.address_index import COMPOUND_SUFFIXES, core_name
 from services.assignment.assignee import CadreLoad
 from services.assignment.demo_county import generate
-from services.assignment.directory import Directory, Node, NodeKind
+from services.assignment.directory import Directory
 from services.assignment.following import Current
+from services.assignment.grid import Node, NodeKind
 from services.assignment.servicer import DirectoryServicer
 
 CHINESE = "零一二三四五六七八九"

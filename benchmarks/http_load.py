@@ -17,7 +17,7 @@ import json
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -171,7 +171,7 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main(runner: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] = run) -> None:
+def main(runner: Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]] = run) -> None:
     """Read the plan (argv 1), run it with `runner`, write the result (argv 2)."""
     plan = json.loads(Path(sys.argv[1]).read_text())
     result = uvloop.run(runner(plan))

@@ -224,7 +224,7 @@ async def records_on(bootstrap: str, topic: str, partitions: int) -> tuple[int, 
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
-    records, event_ids = 0, set()
+    records, event_ids = 0, set[bytes]()
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
         while batches := await consumer.getmany(timeout_ms=3000, max_records=10_000):

@@ -48,7 +48,9 @@ async def measure(bootstrap: str, redis_url: str, data_dir: Path, count: int, ba
         events_pb2.Notification(
             notification_id=f"{run}-{n}",
             kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-            recipient=common_pb2.Responsible(level=1, group_id=f"g-{n % 50}", group_name="群"),
+            recipient=common_pb2.Responsible(
+                level=common_pb2.CHAIN_LEVEL_CADRE, group_id=f"g-{n % 50}", group_name="群"
+            ),
             title=f"任务 {n}",
             body="请核实",
             report_id=f"r-{run}-{n}",

@@ -638,8 +638,14 @@ def backlog_events(count: int) -> dict[str, list[Envelope]]:
             sealer=sealer,
             **fields,
         )
-        said = {"region_code": report.origin_region_code, "reported_risk": report.origin_risk}
-        decision = decide(policy, areas, source=report.source, at=moment, **said)
+        decision = decide(
+            policy,
+            areas,
+            region_code=report.origin_region_code,
+            reported_risk=report.origin_risk,
+            source=report.source,
+            at=moment,
+        )
         placed = place(report, directory, now=moment, links=links, decision=decision)
         task = placed.task
         events["assignment"].append(Envelope(report.report_id, report.person_key, report))

@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -173,10 +174,10 @@ async def run(rows: int, runs: int) -> dict[str, dict[str, float]]:
                 label = "明文" if reveal else "脱敏"
                 results[f"函数：取数（任务+人员 gRPC，{label}）"] = await _timed(runs, rows_only)
                 results[f"函数：写 .xlsx（{label}）"] = await _timed(
-                    runs, lambda made=made: asyncio.to_thread(to_xlsx, made, "台账")
+                    runs, partial(asyncio.to_thread, to_xlsx, made, "台账")
                 )
                 results[f"函数：写 CSV（{label}）"] = await _timed(
-                    runs, lambda made=made: asyncio.to_thread(to_csv, made)
+                    runs, partial(asyncio.to_thread, to_csv, made)
                 )
 
             port = free_port()

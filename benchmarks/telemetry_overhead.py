@@ -317,7 +317,9 @@ def main() -> None:
             values.append(float(value))
         return statistics.median(values)
 
-    rows = [("intake POST /v1/reports, requests/s", ("intake_per_second",))]
+    rows: list[tuple[str, tuple[str, ...]]] = [
+        ("intake POST /v1/reports, requests/s", ("intake_per_second",))
+    ]
     rows += [
         (f"{service} ({group}), records/s", (service, "per_second"))
         for service, group in _CONSUMERS.items()
