@@ -240,7 +240,7 @@ class Look:
     at: float
     replicas: list[tuple[float, dict[str, dict[str, float]]]]
     cpu: dict[str, float]
-    machine: float = 0.0
+    machine: float
 
     @cached_property
     def groups(self) -> dict[str, dict[str, float]]:
@@ -971,7 +971,7 @@ def _backlog_lines(numbers: dict[str, Any]) -> list[str]:
         lines.append(
             f"{head} {b['per_second']:.0f} | {b['middle_per_second']:.0f} | "
             f"{b['together_per_second']:.0f} ({b['together_seconds']:.1f}, "
-            f"{b.get('together_busy', math.nan):.0%}) | {split} / "
+            f"{b['together_busy']:.0%}) | {split} / "
             f"**{cpu['sum']:.2f}** | {b['startup_seconds']:.1f} | {b['seconds']:.1f}, "
             f"{b['published_seconds']:.1f} | {outcomes} |"
         )
