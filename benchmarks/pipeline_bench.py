@@ -80,7 +80,7 @@ from gridline_cli.platform import EMBEDDED_BROKER_ENV, Platform, PlatformOptions
 from services.assignment import demo_county
 from services.assignment.directory import Directory
 from services.assignment.placement import place
-from services.assignment.risk import DEFAULT_POLICY_FILE, RiskAreas, decide, load_policy
+from services.assignment.risk import DEFAULT_POLICY_FILE, RiskAreas, decide_report, load_policy
 from services.intake.domain import report_event
 from services.intake.schemas import parse_report
 
@@ -638,14 +638,7 @@ def backlog_events(count: int) -> dict[str, list[Envelope]]:
             sealer=sealer,
             **fields,
         )
-        decision = decide(
-            policy,
-            areas,
-            region_code=report.origin_region_code,
-            reported_risk=report.origin_risk,
-            source=report.source,
-            at=moment,
-        )
+        decision = decide_report(policy, areas, report, moment)
         placed = place(report, directory, now=moment, links=links, decision=decision)
         task = placed.task
         events["assignment"].append(Envelope(report.report_id, report.person_key, report))

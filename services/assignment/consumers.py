@@ -29,7 +29,7 @@ from services.assignment.cases import (
 )
 from services.assignment.following import Current
 from services.assignment.placement import place
-from services.assignment.risk import Policy, decide
+from services.assignment.risk import Policy, decide_report
 
 GROUP = "assignment.reports"
 
@@ -82,14 +82,7 @@ def report_handler(current: Current, links: PageLinks, load: CadreLoad, policy: 
             raise TypeError(f"{topics.REPORTS} carries ReportAccepted, not {envelope.schema}")
         directory, areas = current.directory, current.areas
         moment = now()
-        decision = decide(
-            policy,
-            areas,
-            region_code=report.origin_region_code,
-            reported_risk=report.origin_risk,
-            source=report.source,
-            at=moment,
-        )
+        decision = decide_report(policy, areas, report, moment)
         person_case = case_id(report)
         # Assignment owns the person: every report's sealed fields stay here, a later report
         # of the case keeping its own (the phone may have changed).

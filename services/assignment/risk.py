@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gridline.contracts.enums import REPORT_SOURCE_NAMES, RISK_LEVELS, RiskName, SourceName
+from gridline.contracts.v1 import events_pb2
 
 
 def risk_name(stored: str) -> RiskName:
@@ -181,4 +182,19 @@ def decide(
         plan_id=rule.plan,
         plan=policy.plans[rule.plan],
         policy_version=policy.version,
+    )
+
+
+def decide_report(
+    policy: Policy, areas: RiskAreas, report: events_pb2.ReportAccepted, at: datetime
+) -> Decision:
+    """The measure and plan for an accepted report: by its origin, the risk it came with and
+    its source."""
+    return decide(
+        policy,
+        areas,
+        region_code=report.origin_region_code,
+        reported_risk=report.origin_risk,
+        source=report.source,
+        at=at,
     )
