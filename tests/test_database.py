@@ -55,6 +55,7 @@ def test_a_moment_is_stored_on_sqlite_as_sqlalchemy_s_own_datetime_stores_it(
     dialect = sqlite.dialect()
     # As the engine uses the type: its copy holding SQLite's own DATETIME.
     column_type = UtcDateTime().dialect_impl(dialect)
+    assert isinstance(column_type, UtcDateTime)
     ours = column_type.bind_processor(dialect)
     theirs = TypeDecorator.bind_processor(column_type, dialect)
     assert ours is not None and theirs is not None

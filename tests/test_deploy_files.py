@@ -56,7 +56,7 @@ APP_SERVICES: tuple[ServiceName, ...] = ("intake", "assignment", "escalation", "
 SCALED_ON_LAG = ("assignment", "escalation", "notify")
 SETTING_VARS = frozenset(env_name(field) for field in Settings.model_fields)
 # Each service's keys (gridline.production.SERVICE_SECRETS), as variables.
-SERVICE_SECRET_VARS = {
+SERVICE_SECRET_VARS: dict[str, frozenset[str]] = {
     service: frozenset(env_name(name) for name in names)
     for service, names in SERVICE_SECRETS.items()
 }
@@ -136,7 +136,7 @@ def _settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name in list(os.environ):
         if name.startswith("GRIDLINE_"):
             monkeypatch.delenv(name)
-    values = {
+    values: dict[str, Any] = {
         name.removeprefix("GRIDLINE_").lower(): value
         for name, value in env.items()
         if name.startswith("GRIDLINE_")
@@ -256,10 +256,12 @@ def _of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]
 
 
 def _pod(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc["spec"]["template"]["spec"]
+    pod: dict[str, Any] = doc["spec"]["template"]["spec"]
+    return pod
 
 
 def _container(doc: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any]
     (container,) = _pod(doc)["containers"]
     return container
 
@@ -336,7 +338,7 @@ CODE_USES_REDIS = {service for service in APP_SERVICES if _code_calls(service)[1
 
 def _public_routes() -> dict[str, list[tuple[str, str]]]:
     """Each service's public routes as (method, path), from the app its code builds."""
-    found = {}
+    found: dict[str, list[tuple[str, str]]] = {}
     for service in APP_SERVICES:
         app = importlib.import_module(f"services.{service}.app").create_app(Settings())
         found[service] = [
@@ -348,7 +350,7 @@ def _public_routes() -> dict[str, list[tuple[str, str]]]:
 
 
 def _all_routes() -> dict[str, list[tuple[str, str]]]:
-    found = {}
+    found: dict[str, list[tuple[str, str]]] = {}
     for service in APP_SERVICES:
         app = importlib.import_module(f"services.{service}.app").create_app(Settings())
         found[service] = [
@@ -392,12 +394,14 @@ def _strong(value: str) -> str:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return loaded
 
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -462,7 +466,8 @@ def secret_example_vars(secret_examples: dict[str, dict[str, Any]]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def otel_config() -> dict[str, Any]:
-    return yaml.safe_load(OTEL_CONFIG.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = yaml.safe_load(OTEL_CONFIG.read_text(encoding="utf-8"))
+    return loaded
 
 
 # --- Dockerfile ---------------------------------------------------------------------------------
@@ -1150,6 +1155,7 @@ def test_k8s_network_policies_let_each_service_reach_only_what_it_calls(
     callers = {s: {c for c, called in CODE_CALLS.items() if s in called} for s in APP_SERVICES}
     assert CODE_USES_REDIS == REDIS_USERS, "gridline.production.REDIS_USERS is stale"
     for name, deployment in deployments.items():
+        assert name in APP_SERVICES, name
         selecting = [
             p
             for p in policies.values()
@@ -1251,6 +1257,7 @@ def test_k8s_overlays_speak_mutual_tls_with_one_identity_per_service(
             # Each server admits exactly the services whose code calls it.
             callers = {c for c, called in CODE_CALLS.items() if name in called}
             if callers:
+                assert name in APP_SERVICES, name  # narrows the type; only services are called
                 assert set(settings.grpc_clients(name)) == callers, f"{build}: {name}"
         assert settings.grpc_reflection_on is False, build
         assert not settings.production_allowances, f"{build} waives {settings.production_allow}"

@@ -129,7 +129,9 @@ async def test_spans_keep_no_signature_robot_key_or_number(
         f"{base}/people/138****5678",
         f"{base}/boom",
     }
-    routes = {s.attributes.get("http.route") for s in spans if s.kind is SpanKind.SERVER}
+    routes = {
+        s.attributes.get("http.route") for s in spans if s.kind is SpanKind.SERVER and s.attributes
+    }
     assert "/t/{task_id}" in routes  # what was called stays readable
 
 

@@ -10,7 +10,7 @@ from gridline.contracts.v1 import common_pb2, events_pb2
 from services.assignment.assignee import CadreLoad, choose
 from services.assignment.demo_county import County, generate
 from services.assignment.directory import Directory, Role
-from services.assignment.placement import place
+from services.assignment.placement import PlacedReport, place
 from tests.assignment.support import LINKS, decision
 
 HOUSEHOLD = "cm02-g01-b02-u1-101"
@@ -40,7 +40,9 @@ def _report(report_id: str, address: str) -> events_pb2.ReportAccepted:
     )
 
 
-def _place(directory: Directory, report_id: str, load: CadreLoad, household: str = HOUSEHOLD):
+def _place(
+    directory: Directory, report_id: str, load: CadreLoad, household: str = HOUSEHOLD
+) -> PlacedReport:
     address = directory.nodes[household].address
     assert address is not None
     placed = place(

@@ -64,13 +64,13 @@ class Recorder:
 
     def of(self, topic: str, report_id: str) -> list[Message]:
         """What was published on `topic` about one report."""
-        return [m for t, m in self.published if t == topic and m.report_id == report_id]  # type: ignore[attr-defined]
+        return [m for t, m in self.published if t == topic and m.report_id == report_id]
 
     def raises(self) -> list[Envelope]:
         """The RISK_RAISED task events published so far, as sent."""
         return [
             e for t, e in self.envelopes
-            if t == topics.TASKS and e.message.kind == events_pb2.TASK_EVENT_KIND_RISK_RAISED  # type: ignore[attr-defined]
+            if t == topics.TASKS and e.message.kind == events_pb2.TASK_EVENT_KIND_RISK_RAISED
         ]  # fmt: skip
 
 
@@ -291,7 +291,7 @@ async def test_a_raise_replayed_after_a_crash_repeats_its_event_id(service: Serv
 
     ids = [e.event_id for e in service.out.raises()]
     assert len(ids) == 3 and ids[0] == ids[1] != ids[2]
-    assert [e.message.decided_risk for e in service.out.raises()] == [MEDIUM, MEDIUM, HIGH]  # type: ignore[attr-defined]
+    assert [e.message.decided_risk for e in service.out.raises()] == [MEDIUM, MEDIUM, HIGH]
 
 
 async def test_a_first_report_arriving_after_a_later_one_joins_the_case_that_one_opened(
@@ -377,18 +377,18 @@ async def test_reports_of_one_person_in_one_batch_make_one_case_raised_once(
         events_pb2.TASK_EVENT_KIND_ASSIGNED, events_pb2.TASK_EVENT_KIND_RISK_RAISED
     )  # fmt: skip
     [raised] = service.out.raises()  # the third report is no higher than the second
-    assert raised.message.raised_by_report_id == "r-later"  # type: ignore[attr-defined]
+    assert raised.message.raised_by_report_id == "r-later"
     # A record's task event goes before its notices, the raise after the task it raises.
-    order = [(t, m.report_id) for t, m in service.out.published]  # type: ignore[attr-defined]
+    order = [(t, m.report_id) for t, m in service.out.published]
     assert order.index((topics.TASKS, "r-first")) < order.index((topics.NOTIFICATIONS, "r-first"))
     assert [e.message.task_id for t, e in service.out.envelopes if t == topics.TASKS] == [
-        task.task_id, task.task_id, service.out.of(topics.TASKS, "r-other")[0].task_id,  # type: ignore[attr-defined]
+        task.task_id, task.task_id, service.out.of(topics.TASKS, "r-other")[0].task_id,
     ]  # fmt: skip
     for later in ("r-later", "r-again"):
         placed = await service.placement(later)
         assert (placed.task_id, placed.merged_into) == (task.task_id, "r-first")
         [notice] = service.out.of(topics.NOTIFICATIONS, later)
-        assert notice.kind == events_pb2.NOTIFICATION_KIND_CASE_ENRICHED  # type: ignore[attr-defined]
+        assert notice.kind == events_pb2.NOTIFICATION_KIND_CASE_ENRICHED
     async with service.db.session() as session:
         case = await storage.open_case(session, "r-first")
     assert case is not None and case.risk == HIGH

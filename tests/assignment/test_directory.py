@@ -10,7 +10,8 @@ import pytest
 
 from gridline.contracts.v1 import common_pb2, events_pb2
 from services.assignment.demo_county import TOTAL_HOUSEHOLDS, County, generate
-from services.assignment.directory import Directory, NodeKind, Role
+from services.assignment.directory import Directory, Role
+from services.assignment.grid import NodeKind
 from services.assignment.placement import place
 from tests.assignment.support import LINKS, decision
 

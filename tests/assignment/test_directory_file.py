@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from gridline_cli.main import app
 from services.assignment import directory_file
 from services.assignment.demo_county import generate
-from services.assignment.directory import Directory, Group, MicroGrid, Node, NodeKind, Person, Role
+from services.assignment.directory import Directory, Group, MicroGrid, Person, Role
+from services.assignment.grid import Node, NodeKind
 
 
 def _small() -> Directory:

@@ -15,8 +15,9 @@ from gridline.db import Database
 from gridline.settings import Settings
 from services.assignment import storage
 from services.assignment.demo_county import generate
-from services.assignment.directory import Directory, Node, NodeKind
+from services.assignment.directory import Directory
 from services.assignment.following import Follower
+from services.assignment.grid import Node, NodeKind
 from services.assignment.risk import RiskArea
 from tests.assignment.support import small_county
 

@@ -24,9 +24,10 @@ from gridline.settings import Settings
 from gridline.timestamps import now
 from services.assignment import directory_file
 from services.assignment.app import create_app
-from services.assignment.directory import Directory, Node, NodeKind
+from services.assignment.directory import Directory
 from services.assignment.directory_admin import import_directory
 from services.assignment.following import Follower
+from services.assignment.grid import Node, NodeKind
 from tests.assignment.support import small_county
 from tests.conftest import POSTGRES_URL
 from tests.helpers import eventually

@@ -217,7 +217,8 @@ async def test_completed_tasks_stop_counting_as_open_load(
         listed = await assignment.stub.ListCadreLoad(
             directory_pb2.ListCadreLoadRequest(grid_id="cm03-g02"), timeout=5
         )
-        return next(c.open_tasks for c in listed.cadres if c.person_id == cadre)
+        count: int = next(c.open_tasks for c in listed.cadres if c.person_id == cadre)
+        return count
 
     assert await open_tasks() == 2
     for attempt in range(2):  # the second completion of the same task changes nothing

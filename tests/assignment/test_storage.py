@@ -12,7 +12,8 @@ from sqlmodel import select
 from gridline.db import Database
 from gridline.settings import Settings
 from services.assignment import storage
-from services.assignment.directory import Directory, Group, Node, NodeKind, Person, Role
+from services.assignment.directory import Directory, Group, Person, Role
+from services.assignment.grid import Node, NodeKind
 from services.assignment.risk import RiskArea
 from tests.conftest import POSTGRES_URL
 

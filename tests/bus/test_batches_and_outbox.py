@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
-from sqlalchemy import Connection, event, func, insert, select, update
+from sqlalchemy import Connection, event, func, insert, update
 from sqlalchemy.exc import OperationalError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus import outbox as outbox_module
@@ -87,14 +88,14 @@ async def outbox_rows(db: Database, count: int) -> list[int]:
         ]
         await session.exec(insert(OUTBOX), params=rows)
     async with db.session() as session:
-        return sorted(row[0] for row in (await session.exec(select(OUTBOX.c.id))).all())
+        return sorted((await session.exec(select(OUTBOX.c.id))).all())
 
 
 async def unmarked(db: Database) -> int:
     """Outbox rows not marked published."""
     async with db.session() as session:
         waiting = select(func.count()).where(OUTBOX.c.published_at.is_(None))
-        return int((await session.exec(waiting)).one()[0])
+        return (await session.exec(waiting)).one()
 
 
 def batches(topic: str, group: str, mode: str) -> float:
@@ -147,7 +148,7 @@ async def test_what_a_batch_handler_leaves_to_write_commits_with_the_ledger_mark
     given: list[list[str]] = []
 
     async def handle(batch: Sequence[Envelope]) -> BeforeCommit:
-        ids = [e.message.task_id for e in batch]  # type: ignore[attr-defined]
+        ids = [e.message.task_id for e in batch]
         given.append(ids)
 
         async def write(session: AsyncSession) -> None:
@@ -179,7 +180,7 @@ async def test_what_a_batch_handler_leaves_to_write_commits_with_the_ledger_mark
         await publish(["t10", "t-poison", "t11"])
         async with plain_db.session() as session:
             counted = select(func.count()).select_from(PROCESSED_EVENT_TABLE)
-            marked = (await session.exec(counted)).scalar_one()
+            marked = (await session.exec(counted)).one()
     assert sorted(await effects(plain_db)) == sorted([*(f"t{i}" for i in range(12)), "t-poison"])
     assert marked == 13
     assert given[-3:] == [["t10"], ["t-poison"], ["t11"]]
@@ -392,8 +393,8 @@ async def test_retention_purges_old_ledger_marks_and_published_rows_only(
     async with plain_db.session() as session:
         left = (await session.exec(select(OUTBOX.c.event_id).order_by(OUTBOX.c.id))).all()
         marks = (await session.exec(select(PROCESSED_EVENT_TABLE.c.event_id))).all()
-    assert [row[0] for row in left] == ["e2", "e3"]
-    assert [row[0] for row in marks] == ["new"]
+    assert list(left) == ["e2", "e3"]
+    assert list(marks) == ["new"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -429,7 +430,7 @@ async def test_marking_published_marks_exactly_the_rows_confirmed(any_store: Set
             published = await session.exec(
                 select(OUTBOX.c.id).where(OUTBOX.c.published_at.is_not(None))
             )
-            assert sorted(row[0] for row in published.all()) == sorted(confirmed + interleaved)
+            assert sorted(published.all()) == sorted(confirmed + interleaved)
 
 
 async def test_two_marks_of_the_same_rows_do_not_wait_for_each_other(
@@ -474,7 +475,8 @@ async def test_the_relay_publishes_each_row_under_its_own_id(
                     )
         await outbox.drained()
         async with db.session() as session:
-            written = dict((await session.exec(select(OUTBOX.c.id, OUTBOX.c.event_id))).all())
+            rows = (await session.exec(select(OUTBOX.c.id, OUTBOX.c.event_id))).all()
+            written: dict[int, str] = dict(rows)
     assert len(handed) == 3000
     assert all(written[row_id] == event_id for row_id, event_id in handed)
     assert [event_id for _, event_id in handed] == [f"e{n}" for n in range(3000)]

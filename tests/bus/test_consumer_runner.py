@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlmodel import Field, SQLModel, func, select
+from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gridline.bus.consumer import ConsumerRunner, Handler
@@ -62,7 +62,7 @@ def recording_handler(fail_task: str | None = None) -> tuple[Handler, list[str]]
 
 async def effects(db: Database) -> list[str]:
     async with db.session() as session:
-        return list((await session.exec(select(Effect.task_id).order_by(Effect.id))).all())
+        return list((await session.exec(select(Effect.task_id).order_by(col(Effect.id)))).all())
 
 
 async def committed(settings: Settings, topic: str, group: str) -> int:

@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from typer.testing import CliRunner, Result
 
@@ -90,7 +90,9 @@ class Handler:
 
 async def effects(db: Database) -> list[str]:
     async with db.session() as session:
-        return list((await session.exec(select(DlqEffect.task_id).order_by(DlqEffect.id))).all())
+        return list(
+            (await session.exec(select(DlqEffect.task_id).order_by(col(DlqEffect.id)))).all()
+        )
 
 
 async def applied(db: Database, wanted: list[str]) -> None:
@@ -108,8 +110,9 @@ async def consumed_all(settings: Settings, group: str, topic: str) -> bool:
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)
-        end = (await consumer.end_offsets([tp]))[tp]
-        return await consumer.committed(tp) == end
+        end: int = (await consumer.end_offsets([tp]))[tp]
+        committed: int | None = await consumer.committed(tp)
+        return committed == end
     finally:
         await consumer.stop()
 
@@ -179,7 +182,8 @@ async def check_list_and_replay(
     assert "1 dead-lettered" in text.stdout
     assert "RuntimeError: the handler has a bug" in text.stdout
 
-    replay = ("dlq", "replay", "--topic", topic_name, *kafka, "--data-dir")
+    # Grows by the data directory below.
+    replay: tuple[str, ...] = ("dlq", "replay", "--topic", topic_name, *kafka, "--data-dir")
     elsewhere = await gridline(*replay, str(settings.data_dir / "elsewhere"))
     assert elsewhere.exit_code == 1
     assert f"no ledger of {group} at" in elsewhere.output

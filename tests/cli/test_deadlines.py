@@ -46,8 +46,8 @@ def test_up_hands_the_services_the_policy_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo: bool
 ) -> None:
     monkeypatch.delenv(DEADLINES_VARIABLE, raising=False)
-    infrastructure = {} if demo else {"kafka_bootstrap": "k:9092"}
-    platform = Platform(PlatformOptions.for_up(tmp_path, **infrastructure))
+    kafka_bootstrap = "" if demo else "k:9092"  # "": no infrastructure of the county's own
+    platform = Platform(PlatformOptions.for_up(tmp_path, kafka_bootstrap=kafka_bootstrap))
     given = Path(platform.deadline_settings()[DEADLINES_VARIABLE])
     if demo:
         assert given == tmp_path.resolve() / DEMO_DEADLINES_FILE

@@ -7,7 +7,8 @@ import pytest
 
 from gridline.contracts.v1 import directory_pb2, directory_pb2_grpc
 from gridline_cli.platform import Platform
-from services.assignment.directory import Directory, NodeKind
+from services.assignment.directory import Directory
+from services.assignment.grid import NodeKind
 
 # Every twentieth household plus the first and last: about a thousand chains, each compared.
 STRIDE = 20

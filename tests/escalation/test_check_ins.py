@@ -15,7 +15,7 @@ from gridline.bus.outbox import Outbox
 from gridline.contracts.v1 import common_pb2, events_pb2
 from gridline.db import Database
 from gridline.settings import Settings
-from gridline.timestamps import now
+from gridline.timestamps import SHANGHAI, now
 from services.escalation import check_in_flows, routes, storage
 from services.escalation.check_ins import (
     CheckInConfig,
@@ -28,7 +28,6 @@ from services.escalation.domain import Action, Measure
 from services.escalation.flows import Change, change_task
 from services.escalation.measures import FollowUp, check_in_times, window
 from services.escalation.policy import every_level_after
-from services.escalation.zero_reports import SHANGHAI
 from tests.assignment.support import LINKS
 from tests.escalation.conftest import CHAIN, Clock, new_task, static_chain
 from tests.escalation.records import published

@@ -8,13 +8,14 @@ from prometheus_client import REGISTRY
 
 from gridline.contracts.v1 import common_pb2
 from gridline.db import Database
+from gridline.timestamps import SHANGHAI
 from services.escalation import zero_report_flows
 from services.escalation.deadlines import count_open_tasks, fire_due
 from services.escalation.domain import Action
 from services.escalation.flows import Change, change_task
 from services.escalation.metrics import level_label
 from services.escalation.policy import every_level_after
-from services.escalation.zero_reports import SHANGHAI, Counts, RosterGrid, Schedule
+from services.escalation.zero_reports import Counts, RosterGrid, Schedule
 from tests.escalation.conftest import START, Clock, new_task, static_chain
 
 POLICY = every_level_after(timedelta(minutes=30))

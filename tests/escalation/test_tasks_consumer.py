@@ -46,7 +46,7 @@ def assigned(task_id: str, summary: str) -> events_pb2.TaskEvent:
 def test_only_assignment_s_events_are_acted_on() -> None:
     acted_on = {events_pb2.TASK_EVENT_KIND_ASSIGNED, events_pb2.TASK_EVENT_KIND_RISK_RAISED}
     for kind in events_pb2.TaskEventKind.values():
-        event = events_pb2.TaskEvent(task_id="t", kind=kind)  # type: ignore[arg-type]
+        event = events_pb2.TaskEvent(task_id="t", kind=kind)
         assert accepts(envelope("e", event)) is (kind in acted_on), kind
     # Not a task event at all: taken, so that the handler refuses it into the dead letters.
     assert accepts(envelope("n", events_pb2.Notification(notification_id="n")))

@@ -310,7 +310,12 @@ async def test_a_visit_over_grpc_names_the_caller_and_refuses_what_is_no_househo
         assert (visit.outcome_label, visit.grid_id) == ("拒绝配合", "g")
         assert visit.visitor == person(Role.CADRE, "g").audit_name
         refusals = (
-            (tasks_pb2.RecordHouseholdVisitRequest(household_id="b", outcome=1), cadre),
+            (
+                tasks_pb2.RecordHouseholdVisitRequest(
+                    household_id="b", outcome=tasks_pb2.VISIT_OUTCOME_MET
+                ),
+                cadre,
+            ),
             (tasks_pb2.RecordHouseholdVisitRequest(household_id=HOUSEHOLD), cadre),
             (request, metadata(tmp_path, Role.CADRE, "g-2")),
         )

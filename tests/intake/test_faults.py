@@ -207,6 +207,6 @@ async def test_signature_headers_in_other_scripts_are_refused_not_a_500(
             ("X-Gridline-Timestamp", b"\xb2"),
             ("X-Gridline-Signature", b"\xb2" * 64),
         ):
-            odd = {**{k: v.encode() for k, v in good.items()}, name: value}
+            odd = {**{k.encode(): v.encode() for k, v in good.items()}, name.encode(): value}
             answer = await client.post("/v1/reports", content=body, headers=odd)
             assert answer.status_code == 401, (name, answer.text)

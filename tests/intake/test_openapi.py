@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -47,7 +48,7 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_no_server_error_and_every_response_as_documented(
-    case: schemathesis.Case, intake_url: str
+    case: schemathesis.Case[Any], intake_url: str
 ) -> None:
     case.call_and_validate(
         base_url=intake_url,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from gridline.contracts.v1 import common_pb2
 from gridline.embedded import EmbeddedBroker
@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
 # Kept in the docs when GRIDLINE_SCREENSHOTS is set (`GRIDLINE_SCREENSHOTS=1 pytest ...`), so that
 # an ordinary run leaves the tree as it was.
 SCREENSHOT = Path(__file__).parents[2] / "docs/screenshots/self-report-page.png"
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,9 @@ async def test_a_report_is_followed_to_its_household_and_task(platform: Platform
     placement = seen["placement"]
     assert isinstance(placement, dict) and placement["triage"] is False
     assert placement["node_id"]
-    [task] = seen["tasks"]  # type: ignore[misc]
+    tasks = seen["tasks"]
+    assert isinstance(tasks, list)
+    [task] = tasks
     assert task["task_id"] == placement["task_id"]
     assert task["level"] == "cadre"
     assert unknown.status_code == 404

@@ -199,7 +199,7 @@ async def test_a_batch_of_1000_with_37_bad_puts_963_on_the_topic_once(
 
 def record_breaks(record: dict[str, Any], field: str) -> bool:
     """Whether the named field is the one this record was given a bad value in."""
-    return record[field] != FEED_RECORD.get(field)
+    return bool(record[field] != FEED_RECORD.get(field))
 
 
 async def test_repeats_inside_one_batch_are_duplicates_of_the_first(

@@ -42,7 +42,7 @@ def robot(kind: str, *, mentions: tuple[str, ...] = (), url: str = "") -> Robot:
     }
     key, secret = keys[kind]
     return Robot(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         key=SecretStr(key),
         secret=SecretStr(secret),
         mention_user_ids=mentions,

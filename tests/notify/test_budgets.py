@@ -88,7 +88,9 @@ def notice(number: int, run: str) -> events_pb2.Notification:
     return events_pb2.Notification(
         notification_id=f"{run}-{number}",
         kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-        recipient=common_pb2.Responsible(level=1, group_id="g-busy", group_name="忙碌的群"),
+        recipient=common_pb2.Responsible(
+            level=common_pb2.CHAIN_LEVEL_CADRE, group_id="g-busy", group_name="忙碌的群"
+        ),
         title=f"核实任务 N{number:03d}",
         link=f"http://127.0.0.1:8003/tasks/{run}-{number}",
     )

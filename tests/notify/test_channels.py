@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from pydantic import SecretStr
 
-from services.notify.channels.base import Outgoing, PermanentFailure, TransientFailure
+from services.notify.channels.base import Channel, Outgoing, PermanentFailure, TransientFailure
 from services.notify.channels.robots import DingTalkChannel, FeishuChannel, WeComChannel
 from services.notify.channels.sms import AliyunSmsChannel, GatewaySmsChannel, TencentSmsChannel
 from services.notify.channels.webhook import SignedWebhookChannel
@@ -179,7 +179,7 @@ async def test_gateway_sms(vendors: Vendors) -> None:
 
 
 async def test_text_form_on_each_robot(vendors: Vendors) -> None:
-    kinds = {
+    kinds: dict[str, Channel] = {
         "wecom": WeComChannel(f"{vendors.url}/wecom", 5),
         "dingtalk": DingTalkChannel(f"{vendors.url}/dingtalk", 5),
         "feishu": FeishuChannel(f"{vendors.url}/feishu", 5),

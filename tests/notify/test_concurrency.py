@@ -79,7 +79,9 @@ def notice(run: str, group: str, number: int) -> events_pb2.Notification:
     return events_pb2.Notification(
         notification_id=f"{run}-{number}",
         kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-        recipient=common_pb2.Responsible(level=1, group_id=group, group_name="群"),
+        recipient=common_pb2.Responsible(
+            level=common_pb2.CHAIN_LEVEL_CADRE, group_id=group, group_name="群"
+        ),
         title=f"任务 {number}",
     )
 

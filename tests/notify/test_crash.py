@@ -110,7 +110,9 @@ async def test_sigkill_mid_batch_then_restart_delivers_each_once(
             notice = events_pb2.Notification(
                 notification_id=f"{run}-{n}",
                 kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-                recipient=common_pb2.Responsible(level=1, group_id="g-crash", group_name="群"),
+                recipient=common_pb2.Responsible(
+                    level=common_pb2.CHAIN_LEVEL_CADRE, group_id="g-crash", group_name="群"
+                ),
                 title=f"任务 {run}-{n}",
             )
             await producer.publish(

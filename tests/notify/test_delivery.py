@@ -98,7 +98,9 @@ async def parts(settings: Settings, redis_client: aioredis.Redis) -> AsyncIterat
     await router.close()
 
 
-def notice(group: str, *, level: int = 1, prefix: str = "") -> events_pb2.Notification:
+def notice(
+    group: str, *, level: common_pb2.ChainLevel = common_pb2.CHAIN_LEVEL_CADRE, prefix: str = ""
+) -> events_pb2.Notification:
     """A task notice to `group` with a fresh id."""
     return events_pb2.Notification(
         notification_id=f"{prefix}{uuid.uuid4().hex}",
@@ -163,7 +165,9 @@ async def test_a_wrong_key_dead_letters_and_tells_the_office_once(
 ) -> None:
     deliverer, db, _, outbox = parts
     prefix = uuid.uuid4().hex[:8]
-    notices = [notice("g-broken", level=3, prefix=prefix) for _ in range(3)]
+    notices = [
+        notice("g-broken", level=common_pb2.CHAIN_LEVEL_COMMUNITY, prefix=prefix) for _ in range(3)
+    ]
     for n in notices:
         await deliverer.deliver(n)
     refused = vendors.of("wecom", ok=False)

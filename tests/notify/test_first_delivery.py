@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from prometheus_client import REGISTRY
 
+from gridline.contracts.v1 import common_pb2
 from gridline.timestamps import now, to_timestamp
 from services.notify import storage
 from tests.notify.test_delivery import Parts, notice, parts, settings
@@ -28,7 +29,10 @@ async def test_only_the_first_delivery_about_a_report_is_timed(
 ) -> None:
     deliverer, db, _, _ = parts
     accepted_at = now() - timedelta(seconds=3)
-    about_report = [notice("g-wecom"), notice("g-office", level=4)]
+    about_report = [
+        notice("g-wecom"),
+        notice("g-office", level=common_pb2.CHAIN_LEVEL_TOWNSHIP_OFFICE),
+    ]
     for n in about_report:
         n.report_id = "r-first-delivery"
         n.report_accepted_at.CopyFrom(to_timestamp(accepted_at))

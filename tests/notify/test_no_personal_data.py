@@ -6,7 +6,7 @@ import json
 import re
 from urllib.parse import parse_qs
 
-from services.notify.channels.base import Outgoing
+from services.notify.channels.base import Channel, Outgoing
 from services.notify.channels.robots import DingTalkChannel, FeishuChannel, WeComChannel
 from services.notify.channels.sms import AliyunSmsChannel, GatewaySmsChannel, TencentSmsChannel
 from services.notify.channels.webhook import SignedWebhookChannel
@@ -42,13 +42,13 @@ def _scannable(request: Received) -> str:
 
 
 async def test_no_vendor_receives_a_clear_id_number_or_mobile(vendors: Vendors) -> None:
-    channels = {
+    channels: dict[str, Channel] = {
         "wecom": WeComChannel(f"{vendors.url}/wecom", 5),
         "dingtalk": DingTalkChannel(f"{vendors.url}/dingtalk", 5),
         "feishu": FeishuChannel(f"{vendors.url}/feishu", 5),
         "signed_webhook": SignedWebhookChannel(5),
     }
-    sms = [
+    sms: list[Channel] = [
         AliyunSmsChannel(samples.ALIYUN, f"{vendors.url}/aliyun", 5),
         TencentSmsChannel(samples.TENCENT, f"{vendors.url}/tencent", 5),
         GatewaySmsChannel(samples.gateway(vendors.url), 5),

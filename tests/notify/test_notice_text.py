@@ -103,11 +103,13 @@ def county() -> Directory:
 
 def with_leader(county: Directory) -> str:
     """The address of a household whose micro-grid has a leader."""
-    return next(
+    address = next(
         node.address
         for node in county.nodes.values()
         if node.kind is NodeKind.HOUSEHOLD and county.micro_grid_leader(node.id) is not None
     )
+    assert address is not None
+    return address
 
 
 def placed(county: Directory) -> list[placement.PlacedReport]:
@@ -136,6 +138,8 @@ def placed(county: Directory) -> list[placement.PlacedReport]:
 def enriched(county: Directory, first: placement.PlacedReport) -> events_pb2.Notification:
     """A later checkpoint report of a low-risk case's person, at a higher risk."""
     task = first.task
+    address = county.nodes[first.node_id].address
+    assert address is not None
     case = cases.Case(
         report_id=task.report_id, task_id=task.task_id, node_id=first.node_id,
         grid_id=task.grid_id, triage=first.triage, risk=LOW,
@@ -144,7 +148,7 @@ def enriched(county: Directory, first: placement.PlacedReport) -> events_pb2.Not
     )  # fmt: skip
     later = report(
         "r-later",
-        address=county.nodes[first.node_id].address,
+        address=address,
         risk=HIGH,
         source=common_pb2.REPORT_SOURCE_CHECKPOINT_SCAN,
         case=task.report_id,

@@ -117,9 +117,9 @@ def test_a_window_within_a_day_and_an_empty_one() -> None:
 
 def test_only_a_notice_marked_deferrable_to_a_quiet_level_is_held() -> None:
     def notice(
-        level: common_pb2.ChainLevel.ValueType,
+        level: common_pb2.ChainLevel,
         deferrable: bool,
-        kind: events_pb2.NotificationKind.ValueType = events_pb2.NOTIFICATION_KIND_ESCALATION,
+        kind: events_pb2.NotificationKind = events_pb2.NOTIFICATION_KIND_ESCALATION,
     ) -> events_pb2.Notification:
         recipient = common_pb2.Responsible(level=level, group_id="g")
         return events_pb2.Notification(kind=kind, recipient=recipient, deferrable=deferrable)

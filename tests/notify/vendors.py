@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, quote, urlsplit
 
 WECOM_KEY = "wecom-key-1"
@@ -423,7 +423,7 @@ def running_vendors() -> Iterator[Vendors]:
             query = {k: v[0] for k, v in parse_qs(split.query).items()}
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            host = f"127.0.0.1:{self.server.server_address[1]}"
+            host = f"127.0.0.1:{cast(_Server, self.server).server_address[1]}"
             vendor, path = split.path.split("/", 2)[1], "/" + split.path.split("/", 2)[2]
             checks = {
                 "wecom": lambda: (
@@ -439,7 +439,8 @@ def running_vendors() -> Iterator[Vendors]:
                 "signed": lambda: signed(headers, raw),
                 "hooks": lambda: _json(raw, headers, {"error": "json"}) and {"ok": True},
             }
-            status, answer = 404, {"error": "no such vendor"}
+            status = 404
+            answer: dict[str, Any] = {"error": "no such vendor"}
             with state.lock:
                 scripted = state.scripted.get(vendor)
                 if scripted is not None:

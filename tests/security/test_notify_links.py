@@ -91,7 +91,9 @@ def _notice(number: int, link: str) -> events_pb2.Notification:
     return events_pb2.Notification(
         notification_id=f"n-{number}",
         kind=events_pb2.NOTIFICATION_KIND_TASK_ASSIGNED,
-        recipient=common_pb2.Responsible(level=1, group_id="g-1", group_name="群"),
+        recipient=common_pb2.Responsible(
+            level=common_pb2.CHAIN_LEVEL_CADRE, group_id="g-1", group_name="群"
+        ),
         title=f"任务 {number}",
         link=link,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,8 +29,8 @@ HIGH, LOW = common_pb2.RISK_LEVEL_HIGH, common_pb2.RISK_LEVEL_LOW
 CADRE = common_pb2.CHAIN_LEVEL_CADRE
 
 
-def task(n: int, grid: str, community: str, risk: int, state: str, **values: object):  # type: ignore[no-untyped-def]
-    base: dict[str, object] = dict(
+def task(n: int, grid: str, community: str, risk: int, state: str, **values: Any) -> storage.Task:
+    base: dict[str, Any] = dict(
         task_id=f"k{n}", report_id=f"r{n}", node_id=f"h{n}", grid_id=grid, community_id=community,
         township_id="t1", triage=False, state=state, level=CADRE, assignee_group_id="g",
         assignee_level=CADRE, origin_risk=risk, summary="张*", report_accepted_at=MORNING,

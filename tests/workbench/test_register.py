@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -34,8 +35,8 @@ DAY = date(2022, 1, 28)
 MORNING = datetime(2022, 1, 28, 2, 0, tzinfo=UTC)
 
 
-def task(task_id: str, grid: str, community: str, **values: object) -> storage.Task:
-    base: dict[str, object] = dict(
+def task(task_id: str, grid: str, community: str, **values: Any) -> storage.Task:
+    base: dict[str, Any] = dict(
         task_id=task_id, report_id=f"r-{task_id}", node_id=f"h-{task_id}", grid_id=grid,
         community_id=community, township_id="t1", triage=False, state=TaskState.ASSIGNED,
         level=common_pb2.CHAIN_LEVEL_CADRE, assignee_group_id="grp-a",

@@ -8,6 +8,7 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import openpyxl
@@ -40,7 +41,7 @@ ID_A = "620102199003071234"
 class Running:
     escalation: httpx.AsyncClient
     assignment_db: Database
-    data_dir: object
+    data_dir: Path
 
 
 @pytest.fixture(scope="module")

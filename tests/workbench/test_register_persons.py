@@ -15,7 +15,13 @@ from gridline.db import Database
 from gridline.settings import Settings
 from gridline.timestamps import to_timestamp
 from services.assignment import sealed, storage
-from services.assignment.reveal import RevealField, RevealRefused, register_persons, reveal
+from services.assignment.reveal import (
+    RegisterPerson,
+    RevealField,
+    RevealRefused,
+    register_persons,
+    reveal,
+)
 from tests.personal_data.support import ID_NUMBER, PHONE, SEALER, StaffMember, county, sealed_report
 
 DIRECTORY = county()
@@ -52,7 +58,9 @@ async def audits(db: Database) -> list[sealed.RevealAudit]:
         return list(rows.all())
 
 
-async def listed(db: Database, staff: StaffMember, reveal: bool, purpose: str = "") -> dict:
+async def listed(
+    db: Database, staff: StaffMember, reveal: bool, purpose: str = ""
+) -> dict[str, RegisterPerson]:
     persons = await register_persons(
         db, DIRECTORY, SEALER, staff, report_ids=["r-home", "r-triage", "r-none"],
         reveal_identity=reveal, purpose=purpose,

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, ViewportSize
 
 from gridline.staff.roles import Role
 from gridline.timestamps import SHANGHAI
@@ -27,8 +27,8 @@ from tests.staff.tokens import bearer, token
 # The whole platform: run with the other whole-platform tests, one at a time.
 pytestmark = pytest.mark.e2e
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 TRIAGE_ADDRESS = "皋兰县石洞镇城北社区幸福巷无名院99号"
 HOUSEHOLD_GRID = "cm01-g01"
 CADRE_GROUP = "grp-p-cadre-0001"
@@ -88,7 +88,7 @@ async def _task_of(platform: Platform, report_id: str) -> dict[str, Any]:
 
 
 async def _sign_in(
-    browser: Browser, platform: Platform, role: Role, node: str, size: dict[str, int]
+    browser: Browser, platform: Platform, role: Role, node: str, size: ViewportSize
 ) -> Page:
     """A tab signed in through the sign-in page with a token of `role` at `node`."""
     tab = await browser.new_page(viewport=size)
