@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import httpx
@@ -34,6 +34,9 @@ from tests.staff.county import A, B, C, Spot, county
 from tests.staff.tokens import bearer
 
 TODAY = now().astimezone(SHANGHAI).date()
+# The arrivals' moment: half an hour ago, or midnight in Shanghai when that was still yesterday
+# (the register and its page are asked for today).
+MOMENT = max(now() - timedelta(minutes=30), datetime.combine(TODAY, time(), SHANGHAI))
 ID_A = "620102199003071234"
 
 
@@ -73,7 +76,7 @@ ARRIVALS: list[tuple[str, Spot, str, str | None]] = [
 
 async def _arrivals(settings: Settings, assignment_db: Database, escalation_db: Database) -> None:
     """Four arrivals of today, placed in A, A, B and C, as assignment and escalation keep them."""
-    sealer, moment = Sealer.from_settings(settings), now() - timedelta(minutes=30)
+    sealer, moment = Sealer.from_settings(settings), MOMENT
     async with assignment_db.session() as session:
         for n, (key, spot, name, _) in enumerate(ARRIVALS):
             assignment_storage.record_placement(
@@ -83,7 +86,7 @@ async def _arrivals(settings: Settings, assignment_db: Database, escalation_db: 
             report = sealed_report(f"r-{key}", sealer)
             report.name_sealed = sealer.seal(name, "name")
             report.name_masked = name[0] + "*" * (len(name) - 1)
-            report.arrived_at.CopyFrom(to_timestamp(moment + timedelta(minutes=n)))
+            report.arrived_at.CopyFrom(to_timestamp(moment + timedelta(seconds=n)))
             report.origin_name, report.transport = "上海市浦东新区", "自驾"
             report.address = "@cmd" if key == "a2" else f"{spot.place.grid_id}小区1号楼"
             sealed.keep(session, report)
