@@ -51,6 +51,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from intake_bench import cpu_seconds as tree_cpu_seconds
+
 from gridline.metrics import (
     CONSUMER_HANDLE_SECONDS,
     CONSUMER_RECORDS,
@@ -67,7 +69,6 @@ _CONSUMERS = {
     "notify": "notify.notifications",
 }
 _IDLE_SECONDS = 3.0
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -202,9 +203,7 @@ def drain(platform: Platform, reports: int, window: float | None = None) -> dict
 
 def cpu_seconds(platform: Platform, service: str) -> float:
     """CPU time a service process has used (user and system)."""
-    stat = Path(f"/proc/{platform.processes[service].pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return tree_cpu_seconds([platform.processes[service].pid])
 
 
 def signal_consumers(platform: Platform, signum: signal.Signals) -> None:
