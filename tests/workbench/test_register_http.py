@@ -33,10 +33,11 @@ from tests.personal_data.support import sealed_report
 from tests.staff.county import A, B, C, Spot, county
 from tests.staff.tokens import bearer
 
-TODAY = now().astimezone(SHANGHAI).date()
+_NOW = now()
+TODAY = _NOW.astimezone(SHANGHAI).date()
 # The arrivals' moment: half an hour ago, or midnight in Shanghai when that was still yesterday
 # (the register and its page are asked for today).
-MOMENT = max(now() - timedelta(minutes=30), datetime.combine(TODAY, time(), SHANGHAI))
+MOMENT = max(_NOW - timedelta(minutes=30), datetime.combine(TODAY, time(), SHANGHAI))
 ID_A = "620102199003071234"
 
 
@@ -76,7 +77,7 @@ ARRIVALS: list[tuple[str, Spot, str, str | None]] = [
 
 async def _arrivals(settings: Settings, assignment_db: Database, escalation_db: Database) -> None:
     """Four arrivals of today, placed in A, A, B and C, as assignment and escalation keep them."""
-    sealer, moment = Sealer.from_settings(settings), MOMENT
+    sealer = Sealer.from_settings(settings)
     async with assignment_db.session() as session:
         for n, (key, spot, name, _) in enumerate(ARRIVALS):
             assignment_storage.record_placement(
@@ -86,7 +87,7 @@ async def _arrivals(settings: Settings, assignment_db: Database, escalation_db: 
             report = sealed_report(f"r-{key}", sealer)
             report.name_sealed = sealer.seal(name, "name")
             report.name_masked = name[0] + "*" * (len(name) - 1)
-            report.arrived_at.CopyFrom(to_timestamp(moment + timedelta(seconds=n)))
+            report.arrived_at.CopyFrom(to_timestamp(MOMENT + timedelta(seconds=n)))
             report.origin_name, report.transport = "上海市浦东新区", "自驾"
             report.address = "@cmd" if key == "a2" else f"{spot.place.grid_id}小区1号楼"
             sealed.keep(session, report)
@@ -101,8 +102,8 @@ async def _arrivals(settings: Settings, assignment_db: Database, escalation_db: 
                     level=common_pb2.CHAIN_LEVEL_CADRE, assignee_group_id=f"grp-{spot.cadre}",
                     assignee_level=common_pb2.CHAIN_LEVEL_CADRE,
                     origin_risk=common_pb2.RISK_LEVEL_MEDIUM, measure=measure,
-                    summary="某* 自上海返回", report_accepted_at=moment, created_at=moment,
-                    assigned_at=moment,
+                    summary="某* 自上海返回", report_accepted_at=MOMENT, created_at=MOMENT,
+                    assigned_at=MOMENT,
                 )
             )  # fmt: skip
 
